@@ -1,0 +1,132 @@
+//! The one error type of the HTTP API and the one place that chooses an
+//! HTTP status for every failure, including plugin errors.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::runtime::{CallError, ElementError};
+
+/// An API failure: a status and a message that names what is wrong.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `bad_request`.
+    pub code: &'static str,
+    /// What is wrong, for people.
+    pub message: String,
+    /// The request field at fault, if one is.
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 400 naming the field at fault.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let mut e = Self::bad_request(format!("{field}: {}", message.into()));
+        e.field = Some(field);
+        e
+    }
+
+    /// 401: missing or wrong credentials or signature.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 404: no such thing.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 409: the request conflicts with the current state (e.g. events disabled).
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 413: the body is larger than allowed.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("body is larger than {limit} bytes"),
+        )
+    }
+
+    /// 500: the plugin answered with output the host cannot use.
+    pub fn plugin_output(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "plugin_failed",
+            format!("plugin returned unusable events: {}", message.into()),
+        )
+    }
+
+    /// 500: the host failed; details go to the log, not the client.
+    pub fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %format!("{error:#}"), "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            context.to_string(),
+        )
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        let message = e.to_string();
+        match e {
+            CallError::Element(ElementError::BadRequest(_)) => Self::bad_request(message),
+            CallError::Element(ElementError::Unauthorized(_)) => Self::unauthorized(message),
+            CallError::Element(ElementError::Unsupported(_)) => {
+                Self::new(StatusCode::NOT_IMPLEMENTED, "unsupported", message)
+            }
+            CallError::Element(ElementError::Internal(_)) | CallError::Trap(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "plugin_failed", message)
+            }
+            CallError::Memory(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "plugin_memory", message)
+            }
+            CallError::Timeout(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "plugin_timeout", message)
+            }
+            CallError::Unavailable(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            code: self.code,
+            message: &self.message,
+            field: self.field.as_deref(),
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}

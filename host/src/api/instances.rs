@@ -1,0 +1,229 @@
+//! The instances API (SPEC §1): create, list, read, change and delete
+//! element instances, and switch their events on or off.
+//!
+//! Every write is validated against the element's `describe()` and the
+//! event settings rules before it is stored; a 400 names the field. Secret
+//! values are redacted in every response; the instance token is shown once,
+//! in the creation response.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{ApiError, ApiState};
+use crate::instance;
+use crate::runtime::ElementDescription;
+use crate::store::{Instance, InstancePatch, NewInstance};
+
+/// `{"element": {"key": "connectwise"}}`.
+#[derive(Deserialize)]
+pub struct ElementRef {
+    key: Option<String>,
+}
+
+/// Body of `POST /instances`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateInstance {
+    element: Option<ElementRef>,
+    #[serde(default)]
+    configuration: Map<String, Value>,
+    #[serde(default)]
+    tags: Vec<String>,
+    name: Option<String>,
+}
+
+/// Body of `PATCH /instances/{id}`: fields to change; `configuration` keys
+/// are merged into the existing configuration (a `null` value removes one).
+#[derive(Deserialize)]
+pub struct PatchInstance {
+    configuration: Option<Map<String, Value>>,
+    tags: Option<Vec<String>>,
+    name: Option<String>,
+}
+
+/// Body of `PUT /instances/{id}/events/enabled`.
+#[derive(Deserialize)]
+pub struct EventsSwitch {
+    enabled: bool,
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid: {e}")))
+}
+
+fn element_for(state: &ApiState, key: &str) -> Result<ElementDescription, ApiError> {
+    state
+        .registry
+        .get(key)
+        .map(|p| p.plugin.description().clone())
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "element.key",
+                format!("no element plugin '{key}' is loaded"),
+            )
+        })
+}
+
+/// The instance as the API shows it: secrets redacted, token omitted.
+pub fn view(state: &ApiState, instance: &Instance) -> Value {
+    let element = state.registry.get(&instance.element_key);
+    let description = element.as_ref().map(|p| p.plugin.description());
+    json!({
+        "id": instance.id,
+        "name": instance.name,
+        "element": {"key": instance.element_key},
+        "tags": instance.tags,
+        "configuration": instance::redacted(description, &instance.configuration),
+        "eventsEnabled": instance.events_enabled,
+        "createdDate": instance.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
+        "updatedDate": instance.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
+    })
+}
+
+/// `POST /instances`.
+pub async fn create(
+    State(state): State<ApiState>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: CreateInstance = parse_body(&body)?;
+    let key = req
+        .element
+        .and_then(|e| e.key)
+        .filter(|k| !k.trim().is_empty())
+        .ok_or_else(|| ApiError::invalid_field("element.key", "is required"))?;
+    let element = element_for(&state, key.trim())?;
+    let settings = instance::validate(&element, &req.configuration)
+        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    let created = state
+        .store
+        .create_instance(NewInstance {
+            element_key: element.key.clone(),
+            name: req.name.unwrap_or_else(|| element.key.clone()),
+            tags: req.tags,
+            configuration: req.configuration,
+            events_enabled: settings.enabled,
+        })
+        .await
+        .map_err(|e| ApiError::internal("creating the instance failed", &e))?;
+    tracing::info!(instance = created.id, element = %created.element_key, "instance created");
+    let mut out = view(&state, &created);
+    out["token"] = Value::String(created.token.clone());
+    Ok((StatusCode::OK, Json(out)))
+}
+
+/// `GET /instances`.
+pub async fn list(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let all = state
+        .store
+        .list_instances()
+        .await
+        .map_err(|e| ApiError::internal("listing instances failed", &e))?;
+    Ok(Json(Value::Array(
+        all.iter().map(|i| view(&state, i)).collect(),
+    )))
+}
+
+async fn load(state: &ApiState, id: i64) -> Result<Instance, ApiError> {
+    state
+        .store
+        .get_instance(id)
+        .await
+        .map_err(|e| ApiError::internal("reading the instance failed", &e))?
+        .ok_or_else(|| ApiError::not_found(format!("no instance {id}")))
+}
+
+/// `GET /instances/{id}`.
+pub async fn get(
+    State(state): State<ApiState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&state, &load(&state, id).await?)))
+}
+
+/// `PATCH /instances/{id}`.
+pub async fn patch(
+    State(state): State<ApiState>,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req: PatchInstance = parse_body(&body)?;
+    let current = load(&state, id).await?;
+    let mut configuration = current.configuration.clone();
+    if let Some(changes) = req.configuration {
+        for (k, v) in changes {
+            if v.is_null() {
+                configuration.remove(&k);
+            } else {
+                configuration.insert(k, v);
+            }
+        }
+    }
+    apply(&state, &current, configuration, req.name, req.tags).await
+}
+
+/// `PUT /instances/{id}/events/enabled` with `{"enabled": true|false}`.
+pub async fn switch_events(
+    State(state): State<ApiState>,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req: EventsSwitch = parse_body(&body)?;
+    let current = load(&state, id).await?;
+    let mut configuration = current.configuration.clone();
+    configuration.insert(
+        "event.notification.enabled".into(),
+        Value::Bool(req.enabled),
+    );
+    apply(&state, &current, configuration, None, None).await
+}
+
+async fn apply(
+    state: &ApiState,
+    current: &Instance,
+    configuration: Map<String, Value>,
+    name: Option<String>,
+    tags: Option<Vec<String>>,
+) -> Result<Json<Value>, ApiError> {
+    let element = element_for(state, &current.element_key)?;
+    let settings = instance::validate(&element, &configuration)
+        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    let updated = state
+        .store
+        .update_instance(
+            current.id,
+            InstancePatch {
+                name,
+                tags,
+                configuration: Some(configuration),
+                events_enabled: Some(settings.enabled),
+            },
+        )
+        .await
+        .map_err(|e| ApiError::internal("updating the instance failed", &e))?
+        .ok_or_else(|| ApiError::not_found(format!("no instance {}", current.id)))?;
+    state.instances.invalidate(current.id);
+    Ok(Json(view(state, &updated)))
+}
+
+/// `DELETE /instances/{id}`.
+pub async fn delete(
+    State(state): State<ApiState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let deleted = state
+        .store
+        .delete_instance(id)
+        .await
+        .map_err(|e| ApiError::internal("deleting the instance failed", &e))?;
+    state.instances.invalidate(id);
+    if deleted {
+        tracing::info!(instance = id, "instance deleted");
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::not_found(format!("no instance {id}")))
+    }
+}

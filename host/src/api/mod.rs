@@ -1,0 +1,71 @@
+//! The HTTP surface of the host: health, the authenticated management API
+//! (plugins, instances, event log), and the vendor-facing webhook endpoints
+//! of [`crate::ingress`].
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod instances;
+pub mod plugins;
+
+use std::sync::Arc;
+
+use axum::routing::{get, put};
+use axum::Router;
+
+use crate::ingress::InstanceCache;
+use crate::registry::Registry;
+use crate::store::Store;
+
+pub use error::ApiError;
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Loaded plugins.
+    pub registry: Arc<Registry>,
+    /// Management credentials.
+    pub credentials: Arc<auth::Credentials>,
+    /// Durable store.
+    pub store: Store,
+    /// Ingress's instance cache, invalidated on every change.
+    pub instances: InstanceCache,
+}
+
+impl axum::extract::FromRef<ApiState> for Arc<Registry> {
+    fn from_ref(s: &ApiState) -> Self {
+        s.registry.clone()
+    }
+}
+
+/// The management routes (authenticated) and health (open).
+pub fn router(state: ApiState) -> Router {
+    let management = Router::new()
+        .route("/plugins", get(plugins::list))
+        .route("/instances", get(instances::list).post(instances::create))
+        .route("/instances/events", get(events::list_all))
+        .route("/instances/events/{event_id}", get(events::get_any))
+        .route(
+            "/instances/{id}",
+            get(instances::get)
+                .patch(instances::patch)
+                .delete(instances::delete),
+        )
+        .route(
+            "/instances/{id}/events/enabled",
+            put(instances::switch_events),
+        )
+        .route("/instances/{id}/events", get(events::list_instance))
+        .route(
+            "/instances/{id}/events/{event_id}",
+            get(events::get_for_instance),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.credentials.clone(),
+            auth::require,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(management)
+        .with_state(state)
+}

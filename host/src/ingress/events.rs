@@ -1,0 +1,53 @@
+//! Turning a plugin's normalized events into events to store: dates parsed
+//! (empty means the time of receipt), raw data parsed as JSON. A plugin
+//! that returns an unparsable date or raw value has failed, and the receipt
+//! is kept for reprocessing rather than stored half-right.
+
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::runtime::{EventType, NormalizedEvent};
+use crate::store::{self, NewEvent};
+
+/// Converts every event, or says which one is malformed and how.
+pub(super) fn normalize(
+    events: Vec<NormalizedEvent>,
+    receipt_raw: Option<&str>,
+    received_at: OffsetDateTime,
+) -> Result<Vec<NewEvent>, String> {
+    if let Some(raw) = receipt_raw {
+        serde_json::from_str::<serde::de::IgnoredAny>(raw)
+            .map_err(|e| format!("the receipt's raw value is not JSON: {e}"))?;
+    }
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let date = if e.date.is_empty() {
+                received_at
+            } else {
+                OffsetDateTime::parse(&e.date, &Rfc3339)
+                    .map_err(|err| format!("event {i}: date {:?} is not RFC 3339: {err}", e.date))?
+            };
+            let raw: Value = if e.raw.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&e.raw)
+                    .map_err(|err| format!("event {i}: raw is not JSON: {err}"))?
+            };
+            Ok(NewEvent {
+                event_type: match e.event_type {
+                    EventType::Created => store::EventType::Created,
+                    EventType::Updated => store::EventType::Updated,
+                    EventType::Deleted => store::EventType::Deleted,
+                    EventType::Unknown => store::EventType::Unknown,
+                },
+                object_type: e.object_type,
+                object_id: e.object_id,
+                date,
+                raw,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,237 @@
+//! Webhook ingress: vendors call plugboard, the instance's element plugin
+//! verifies and maps the request, and the receipt and its normalized events
+//! are stored durably *before* the vendor gets its 2xx.
+//!
+//! Routes (SPEC §2): `POST /events/{elementKey}/{base64(instanceId)}` and
+//! `POST /events/{elementKey}` with an `Element-Instances: <id>` header.
+//! Statuses: unknown element or instance 404; events disabled 409; body over
+//! the limit 413 (without reading the rest); plugin answers map through
+//! [`crate::api::ApiError`]; a plugin trap, timeout or memory blow-up is a
+//! 5xx and the raw receipt is kept as `failed` for reprocessing.
+
+mod events;
+mod instances;
+mod request;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use time::OffsetDateTime;
+
+use crate::api::ApiError;
+use crate::config::IngressConfig;
+use crate::registry::Registry;
+use crate::runtime::{CallLabel, WebhookOutcome};
+use crate::store::{NewReceipt, ReceiptOutcome, ReceiptStatus, Store};
+
+pub use instances::InstanceCache;
+
+/// What the ingress handlers share.
+#[derive(Clone)]
+pub struct IngressState {
+    /// Loaded plugins.
+    pub registry: Arc<Registry>,
+    /// Durable store.
+    pub store: Store,
+    /// Instances with their parsed settings, cached.
+    pub instances: InstanceCache,
+    /// Limits.
+    pub config: Arc<IngressConfig>,
+}
+
+/// The vendor-facing routes.
+pub fn router(state: IngressState) -> Router {
+    Router::new()
+        .route("/events/{element}/{instance}", post(by_path))
+        .route("/events/{element}", post(by_header))
+        .with_state(state)
+}
+
+async fn by_path(
+    State(state): State<IngressState>,
+    Path((element, encoded)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let id = decode_instance_id(&encoded);
+    respond(handle(&state, &element, id, request).await)
+}
+
+async fn by_header(
+    State(state): State<IngressState>,
+    Path(element): Path<String>,
+    request: Request,
+) -> Response {
+    let id = request
+        .headers()
+        .get("element-instances")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    respond(handle(&state, &element, id, request).await)
+}
+
+fn respond(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `base64(instanceId)` as in `/events/closeio/MjA5MzE=`; URL-safe and
+/// unpadded forms are accepted too.
+fn decode_instance_id(encoded: &str) -> Option<i64> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let trimmed = encoded.trim_end_matches('=');
+    let bytes = STANDARD
+        .decode(encoded)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed))
+        .ok()?;
+    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+}
+
+#[tracing::instrument(skip_all, fields(element = %element_key, instance = ?instance_id))]
+async fn handle(
+    state: &IngressState,
+    element_key: &str,
+    instance_id: Option<i64>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let received_at = OffsetDateTime::now_utc();
+    let loaded = state.registry.get(element_key).ok_or_else(|| {
+        ApiError::not_found(format!("no element plugin '{element_key}' is loaded"))
+    })?;
+    let id = instance_id.ok_or_else(|| {
+        ApiError::not_found(
+            "no instance given: use /events/{element}/{base64(id)} or an Element-Instances header",
+        )
+    })?;
+    let instance = state
+        .instances
+        .get(&state.store, &loaded, id)
+        .await
+        .map_err(|e| ApiError::internal("reading the instance failed", &e))?
+        .filter(|i| loaded.plugin.description().key == i.instance.element_key)
+        .ok_or_else(|| ApiError::not_found(format!("no {element_key} instance {id}")))?;
+    if !instance.settings.enabled {
+        return Err(ApiError::conflict(
+            "events_disabled",
+            format!("events are disabled for instance {id}"),
+        ));
+    }
+    let (parts, body) = request.into_parts();
+    let body = request::read_body(&parts.headers, body, state.config.max_body_bytes).await?;
+    let http_request = request::to_plugin(&parts, &body);
+    let started = Instant::now();
+    let outcome = loaded
+        .plugin
+        .webhook_async(
+            CallLabel {
+                element: instance.instance.element_key.clone(),
+                instance: Some(id),
+            },
+            instance.fetch.clone(),
+            instance.config.clone(),
+            http_request,
+        )
+        .await;
+    tracing::debug!(
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "plugin call done"
+    );
+
+    let mut receipt = NewReceipt {
+        instance_id: id,
+        element_key: instance.instance.element_key.clone(),
+        received_at,
+        message_id: None,
+        dedup_window: state.config.dedup_window,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        headers: request::header_pairs(&parts.headers),
+        body: body.clone(),
+        outcome: ReceiptStatus::Failed {
+            error: String::new(),
+        },
+    };
+    match outcome {
+        Ok(WebhookOutcome::Respond(r)) => Ok(request::from_plugin(r)),
+        Ok(WebhookOutcome::Accepted(accepted)) => {
+            receipt.message_id = accepted.message_id.filter(|m| !m.is_empty());
+            match events::normalize(accepted.events, accepted.raw.as_deref(), received_at) {
+                Ok(events) => {
+                    receipt.outcome = ReceiptStatus::Accepted {
+                        raw: accepted.raw,
+                        events,
+                    };
+                    store_receipt(state, receipt).await
+                }
+                Err(why) => {
+                    let e = ApiError::plugin_output(why);
+                    keep_failed(state, receipt, e.message.clone()).await?;
+                    Err(e)
+                }
+            }
+        }
+        Err(e) if e.is_plugin_failure() => {
+            tracing::warn!(error = %e, "plugin failed; receipt kept for reprocessing");
+            keep_failed(state, receipt, e.to_string()).await?;
+            Err(e.into())
+        }
+        Err(e) => {
+            tracing::info!(kind = e.kind(), error = %e, "webhook rejected by plugin");
+            Err(e.into())
+        }
+    }
+}
+
+/// Keeps a receipt the plugin could not process, for reprocessing.
+async fn keep_failed(
+    state: &IngressState,
+    mut receipt: NewReceipt,
+    error: String,
+) -> Result<(), ApiError> {
+    receipt.outcome = ReceiptStatus::Failed { error };
+    state
+        .store
+        .record_receipt(receipt)
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::internal("storing the failed receipt failed", &e))
+}
+
+async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Response, ApiError> {
+    let outcome = state
+        .store
+        .record_receipt(receipt)
+        .await
+        .map_err(|e| ApiError::internal("storing the receipt failed", &e))?;
+    let body = match outcome {
+        ReceiptOutcome::Stored {
+            receipt_id,
+            event_ids,
+        } => {
+            tracing::debug!(receipt = %receipt_id, events = event_ids.len(), "receipt stored");
+            serde_json::json!({"receiptId": receipt_id, "eventIds": event_ids, "duplicate": false})
+        }
+        ReceiptOutcome::Duplicate { receipt_id } => {
+            tracing::debug!(receipt = %receipt_id, "duplicate vendor message acknowledged");
+            serde_json::json!({"receiptId": receipt_id, "eventIds": [], "duplicate": true})
+        }
+    };
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_instance_id;
+
+    #[test]
+    fn decodes_instance_ids_like_cloud_elements() {
+        assert_eq!(decode_instance_id("MjA5MzE="), Some(20931));
+        assert_eq!(decode_instance_id("MjA5MzE"), Some(20931));
+        assert_eq!(decode_instance_id("not base64!"), None);
+        assert_eq!(decode_instance_id("YWJj"), None); // "abc"
+    }
+}

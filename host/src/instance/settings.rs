@@ -1,0 +1,222 @@
+//! The event settings of an instance (SPEC §1), parsed from its
+//! configuration with string booleans and numbers accepted.
+
+use serde_json::{Map, Value};
+
+use super::ConfigError;
+
+/// How the vendor's activity reaches plugboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VendorType {
+    /// The vendor calls plugboard.
+    Webhooks,
+    /// plugboard polls the vendor.
+    Polling,
+}
+
+/// The validated event settings of one instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventSettings {
+    /// `event.notification.enabled`.
+    pub enabled: bool,
+    /// `event.vendor.type`.
+    pub vendor_type: VendorType,
+    /// `event.notification.callback.url`.
+    pub callback_url: Option<url::Url>,
+    /// `event.notification.signature.key`.
+    pub signature_key: Option<String>,
+    /// `event.poller.refresh_interval`, in minutes.
+    pub refresh_interval_minutes: Option<f64>,
+    /// `event.poller.configuration`, as an object.
+    pub poller_configuration: Option<Map<String, Value>>,
+}
+
+fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+    match config.get(key)? {
+        Value::Null => None,
+        Value::String(s) if s.trim().is_empty() => None,
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s.trim())),
+        other => Some(std::borrow::Cow::Owned(other.to_string())),
+    }
+}
+
+fn boolean(config: &Map<String, Value>, key: &str) -> Result<Option<bool>, ConfigError> {
+    match text(config, key).as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(ConfigError::new(
+            key,
+            format!("expected true or false, got {other:?}"),
+        )),
+    }
+}
+
+impl EventSettings {
+    /// Parses and validates the `event.*` keys of a configuration.
+    pub fn parse(config: &Map<String, Value>) -> Result<Self, ConfigError> {
+        let enabled = boolean(config, "event.notification.enabled")?.unwrap_or(false);
+        let vendor_type = match text(config, "event.vendor.type").as_deref() {
+            None | Some("webhooks") | Some("webhook") => VendorType::Webhooks,
+            Some("polling") => VendorType::Polling,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "event.vendor.type",
+                    format!("expected polling or webhooks, got {other:?}"),
+                ))
+            }
+        };
+        if let Some(t) = text(config, "event.notification.type") {
+            if t != "webhook" {
+                return Err(ConfigError::new(
+                    "event.notification.type",
+                    format!("only \"webhook\" is supported, got {t:?}"),
+                ));
+            }
+        }
+        let callback_url = match text(config, "event.notification.callback.url") {
+            None => None,
+            Some(raw) => {
+                let url = url::Url::parse(&raw).map_err(|e| {
+                    ConfigError::new("event.notification.callback.url", format!("not a URL: {e}"))
+                })?;
+                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                    return Err(ConfigError::new(
+                        "event.notification.callback.url",
+                        "must be an http or https URL with a host",
+                    ));
+                }
+                Some(url)
+            }
+        };
+        if enabled && callback_url.is_none() {
+            return Err(ConfigError::new(
+                "event.notification.callback.url",
+                "required when event.notification.enabled is true",
+            ));
+        }
+        let refresh_interval_minutes = match text(config, "event.poller.refresh_interval") {
+            None => None,
+            Some(raw) => match raw.parse::<f64>() {
+                Ok(n) if n.is_finite() && n > 0.0 => Some(n),
+                _ => {
+                    return Err(ConfigError::new(
+                        "event.poller.refresh_interval",
+                        format!("expected a positive number of minutes, got {raw:?}"),
+                    ))
+                }
+            },
+        };
+        let poller_configuration = match config.get("event.poller.configuration") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => Some(o.clone()),
+            Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+                Ok(Value::Object(o)) => Some(o),
+                Ok(_) => {
+                    return Err(ConfigError::new(
+                        "event.poller.configuration",
+                        "must be a JSON object (or that object as a JSON string)",
+                    ))
+                }
+                Err(e) => {
+                    return Err(ConfigError::new(
+                        "event.poller.configuration",
+                        format!("is not valid JSON: {e}"),
+                    ))
+                }
+            },
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "event.poller.configuration",
+                    "must be a JSON object (or that object as a JSON string)",
+                ))
+            }
+        };
+        if enabled && vendor_type == VendorType::Polling && refresh_interval_minutes.is_none() {
+            return Err(ConfigError::new(
+                "event.poller.refresh_interval",
+                "required when event.vendor.type is polling",
+            ));
+        }
+        Ok(Self {
+            enabled,
+            vendor_type,
+            callback_url,
+            signature_key: text(config, "event.notification.signature.key").map(|s| s.into_owned()),
+            refresh_interval_minutes,
+            poller_configuration,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<EventSettings, ConfigError> {
+        EventSettings::parse(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn accepts_the_seed_forms() {
+        let s = parse(json!({
+            "event.notification.enabled": "true",
+            "event.vendor.type": "webhook",
+            "event.notification.callback.url": "https://app.example.com/hook",
+            "event.poller.refresh_interval": "15",
+            "event.poller.configuration": "{\"tickets\":{\"url\":\"/x\"}}"
+        }))
+        .unwrap();
+        assert!(s.enabled);
+        assert_eq!(s.vendor_type, VendorType::Webhooks);
+        assert_eq!(s.refresh_interval_minutes, Some(15.0));
+        assert!(s.poller_configuration.unwrap().contains_key("tickets"));
+        let s = parse(json!({"event.notification.enabled": true, "event.vendor.type": "polling",
+            "event.notification.callback.url": "http://localhost:9/x", "event.poller.refresh_interval": 1,
+            "event.poller.configuration": {"a": {"url": "/y"}}})).unwrap();
+        assert_eq!(s.vendor_type, VendorType::Polling);
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let cases = [
+            (
+                json!({"event.notification.enabled": "yes"}),
+                "configuration.event.notification.enabled",
+            ),
+            (
+                json!({"event.notification.enabled": "true"}),
+                "configuration.event.notification.callback.url",
+            ),
+            (
+                json!({"event.notification.callback.url": "ftp://x/y"}),
+                "configuration.event.notification.callback.url",
+            ),
+            (
+                json!({"event.poller.refresh_interval": "-3"}),
+                "configuration.event.poller.refresh_interval",
+            ),
+            (
+                json!({"event.poller.refresh_interval": "soon"}),
+                "configuration.event.poller.refresh_interval",
+            ),
+            (
+                json!({"event.poller.configuration": "{not json"}),
+                "configuration.event.poller.configuration",
+            ),
+            (
+                json!({"event.vendor.type": "carrier-pigeon"}),
+                "configuration.event.vendor.type",
+            ),
+            (
+                json!({"event.notification.type": "email"}),
+                "configuration.event.notification.type",
+            ),
+        ];
+        for (config, field) in cases {
+            let err = parse(config.clone()).expect_err(&config.to_string());
+            assert_eq!(err.field, field, "{config}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! plugboard: a sidecar that turns SaaS vendor activity into normalized,
+//! signed events.
+//!
+//! The data path, one module per stage:
+//! - [`ingress`]: vendors call plugboard (webhooks) → the element plugin verifies and maps;
+//! - [`runtime`]: the sandboxed WebAssembly host that runs element plugins;
+//! - [`registry`]: the set of loaded plugins, hot-reloaded from a folder;
+//! - [`store`]: durable, embedded storage of instances, receipts and events;
+//! - [`outbound`]: every request the host makes, behind one policy;
+//! - [`api`]: the authenticated management API.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod ingress;
+pub mod instance;
+pub mod outbound;
+pub mod registry;
+pub mod runtime;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+pub mod tools;

@@ -1,0 +1,102 @@
+//! Per-call resource limits: a memory cap enforced through wasmtime's
+//! [`ResourceLimiter`], and a CPU deadline enforced through epoch
+//! interruption that excludes time spent waiting on host imports.
+//!
+//! Both limits record *which* limit stopped the guest so the caller can
+//! report "timeout" or "memory" instead of an anonymous trap.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::ResourceLimiter;
+
+/// The memory cap of one call, and whether the guest hit it.
+pub(crate) struct MemoryCap {
+    limit: usize,
+    /// Set when the guest tried to grow past `limit`.
+    pub(crate) exceeded: bool,
+}
+
+impl MemoryCap {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            exceeded: false,
+        }
+    }
+
+    /// The configured cap in bytes.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+/// Most table elements one instance may have; generous for interpreters
+/// compiled to Wasm, small enough to stop a table-growth bomb.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            wasmtime::bail!(
+                "memory limit of {} bytes exceeded (wanted {desired})",
+                self.limit
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// The CPU deadline of one call: wall time since the call started, minus
+/// the time the guest spent blocked in host imports.
+pub(crate) struct CpuDeadline {
+    started: Instant,
+    in_host: Duration,
+    limit: Duration,
+    /// Set when the epoch callback stopped the guest.
+    pub(crate) exceeded: bool,
+}
+
+impl CpuDeadline {
+    pub(crate) fn new(limit: Duration) -> Self {
+        Self {
+            started: Instant::now(),
+            in_host: Duration::ZERO,
+            limit,
+            exceeded: false,
+        }
+    }
+
+    /// Excludes `spent` (time blocked in a host import) from the budget.
+    pub(crate) fn credit_host_time(&mut self, spent: Duration) {
+        self.in_host += spent;
+    }
+
+    /// Whether the guest has used up its budget; records it if so.
+    pub(crate) fn check(&mut self) -> bool {
+        let guest = self.started.elapsed().saturating_sub(self.in_host);
+        if guest >= self.limit {
+            self.exceeded = true;
+        }
+        self.exceeded
+    }
+
+    /// The configured budget.
+    pub(crate) fn limit(&self) -> Duration {
+        self.limit
+    }
+}

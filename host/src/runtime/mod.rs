@@ -1,0 +1,219 @@
+//! The sandboxed WebAssembly host that runs element plugins.
+//!
+//! One [`Runtime`] owns the wasmtime `Engine` and the `Linker`. Each plugin
+//! file is compiled once (or loaded from the on-disk cache of compiled
+//! artifacts), pre-linked into an `InstancePre`, and described. Every call
+//! then gets a fresh `Store` and instance, with its own CPU deadline and
+//! memory cap: a trap, an endless loop or a memory blow-up fails that call
+//! only. Nothing outside this module names wasmtime types.
+
+mod bindings;
+mod cache;
+mod error;
+mod limits;
+mod plugin;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use bindings::{
+    ConfigKey, ElementError, ElementInfo, EventModes, EventType, Header, HttpRequest, HttpResponse,
+    NormalizedEvent, PollContext, PollPage, WebhookEvents, WebhookOutcome,
+};
+pub use error::{CallError, LoadError};
+pub use plugin::{ElementDescription, ElementPlugin};
+pub use state::{CallLabel, FetchScope};
+
+use state::CallState;
+
+/// How often the engine's epoch advances; the granularity of CPU deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Limits and tuning of the plugin runtime.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// CPU time one plugin call may use before it is stopped, in milliseconds
+    /// (time blocked in host imports such as `https-get` does not count).
+    pub call_timeout_ms: u64,
+    /// Largest linear memory one plugin call may grow to, in bytes.
+    pub memory_limit_bytes: usize,
+    /// Most plugin calls running at once; further calls wait for a slot.
+    pub max_concurrent_calls: usize,
+    /// Use wasmtime's pooling allocator (fast instantiation). Falls back to
+    /// on-demand allocation if the machine refuses the reservation.
+    pub pooling: bool,
+    /// Folder for compiled plugin artifacts (keyed by content hash and engine
+    /// compatibility). `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            call_timeout_ms: 1_000,
+            memory_limit_bytes: 128 << 20,
+            max_concurrent_calls: 64,
+            pooling: true,
+            cache_dir: None,
+        }
+    }
+}
+
+/// The plugin runtime: one engine, one linker, shared by every plugin.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<CallState>,
+    config: RuntimeConfig,
+    pooled: bool,
+    calls: Arc<tokio::sync::Semaphore>,
+}
+
+impl Runtime {
+    /// Creates the engine (pooling allocator where possible), links WASI
+    /// deny-by-default and the plugboard host imports, and starts the epoch
+    /// ticker that enforces CPU deadlines.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        anyhow::ensure!(config.call_timeout_ms > 0, "call_timeout_ms must be > 0");
+        anyhow::ensure!(
+            config.memory_limit_bytes >= 1 << 20,
+            "memory_limit_bytes must be at least 1 MiB"
+        );
+        anyhow::ensure!(
+            config.max_concurrent_calls > 0,
+            "max_concurrent_calls must be > 0"
+        );
+        let (engine, pooled) = build_engine(&config)?;
+        let mut linker = Linker::<CallState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
+        bindings::ElementPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(anyhow::Error::from)
+        .context("linking host imports")?;
+        start_epoch_ticker(&engine);
+        if let Some(dir) = &config.cache_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating plugin cache folder {}", dir.display()))?;
+        }
+        let calls = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_calls));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                config,
+                pooled,
+                calls,
+            }),
+        })
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn is_pooled(&self) -> bool {
+        self.inner.pooled
+    }
+
+    /// The runtime's limits.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Compiles (or loads from cache), links and describes a plugin.
+    ///
+    /// CPU-heavy on a cache miss: call from a blocking thread.
+    pub fn load(&self, wasm: &[u8]) -> Result<ElementPlugin, LoadError> {
+        let hash = cache::content_hash(wasm);
+        let component = self.compile(wasm, &hash)?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        let pre = bindings::ElementPluginPre::new(pre)
+            .map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        ElementPlugin::new(self.clone(), pre, hash)
+    }
+
+    fn compile(&self, wasm: &[u8], hash: &str) -> Result<Component, LoadError> {
+        if wasm.len() >= 8 && wasm[..4] == *b"\0asm" && wasm[4..8] == [1, 0, 0, 0] {
+            return Err(LoadError::Invalid(
+                "this is a core WebAssembly module, not a component; \
+                 convert it with `wasm-tools component new`"
+                    .into(),
+            ));
+        }
+        let engine = &self.inner.engine;
+        match &self.inner.config.cache_dir {
+            Some(dir) => cache::load_or_compile(engine, dir, hash, wasm),
+            None => Component::new(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}"))),
+        }
+    }
+}
+
+fn build_engine(config: &RuntimeConfig) -> anyhow::Result<(Engine, bool)> {
+    let mut base = Config::new();
+    base.wasm_component_model(true)
+        .epoch_interruption(true)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    if config.pooling {
+        let mut pooled = base.clone();
+        let mut pool = PoolingAllocationConfig::default();
+        let slots = u32::try_from(config.max_concurrent_calls)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(2)
+            .saturating_add(8);
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(8))
+            .total_memories(slots.saturating_mul(2))
+            .total_tables(slots.saturating_mul(8))
+            .max_memories_per_component(16)
+            .max_tables_per_component(64)
+            .max_core_instances_per_component(64)
+            .max_memory_size(config.memory_limit_bytes)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(1 << 20)
+            .table_elements(1 << 20);
+        pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        match Engine::new(&pooled) {
+            Ok(engine) => return Ok((engine, true)),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "pooling allocator unavailable; using on-demand allocation")
+            }
+        }
+    }
+    let engine = Engine::new(&base)
+        .map_err(anyhow::Error::from)
+        .context("creating the wasmtime engine")?;
+    Ok((engine, false))
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread
+/// for the life of the process.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("plugboard-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}

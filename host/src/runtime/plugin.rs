@@ -1,0 +1,297 @@
+//! A loaded element plugin: compiled, pre-linked and described once; every
+//! call instantiates it afresh in its own `Store` with its own limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use wasmtime::{Store, UpdateDeadline};
+
+use super::bindings::{self, ElementPluginPre};
+use super::limits::{CpuDeadline, MemoryCap};
+use super::state::{CallLabel, CallState, FetchScope};
+use super::{
+    CallError, ElementInfo, HttpRequest, HttpResponse, LoadError, PollContext, PollPage, Runtime,
+    WebhookOutcome,
+};
+
+/// What an element says about itself, in a form the API can show.
+#[derive(Clone, Debug, Serialize)]
+pub struct ElementDescription {
+    /// Element key, e.g. `connectwise`.
+    pub key: String,
+    /// Other keys that name this element.
+    pub aliases: Vec<String>,
+    /// Human-readable name.
+    pub name: String,
+    /// Plugin version.
+    pub version: String,
+    /// Supported modes: `webhooks`, `polling`.
+    pub modes: Vec<&'static str>,
+    /// Configuration keys the element understands.
+    pub config_keys: Vec<ConfigKeyDescription>,
+    /// Hosts the element may fetch from for any instance.
+    pub fetch_hosts: Vec<String>,
+    /// Configuration keys whose URL's host the element may fetch from.
+    pub fetch_host_config_keys: Vec<String>,
+}
+
+/// One configuration key of an element.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigKeyDescription {
+    /// The key.
+    pub name: String,
+    /// Whether instances must set it.
+    pub required: bool,
+    /// Whether its value is secret (redacted in responses and logs).
+    pub secret: bool,
+    /// What it is.
+    pub description: String,
+}
+
+impl ElementDescription {
+    fn from_wit(info: ElementInfo) -> Result<Self, LoadError> {
+        let valid_key = |k: &str| {
+            !k.is_empty()
+                && k.len() <= 64
+                && k.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        };
+        if !valid_key(&info.key) {
+            return Err(LoadError::Describe(format!(
+                "element key {:?} must be 1-64 characters of a-z, 0-9, '-' or '_'",
+                info.key
+            )));
+        }
+        if let Some(bad) = info.aliases.iter().find(|a| !valid_key(a)) {
+            return Err(LoadError::Describe(format!(
+                "alias {bad:?} must be 1-64 characters of a-z, 0-9, '-' or '_'"
+            )));
+        }
+        if info.version.trim().is_empty() {
+            return Err(LoadError::Describe("version is empty".into()));
+        }
+        let mut modes = Vec::new();
+        if info.modes.contains(bindings::EventModes::WEBHOOKS) {
+            modes.push("webhooks");
+        }
+        if info.modes.contains(bindings::EventModes::POLLING) {
+            modes.push("polling");
+        }
+        Ok(Self {
+            key: info.key,
+            aliases: info.aliases,
+            name: info.name,
+            version: info.version,
+            modes,
+            config_keys: info
+                .config_keys
+                .into_iter()
+                .map(|k| ConfigKeyDescription {
+                    name: k.name,
+                    required: k.required,
+                    secret: k.secret,
+                    description: k.description,
+                })
+                .collect(),
+            fetch_hosts: info.fetch_hosts,
+            fetch_host_config_keys: info.fetch_host_config_keys,
+        })
+    }
+
+    /// Whether the element supports the given mode (`webhooks` or `polling`).
+    pub fn supports(&self, mode: &str) -> bool {
+        self.modes.contains(&mode)
+    }
+}
+
+/// A compiled, linked and described element plugin. Cheap to clone.
+#[derive(Clone)]
+pub struct ElementPlugin {
+    runtime: Runtime,
+    pre: ElementPluginPre<CallState>,
+    description: Arc<ElementDescription>,
+    hash: Arc<str>,
+}
+
+impl ElementPlugin {
+    pub(super) fn new(
+        runtime: Runtime,
+        pre: ElementPluginPre<CallState>,
+        hash: String,
+    ) -> Result<Self, LoadError> {
+        let mut plugin = Self {
+            runtime,
+            pre,
+            description: Arc::new(ElementDescription {
+                key: String::new(),
+                aliases: vec![],
+                name: String::new(),
+                version: String::new(),
+                modes: vec![],
+                config_keys: vec![],
+                fetch_hosts: vec![],
+                fetch_host_config_keys: vec![],
+            }),
+            hash: hash.into(),
+        };
+        let info = plugin
+            .call(
+                CallLabel::default(),
+                FetchScope::default(),
+                |store, guest| guest.call_describe(store),
+            )
+            .map_err(|e| LoadError::Describe(e.to_string()))?;
+        plugin.description = Arc::new(ElementDescription::from_wit(info)?);
+        Ok(plugin)
+    }
+
+    /// What the element said about itself when it was loaded.
+    pub fn description(&self) -> &ElementDescription {
+        &self.description
+    }
+
+    /// Hex SHA-256 of plugin bytes, as [`Self::content_hash`] reports it.
+    pub fn hash_of(wasm: &[u8]) -> String {
+        super::cache::content_hash(wasm)
+    }
+
+    /// Hex SHA-256 of the plugin file.
+    pub fn content_hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Verifies and maps an inbound webhook (blocking; see [`Self::webhook_async`]).
+    #[allow(clippy::ptr_arg)] // the generated bindings take `&Vec`
+    pub fn webhook(
+        &self,
+        label: CallLabel,
+        fetch: FetchScope,
+        config: &Vec<(String, String)>,
+        request: &HttpRequest,
+    ) -> Result<WebhookOutcome, CallError> {
+        self.call(label, fetch, |store, guest| {
+            guest.call_webhook(store, config, request)
+        })?
+        .map_err(CallError::Element)
+    }
+
+    /// [`Self::webhook`] on a blocking thread, within the runtime's
+    /// concurrency limit.
+    pub async fn webhook_async(
+        &self,
+        label: CallLabel,
+        fetch: FetchScope,
+        config: Vec<(String, String)>,
+        request: HttpRequest,
+    ) -> Result<WebhookOutcome, CallError> {
+        let plugin = self.clone();
+        self.off_thread(move || plugin.webhook(label, fetch, &config, &request))
+            .await
+    }
+
+    /// Completes the request for one page of a poll (blocking).
+    #[allow(clippy::ptr_arg)] // the generated bindings take `&Vec`
+    pub fn prepare_poll(
+        &self,
+        label: CallLabel,
+        config: &Vec<(String, String)>,
+        poll: &PollContext,
+        draft: &HttpRequest,
+    ) -> Result<HttpRequest, CallError> {
+        self.call(label, FetchScope::default(), |store, guest| {
+            guest.call_prepare_poll(store, config, poll, draft)
+        })?
+        .map_err(CallError::Element)
+    }
+
+    /// Maps the vendor's answer to one poll request (blocking).
+    #[allow(clippy::ptr_arg)] // the generated bindings take `&Vec`
+    pub fn map_poll(
+        &self,
+        label: CallLabel,
+        config: &Vec<(String, String)>,
+        poll: &PollContext,
+        response: &HttpResponse,
+    ) -> Result<PollPage, CallError> {
+        self.call(label, FetchScope::default(), |store, guest| {
+            guest.call_map_poll(store, config, poll, response)
+        })?
+        .map_err(CallError::Element)
+    }
+
+    /// Runs `f` on a blocking thread once a call slot is free.
+    pub async fn off_thread<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<R, CallError> + Send + 'static,
+    ) -> Result<R, CallError> {
+        let permit = self
+            .runtime
+            .inner
+            .calls
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CallError::Unavailable("runtime is shutting down".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let result = f();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| CallError::Unavailable(format!("call thread failed: {e}")))?
+    }
+
+    /// Instantiates the plugin in a fresh store with the runtime's limits and
+    /// runs `f` against its `element` export.
+    fn call<R>(
+        &self,
+        label: CallLabel,
+        fetch: FetchScope,
+        f: impl FnOnce(
+            &mut Store<CallState>,
+            &bindings::exports::plugboard::element::element::Guest,
+        ) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let config = &self.runtime.inner.config;
+        let state = CallState::new(
+            MemoryCap::new(config.memory_limit_bytes),
+            CpuDeadline::new(Duration::from_millis(config.call_timeout_ms)),
+            label,
+            fetch,
+        );
+        let mut store = Store::new(&self.runtime.inner.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            if ctx.data_mut().cpu.check() {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| f(&mut store, instance.plugboard_element_element()));
+        result.map_err(|e| classify(store.data(), e))
+    }
+}
+
+/// Turns a wasmtime error into the limit that caused it, or a trap.
+fn classify(state: &CallState, error: wasmtime::Error) -> CallError {
+    if state.cpu.exceeded {
+        return CallError::Timeout(state.cpu.limit());
+    }
+    if state.memory.exceeded {
+        return CallError::Memory(state.memory.limit());
+    }
+    let message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{:#}", error.root_cause()),
+    };
+    if message.contains("pooling allocator") || message.contains("maximum concurrent") {
+        return CallError::Unavailable(message);
+    }
+    CallError::Trap(message)
+}

@@ -1,0 +1,173 @@
+//! The state of one plugin call (its `Store` data) and the host imports a
+//! plugin may use: logging, hashing, HMAC, base64, constant-time compare and
+//! the policy-restricted `https-get`. Plugins get nothing else: WASI is
+//! linked deny-by-default (no files, sockets, environment or arguments;
+//! clocks and randomness only), created lazily on first use so plugins that
+//! import no WASI pay nothing for it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::plugboard::element::{host, types};
+use super::bindings::{FetchError, Header, LogLevel};
+use super::limits::{CpuDeadline, MemoryCap};
+use crate::outbound::{self, HostAllowList, OutboundClient};
+
+/// Longest log line a plugin may write; longer lines are cut.
+const MAX_LOG_LINE: usize = 4096;
+
+/// What a call's host imports may reach: the outbound client, the hosts the
+/// element may fetch from for this instance, and the runtime to block on.
+#[derive(Clone, Default)]
+pub struct FetchScope {
+    /// Client that enforces the outbound policy; `None` disables fetches.
+    pub client: Option<OutboundClient>,
+    /// Hosts this call may fetch from.
+    pub allowed: Arc<HostAllowList>,
+}
+
+/// Who a call is for, for log lines written by the plugin.
+#[derive(Clone, Debug, Default)]
+pub struct CallLabel {
+    /// Element key of the plugin.
+    pub element: String,
+    /// Instance the call is for, if any.
+    pub instance: Option<i64>,
+}
+
+/// Store data of one call.
+pub(crate) struct CallState {
+    wasi: Option<(WasiCtx, ResourceTable)>,
+    pub(crate) memory: MemoryCap,
+    pub(crate) cpu: CpuDeadline,
+    label: CallLabel,
+    fetch: FetchScope,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl CallState {
+    pub(crate) fn new(
+        memory: MemoryCap,
+        cpu: CpuDeadline,
+        label: CallLabel,
+        fetch: FetchScope,
+    ) -> Self {
+        Self {
+            wasi: None,
+            memory,
+            cpu,
+            label,
+            fetch,
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        // Default builder: no preopened dirs, env, args or sockets; stdio
+        // goes nowhere; clocks and random are available.
+        let (ctx, table) = self
+            .wasi
+            .get_or_insert_with(|| (WasiCtx::builder().build(), ResourceTable::new()));
+        WasiCtxView { ctx, table }
+    }
+}
+
+impl types::Host for CallState {}
+
+impl host::Host for CallState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let element = self.label.element.as_str();
+        let instance = self.label.instance;
+        match level {
+            LogLevel::Trace => tracing::trace!(element, instance, plugin = true, "{message}"),
+            LogLevel::Debug => tracing::debug!(element, instance, plugin = true, "{message}"),
+            LogLevel::Info => tracing::info!(element, instance, plugin = true, "{message}"),
+            LogLevel::Warn => tracing::warn!(element, instance, plugin = true, "{message}"),
+            LogLevel::Error => tracing::error!(element, instance, plugin = true, "{message}"),
+        }
+    }
+
+    fn hmac_sha256(&mut self, key: Vec<u8>, message: Vec<u8>) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts any key length");
+        mac.update(&message);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn sha256(&mut self, data: Vec<u8>) -> Vec<u8> {
+        Sha256::digest(&data).to_vec()
+    }
+
+    fn base64_encode(&mut self, data: Vec<u8>) -> String {
+        base64::engine::general_purpose::STANDARD.encode(data)
+    }
+
+    fn base64_decode(&mut self, text: String) -> Result<Vec<u8>, String> {
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(text.trim().trim_end_matches('='))
+            .map_err(|e| format!("invalid base64: {e}"))
+    }
+
+    fn constant_time_eq(&mut self, a: Vec<u8>, b: Vec<u8>) -> bool {
+        a.ct_eq(&b).into()
+    }
+
+    fn https_get(
+        &mut self,
+        url: String,
+        headers: Vec<Header>,
+    ) -> Result<types::HttpResponse, FetchError> {
+        let (Some(client), Some(runtime)) = (self.fetch.client.clone(), self.runtime.clone())
+        else {
+            return Err(FetchError::Denied(
+                "outbound fetches are not available to this call".into(),
+            ));
+        };
+        let headers: Vec<(String, String)> =
+            headers.into_iter().map(|h| (h.name, h.value)).collect();
+        let allowed = self.fetch.allowed.clone();
+        let started = Instant::now();
+        let result = runtime.block_on(client.plugin_get(&url, &headers, &allowed));
+        self.cpu.credit_host_time(started.elapsed());
+        match result {
+            Ok(resp) => Ok(types::HttpResponse {
+                status: resp.status,
+                headers: resp
+                    .headers
+                    .iter()
+                    .map(|(name, value)| Header {
+                        name: name.as_str().to_string(),
+                        value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    })
+                    .collect(),
+                body: resp.body.to_vec(),
+            }),
+            Err(err) => {
+                tracing::debug!(element = %self.label.element, error = %err, "plugin fetch failed");
+                Err(match err {
+                    outbound::FetchError::Denied(why) => FetchError::Denied(why),
+                    outbound::FetchError::InvalidRequest(why) => FetchError::Denied(why),
+                    outbound::FetchError::Timeout => FetchError::Timeout,
+                    outbound::FetchError::TooLarge { .. } => FetchError::TooLarge,
+                    outbound::FetchError::Failed(why) => FetchError::Failed(why),
+                })
+            }
+        }
+    }
+}

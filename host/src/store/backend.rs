@@ -1,0 +1,76 @@
+//! The boundary between the store's logic and its database: every SQL
+//! statement lives behind [`Backend`].
+//!
+//! [`Store`](super::Store) drives one backend connection from its writer
+//! thread and others from its read pool, and knows nothing of SQL. SQLite is
+//! the one implementation ([`SqliteBackend`](super::sqlite::SqliteBackend)). A
+//! PostgreSQL backend would implement the same trait, one value per pooled
+//! connection, with the same transaction-per-batch and savepoint-per-receipt
+//! shape in `commit_receipts`; the writer thread and read pool stay as they
+//! are.
+
+use time::OffsetDateTime;
+
+use super::error::Result;
+use super::event::{EventQuery, StoredEvent};
+use super::instance::{Instance, InstancePatch, NewInstance};
+use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
+
+/// One connection to the database, used from one thread at a time.
+///
+/// Methods taking `&mut self` write and are only called on the writer's
+/// connection; methods taking `&self` only read and may run on any
+/// connection, concurrently with the writer.
+pub(crate) trait Backend: Send {
+    /// Inserts an instance with the given token and creation time and returns
+    /// it as stored (with its new id).
+    fn insert_instance(
+        &mut self,
+        new: &NewInstance,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Instance>;
+
+    /// Applies a patch, stamping `now` as the update time. `None` if no such
+    /// instance.
+    fn update_instance(
+        &mut self,
+        id: i64,
+        patch: &InstancePatch,
+        now: OffsetDateTime,
+    ) -> Result<Option<Instance>>;
+
+    /// Deletes an instance with its receipts and events. False if there was
+    /// no such instance.
+    fn delete_instance(&mut self, id: i64) -> Result<bool>;
+
+    /// Writes a batch of receipts in one transaction, each item inside its own
+    /// savepoint so one item's failure leaves the others intact. Returns one
+    /// result per item, in order. If the transaction itself cannot commit,
+    /// every item fails with [`StoreError::BatchAborted`](super::StoreError::BatchAborted).
+    fn commit_receipts(&mut self, batch: &[NewReceipt]) -> Vec<Result<ReceiptOutcome>>;
+
+    /// The instance with this id.
+    fn get_instance(&self, id: i64) -> Result<Option<Instance>>;
+
+    /// The instance holding this token.
+    fn get_instance_by_token(&self, token: &str) -> Result<Option<Instance>>;
+
+    /// All instances, by id.
+    fn list_instances(&self) -> Result<Vec<Instance>>;
+
+    /// The receipt with this id.
+    fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>>;
+
+    /// The instance's failed receipts, oldest first.
+    fn failed_receipts(&self, instance_id: i64) -> Result<Vec<StoredReceipt>>;
+
+    /// A page of the event log, newest first.
+    fn list_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>>;
+
+    /// The event with this id.
+    fn get_event(&self, id: &str) -> Result<Option<StoredEvent>>;
+
+    /// How many events the instance has.
+    fn count_events(&self, instance_id: i64) -> Result<u64>;
+}

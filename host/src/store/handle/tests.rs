@@ -1,0 +1,234 @@
+//! Behaviour of the store as its callers see it: instances, persistence,
+//! group commit under concurrency.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use super::super::test_support::{new_instance, receipt, receipt_with_message, T0};
+use super::*;
+
+fn file_store(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("data/store.db"), StoreOptions::default()).unwrap()
+}
+
+/// Waits, up to a deadline, until `check` holds.
+async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test]
+async fn instances_can_be_created_read_updated_and_deleted() {
+    let store = Store::open_in_memory().unwrap();
+    let a = store.create_instance(new_instance("a")).await.unwrap();
+    let b = store.create_instance(new_instance("b")).await.unwrap();
+    assert_ne!(a.id, b.id);
+    assert_ne!(a.token, b.token);
+    assert_eq!(store.get_instance(a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.get_instance_by_token(&b.token).await.unwrap(),
+        Some(b.clone())
+    );
+    assert_eq!(
+        store.list_instances().await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+
+    let patch = InstancePatch {
+        events_enabled: Some(false),
+        tags: Some(vec![]),
+        ..InstancePatch::default()
+    };
+    let updated = store.update_instance(a.id, patch).await.unwrap().unwrap();
+    assert!(!updated.events_enabled && updated.tags.is_empty());
+    assert_eq!(updated.name, "a");
+    assert!(updated.updated_at >= a.updated_at);
+    let unchanged = store
+        .update_instance(b.id, InstancePatch::default())
+        .await
+        .unwrap();
+    assert_eq!(unchanged, Some(b.clone()));
+
+    assert!(store.delete_instance(a.id).await.unwrap());
+    assert!(store.get_instance(a.id).await.unwrap().is_none());
+    assert!(store
+        .get_instance_by_token(&a.token)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store.delete_instance(a.id).await.unwrap());
+    let missing = store.update_instance(
+        a.id,
+        InstancePatch {
+            name: Some("x".into()),
+            ..Default::default()
+        },
+    );
+    assert!(missing.await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn instance_tokens_are_unique() {
+    let store = Store::open_in_memory().unwrap();
+    let mut tokens = HashSet::new();
+    for i in 0..50 {
+        let instance = store
+            .create_instance(new_instance(&format!("i{i}")))
+            .await
+            .unwrap();
+        assert!(tokens.insert(instance.token));
+    }
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir);
+    let instance = store.create_instance(new_instance("a")).await.unwrap();
+    let outcome = store
+        .record_receipt(receipt_with_message(instance.id, "m-1"))
+        .await
+        .unwrap();
+    drop(store);
+
+    let store = file_store(&dir);
+    assert_eq!(
+        store.get_instance(instance.id).await.unwrap(),
+        Some(instance.clone())
+    );
+    let kept = store
+        .get_receipt(outcome.receipt_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.message_id.as_deref(), Some("m-1"));
+    let events = store
+        .list_events(EventQuery::for_instance(instance.id))
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        store.get_event(&events[0].id).await.unwrap(),
+        Some(events[0].clone())
+    );
+    let again = store
+        .record_receipt(receipt_with_message(instance.id, "m-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.receipt_id(),
+        outcome.receipt_id(),
+        "de-duplication spans restarts"
+    );
+    let next = store.create_instance(new_instance("b")).await.unwrap();
+    assert!(next.id > instance.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_receipts_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir);
+    let instance = store.create_instance(new_instance("a")).await.unwrap();
+
+    // Hold the writer busy until every receipt is queued, so the batching
+    // is certain rather than a matter of timing.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let (busy, started) = tokio::sync::oneshot::channel::<()>();
+    let writer = store.clone();
+    let held = tokio::spawn(async move {
+        writer
+            .write(move |_| {
+                let _ = busy.send(());
+                let _ = hold.recv();
+                Ok(())
+            })
+            .await
+    });
+    started.await.unwrap();
+
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let store = store.clone();
+            let r = receipt_with_message(instance.id, &format!("m-{i}"));
+            tokio::spawn(async move { store.record_receipt(r).await })
+        })
+        .collect();
+    wait_until("all receipts are queued", || store.stats().queued == 1000).await;
+    release.send(()).unwrap();
+    held.await.unwrap().unwrap();
+
+    let mut receipt_ids = HashSet::new();
+    for task in tasks {
+        let outcome = task.await.unwrap().unwrap();
+        assert!(
+            matches!(outcome, ReceiptOutcome::Stored { .. }),
+            "{outcome:?}"
+        );
+        assert!(receipt_ids.insert(outcome.receipt_id().to_owned()));
+    }
+    assert_eq!(store.count_events(instance.id).await.unwrap(), 1000);
+    let stats = store.stats();
+    assert_eq!(stats.receipts_stored, 1000);
+    assert_eq!(stats.batches, 2, "1,000 receipts in batches of at most 512");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_repeats_of_one_message_are_stored_once() {
+    let store = Store::open_in_memory().unwrap();
+    let instance = store.create_instance(new_instance("a")).await.unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let store = store.clone();
+            let r = receipt_with_message(instance.id, "same");
+            tokio::spawn(async move { store.record_receipt(r).await.unwrap() })
+        })
+        .collect();
+    let mut originals = HashSet::new();
+    for task in tasks {
+        originals.insert(task.await.unwrap().receipt_id().to_owned());
+    }
+    assert_eq!(originals.len(), 1);
+    assert_eq!(store.count_events(instance.id).await.unwrap(), 1);
+    let stats = store.stats();
+    assert_eq!((stats.receipts_stored, stats.receipts_duplicate), (1, 199));
+}
+
+#[tokio::test]
+async fn a_receipt_for_a_deleted_instance_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir);
+    let kept = store.create_instance(new_instance("kept")).await.unwrap();
+    let gone = store.create_instance(new_instance("gone")).await.unwrap();
+    store.record_receipt(receipt(gone.id)).await.unwrap();
+    assert!(store.delete_instance(gone.id).await.unwrap());
+
+    let (a, b, c) = tokio::join!(
+        store.record_receipt(receipt(kept.id)),
+        store.record_receipt(receipt(gone.id)),
+        store.record_receipt(receipt(kept.id)),
+    );
+    assert!(a.is_ok() && c.is_ok());
+    assert!(matches!(b, Err(ref e) if e.is_not_found()), "{b:?}");
+    assert_eq!(store.count_events(kept.id).await.unwrap(), 2);
+    assert_eq!(store.count_events(gone.id).await.unwrap(), 0);
+    assert_eq!(store.stats().receipts_failed, 1);
+}
+
+#[tokio::test]
+async fn reads_see_what_was_just_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir);
+    let instance = store.create_instance(new_instance("a")).await.unwrap();
+    for n in 1..=5u64 {
+        store.record_receipt(receipt(instance.id)).await.unwrap();
+        assert_eq!(store.count_events(instance.id).await.unwrap(), n);
+    }
+    let since = store.list_events(EventQuery {
+        since: Some(T0),
+        ..EventQuery::default()
+    });
+    assert_eq!(since.await.unwrap().len(), 5, "stored after T0");
+}

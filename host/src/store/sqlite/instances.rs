@@ -1,0 +1,212 @@
+//! SQL for the `instances` table.
+
+use rusqlite::{params, Connection, OptionalExtension as _, Row};
+use time::OffsetDateTime;
+
+use super::super::error::{Result, StoreError};
+use super::super::instance::{Instance, InstancePatch, NewInstance};
+use super::super::timestamp::{from_millis, to_millis};
+
+/// Columns in the order [`from_row`] reads them.
+const COLUMNS: &str =
+    "id, token, element_key, name, tags, configuration, events_enabled, created_at, updated_at";
+
+/// Inserts an instance and reads it back.
+pub(super) fn insert(
+    conn: &Connection,
+    new: &NewInstance,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<Instance> {
+    conn.prepare_cached(
+        "INSERT INTO instances \
+         (token, element_key, name, tags, configuration, events_enabled, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    )?
+    .execute(params![
+        token,
+        new.element_key,
+        new.name,
+        serde_json::to_string(&new.tags)?,
+        serde_json::to_string(&new.configuration)?,
+        new.events_enabled,
+        to_millis(now),
+    ])?;
+    let id = conn.last_insert_rowid();
+    get(conn, id)?.ok_or_else(|| StoreError::Corrupt(format!("instance {id} vanished on insert")))
+}
+
+/// Replaces the fields the patch names and reads the result back.
+pub(super) fn update(
+    conn: &Connection,
+    id: i64,
+    patch: &InstancePatch,
+    now: OffsetDateTime,
+) -> Result<Option<Instance>> {
+    let tags = patch.tags.as_ref().map(serde_json::to_string).transpose()?;
+    let configuration = patch
+        .configuration
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE instances SET \
+             name = coalesce(?2, name), \
+             tags = coalesce(?3, tags), \
+             configuration = coalesce(?4, configuration), \
+             events_enabled = coalesce(?5, events_enabled), \
+             updated_at = ?6 \
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            patch.name,
+            tags,
+            configuration,
+            patch.events_enabled,
+            to_millis(now),
+        ])?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    get(conn, id)
+}
+
+/// Deletes an instance; its receipts and events go with it.
+pub(super) fn delete(conn: &Connection, id: i64) -> Result<bool> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM instances WHERE id = ?1")?
+        .execute([id])?;
+    Ok(deleted > 0)
+}
+
+/// The instance with this id.
+pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<Instance>> {
+    let sql = format!("SELECT {COLUMNS} FROM instances WHERE id = ?1");
+    conn.prepare_cached(&sql)?
+        .query_row([id], |row| Ok(from_row(row)))
+        .optional()?
+        .transpose()
+}
+
+/// The instance holding this token.
+pub(super) fn get_by_token(conn: &Connection, token: &str) -> Result<Option<Instance>> {
+    let sql = format!("SELECT {COLUMNS} FROM instances WHERE token = ?1");
+    conn.prepare_cached(&sql)?
+        .query_row([token], |row| Ok(from_row(row)))
+        .optional()?
+        .transpose()
+}
+
+/// Every instance, by id.
+pub(super) fn list(conn: &Connection) -> Result<Vec<Instance>> {
+    let sql = format!("SELECT {COLUMNS} FROM instances ORDER BY id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(from_row(row)?);
+    }
+    Ok(out)
+}
+
+/// Decodes a row selected with [`COLUMNS`].
+fn from_row(row: &Row<'_>) -> Result<Instance> {
+    let tags: String = row.get(4)?;
+    let configuration: String = row.get(5)?;
+    Ok(Instance {
+        id: row.get(0)?,
+        token: row.get(1)?,
+        element_key: row.get(2)?,
+        name: row.get(3)?,
+        tags: serde_json::from_str(&tags)?,
+        configuration: serde_json::from_str(&configuration)?,
+        events_enabled: row.get(6)?,
+        created_at: from_millis(row.get(7)?)?,
+        updated_at: from_millis(row.get(8)?)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SqliteBackend;
+    use super::*;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    fn backend() -> SqliteBackend {
+        SqliteBackend::open_in_memory().unwrap()
+    }
+
+    fn new_instance(name: &str) -> NewInstance {
+        NewInstance {
+            element_key: "connectwise".into(),
+            name: name.into(),
+            tags: vec!["prod".into(), "eu".into()],
+            configuration: json!({"event.poller.refresh_interval": "15", "nested": {"a": [1, 2]}})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            events_enabled: true,
+        }
+    }
+
+    #[test]
+    fn inserted_instance_reads_back_as_given() {
+        let b = backend();
+        let t0 = datetime!(2024-05-01 12:00:00.250 UTC);
+        let created = insert(&b.conn, &new_instance("a"), "tok-a", t0).unwrap();
+        assert!(created.id > 0);
+        assert_eq!(created.token, "tok-a");
+        assert_eq!(created.tags, vec!["prod", "eu"]);
+        assert_eq!(created.configuration["nested"], json!({"a": [1, 2]}));
+        assert_eq!(created.created_at, t0);
+        assert_eq!(get(&b.conn, created.id).unwrap().unwrap(), created);
+        assert_eq!(get_by_token(&b.conn, "tok-a").unwrap().unwrap(), created);
+        assert!(get_by_token(&b.conn, "tok-b").unwrap().is_none());
+    }
+
+    #[test]
+    fn tokens_are_unique() {
+        let b = backend();
+        let t0 = datetime!(2024-05-01 12:00:00 UTC);
+        insert(&b.conn, &new_instance("a"), "same", t0).unwrap();
+        let err = insert(&b.conn, &new_instance("b"), "same", t0).unwrap_err();
+        assert!(err.to_string().contains("UNIQUE"), "{err}");
+        assert_eq!(list(&b.conn).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn update_replaces_only_what_the_patch_names() {
+        let b = backend();
+        let t0 = datetime!(2024-05-01 12:00:00 UTC);
+        let t1 = datetime!(2024-05-02 12:00:00 UTC);
+        let created = insert(&b.conn, &new_instance("a"), "tok", t0).unwrap();
+        let patch = InstancePatch {
+            name: Some("renamed".into()),
+            configuration: Some(json!({"only": true}).as_object().cloned().unwrap()),
+            ..InstancePatch::default()
+        };
+        let updated = update(&b.conn, created.id, &patch, t1).unwrap().unwrap();
+        assert_eq!(updated.name, "renamed");
+        assert_eq!(updated.tags, created.tags);
+        assert_eq!(updated.configuration.len(), 1);
+        assert!(updated.events_enabled);
+        assert_eq!((updated.created_at, updated.updated_at), (t0, t1));
+        assert!(update(&b.conn, created.id + 1, &patch, t1)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn delete_reports_whether_anything_was_there() {
+        let b = backend();
+        let t0 = datetime!(2024-05-01 12:00:00 UTC);
+        let a = insert(&b.conn, &new_instance("a"), "a", t0).unwrap();
+        let c = insert(&b.conn, &new_instance("c"), "c", t0).unwrap();
+        assert!(delete(&b.conn, a.id).unwrap());
+        assert!(!delete(&b.conn, a.id).unwrap());
+        assert_eq!(list(&b.conn).unwrap(), vec![c]);
+    }
+}

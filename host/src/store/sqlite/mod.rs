@@ -1,0 +1,196 @@
+//! The SQLite implementation of [`Backend`]: one [`SqliteBackend`] per
+//! connection, in write-ahead-log mode so readers never block the writer or
+//! each other.
+//!
+//! The writer connection runs with foreign keys on (deleting an instance
+//! deletes its receipts and events), the configured `synchronous` level and
+//! settings tuned for batches of receipts (a page cache that holds a batch,
+//! savepoint journals in memory, infrequent checkpoints); read connections
+//! are opened read-only.
+
+mod batch;
+mod events;
+mod instances;
+mod receipts;
+mod schema;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use rusqlite::{Connection, OpenFlags};
+use time::OffsetDateTime;
+
+use super::backend::Backend;
+use super::error::Result;
+use super::event::{EventQuery, StoredEvent};
+use super::instance::{Instance, InstancePatch, NewInstance};
+use super::options::StoreOptions;
+use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
+
+/// Prepared statements kept per connection: every fixed statement plus the
+/// event-log query's variants.
+const STATEMENT_CACHE: usize = 64;
+
+/// Page cache of the writer connection, in KiB. A batch of receipts dirties
+/// a few pages each; a cache that holds a whole batch (and the hot index
+/// pages) never spills mid-transaction.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+/// Pages the log may grow to before a commit copies it back into the
+/// database (about 40 MB). Larger than SQLite's default so a page changed by
+/// many batches is copied once, not once per few batches.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
+/// Bytes the log file is cut back to after a checkpoint, so a burst does not
+/// leave a large file behind.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// One SQLite connection with the store's settings applied.
+pub(crate) struct SqliteBackend {
+    conn: Connection,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database file for writing, switches it
+    /// to write-ahead logging and brings its schema up to date.
+    pub(crate) fn open_writer(path: &Path, opts: &StoreOptions) -> anyhow::Result<Self> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening store database {}", path.display()))?;
+        conn.busy_timeout(opts.busy_timeout)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            anyhow::bail!(
+                "store database {} cannot use write-ahead logging (journal mode is {mode})",
+                path.display()
+            );
+        }
+        conn.pragma_update(None, "synchronous", opts.synchronous.pragma())?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        Self::prepare(conn)
+    }
+
+    /// Opens a read-only connection to a database a writer has already
+    /// created.
+    pub(crate) fn open_reader(path: &Path, opts: &StoreOptions) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(opts.busy_timeout)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(Self { conn })
+    }
+
+    /// A private database in memory, gone when the connection closes.
+    pub(crate) fn open_in_memory() -> anyhow::Result<Self> {
+        Self::prepare(Connection::open_in_memory()?)
+    }
+
+    /// Settings every writable connection shares, then the schema.
+    ///
+    /// Savepoints keep the pages they change in a sub-journal; in memory it
+    /// costs a copy, as a temporary file it costs several system calls per
+    /// receipt.
+    fn prepare(mut conn: Connection) -> anyhow::Result<Self> {
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        schema::migrate(&mut conn)?;
+        Ok(Self { conn })
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn insert_instance(
+        &mut self,
+        new: &NewInstance,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Instance> {
+        instances::insert(&self.conn, new, token, now)
+    }
+
+    fn update_instance(
+        &mut self,
+        id: i64,
+        patch: &InstancePatch,
+        now: OffsetDateTime,
+    ) -> Result<Option<Instance>> {
+        instances::update(&self.conn, id, patch, now)
+    }
+
+    fn delete_instance(&mut self, id: i64) -> Result<bool> {
+        instances::delete(&self.conn, id)
+    }
+
+    fn commit_receipts(&mut self, batch: &[NewReceipt]) -> Vec<Result<ReceiptOutcome>> {
+        batch::commit(&mut self.conn, batch)
+    }
+
+    fn get_instance(&self, id: i64) -> Result<Option<Instance>> {
+        instances::get(&self.conn, id)
+    }
+
+    fn get_instance_by_token(&self, token: &str) -> Result<Option<Instance>> {
+        instances::get_by_token(&self.conn, token)
+    }
+
+    fn list_instances(&self) -> Result<Vec<Instance>> {
+        instances::list(&self.conn)
+    }
+
+    fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>> {
+        receipts::get(&self.conn, id)
+    }
+
+    fn failed_receipts(&self, instance_id: i64) -> Result<Vec<StoredReceipt>> {
+        receipts::failed(&self.conn, instance_id)
+    }
+
+    fn list_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>> {
+        events::list(&self.conn, query)
+    }
+
+    fn get_event(&self, id: &str) -> Result<Option<StoredEvent>> {
+        events::get(&self.conn, id)
+    }
+
+    fn count_events(&self, instance_id: i64) -> Result<u64> {
+        events::count(&self.conn, instance_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_databases_use_wal_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let writer = SqliteBackend::open_writer(&path, &StoreOptions::default()).unwrap();
+        let mode: String = writer
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: bool = writer
+            .conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert!(fk);
+        let sync: i64 = writer
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
+        let temp_store: i64 = writer
+            .conn
+            .pragma_query_value(None, "temp_store", |r| r.get(0))
+            .unwrap();
+        assert_eq!(temp_store, 2, "MEMORY");
+        let reader = SqliteBackend::open_reader(&path, &StoreOptions::default()).unwrap();
+        assert!(reader.conn.execute("DELETE FROM instances", []).is_err());
+    }
+}

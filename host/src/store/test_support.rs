@@ -1,0 +1,86 @@
+//! Builders shared by the store's unit tests.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+use super::event::{EventType, NewEvent};
+use super::instance::NewInstance;
+use super::receipt::{NewReceipt, ReceiptStatus};
+
+/// A moment all fixtures are received at unless a test moves it.
+pub(super) const T0: OffsetDateTime = datetime!(2024-05-01 12:00:00 UTC);
+
+/// A ConnectWise instance with events on.
+pub(super) fn new_instance(name: &str) -> NewInstance {
+    NewInstance {
+        element_key: "connectwise".into(),
+        name: name.into(),
+        tags: vec!["test".into()],
+        configuration: json!({"event.notification.enabled": "true"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        events_enabled: true,
+    }
+}
+
+/// An accepted ConnectWise callback (about 1.5 KB of body) with one
+/// `UPDATED ticket` event, raw text of its own and no message id.
+pub(super) fn receipt(instance_id: i64) -> NewReceipt {
+    let summary = "x".repeat(1400);
+    let entity = json!({"id": 42, "summary": summary});
+    let body =
+        json!({"Action": "updated", "Type": "ticket", "ID": 42, "Entity": entity.to_string()});
+    let raw = json!({"Action": "updated", "Type": "ticket", "ID": 42, "Entity": entity});
+    NewReceipt {
+        instance_id,
+        element_key: "connectwise".into(),
+        received_at: T0,
+        message_id: None,
+        dedup_window: Duration::from_secs(86_400),
+        method: "POST".into(),
+        path: "/events/connectwise/MQ==".into(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-content-signature".into(), "c2lnbmF0dXJl".into()),
+        ],
+        body: Bytes::from(body.to_string()),
+        outcome: ReceiptStatus::Accepted {
+            raw: Some(raw.to_string()),
+            events: vec![event("42")],
+        },
+    }
+}
+
+/// The same receipt carrying a vendor message id.
+pub(super) fn receipt_with_message(instance_id: i64, message_id: &str) -> NewReceipt {
+    NewReceipt {
+        message_id: Some(message_id.into()),
+        ..receipt(instance_id)
+    }
+}
+
+/// A receipt the plugin failed on.
+pub(super) fn failed_receipt(instance_id: i64) -> NewReceipt {
+    NewReceipt {
+        outcome: ReceiptStatus::Failed {
+            error: "plugin timed out after 500 ms".into(),
+        },
+        ..receipt(instance_id)
+    }
+}
+
+/// An `UPDATED ticket` event for object `id`.
+pub(super) fn event(id: &str) -> NewEvent {
+    NewEvent {
+        event_type: EventType::Updated,
+        object_type: "ticket".into(),
+        object_id: id.into(),
+        date: T0,
+        raw: json!({"id": id, "summary": "Printer on fire"}),
+    }
+}

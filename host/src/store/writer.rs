@@ -1,0 +1,206 @@
+//! The writer thread: the one owner of the write connection, and the group
+//! commit that lets many concurrent webhooks share one `fsync`.
+//!
+//! Callers queue commands on a bounded channel and wait on a oneshot reply.
+//! The thread takes the first command, drains whatever else is already
+//! queued (up to `max_batch` receipts), writes those receipts in one
+//! transaction and answers each caller. Under load the queue fills while a
+//! commit is on disk, so the next batch is large; when idle a lone receipt
+//! commits at once. Other writes (instance changes) run between batches, in
+//! the order they were queued.
+//!
+//! A receipt handed over is written even if its caller stops waiting. When
+//! the last handle is dropped the thread finishes what is queued and exits,
+//! and the drop waits for it, so the database is closed cleanly.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::backend::Backend;
+use super::error::{Result, StoreError};
+use super::receipt::{NewReceipt, ReceiptOutcome};
+
+/// Work for the writer other than receipts: runs on the write connection
+/// between batches.
+type Job = Box<dyn FnOnce(&mut dyn Backend) + Send>;
+
+/// What callers send the writer thread.
+enum Command {
+    /// Store a receipt as part of the next batch (boxed: receipts are large
+    /// and the queue holds many commands).
+    Receipt {
+        receipt: Box<NewReceipt>,
+        reply: oneshot::Sender<Result<ReceiptOutcome>>,
+    },
+    /// Run a write on its own, between batches.
+    Job(Job),
+}
+
+/// Counters of the writer's work since the store was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Transactions committed holding at least one receipt.
+    pub batches: u64,
+    /// Receipts newly stored.
+    pub receipts_stored: u64,
+    /// Receipts recognized as repeats of one already stored.
+    pub receipts_duplicate: u64,
+    /// Receipts that could not be stored (unknown instance, database error).
+    pub receipts_failed: u64,
+    /// Commands waiting for the writer right now.
+    pub queued: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    batches: AtomicU64,
+    stored: AtomicU64,
+    duplicate: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// The handle to the writer thread.
+pub(super) struct Writer {
+    queue: Option<mpsc::Sender<Command>>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Starts the writer thread, which owns `backend` from now on.
+    pub(super) fn start(
+        backend: Box<dyn Backend>,
+        max_batch: usize,
+        queue_depth: usize,
+    ) -> std::io::Result<Self> {
+        let (queue, commands) = mpsc::channel(queue_depth.max(1));
+        let counters = Arc::new(Counters::default());
+        let thread_counters = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("plugboard-store-writer".into())
+            .spawn(move || run(backend, commands, max_batch.max(1), &thread_counters))?;
+        Ok(Self {
+            queue: Some(queue),
+            thread: Some(thread),
+            counters,
+        })
+    }
+
+    /// Queues a receipt for the next batch and waits until it is committed.
+    pub(super) async fn record(&self, receipt: NewReceipt) -> Result<ReceiptOutcome> {
+        let (reply, answer) = oneshot::channel();
+        let receipt = Box::new(receipt);
+        self.send(Command::Receipt { receipt, reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on the write connection and waits for its result.
+    pub(super) async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Backend) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |backend| {
+            let _ = reply.send(f(backend));
+        });
+        self.send(Command::Job(job)).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The counters so far.
+    pub(super) fn stats(&self) -> StoreStats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StoreStats {
+            batches: load(&self.counters.batches),
+            receipts_stored: load(&self.counters.stored),
+            receipts_duplicate: load(&self.counters.duplicate),
+            receipts_failed: load(&self.counters.failed),
+            queued: self
+                .queue
+                .as_ref()
+                .map_or(0, |q| q.max_capacity() - q.capacity()),
+        }
+    }
+
+    async fn send(&self, command: Command) -> Result<()> {
+        let queue = self.queue.as_ref().ok_or(StoreError::Closed)?;
+        queue.send(command).await.map_err(|_| StoreError::Closed)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("store writer thread panicked");
+            }
+        }
+    }
+}
+
+/// A receipt waiting in the current batch, with its caller's reply.
+type Pending = (NewReceipt, oneshot::Sender<Result<ReceiptOutcome>>);
+
+/// The writer thread's loop: ends when every handle is gone.
+fn run(
+    mut backend: Box<dyn Backend>,
+    mut commands: mpsc::Receiver<Command>,
+    max_batch: usize,
+    counters: &Counters,
+) {
+    let mut pending: Vec<Pending> = Vec::with_capacity(max_batch);
+    while let Some(first) = commands.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(command) = next {
+            match command {
+                Command::Receipt { receipt, reply } => pending.push((*receipt, reply)),
+                Command::Job(job) => {
+                    commit_batch(backend.as_mut(), &mut pending, counters);
+                    job(backend.as_mut());
+                }
+            }
+            next = if pending.len() < max_batch {
+                commands.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        commit_batch(backend.as_mut(), &mut pending, counters);
+    }
+}
+
+/// Writes the pending receipts in one transaction and answers each caller.
+/// Counters are updated before any caller hears back, so a caller that sees
+/// its answer also sees it counted.
+fn commit_batch(backend: &mut dyn Backend, pending: &mut Vec<Pending>, counters: &Counters) {
+    if pending.is_empty() {
+        return;
+    }
+    let (receipts, replies): (Vec<NewReceipt>, Vec<_>) = pending.drain(..).unzip();
+    let results = backend.commit_receipts(&receipts);
+    count(&results, counters);
+    for (result, reply) in results.into_iter().zip(replies) {
+        let _ = reply.send(result);
+    }
+    tracing::trace!(receipts = receipts.len(), "receipt batch written");
+}
+
+/// Adds one batch's results to the counters.
+fn count(results: &[Result<ReceiptOutcome>], counters: &Counters) {
+    for result in results {
+        let counter = match result {
+            Ok(ReceiptOutcome::Stored { .. }) => &counters.stored,
+            Ok(ReceiptOutcome::Duplicate { .. }) => &counters.duplicate,
+            Err(_) => &counters.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    if results.iter().any(|r| r.is_ok()) {
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,24 @@
+//! Command-line tools for plugin authors: `plugboard plugins check`.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::runtime::{Runtime, RuntimeConfig};
+
+/// Loads `file` exactly as the host would and prints its description as
+/// JSON, or fails with the reason it does not fit the contract.
+pub fn check_plugin(file: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let runtime = Runtime::new(RuntimeConfig {
+        pooling: false,
+        ..RuntimeConfig::default()
+    })?;
+    let plugin = runtime
+        .load(&bytes)
+        .with_context(|| format!("{} cannot be loaded", file.display()))?;
+    let mut out = serde_json::to_value(plugin.description())?;
+    out["contentHash"] = plugin.content_hash().into();
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! The element's identity and the instance configuration it understands.
+
+use crate::bindings::plugboard::element::types::{
+    ConfigKey, ElementError, ElementInfo, EventModes,
+};
+
+/// The ConnectWise site URL with the `api-` prefix, e.g. `https://api-na.myconnectwise.net`.
+pub const SERVER_URL: &str = "helpdesk.connectwise.server.url";
+/// The company id used to log in.
+pub const COMPANY: &str = "helpdesk.connectwise.company";
+/// The API member's public key.
+pub const PUBLIC_KEY: &str = "helpdesk.connectwise.public.key";
+/// Older name of [`PUBLIC_KEY`], accepted as an alias.
+pub const PUBLIC_KEY_ALIAS: &str = "helpdesk.connectwise.username";
+/// The API member's private key.
+pub const PRIVATE_KEY: &str = "helpdesk.connectwise.private.key";
+/// Older name of [`PRIVATE_KEY`], accepted as an alias.
+pub const PRIVATE_KEY_ALIAS: &str = "helpdesk.connectwise.password";
+/// The integration's ConnectWise `clientId`, sent as a header on REST calls.
+pub const CLIENT_ID: &str = "helpdesk.connectwise.client.id";
+/// The WSDL path of the legacy SOAP API (kept for configurations that carry it).
+pub const WSDL_PATH: &str = "helpdesk.connectwise.wsdl.path";
+/// `"false"` turns off verification of `x-content-signature` on callbacks.
+pub const VERIFY_SIGNATURE: &str = "connectwise.webhook.verify.signature";
+
+/// Read access to one instance's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a>(&'a [(String, String)]);
+
+impl<'a> Settings<'a> {
+    /// Wraps the key/value pairs the host passed.
+    pub fn new(pairs: &'a [(String, String)]) -> Self {
+        Self(pairs)
+    }
+
+    /// The trimmed value of the first of `keys` that is set to a non-empty value.
+    pub fn get_any(&self, keys: &[&str]) -> Option<&'a str> {
+        keys.iter().find_map(|key| {
+            self.0
+                .iter()
+                .filter(|(name, _)| name == key)
+                .map(|(_, value)| value.trim())
+                .find(|value| !value.is_empty())
+        })
+    }
+
+    /// The trimmed, non-empty value of `key`.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.get_any(&[key])
+    }
+
+    /// Like [`Settings::get_any`], but a missing value is a `bad-request`
+    /// naming the first key.
+    pub fn require_any(&self, keys: &[&str]) -> Result<&'a str, ElementError> {
+        self.get_any(keys).ok_or_else(|| {
+            ElementError::BadRequest(format!("configuration `{}` is missing", keys[0]))
+        })
+    }
+
+    /// Whether inbound callbacks must carry a valid `x-content-signature`
+    /// (on unless [`VERIFY_SIGNATURE`] is `"false"`).
+    pub fn verify_signature(&self) -> bool {
+        !self
+            .get(VERIFY_SIGNATURE)
+            .is_some_and(|value| value.eq_ignore_ascii_case("false"))
+    }
+}
+
+/// Builds one [`ConfigKey`].
+fn key(name: &str, required: bool, secret: bool, description: &str) -> ConfigKey {
+    ConfigKey {
+        name: name.to_owned(),
+        required,
+        secret,
+        description: description.to_owned(),
+    }
+}
+
+/// Who the element is and what it needs: the answer to `describe`.
+pub fn element_info() -> ElementInfo {
+    ElementInfo {
+        key: "connectwise".to_owned(),
+        aliases: vec!["connectwisecrmrest".to_owned()],
+        name: "ConnectWise Manage".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        modes: EventModes::WEBHOOKS | EventModes::POLLING,
+        config_keys: vec![
+            key(
+                SERVER_URL,
+                true,
+                false,
+                "URL of your ConnectWise site with `api-` prepended, e.g. \
+                 `https://api-na.myconnectwise.net`; `https://` is assumed when no scheme is given.",
+            ),
+            key(COMPANY, true, false, "The company id you log in with."),
+            key(
+                PUBLIC_KEY,
+                false,
+                true,
+                "Public key of the API member; needed for polling. \
+                 `helpdesk.connectwise.username` is accepted as an alias.",
+            ),
+            key(
+                PRIVATE_KEY,
+                false,
+                true,
+                "Private key of the API member; needed for polling. \
+                 `helpdesk.connectwise.password` is accepted as an alias.",
+            ),
+            key(
+                CLIENT_ID,
+                false,
+                false,
+                "Your integration's ConnectWise clientId, sent as the `clientId` header on REST calls.",
+            ),
+            key(
+                WSDL_PATH,
+                false,
+                false,
+                "WSDL path of the legacy SOAP API, e.g. `/v2017_2/apis/2.0/`; not used by REST.",
+            ),
+            key(
+                VERIFY_SIGNATURE,
+                false,
+                false,
+                "Whether callbacks must carry a valid `x-content-signature` (default `true`); \
+                 `false` accepts unsigned callbacks and logs a warning on each.",
+            ),
+        ],
+        fetch_hosts: vec![
+            "*.myconnectwise.net".to_owned(),
+            "*.connectwisedev.com".to_owned(),
+        ],
+        fetch_host_config_keys: vec![SERVER_URL.to_owned()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn aliases_are_consulted_in_order() {
+        let config = pairs(&[(PUBLIC_KEY, " "), (PUBLIC_KEY_ALIAS, "pub ")]);
+        let settings = Settings::new(&config);
+        assert_eq!(
+            settings.get_any(&[PUBLIC_KEY, PUBLIC_KEY_ALIAS]),
+            Some("pub")
+        );
+        assert_eq!(settings.get(PUBLIC_KEY), None);
+        match settings.require_any(&[PRIVATE_KEY, PRIVATE_KEY_ALIAS]) {
+            Err(ElementError::BadRequest(message)) => assert!(message.contains(PRIVATE_KEY)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn verification_is_on_unless_false() {
+        let on =
+            |value: &str| Settings::new(&pairs(&[(VERIFY_SIGNATURE, value)])).verify_signature();
+        assert!(Settings::new(&[]).verify_signature());
+        assert!(on("true"));
+        assert!(on("yes"));
+        assert!(!on("false"));
+        assert!(!on(" FALSE "));
+    }
+
+    #[test]
+    fn describes_the_element() {
+        let info = element_info();
+        assert_eq!(info.key, "connectwise");
+        assert_eq!(info.aliases, ["connectwisecrmrest"]);
+        assert_eq!(info.modes, EventModes::WEBHOOKS | EventModes::POLLING);
+        let required: Vec<_> = info
+            .config_keys
+            .iter()
+            .filter(|k| k.required)
+            .map(|k| k.name.as_str())
+            .collect();
+        assert_eq!(required, [SERVER_URL, COMPANY]);
+        assert!(info
+            .config_keys
+            .iter()
+            .filter(|k| k.secret)
+            .all(|k| k.name == PUBLIC_KEY || k.name == PRIVATE_KEY));
+    }
+}

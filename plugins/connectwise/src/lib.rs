@@ -1,0 +1,67 @@
+//! `connectwise`: the ConnectWise Manage element plugin.
+//!
+//! Webhooks: ConnectWise callbacks are verified (`x-content-signature`, keyed
+//! by the signing key behind `Metadata.key_url`) and mapped into one event
+//! each. Polling: the REST API is read by `lastUpdated`, page by page.
+//!
+//! The logic lives in plain modules that take a `host::Host`, so it is unit
+//! tested on the build machine; this file only wires it to the WIT exports.
+
+mod config;
+mod host;
+mod json;
+mod poll;
+mod rest;
+#[cfg(test)]
+mod testing;
+mod timestamp;
+mod webhook;
+
+mod bindings {
+    //! Rust bindings of the `element-plugin` world.
+    #![allow(missing_docs)]
+
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "element-plugin",
+    });
+}
+
+use bindings::exports::plugboard::element::element::Guest;
+use bindings::plugboard::element::types::{
+    Config, ElementError, ElementInfo, HttpRequest, HttpResponse, PollContext, PollPage,
+    WebhookOutcome,
+};
+use config::Settings;
+use host::WasmHost;
+
+/// The exported element.
+struct ConnectWise;
+
+impl Guest for ConnectWise {
+    fn describe() -> ElementInfo {
+        config::element_info()
+    }
+
+    fn webhook(config: Config, request: HttpRequest) -> Result<WebhookOutcome, ElementError> {
+        webhook::handle(&WasmHost, Settings::new(&config), &request).map(WebhookOutcome::Accepted)
+    }
+
+    fn prepare_poll(
+        config: Config,
+        poll: PollContext,
+        _draft: HttpRequest,
+    ) -> Result<HttpRequest, ElementError> {
+        poll::prepare(&WasmHost, Settings::new(&config), &poll)
+    }
+
+    fn map_poll(
+        config: Config,
+        poll: PollContext,
+        response: HttpResponse,
+    ) -> Result<PollPage, ElementError> {
+        poll::map(&WasmHost, Settings::new(&config), &poll, &response)
+    }
+}
+
+bindings::export!(ConnectWise with_types_in bindings);

@@ -1,0 +1,237 @@
+//! Polling the ConnectWise Manage REST API.
+//!
+//! `prepare` builds the request for one page, replacing the host's generic
+//! draft: `GET {base}{path}?conditions=lastUpdated>[{since}]&page=…&pageSize=…
+//! &orderBy=_info/lastUpdated asc` with Basic authentication and the
+//! `clientId` header. `map` turns the JSON array of records into events and,
+//! when the page was full, builds the request for the next page the same way.
+//!
+//! Poll configuration of a resource (all optional): `url` (a path below the
+//! API base, or an absolute URL, used as is: the element adds the date
+//! condition and paging itself), `pageSize` (default 100, at most 1000), and
+//! `createdCheckTolerance` (seconds within which `dateEntered` and
+//! `lastUpdated` still count as the same instant, default 0).
+
+use serde_json::Value;
+
+use crate::bindings::plugboard::element::types::{
+    ElementError, EventType, Header, HttpRequest, HttpResponse, NormalizedEvent, PollContext,
+    PollPage,
+};
+use crate::config::{
+    Settings, CLIENT_ID, COMPANY, PRIVATE_KEY, PRIVATE_KEY_ALIAS, PUBLIC_KEY, PUBLIC_KEY_ALIAS,
+    SERVER_URL,
+};
+use crate::host::Host;
+use crate::json::{id_text, lookup, lookup_str, number};
+use crate::rest;
+use crate::timestamp::Timestamp;
+
+/// Records per page when the resource configuration sets none.
+const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The largest page ConnectWise serves.
+const MAX_PAGE_SIZE: u32 = 1000;
+
+/// The poll configuration of one resource, as far as this element uses it.
+#[derive(Debug, Clone, PartialEq)]
+struct ResourceConfig {
+    /// `url`: a path below the API base or an absolute URL.
+    url: Option<String>,
+    /// `pageSize`, clamped to [`MAX_PAGE_SIZE`].
+    page_size: u32,
+    /// `createdCheckTolerance`, in nanoseconds.
+    created_tolerance_nanos: u128,
+}
+
+impl ResourceConfig {
+    /// Parses the resource's poll configuration (JSON text; empty means `{}`).
+    fn parse(text: &str) -> Result<Self, ElementError> {
+        let bad = |message: String| ElementError::BadRequest(message);
+        let value: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(text)
+                .map_err(|error| bad(format!("resource configuration is not JSON: {error}")))?
+        };
+        if !(value.is_object() || value.is_null()) {
+            return Err(bad(
+                "resource configuration must be a JSON object".to_owned()
+            ));
+        }
+        let url = lookup_str(&value, "url")
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned);
+        let page_size = match lookup(&value, "pageSize") {
+            None => DEFAULT_PAGE_SIZE,
+            Some(raw) => match number(raw) {
+                Some(size) if size >= 1.0 => size.min(f64::from(MAX_PAGE_SIZE)) as u32,
+                _ => {
+                    return Err(bad(format!(
+                        "pageSize must be between 1 and {MAX_PAGE_SIZE}"
+                    )))
+                }
+            },
+        };
+        let created_tolerance_nanos = match lookup(&value, "createdCheckTolerance") {
+            None => 0,
+            Some(raw) => match number(raw) {
+                Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+                    (seconds * 1e9).round() as u128
+                }
+                _ => {
+                    return Err(bad(
+                        "createdCheckTolerance must be a non-negative number of seconds".to_owned(),
+                    ))
+                }
+            },
+        };
+        Ok(Self {
+            url,
+            page_size,
+            created_tolerance_nanos,
+        })
+    }
+}
+
+/// Builds the request for the poll's current page.
+pub fn prepare(
+    host: &impl Host,
+    settings: Settings<'_>,
+    poll: &PollContext,
+) -> Result<HttpRequest, ElementError> {
+    let resource = ResourceConfig::parse(&poll.resource_config)?;
+    page_request(host, settings, poll, &resource, poll.page.max(1))
+}
+
+/// Maps one page of records into events and builds the next page's request
+/// when this page was full.
+pub fn map(
+    host: &impl Host,
+    settings: Settings<'_>,
+    poll: &PollContext,
+    response: &HttpResponse,
+) -> Result<PollPage, ElementError> {
+    if !(200..300).contains(&response.status) {
+        return Err(ElementError::Internal(format!(
+            "vendor answered {}",
+            response.status
+        )));
+    }
+    let resource = ResourceConfig::parse(&poll.resource_config)?;
+    let records = match serde_json::from_slice(&response.body) {
+        Ok(Value::Array(records)) => records,
+        Ok(_) => return Err(ElementError::BadRequest("expected a JSON array".to_owned())),
+        Err(error) => {
+            return Err(ElementError::BadRequest(format!(
+                "expected a JSON array: {error}"
+            )))
+        }
+    };
+    let object_type = rest::object_type(&poll.resource_name);
+    let events = records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| map_record(record, index, object_type, &resource))
+        .collect::<Result<Vec<_>, _>>()?;
+    let full = u32::try_from(records.len()).is_ok_and(|len| len == resource.page_size);
+    let next = match poll.page.max(1).checked_add(1) {
+        Some(page) if full => Some(page_request(host, settings, poll, &resource, page)?),
+        _ => None,
+    };
+    Ok(PollPage { events, next })
+}
+
+/// Builds the GET for one page of the poll window.
+fn page_request(
+    host: &impl Host,
+    settings: Settings<'_>,
+    poll: &PollContext,
+    resource: &ResourceConfig,
+    page: u32,
+) -> Result<HttpRequest, ElementError> {
+    let server_url = settings.require_any(&[SERVER_URL])?;
+    let company = settings.require_any(&[COMPANY])?;
+    let public_key = settings.require_any(&[PUBLIC_KEY, PUBLIC_KEY_ALIAS])?;
+    let private_key = settings.require_any(&[PRIVATE_KEY, PRIVATE_KEY_ALIAS])?;
+    let since = Timestamp::parse(&poll.since).ok_or_else(|| {
+        ElementError::BadRequest(format!(
+            "poll window start `{}` is not an RFC 3339 timestamp",
+            poll.since
+        ))
+    })?;
+
+    let url = rest::resource_url(
+        &rest::api_base(server_url),
+        &poll.resource_name,
+        resource.url.as_deref(),
+    )?;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let conditions = format!("lastUpdated>[{}]", since.to_utc_seconds());
+    let url = format!(
+        "{url}{separator}conditions={}&page={page}&pageSize={}&orderBy={}",
+        rest::percent_encode(&conditions),
+        resource.page_size,
+        rest::percent_encode("_info/lastUpdated asc"),
+    );
+
+    let credentials =
+        host.base64_encode(format!("{company}+{public_key}:{private_key}").as_bytes());
+    let header = |name: &str, value: String| Header {
+        name: name.to_owned(),
+        value,
+    };
+    let mut headers = vec![header("Authorization", format!("Basic {credentials}"))];
+    if let Some(client_id) = settings.get(CLIENT_ID) {
+        headers.push(header("clientId", client_id.to_owned()));
+    }
+    headers.push(header("Accept", "application/json".to_owned()));
+
+    Ok(HttpRequest {
+        method: "GET".to_owned(),
+        url,
+        query: String::new(),
+        headers,
+        body: Vec::new(),
+    })
+}
+
+/// Maps one REST record into an event.
+fn map_record(
+    record: &Value,
+    index: usize,
+    object_type: &str,
+    resource: &ResourceConfig,
+) -> Result<NormalizedEvent, ElementError> {
+    let object_id = record
+        .get("id")
+        .and_then(id_text)
+        .ok_or_else(|| ElementError::BadRequest(format!("record {index} has no `id`")))?;
+    let last_updated = lookup_str(record, "_info.lastUpdated");
+    let date_entered =
+        lookup_str(record, "_info.dateEntered").or_else(|| lookup_str(record, "dateEntered"));
+    let created = match (
+        last_updated.and_then(Timestamp::parse),
+        date_entered.and_then(Timestamp::parse),
+    ) {
+        (Some(updated), Some(entered)) => {
+            updated.abs_diff_nanos(entered) <= resource.created_tolerance_nanos
+        }
+        _ => false,
+    };
+    Ok(NormalizedEvent {
+        event_type: if created {
+            EventType::Created
+        } else {
+            EventType::Updated
+        },
+        object_type: object_type.to_owned(),
+        object_id,
+        date: last_updated.unwrap_or_default().to_owned(),
+        raw: record.to_string(),
+    })
+}
+
+#[cfg(test)]
+#[path = "poll_tests.rs"]
+mod tests;

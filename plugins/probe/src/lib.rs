@@ -1,0 +1,362 @@
+//! `probe`: a test-only element plugin for the host's sandbox tests.
+//!
+//! It misbehaves on request so that the host's limits can be exercised with a
+//! real component: the path of the inbound request picks what it does.
+//!
+//! | path ends with  | behaviour                                                    |
+//! |-----------------|--------------------------------------------------------------|
+//! | `/loop`         | spins forever (the host's fuel or epoch limit must stop it)  |
+//! | `/alloc`        | allocates without bound (the host's memory cap must stop it) |
+//! | `/trap`         | panics, which aborts the instance with a trap                |
+//! | `/fetch`        | GETs `url=<percent-encoded URL>` from the query via the host |
+//! | `/bad`          | answers `bad-request`                                        |
+//! | `/unauthorized` | answers `unauthorized`                                       |
+//! | anything else   | accepts one `created` event describing the request           |
+//!
+//! It does not poll: `prepare-poll` and `map-poll` answer `unsupported`.
+
+use std::hint::black_box;
+
+mod bindings {
+    //! Rust bindings of the `element-plugin` world.
+    #![allow(missing_docs)]
+
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "element-plugin",
+    });
+}
+
+use bindings::exports::plugboard::element::element::Guest;
+use bindings::plugboard::element::host;
+use bindings::plugboard::element::types::{
+    Config, ConfigKey, ElementError, ElementInfo, EventModes, EventType, FetchError, Header,
+    HttpRequest, HttpResponse, NormalizedEvent, PollContext, PollPage, WebhookEvents,
+    WebhookOutcome,
+};
+
+/// Header whose value becomes the event's object id.
+const ID_HEADER: &str = "x-probe-id";
+/// Header whose value becomes the webhook's message id.
+const MESSAGE_ID_HEADER: &str = "x-probe-message-id";
+
+/// What the probe does with one inbound request, chosen by its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    /// Spin forever.
+    Loop,
+    /// Allocate without bound.
+    Alloc,
+    /// Panic.
+    Trap,
+    /// Fetch the URL named in the query through the host.
+    Fetch,
+    /// Answer `bad-request`.
+    Bad,
+    /// Answer `unauthorized`.
+    Unauthorized,
+    /// Accept one event.
+    Accept,
+}
+
+impl Behaviour {
+    /// Picks the behaviour for a request path.
+    fn for_path(path: &str) -> Self {
+        const SUFFIXES: [(&str, Behaviour); 6] = [
+            ("/loop", Behaviour::Loop),
+            ("/alloc", Behaviour::Alloc),
+            ("/trap", Behaviour::Trap),
+            ("/fetch", Behaviour::Fetch),
+            ("/bad", Behaviour::Bad),
+            ("/unauthorized", Behaviour::Unauthorized),
+        ];
+        SUFFIXES
+            .iter()
+            .find(|(suffix, _)| path.ends_with(suffix))
+            .map_or(Behaviour::Accept, |&(_, behaviour)| behaviour)
+    }
+}
+
+/// Spins forever; `black_box` keeps the optimizer from removing the loop.
+fn spin_forever() -> ! {
+    let mut counter: u64 = 0;
+    loop {
+        counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+/// Allocates and touches 1 MiB blocks until the allocator gives up.
+fn hoard_memory() -> ! {
+    const BLOCK: usize = 1 << 20;
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![0xA5; BLOCK]);
+        black_box(&mut hoard);
+    }
+}
+
+/// The value of the first header named `name` (names arrive lower-cased).
+fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+/// Decodes `%XX` escapes and `+` (as a space) of a query component.
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("bad percent escape at byte {i}"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| "decoded value is not UTF-8".to_owned())
+}
+
+/// The decoded value of the query parameter `name`, if present.
+fn query_param(query: &str, name: &str) -> Result<Option<String>, String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| percent_decode(value))
+        .transpose()
+}
+
+/// Renders a fetch error as the text the probe answers with.
+fn render_fetch_error(error: &FetchError) -> String {
+    match error {
+        FetchError::Denied(why) => format!("denied: {why}"),
+        FetchError::Timeout => "timeout".to_owned(),
+        FetchError::TooLarge => "too-large".to_owned(),
+        FetchError::Failed(why) => format!("failed: {why}"),
+    }
+}
+
+/// Turns the outcome of a host fetch into the probe's answer: 200 with the
+/// fetched body, or 502 with the error as text.
+fn fetch_response(outcome: Result<HttpResponse, FetchError>) -> HttpResponse {
+    match outcome {
+        Ok(fetched) => HttpResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: fetched.body,
+        },
+        Err(error) => HttpResponse {
+            status: 502,
+            headers: vec![Header {
+                name: "content-type".to_owned(),
+                value: "text/plain; charset=utf-8".to_owned(),
+            }],
+            body: render_fetch_error(&error).into_bytes(),
+        },
+    }
+}
+
+/// The single `created` event the probe accepts for an ordinary request.
+fn accept(request: &HttpRequest) -> WebhookEvents {
+    let object_id = header(&request.headers, ID_HEADER)
+        .map_or_else(|| request.body.len().to_string(), str::to_owned);
+    let raw = match serde_json::from_slice::<serde_json::Value>(&request.body) {
+        Ok(_) => String::from_utf8_lossy(&request.body).into_owned(),
+        Err(_) => "null".to_owned(),
+    };
+    WebhookEvents {
+        message_id: header(&request.headers, MESSAGE_ID_HEADER).map(str::to_owned),
+        events: vec![NormalizedEvent {
+            event_type: EventType::Created,
+            object_type: "probe".to_owned(),
+            object_id,
+            date: String::new(),
+            raw,
+        }],
+        raw: None,
+    }
+}
+
+/// The exported element.
+struct Probe;
+
+impl Guest for Probe {
+    fn describe() -> ElementInfo {
+        ElementInfo {
+            key: "probe".to_owned(),
+            aliases: Vec::new(),
+            name: "Probe".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            modes: EventModes::WEBHOOKS,
+            config_keys: vec![ConfigKey {
+                name: "probe.note".to_owned(),
+                required: false,
+                secret: false,
+                description: "Free text, ignored by the probe.".to_owned(),
+            }],
+            fetch_hosts: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            fetch_host_config_keys: Vec::new(),
+        }
+    }
+
+    fn webhook(_config: Config, request: HttpRequest) -> Result<WebhookOutcome, ElementError> {
+        match Behaviour::for_path(&request.url) {
+            Behaviour::Loop => spin_forever(),
+            Behaviour::Alloc => hoard_memory(),
+            Behaviour::Trap => panic!("probe trap requested"),
+            Behaviour::Fetch => {
+                let url = query_param(&request.query, "url")
+                    .map_err(|why| ElementError::BadRequest(format!("query `url`: {why}")))?
+                    .ok_or_else(|| {
+                        ElementError::BadRequest("probe needs `url=<URL>` in the query".to_owned())
+                    })?;
+                let outcome = host::https_get(&url, &[]);
+                Ok(WebhookOutcome::Respond(fetch_response(outcome)))
+            }
+            Behaviour::Bad => Err(ElementError::BadRequest("probe rejects this".to_owned())),
+            Behaviour::Unauthorized => Err(ElementError::Unauthorized(
+                "probe signature mismatch".to_owned(),
+            )),
+            Behaviour::Accept => Ok(WebhookOutcome::Accepted(accept(&request))),
+        }
+    }
+
+    fn prepare_poll(
+        _config: Config,
+        _poll: PollContext,
+        _draft: HttpRequest,
+    ) -> Result<HttpRequest, ElementError> {
+        Err(ElementError::Unsupported("probe does not poll".to_owned()))
+    }
+
+    fn map_poll(
+        _config: Config,
+        _poll: PollContext,
+        _response: HttpResponse,
+    ) -> Result<PollPage, ElementError> {
+        Err(ElementError::Unsupported("probe does not poll".to_owned()))
+    }
+}
+
+bindings::export!(Probe with_types_in bindings);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(url: &str, headers: &[(&str, &str)], body: &str) -> HttpRequest {
+        HttpRequest {
+            method: "POST".to_owned(),
+            url: url.to_owned(),
+            query: String::new(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: (*name).to_owned(),
+                    value: (*value).to_owned(),
+                })
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn behaviour_follows_the_path_suffix() {
+        assert_eq!(
+            Behaviour::for_path("/events/probe/abc/loop"),
+            Behaviour::Loop
+        );
+        assert_eq!(Behaviour::for_path("/events/probe/alloc"), Behaviour::Alloc);
+        assert_eq!(Behaviour::for_path("/x/trap"), Behaviour::Trap);
+        assert_eq!(Behaviour::for_path("/x/fetch"), Behaviour::Fetch);
+        assert_eq!(Behaviour::for_path("/x/bad"), Behaviour::Bad);
+        assert_eq!(
+            Behaviour::for_path("/x/unauthorized"),
+            Behaviour::Unauthorized
+        );
+        assert_eq!(
+            Behaviour::for_path("/events/probe/MjA5MzE="),
+            Behaviour::Accept
+        );
+        assert_eq!(Behaviour::for_path("/x/loops"), Behaviour::Accept);
+    }
+
+    #[test]
+    fn query_url_is_percent_decoded() {
+        let query = "a=1&url=https%3A%2F%2Flocalhost%3A8443%2Fkey%3Fid%3D7";
+        assert_eq!(
+            query_param(query, "url").unwrap().as_deref(),
+            Some("https://localhost:8443/key?id=7")
+        );
+        assert_eq!(query_param("a=1", "url").unwrap(), None);
+        assert!(query_param("url=%zz", "url").is_err());
+        assert!(query_param("url=%4", "url").is_err());
+        assert!(query_param("url=%+1", "url").is_err());
+    }
+
+    #[test]
+    fn fetch_errors_render_as_text() {
+        let cases = [
+            (
+                FetchError::Denied("host not allowed".to_owned()),
+                "denied: host not allowed",
+            ),
+            (FetchError::Timeout, "timeout"),
+            (FetchError::TooLarge, "too-large"),
+            (FetchError::Failed("tls".to_owned()), "failed: tls"),
+        ];
+        for (error, text) in cases {
+            let response = fetch_response(Err(error));
+            assert_eq!(response.status, 502);
+            assert_eq!(response.body, text.as_bytes());
+        }
+        let ok = fetch_response(Ok(HttpResponse {
+            status: 404,
+            headers: Vec::new(),
+            body: b"hello".to_vec(),
+        }));
+        assert_eq!((ok.status, ok.body.as_slice()), (200, b"hello".as_slice()));
+    }
+
+    #[test]
+    fn accepted_event_uses_headers_when_present() {
+        let events = accept(&request(
+            "/e",
+            &[(ID_HEADER, "42"), (MESSAGE_ID_HEADER, "m-1")],
+            r#"{"a":1}"#,
+        ));
+        assert_eq!(events.message_id.as_deref(), Some("m-1"));
+        let event = &events.events[0];
+        assert_eq!(event.event_type, EventType::Created);
+        assert_eq!(event.object_type, "probe");
+        assert_eq!(event.object_id, "42");
+        assert_eq!(event.raw, r#"{"a":1}"#);
+        assert!(event.date.is_empty());
+    }
+
+    #[test]
+    fn accepted_event_falls_back_to_body_length_and_null() {
+        let events = accept(&request("/e", &[], "not json"));
+        assert_eq!(events.message_id, None);
+        assert_eq!(events.events[0].object_id, "8");
+        assert_eq!(events.events[0].raw, "null");
+        assert!(events.raw.is_none());
+    }
+}

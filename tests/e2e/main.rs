@@ -1,0 +1,6 @@
+//! End-to-end tests of plugboard against real compiled plugins (built by
+//! `plugins/build.sh`), a real embedded store and real HTTP on loopback.
+//! One test binary; shared helpers live in `support`.
+
+mod runtime;
+mod support;

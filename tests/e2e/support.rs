@@ -1,0 +1,78 @@
+//! Helpers shared by the end-to-end tests: plugin files, waiting with a
+//! deadline, and request builders.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Bytes of a built plugin: bundled (`plugins/dist`) or test-only
+/// (`plugins/dist-test`).
+pub fn plugin_bytes(name: &str) -> Vec<u8> {
+    for dir in ["plugins/dist", "plugins/dist-test"] {
+        let path = repo_root().join(dir).join(format!("{name}.wasm"));
+        if let Ok(bytes) = std::fs::read(&path) {
+            return bytes;
+        }
+    }
+    panic!("plugin {name}.wasm is not built; run plugins/build.sh first");
+}
+
+/// The same component with a custom section appended: a different file
+/// (different hash) with identical behaviour.
+pub fn variant(wasm: &[u8], n: u32) -> Vec<u8> {
+    let name = b"plugboard-test-variant";
+    let payload = n.to_le_bytes();
+    let mut section = Vec::new();
+    leb128(&mut section, name.len() as u64);
+    section.extend_from_slice(name);
+    section.extend_from_slice(&payload);
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section id
+    leb128(&mut out, section.len() as u64);
+    out.extend_from_slice(&section);
+    out
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same folder, then rename).
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) {
+    let tmp = path.with_extension("wasm.tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Polls `check` until it returns `Some`, or panics after `deadline` with `what`.
+pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > deadline {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

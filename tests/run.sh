@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test of plugboard on a fresh machine: installs and detects the
+# guest toolchain, builds the plugins into components, then runs the guest
+# unit tests and the host's unit, end-to-end and browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash plugins/build.sh
+
+echo "== guest unit tests"
+(cd plugins && cargo test --quiet)
+
+echo "== host tests"
+cargo test --workspace --all-targets
