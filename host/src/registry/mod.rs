@@ -36,6 +36,7 @@ pub struct LoadedPlugin {
 
 /// Status of one file in the plugin folder, as `GET /plugins` shows it.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PluginStatus {
     /// File name within the plugin folder.
     pub file: String,

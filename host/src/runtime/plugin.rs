@@ -17,6 +17,7 @@ use super::{
 
 /// What an element says about itself, in a form the API can show.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ElementDescription {
     /// Element key, e.g. `connectwise`.
     pub key: String,
@@ -38,6 +39,7 @@ pub struct ElementDescription {
 
 /// One configuration key of an element.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConfigKeyDescription {
     /// The key.
     pub name: String,

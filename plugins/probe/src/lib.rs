@@ -1,7 +1,9 @@
 //! `probe`: a test-only element plugin for the host's sandbox tests.
 //!
 //! It misbehaves on request so that the host's limits can be exercised with a
-//! real component: the path of the inbound request picks what it does.
+//! real component: the path of the inbound request picks what it does, or,
+//! when present, the header `x-probe-action` (`loop`, `alloc`, `trap`, …)
+//! does, so that requests through the host's fixed webhook routes can too.
 //!
 //! | path ends with  | behaviour                                                    |
 //! |-----------------|--------------------------------------------------------------|
@@ -37,6 +39,8 @@ use bindings::plugboard::element::types::{
 
 /// Header whose value becomes the event's object id.
 const ID_HEADER: &str = "x-probe-id";
+/// Header that picks the behaviour instead of the path (`loop`, `trap`, …).
+const ACTION_HEADER: &str = "x-probe-action";
 /// Header whose value becomes the webhook's message id.
 const MESSAGE_ID_HEADER: &str = "x-probe-message-id";
 
@@ -60,6 +64,14 @@ enum Behaviour {
 }
 
 impl Behaviour {
+    /// Picks the behaviour for a request: its `x-probe-action` header, else its path.
+    fn for_request(request: &HttpRequest) -> Self {
+        match header(&request.headers, ACTION_HEADER) {
+            Some(action) => Self::for_path(&format!("/{action}")),
+            None => Self::for_path(&request.url),
+        }
+    }
+
     /// Picks the behaviour for a request path.
     fn for_path(path: &str) -> Self {
         const SUFFIXES: [(&str, Behaviour); 6] = [
@@ -217,7 +229,7 @@ impl Guest for Probe {
     }
 
     fn webhook(_config: Config, request: HttpRequest) -> Result<WebhookOutcome, ElementError> {
-        match Behaviour::for_path(&request.url) {
+        match Behaviour::for_request(&request) {
             Behaviour::Loop => spin_forever(),
             Behaviour::Alloc => hoard_memory(),
             Behaviour::Trap => panic!("probe trap requested"),

@@ -76,3 +76,7 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+pub mod connectwise;
+pub mod host;
+pub mod tls;

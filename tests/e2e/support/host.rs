@@ -1,0 +1,195 @@
+//! A plugboard host running in the test process on a loopback port, with
+//! its own plugin and data folders, and a small client for its API.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use plugboard::config::{GivenCredentials, Settings};
+use plugboard::outbound::parse_allow_list;
+use plugboard::server::Server;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use super::repo_root;
+
+/// How a test host is set up.
+#[derive(Clone, Default)]
+pub struct HostOptions {
+    /// `PLUGBOARD_OUTBOUND_ALLOW_PRIVATE`.
+    pub allow_private: Option<String>,
+    /// `PLUGBOARD_OUTBOUND_CA_FILE`.
+    pub ca_file: Option<PathBuf>,
+    /// Ports besides 443 plugin fetches may use.
+    pub fetch_ports: Vec<u16>,
+    /// Largest webhook body.
+    pub max_body_bytes: Option<usize>,
+    /// Plugin call CPU deadline.
+    pub call_timeout_ms: Option<u64>,
+}
+
+/// A running host and the folders it owns.
+pub struct TestHost {
+    /// The server.
+    pub server: Option<Server>,
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// `Authorization` header for management calls.
+    pub auth: String,
+    /// Plugin folder.
+    pub plugins: tempfile::TempDir,
+    /// Data folder.
+    pub data: tempfile::TempDir,
+    opts: HostOptions,
+    client: reqwest::Client,
+}
+
+const USER: &str = "test-user-secret";
+const ORG: &str = "test-org-secret";
+
+impl TestHost {
+    /// Starts a host with the bundled ConnectWise plugin and the test probe.
+    pub async fn start(opts: HostOptions) -> Self {
+        let plugins = tempfile::tempdir().unwrap();
+        for (dir, name) in [
+            ("plugins/dist", "connectwise"),
+            ("plugins/dist-test", "probe"),
+        ] {
+            let from = repo_root().join(dir).join(format!("{name}.wasm"));
+            std::fs::copy(&from, plugins.path().join(format!("{name}.wasm")))
+                .unwrap_or_else(|e| panic!("{}: {e}; run plugins/build.sh first", from.display()));
+        }
+        let data = tempfile::tempdir().unwrap();
+        let mut host = Self {
+            server: None,
+            base: String::new(),
+            auth: format!("User {USER}, Organization {ORG}"),
+            plugins,
+            data,
+            opts,
+            client: reqwest::Client::new(),
+        };
+        host.boot().await;
+        host
+    }
+
+    fn settings(&self) -> Settings {
+        let mut s = Settings::for_dirs(
+            self.plugins.path().to_path_buf(),
+            self.data.path().to_path_buf(),
+        );
+        s.credentials = Some(GivenCredentials {
+            user: USER.into(),
+            organization: ORG.into(),
+        });
+        if let Some(a) = &self.opts.allow_private {
+            s.outbound.allow_private = parse_allow_list(a).unwrap();
+        }
+        s.outbound.ca_file = self.opts.ca_file.clone();
+        s.outbound.plugin_fetch_allowed_ports = self.opts.fetch_ports.clone();
+        if let Some(n) = self.opts.max_body_bytes {
+            s.ingress.max_body_bytes = n;
+        }
+        if let Some(ms) = self.opts.call_timeout_ms {
+            s.runtime.call_timeout_ms = ms;
+        }
+        s
+    }
+
+    async fn boot(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = Server::start(self.settings(), Some(listener))
+            .await
+            .unwrap();
+        self.base = format!("http://{}", server.local_addr());
+        self.server = Some(server);
+    }
+
+    /// Stops the host and starts it again on the same folders.
+    pub async fn restart(&mut self) {
+        self.server.take().unwrap().shutdown().await.unwrap();
+        self.boot().await;
+    }
+
+    /// The server.
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().unwrap()
+    }
+
+    /// An authenticated management request; returns status and JSON body.
+    pub async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("authorization", &self.auth)
+            .timeout(Duration::from_secs(30));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Creates an instance and returns its JSON; panics unless 200.
+    pub async fn create_instance(&self, body: Value) -> Value {
+        let (status, json) = self.api(Method::POST, "/instances", Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        json
+    }
+
+    /// POSTs a webhook body to `path` with extra headers.
+    pub async fn webhook(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .timeout(Duration::from_secs(30))
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Events stored for an instance, newest first.
+    pub async fn events(&self, instance: i64) -> Vec<Value> {
+        let (status, json) = self
+            .api(
+                Method::GET,
+                &format!("/instances/{instance}/events?pageSize=500"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        json["events"].as_array().unwrap().clone()
+    }
+}
+
+/// `/events/{element}/{base64(id)}`.
+pub fn webhook_path(element: &str, id: i64) -> String {
+    use base64::Engine as _;
+    format!(
+        "/events/{element}/{}",
+        base64::engine::general_purpose::STANDARD.encode(id.to_string())
+    )
+}
