@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use crate::cli::ServeArgs;
+use crate::delivery::DeliveryConfig;
 use crate::outbound::{parse_allow_list, OutboundConfig};
 use crate::runtime::RuntimeConfig;
 
@@ -49,6 +50,8 @@ pub struct Settings {
     pub credentials: Option<GivenCredentials>,
     /// Ingress limits.
     pub ingress: IngressConfig,
+    /// Delivery of notifications.
+    pub delivery: DeliveryConfig,
     /// `text` or `json` logs.
     pub log_format: String,
 }
@@ -113,6 +116,7 @@ impl Settings {
                 max_body_bytes: args.max_body_bytes,
                 dedup_window: Duration::from_secs(args.dedup_window_secs),
             },
+            delivery: DeliveryConfig::default(),
             log_format: args.log_format,
         })
     }
@@ -133,6 +137,7 @@ impl Settings {
                 max_body_bytes: 1 << 20,
                 dedup_window: Duration::from_secs(86_400),
             },
+            delivery: DeliveryConfig::default(),
             log_format: "text".into(),
         }
     }

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::api::{self, auth::Credentials, ApiState};
 use crate::config::Settings;
+use crate::delivery::Delivery;
 use crate::ingress::{self, IngressState, InstanceCache};
 use crate::outbound::OutboundClient;
 use crate::registry::{Registry, WatchHandle};
@@ -25,6 +26,7 @@ pub struct Server {
     registry: Arc<Registry>,
     credentials: Arc<Credentials>,
     store: Store,
+    delivery: Delivery,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _watch: WatchHandle,
@@ -51,6 +53,7 @@ impl Server {
         let store = Store::open(&store_path, StoreOptions::default())
             .with_context(|| format!("opening the store {}", store_path.display()))?;
         let runtime = Runtime::new(settings.runtime.clone()).context("plugin runtime")?;
+        let delivery = Delivery::start(store.clone(), outbound.clone(), settings.delivery.clone());
         let instances = InstanceCache::new(outbound);
         let registry = Registry::new(runtime, settings.plugins_dir.clone());
         let watch_handle = registry.watch().await?;
@@ -68,12 +71,15 @@ impl Server {
             credentials: credentials.clone(),
             store: store.clone(),
             instances: instances.clone(),
+            delivery: delivery.clone(),
+            key_grace: settings.delivery.key_grace,
         })
         .merge(ingress::router(IngressState {
             registry: registry.clone(),
             store: store.clone(),
             instances,
             config: Arc::new(settings.ingress.clone()),
+            delivery: delivery.clone(),
         }));
         let (shutdown, mut rx) = watch::channel(false);
         let task = tokio::spawn(async move {
@@ -89,6 +95,7 @@ impl Server {
             registry,
             credentials,
             store,
+            delivery,
             shutdown,
             task,
             _watch: watch_handle,
@@ -119,6 +126,7 @@ impl Server {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.task.await.context("server task")??;
+        self.delivery.stop();
         Ok(())
     }
 

@@ -103,23 +103,30 @@ async fn signed_callbacks_are_verified_normalized_and_stored() {
     let mut events = host.events(id).await;
     events.reverse(); // oldest first
     assert_eq!(events.len(), 3);
-    for (event, (_, kind, object_id, event_type)) in events.iter().zip(cases) {
+    for (entry, (_, kind, object_id, event_type)) in events.iter().zip(cases) {
+        assert_eq!(entry["instanceId"], id);
+        assert_eq!(entry["elementKey"], "connectwise");
+        let event = &entry["events"][0];
         assert_eq!(event["eventType"], event_type);
         assert_eq!(event["objectType"], kind);
         assert_eq!(event["objectId"], object_id.to_string());
         assert_eq!(event["elementKey"], "connectwise");
-        assert_eq!(event["instanceId"], id);
         assert_eq!(event["date"], "2024-05-01T12:34:56Z");
-        assert_eq!(event["raw"]["id"], object_id);
         let (status, one) = host
             .api(
                 Method::GET,
-                &format!("/instances/events/{}", event["id"].as_str().unwrap()),
+                &format!("/instances/events/{}", entry["eventId"].as_str().unwrap()),
                 None,
             )
             .await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(one["objectId"], event["objectId"]);
+        let message = &one["notification"]["message"];
+        assert_eq!(message["eventId"], entry["eventId"]);
+        assert_eq!(message["instanceName"], "ACME helpdesk");
+        assert_eq!(message["instanceTags"], json!(["acme", "helpdesk"]));
+        // The raw body rides along, with ConnectWise's Entity decoded.
+        assert_eq!(message["raw"]["Entity"]["id"], object_id);
+        assert_eq!(message["raw"]["Type"], kind);
     }
 }
 
@@ -283,7 +290,7 @@ async fn instances_and_events_survive_a_restart() {
     );
     let events = host.events(id).await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0]["objectId"], "9");
+    assert_eq!(events[0]["events"][0]["objectId"], "9");
     // And the restarted host keeps accepting.
     let body = cw.callback("m-2", "updated", "ticket", 9, &cw.key_url());
     let (status, _) = signed_post(&host, &cw, &webhook_path("connectwise", id), body).await;

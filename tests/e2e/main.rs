@@ -2,6 +2,7 @@
 //! `plugins/build.sh`), a real embedded store and real HTTP on loopback.
 //! One test binary; shared helpers live in `support`.
 
+mod cli;
 mod ingress;
 mod instances_api;
 mod runtime;

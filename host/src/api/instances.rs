@@ -79,6 +79,7 @@ pub fn view(state: &ApiState, instance: &Instance) -> Value {
         "tags": instance.tags,
         "configuration": instance::redacted(description, &instance.configuration),
         "eventsEnabled": instance.events_enabled,
+        "deliveryPaused": instance.delivery_paused,
         "createdDate": instance.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
         "updatedDate": instance.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
     })
@@ -178,7 +179,24 @@ pub async fn switch_events(
         "event.notification.enabled".into(),
         Value::Bool(req.enabled),
     );
-    apply(&state, &current, configuration, None, None).await
+    let out = apply(&state, &current, configuration, None, None).await?;
+    if req.enabled && current.delivery_paused.is_some() {
+        // Switching events on again resumes a delivery paused by 410 Gone.
+        let resume = InstancePatch {
+            delivery_paused: Some(None),
+            ..InstancePatch::default()
+        };
+        let resumed = state
+            .store
+            .update_instance(id, resume)
+            .await
+            .map_err(|e| ApiError::internal("resuming delivery failed", &e))?
+            .ok_or_else(|| ApiError::not_found(format!("no instance {id}")))?;
+        tracing::info!(instance = id, "delivery resumed");
+        state.delivery.wake();
+        return Ok(Json(view(&state, &resumed)));
+    }
+    Ok(out)
 }
 
 async fn apply(
@@ -191,6 +209,12 @@ async fn apply(
     let element = element_for(state, &current.element_key)?;
     let settings = instance::validate(&element, &configuration)
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    let old_key = instance::EventSettings::parse(&current.configuration)
+        .ok()
+        .and_then(|s| s.signature_key);
+    let retire_signing_key = old_key
+        .filter(|old| settings.signature_key.as_ref() != Some(old))
+        .map(|old| (old, time::OffsetDateTime::now_utc() + state.key_grace));
     let updated = state
         .store
         .update_instance(
@@ -200,6 +224,8 @@ async fn apply(
                 tags,
                 configuration: Some(configuration),
                 events_enabled: Some(settings.enabled),
+                delivery_paused: None,
+                retire_signing_key,
             },
         )
         .await

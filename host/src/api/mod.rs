@@ -10,9 +10,10 @@ pub mod plugins;
 
 use std::sync::Arc;
 
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 
+use crate::delivery::Delivery;
 use crate::ingress::InstanceCache;
 use crate::registry::Registry;
 use crate::store::Store;
@@ -30,6 +31,10 @@ pub struct ApiState {
     pub store: Store,
     /// Ingress's instance cache, invalidated on every change.
     pub instances: InstanceCache,
+    /// The delivery worker, woken after a redelivery is scheduled.
+    pub delivery: Delivery,
+    /// How long a replaced signing key keeps signing.
+    pub key_grace: std::time::Duration,
 }
 
 impl axum::extract::FromRef<ApiState> for Arc<Registry> {
@@ -46,6 +51,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/instances/events", get(events::list_all))
         .route("/instances/events/{event_id}", get(events::get_any))
         .route(
+            "/instances/events/{event_id}/redeliver",
+            post(events::redeliver_one),
+        )
+        .route(
             "/instances/{id}",
             get(instances::get)
                 .patch(instances::patch)
@@ -56,6 +65,10 @@ pub fn router(state: ApiState) -> Router {
             put(instances::switch_events),
         )
         .route("/instances/{id}/events", get(events::list_instance))
+        .route(
+            "/instances/{id}/events/redeliver",
+            post(events::redeliver_dead),
+        )
         .route(
             "/instances/{id}/events/{event_id}",
             get(events::get_for_instance),

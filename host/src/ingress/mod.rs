@@ -26,9 +26,13 @@ use time::OffsetDateTime;
 
 use crate::api::ApiError;
 use crate::config::IngressConfig;
+use crate::delivery::notification::{self, InstanceInfo, Source};
+use crate::delivery::Delivery;
 use crate::registry::Registry;
 use crate::runtime::{CallLabel, WebhookOutcome};
-use crate::store::{NewReceipt, ReceiptOutcome, ReceiptStatus, Store};
+use crate::store::{
+    NewNotification, NewReceipt, NotificationSource, ReceiptOutcome, ReceiptStatus, Store,
+};
 
 pub use instances::InstanceCache;
 
@@ -43,6 +47,8 @@ pub struct IngressState {
     pub instances: InstanceCache,
     /// Limits.
     pub config: Arc<IngressConfig>,
+    /// Woken when new notifications are stored.
+    pub delivery: Delivery,
 }
 
 /// The vendor-facing routes.
@@ -161,9 +167,30 @@ async fn handle(
             receipt.message_id = accepted.message_id.filter(|m| !m.is_empty());
             match events::normalize(accepted.events, accepted.raw.as_deref(), received_at) {
                 Ok(events) => {
+                    let raw = raw_json(accepted.raw.as_deref(), &body);
+                    let stored = &instance.instance;
+                    let info = InstanceInfo {
+                        id,
+                        name: &stored.name,
+                        tags: &stored.tags,
+                        element_key: &stored.element_key,
+                    };
+                    let format = instance.settings.format;
+                    let notifications =
+                        notification::prepare(&info, Source::Webhook, format, &events, &raw)
+                            .into_iter()
+                            .map(|n| NewNotification {
+                                id: n.id,
+                                source: NotificationSource::Webhook,
+                                content_type: format.content_type().to_string(),
+                                body: n.body.into(),
+                                event_count: n.event_count as u32,
+                            })
+                            .collect();
                     receipt.outcome = ReceiptStatus::Accepted {
                         raw: accepted.raw,
                         events,
+                        notifications,
                     };
                     store_receipt(state, receipt).await
                 }
@@ -201,7 +228,22 @@ async fn keep_failed(
         .map_err(|e| ApiError::internal("storing the failed receipt failed", &e))
 }
 
+/// The raw value notifications carry: the plugin's, else the body as JSON,
+/// else the body as text.
+fn raw_json(plugin_raw: Option<&str>, body: &[u8]) -> serde_json::Value {
+    plugin_raw
+        .and_then(|r| serde_json::from_str(r).ok())
+        .or_else(|| serde_json::from_slice(body).ok())
+        .unwrap_or_else(|| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
 async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Response, ApiError> {
+    let notification_ids: Vec<String> = match &receipt.outcome {
+        ReceiptStatus::Accepted { notifications, .. } => {
+            notifications.iter().map(|n| n.id.clone()).collect()
+        }
+        ReceiptStatus::Failed { .. } => Vec::new(),
+    };
     let outcome = state
         .store
         .record_receipt(receipt)
@@ -213,7 +255,10 @@ async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Resp
             event_ids,
         } => {
             tracing::debug!(receipt = %receipt_id, events = event_ids.len(), "receipt stored");
-            serde_json::json!({"receiptId": receipt_id, "eventIds": event_ids, "duplicate": false})
+            if !notification_ids.is_empty() {
+                state.delivery.wake();
+            }
+            serde_json::json!({"receiptId": receipt_id, "eventIds": notification_ids, "duplicate": false})
         }
         ReceiptOutcome::Duplicate { receipt_id } => {
             tracing::debug!(receipt = %receipt_id, "duplicate vendor message acknowledged");

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::ConfigError;
+use crate::delivery::notification::Format;
 
 /// How the vendor's activity reaches plugboard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub struct EventSettings {
     pub refresh_interval_minutes: Option<f64>,
     /// `event.poller.configuration`, as an object.
     pub poller_configuration: Option<Map<String, Value>>,
+    /// `event.notification.format`: `cloudelements` (default) or `cloudevents`.
+    pub format: Format,
 }
 
 fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
@@ -63,6 +66,16 @@ impl EventSettings {
                 return Err(ConfigError::new(
                     "event.vendor.type",
                     format!("expected polling or webhooks, got {other:?}"),
+                ))
+            }
+        };
+        let format = match text(config, "event.notification.format").as_deref() {
+            None | Some("cloudelements") => Format::CloudElements,
+            Some("cloudevents") => Format::CloudEvents,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "event.notification.format",
+                    format!("expected cloudelements or cloudevents, got {other:?}"),
                 ))
             }
         };
@@ -145,6 +158,7 @@ impl EventSettings {
             signature_key: text(config, "event.notification.signature.key").map(|s| s.into_owned()),
             refresh_interval_minutes,
             poller_configuration,
+            format,
         })
     }
 }

@@ -14,6 +14,9 @@ use time::OffsetDateTime;
 use super::error::Result;
 use super::event::{EventQuery, StoredEvent};
 use super::instance::{Instance, InstancePatch, NewInstance};
+use super::outbox::{
+    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, Redeliver, StoredNotification,
+};
 use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
 
 /// One connection to the database, used from one thread at a time.
@@ -73,4 +76,34 @@ pub(crate) trait Backend: Send {
 
     /// How many events the instance has.
     fn count_events(&self, instance_id: i64) -> Result<u64>;
+
+    /// Claims up to `limit` due notifications (of instances not paused),
+    /// leasing them until `lease_until_ms`.
+    fn claim_due(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueNotification>>;
+
+    /// Records delivery attempts and their consequences in one transaction.
+    fn record_attempts(&mut self, records: &[AttemptRecord]) -> Result<()>;
+
+    /// Makes notifications due again with a fresh attempt cycle.
+    fn redeliver(&mut self, target: &Redeliver, now_ms: i64) -> Result<u64>;
+
+    /// Deletes notifications delivered before `before_ms`.
+    fn prune_delivered(&mut self, before_ms: i64) -> Result<u64>;
+
+    /// Pending and dead-lettered notification counts.
+    fn outbox_depth(&self) -> Result<OutboxDepth>;
+
+    /// A page of notifications, newest first.
+    fn list_notifications(&self, query: &NotificationQuery) -> Result<Vec<StoredNotification>>;
+
+    /// One notification with its attempts.
+    fn get_notification(&self, id: &str) -> Result<Option<StoredNotification>>;
+
+    /// Retired signing keys of an instance still in their grace period.
+    fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>>;
 }

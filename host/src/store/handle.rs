@@ -16,6 +16,9 @@ use super::error::{Result, StoreError};
 use super::event::{EventQuery, StoredEvent};
 use super::instance::{generate_token, Instance, InstancePatch, NewInstance};
 use super::options::StoreOptions;
+use super::outbox::{
+    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, Redeliver, StoredNotification,
+};
 use super::reader::{OpenReader, ReadPool};
 use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
 use super::sqlite::SqliteBackend;
@@ -161,6 +164,64 @@ impl Store {
     /// How many events the instance has.
     pub async fn count_events(&self, instance_id: i64) -> Result<u64> {
         self.read(move |b| b.count_events(instance_id)).await
+    }
+
+    /// Claims up to `limit` notifications due at `now`, leasing each for
+    /// `lease` so it is not handed out twice while in flight.
+    pub async fn claim_due(
+        &self,
+        now: time::OffsetDateTime,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<DueNotification>> {
+        let now_ms = timestamp::to_millis(now);
+        let until = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        self.write(move |b| b.claim_due(now_ms, until, limit)).await
+    }
+
+    /// Records delivery attempts (one transaction for the lot).
+    pub async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.write(move |b| b.record_attempts(&records)).await
+    }
+
+    /// Makes notifications due again now; returns how many.
+    pub async fn redeliver(&self, target: Redeliver) -> Result<u64> {
+        let now = timestamp::to_millis(timestamp::now());
+        self.write(move |b| b.redeliver(&target, now)).await
+    }
+
+    /// Deletes notifications delivered before `before`; returns how many.
+    pub async fn prune_delivered(&self, before: time::OffsetDateTime) -> Result<u64> {
+        let before = timestamp::to_millis(before);
+        self.write(move |b| b.prune_delivered(before)).await
+    }
+
+    /// Pending and dead-lettered notification counts.
+    pub async fn outbox_depth(&self) -> Result<OutboxDepth> {
+        self.read(|b| b.outbox_depth()).await
+    }
+
+    /// A page of the notification log, newest first.
+    pub async fn list_notifications(
+        &self,
+        query: NotificationQuery,
+    ) -> Result<Vec<StoredNotification>> {
+        self.read(move |b| b.list_notifications(&query)).await
+    }
+
+    /// One notification with every delivery attempt.
+    pub async fn get_notification(&self, id: &str) -> Result<Option<StoredNotification>> {
+        let id = id.to_owned();
+        self.read(move |b| b.get_notification(&id)).await
+    }
+
+    /// Retired signing keys of an instance still in their grace period.
+    pub async fn retired_keys(&self, instance_id: i64) -> Result<Vec<String>> {
+        let now = timestamp::to_millis(timestamp::now());
+        self.read(move |b| b.retired_keys(instance_id, now)).await
     }
 
     /// Counters of the writer's work, for metrics and tests.

@@ -33,6 +33,9 @@ pub struct Instance {
     pub configuration: Map<String, Value>,
     /// Whether events are collected and delivered for this instance.
     pub events_enabled: bool,
+    /// Why delivery to this instance's callback is paused (e.g. the receiver
+    /// answered 410 Gone); `None` while delivering.
+    pub delivery_paused: Option<String>,
     /// When the instance was created.
     #[serde(serialize_with = "serialize_rfc3339")]
     pub created_at: OffsetDateTime,
@@ -68,6 +71,10 @@ pub struct InstancePatch {
     pub configuration: Option<Map<String, Value>>,
     /// Events on or off.
     pub events_enabled: Option<bool>,
+    /// Pause delivery with a reason (`Some(Some(_))`) or resume it (`Some(None)`).
+    pub delivery_paused: Option<Option<String>>,
+    /// A signing key being replaced, kept signing until the given time.
+    pub retire_signing_key: Option<(String, OffsetDateTime)>,
 }
 
 impl InstancePatch {
@@ -77,6 +84,8 @@ impl InstancePatch {
             && self.tags.is_none()
             && self.configuration.is_none()
             && self.events_enabled.is_none()
+            && self.delivery_paused.is_none()
+            && self.retire_signing_key.is_none()
     }
 }
 
@@ -118,6 +127,7 @@ mod tests {
                 .cloned()
                 .unwrap(),
             events_enabled: true,
+            delivery_paused: None,
             created_at: datetime!(2024-05-01 12:00:00 UTC),
             updated_at: datetime!(2024-05-01 12:30:00.5 UTC),
         };

@@ -26,6 +26,7 @@ mod event;
 mod handle;
 mod instance;
 mod options;
+mod outbox;
 mod reader;
 mod receipt;
 mod sqlite;
@@ -39,5 +40,9 @@ pub use event::{EventQuery, EventType, NewEvent, StoredEvent, DEFAULT_EVENT_PAGE
 pub use handle::Store;
 pub use instance::{Instance, InstancePatch, NewInstance};
 pub use options::{StoreOptions, Synchronous};
+pub use outbox::{
+    AttemptNext, AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
+    NotificationSource, OutboxDepth, Redeliver, StoredAttempt, StoredNotification,
+};
 pub use receipt::{NewReceipt, ReceiptOutcome, ReceiptState, ReceiptStatus, StoredReceipt};
 pub use writer::StoreStats;

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use super::error::StoreError;
 use super::event::NewEvent;
+use super::outbox::NewNotification;
 
 /// One inbound request to store, with the plugin's verdict.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +50,9 @@ pub enum ReceiptStatus {
         raw: Option<String>,
         /// The normalized events, in the plugin's order (may be empty).
         events: Vec<NewEvent>,
+        /// The notifications made of those events, stored in the same
+        /// transaction so nothing accepted can be lost before delivery.
+        notifications: Vec<NewNotification>,
     },
     /// The plugin trapped or timed out; the receipt is kept so it can be
     /// processed again.

@@ -52,6 +52,7 @@ pub(super) fn receipt(instance_id: i64) -> NewReceipt {
         outcome: ReceiptStatus::Accepted {
             raw: Some(raw.to_string()),
             events: vec![event("42")],
+            notifications: Vec::new(),
         },
     }
 }

@@ -65,16 +65,25 @@ fn write_receipt(conn: &Connection, receipt: &NewReceipt) -> Result<ReceiptOutco
         });
     }
     let receipt_id = Uuid::now_v7().to_string();
-    let (status, error, raw, events) = match &receipt.outcome {
-        ReceiptStatus::Accepted { raw, events } => (
+    let (status, error, raw, events, notifications) = match &receipt.outcome {
+        ReceiptStatus::Accepted {
+            raw,
+            events,
+            notifications,
+        } => (
             ReceiptState::Accepted,
             None,
             distinct_raw(raw.as_deref(), &receipt.body),
             events.as_slice(),
+            notifications.as_slice(),
         ),
-        ReceiptStatus::Failed { error } => {
-            (ReceiptState::Failed, Some(error.as_str()), None, &[][..])
-        }
+        ReceiptStatus::Failed { error } => (
+            ReceiptState::Failed,
+            Some(error.as_str()),
+            None,
+            &[][..],
+            &[][..],
+        ),
     };
     conn.prepare_cached(
         "INSERT INTO receipts (id, instance_id, element_key, received_at, message_id, method, \
@@ -97,6 +106,13 @@ fn write_receipt(conn: &Connection, receipt: &NewReceipt) -> Result<ReceiptOutco
     ])
     .map_err(|e| missing_instance(e, receipt.instance_id))?;
     let event_ids = insert_events(conn, &receipt_id, receipt, events)?;
+    super::outbox::insert(
+        conn,
+        receipt.instance_id,
+        Some(&receipt_id),
+        to_millis(receipt.received_at),
+        notifications,
+    )?;
     Ok(ReceiptOutcome::Stored {
         receipt_id,
         event_ids,
@@ -357,6 +373,7 @@ mod tests {
             outcome: ReceiptStatus::Accepted {
                 raw: Some(String::from_utf8(distinct.body.to_vec()).unwrap()),
                 events: vec![],
+                notifications: vec![],
             },
             ..distinct.clone()
         };

@@ -8,8 +8,8 @@ use super::super::instance::{Instance, InstancePatch, NewInstance};
 use super::super::timestamp::{from_millis, to_millis};
 
 /// Columns in the order [`from_row`] reads them.
-const COLUMNS: &str =
-    "id, token, element_key, name, tags, configuration, events_enabled, created_at, updated_at";
+const COLUMNS: &str = "id, token, element_key, name, tags, configuration, events_enabled, \
+                       created_at, updated_at, delivery_paused";
 
 /// Inserts an instance and reads it back.
 pub(super) fn insert(
@@ -56,6 +56,7 @@ pub(super) fn update(
              tags = coalesce(?3, tags), \
              configuration = coalesce(?4, configuration), \
              events_enabled = coalesce(?5, events_enabled), \
+             delivery_paused = CASE WHEN ?7 THEN ?8 ELSE delivery_paused END, \
              updated_at = ?6 \
              WHERE id = ?1",
         )?
@@ -66,9 +67,17 @@ pub(super) fn update(
             configuration,
             patch.events_enabled,
             to_millis(now),
+            patch.delivery_paused.is_some(),
+            patch.delivery_paused.clone().flatten(),
         ])?;
     if changed == 0 {
         return Ok(None);
+    }
+    if let Some((key, until)) = &patch.retire_signing_key {
+        conn.prepare_cached(
+            "INSERT INTO retired_signing_keys (instance_id, key, expires_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, key, to_millis(*until)])?;
     }
     get(conn, id)
 }
@@ -125,6 +134,7 @@ fn from_row(row: &Row<'_>) -> Result<Instance> {
         events_enabled: row.get(6)?,
         created_at: from_millis(row.get(7)?)?,
         updated_at: from_millis(row.get(8)?)?,
+        delivery_paused: row.get(9)?,
     })
 }
 

@@ -11,6 +11,7 @@
 mod batch;
 mod events;
 mod instances;
+mod outbox;
 mod receipts;
 mod schema;
 
@@ -25,6 +26,9 @@ use super::error::Result;
 use super::event::{EventQuery, StoredEvent};
 use super::instance::{Instance, InstancePatch, NewInstance};
 use super::options::StoreOptions;
+use super::outbox::{
+    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, Redeliver, StoredNotification,
+};
 use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
 
 /// Prepared statements kept per connection: every fixed statement plus the
@@ -158,6 +162,43 @@ impl Backend for SqliteBackend {
 
     fn count_events(&self, instance_id: i64) -> Result<u64> {
         events::count(&self.conn, instance_id)
+    }
+
+    fn claim_due(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueNotification>> {
+        outbox::claim_due(&mut self.conn, now_ms, lease_until_ms, limit)
+    }
+
+    fn record_attempts(&mut self, records: &[AttemptRecord]) -> Result<()> {
+        outbox::record_attempts(&mut self.conn, records)
+    }
+
+    fn redeliver(&mut self, target: &Redeliver, now_ms: i64) -> Result<u64> {
+        outbox::redeliver(&self.conn, target, now_ms)
+    }
+
+    fn prune_delivered(&mut self, before_ms: i64) -> Result<u64> {
+        outbox::prune_delivered(&self.conn, before_ms)
+    }
+
+    fn outbox_depth(&self) -> Result<OutboxDepth> {
+        outbox::depth(&self.conn)
+    }
+
+    fn list_notifications(&self, query: &NotificationQuery) -> Result<Vec<StoredNotification>> {
+        outbox::list(&self.conn, query)
+    }
+
+    fn get_notification(&self, id: &str) -> Result<Option<StoredNotification>> {
+        outbox::get(&self.conn, id)
+    }
+
+    fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>> {
+        outbox::retired_keys(&self.conn, instance_id, now_ms)
     }
 }
 

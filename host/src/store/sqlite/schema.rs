@@ -62,6 +62,49 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_by_instance ON events (instance_id, id);
     CREATE INDEX events_by_receipt ON events (receipt_id, seq);
     "#,
+    // 2: the outbox (notifications and delivery attempts), paused delivery,
+    // and signing keys kept through a rotation's grace period.
+    r#"
+    CREATE TABLE notifications (
+        id              TEXT    PRIMARY KEY,
+        instance_id     INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+        receipt_id      TEXT    REFERENCES receipts (id) ON DELETE CASCADE,
+        source          TEXT    NOT NULL CHECK (source IN ('webhook', 'polling')),
+        content_type    TEXT    NOT NULL,
+        body            BLOB    NOT NULL,
+        event_count     INTEGER NOT NULL,
+        status          TEXT    NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_status     INTEGER,
+        last_error      TEXT,
+        created_at      INTEGER NOT NULL,
+        delivered_at    INTEGER
+    ) STRICT;
+    CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX notifications_by_instance ON notifications (instance_id, id);
+    CREATE INDEX notifications_by_status ON notifications (status, id);
+    CREATE INDEX notifications_by_receipt ON notifications (receipt_id);
+
+    CREATE TABLE delivery_attempts (
+        id              INTEGER PRIMARY KEY,
+        notification_id TEXT    NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
+        attempted_at    INTEGER NOT NULL,
+        status_code     INTEGER,
+        error           TEXT,
+        latency_ms      INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX delivery_attempts_by_notification ON delivery_attempts (notification_id, id);
+
+    ALTER TABLE instances ADD COLUMN delivery_paused TEXT;
+
+    CREATE TABLE retired_signing_keys (
+        instance_id INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+        key         TEXT    NOT NULL,
+        expires_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX retired_signing_keys_by_instance ON retired_signing_keys (instance_id, expires_at);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -109,12 +152,13 @@ mod tests {
         let tables: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_schema WHERE type = 'table' \
-                 AND name IN ('instances', 'receipts', 'events')",
+                 AND name IN ('instances', 'receipts', 'events', 'notifications', \
+                 'delivery_attempts', 'retired_signing_keys')",
                 [],
                 |row| row.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 3);
+        assert_eq!(tables, 6);
     }
 
     #[test]

@@ -1,0 +1,121 @@
+//! Signed, durable, at-least-once delivery of notifications to each
+//! instance's callback URL.
+//!
+//! Notifications enter the outbox in the same transaction as the receipt
+//! they come from ([`notification::prepare`] builds them at acceptance).
+//! The dispatcher claims due notifications (a lease, so a crash leaves them
+//! due again), signs the stored bytes ([`signing`]) and sends them through
+//! the outbound policy; the recorder writes every attempt and its
+//! consequence (delivered, retry at, dead-lettered) in batches.
+//!
+//! Guarantees:
+//! - **At least once.** A notification leaves the outbox only after a 2xx.
+//!   A crash between sending and recording sends it again, with the same
+//!   `eventId` (receivers de-duplicate on `webhook-id` / `Elements-Webhook-Id`).
+//! - **No ordering guarantee.** Notifications are sent oldest-due first, but
+//!   several are in flight at once and retries overtake nothing; receivers
+//!   order by each event's `date`.
+//! - **Bounded pressure.** At most `max_in_flight` requests overall and
+//!   `per_host` per destination host, so one slow receiver cannot starve
+//!   the others. 3xx is a failure (redirects are never followed); 410 Gone
+//!   pauses the instance's delivery until events are switched on again.
+
+mod dispatch;
+pub mod notification;
+mod recorder;
+pub mod schedule;
+pub mod signing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::outbound::OutboundClient;
+use crate::store::Store;
+
+pub use schedule::RetrySchedule;
+
+/// Delivery settings.
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    /// Deadline of one delivery request.
+    pub request_timeout: Duration,
+    /// When failed deliveries are tried again, and how many times.
+    pub schedule: RetrySchedule,
+    /// Most requests in flight to one destination host.
+    pub per_host: usize,
+    /// Most requests in flight overall.
+    pub max_in_flight: usize,
+    /// How long delivered notifications are kept in the event log.
+    pub retention: Duration,
+    /// How long a replaced signing key keeps signing alongside the new one.
+    pub key_grace: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(15),
+            schedule: RetrySchedule::default(),
+            per_host: 64,
+            max_in_flight: 512,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            key_grace: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// A handle to the running delivery worker.
+#[derive(Clone)]
+pub struct Delivery {
+    wake: Arc<Notify>,
+    tasks: Arc<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Delivery {
+    /// Starts the dispatcher, the attempt recorder and the pruner.
+    pub fn start(store: Store, outbound: OutboundClient, config: DeliveryConfig) -> Self {
+        let wake = Arc::new(Notify::new());
+        let config = Arc::new(config);
+        let (recorder, recorder_task) = recorder::start(store.clone());
+        let dispatcher = tokio::spawn(dispatch::run(
+            store.clone(),
+            outbound,
+            config.clone(),
+            wake.clone(),
+            recorder,
+        ));
+        let pruner = tokio::spawn(prune(store, config.retention));
+        Self {
+            wake,
+            tasks: Arc::new(vec![dispatcher, recorder_task, pruner]),
+        }
+    }
+
+    /// Tells the dispatcher new notifications are due.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops delivering (in-flight requests are abandoned and stay due).
+    pub fn stop(&self) {
+        for t in self.tasks.iter() {
+            t.abort();
+        }
+    }
+}
+
+/// Deletes delivered notifications older than the retention, hourly.
+async fn prune(store: Store, retention: Duration) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let before = time::OffsetDateTime::now_utc() - retention;
+        match store.prune_delivered(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "pruned delivered notifications"),
+            Err(e) => tracing::warn!(error = %e, "pruning delivered notifications failed"),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Building notification bodies (SPEC §3) from accepted events, once, at
+//! the moment they are accepted: the bytes stored in the outbox are the
+//! bytes signed and sent on every attempt, so `eventId` and body are stable
+//! across retries and replays.
+//!
+//! Cloud Elements' shape (default):
+//! `{"message":{"eventId","instanceId","instance_id","elementKey","instanceName",
+//! "instanceTags","events":[{"eventType","objectType","objectId","date","elementKey"}],"raw"}}`.
+//! At most 20 events per notification for webhooks and 10 for polling; more
+//! are split into several notifications, each repeating `raw`.
+//! With `event.notification.format = cloudevents` the same content goes out as
+//! a CloudEvents 1.0 structured-mode JSON event.
+
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+
+use crate::store::NewEvent;
+
+/// Where the events came from; it sets how many go into one notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// An inbound webhook: up to 20 events per notification.
+    Webhook,
+    /// A poll: up to 10 events per notification.
+    Polling,
+}
+
+impl Source {
+    /// Most events in one notification.
+    pub fn max_events(self) -> usize {
+        match self {
+            Source::Webhook => 20,
+            Source::Polling => 10,
+        }
+    }
+}
+
+/// The body format an instance wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Cloud Elements' `{"message": …}` envelope.
+    #[default]
+    CloudElements,
+    /// CloudEvents 1.0, structured mode (`application/cloudevents+json`).
+    CloudEvents,
+}
+
+impl Format {
+    /// The `Content-Type` of bodies in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::CloudElements => "application/json",
+            Format::CloudEvents => "application/cloudevents+json",
+        }
+    }
+}
+
+/// Who the notification is about.
+pub struct InstanceInfo<'a> {
+    /// Instance id.
+    pub id: i64,
+    /// Instance name.
+    pub name: &'a str,
+    /// Instance tags.
+    pub tags: &'a [String],
+    /// Element key.
+    pub element_key: &'a str,
+}
+
+/// A notification ready for the outbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedNotification {
+    /// The notification's `eventId` (UUIDv7: unique, time-ordered).
+    pub id: String,
+    /// The exact bytes to sign and send.
+    pub body: Vec<u8>,
+    /// How many events it carries.
+    pub event_count: usize,
+}
+
+fn event_json(e: &NewEvent, element_key: &str) -> Value {
+    json!({
+        "eventType": e.event_type.as_str(),
+        "objectType": e.object_type,
+        "objectId": e.object_id,
+        "date": e.date.format(&Rfc3339).unwrap_or_default(),
+        "elementKey": element_key,
+    })
+}
+
+/// Splits `events` into notifications for `instance` (none when there are no events).
+pub fn prepare(
+    instance: &InstanceInfo<'_>,
+    source: Source,
+    format: Format,
+    events: &[NewEvent],
+    raw: &Value,
+) -> Vec<PreparedNotification> {
+    events
+        .chunks(source.max_events())
+        .map(|chunk| {
+            let id = uuid::Uuid::now_v7().to_string();
+            let events: Vec<Value> = chunk
+                .iter()
+                .map(|e| event_json(e, instance.element_key))
+                .collect();
+            let message = json!({
+                "eventId": id,
+                "instanceId": instance.id,
+                "instance_id": instance.id,
+                "elementKey": instance.element_key,
+                "instanceName": instance.name,
+                "instanceTags": instance.tags,
+                "events": events,
+                "raw": raw,
+            });
+            let body = match format {
+                Format::CloudElements => json!({ "message": message }),
+                Format::CloudEvents => cloud_event(&id, instance, chunk, message),
+            };
+            PreparedNotification {
+                id,
+                body: serde_json::to_vec(&body).expect("JSON values serialize"),
+                event_count: chunk.len(),
+            }
+        })
+        .collect()
+}
+
+fn cloud_event(id: &str, instance: &InstanceInfo<'_>, chunk: &[NewEvent], message: Value) -> Value {
+    let mut ev = json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": format!("plugboard/elements/{}/instances/{}", instance.element_key, instance.id),
+        "type": "io.plugboard.element.events",
+        "datacontenttype": "application/json",
+        "time": chunk.first().and_then(|e| e.date.format(&Rfc3339).ok()),
+        "data": message,
+    });
+    if let [only] = chunk {
+        ev["subject"] = json!(format!("{}/{}", only.object_type, only.object_id));
+    }
+    ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EventType;
+
+    fn events(n: usize) -> Vec<NewEvent> {
+        (0..n)
+            .map(|i| NewEvent {
+                event_type: EventType::Updated,
+                object_type: "ticket".into(),
+                object_id: i.to_string(),
+                date: time::macros::datetime!(2024-05-01 12:00 UTC),
+                raw: json!({"id": i}),
+            })
+            .collect()
+    }
+
+    fn info() -> InstanceInfo<'static> {
+        InstanceInfo {
+            id: 7,
+            name: "acme",
+            tags: &[],
+            element_key: "connectwise",
+        }
+    }
+
+    #[test]
+    fn splits_at_twenty_for_webhooks_and_ten_for_polling() {
+        let raw = json!({"r": 1});
+        let w = prepare(
+            &info(),
+            Source::Webhook,
+            Format::CloudElements,
+            &events(45),
+            &raw,
+        );
+        assert_eq!(
+            w.iter().map(|n| n.event_count).collect::<Vec<_>>(),
+            [20, 20, 5]
+        );
+        let p = prepare(
+            &info(),
+            Source::Polling,
+            Format::CloudElements,
+            &events(25),
+            &raw,
+        );
+        assert_eq!(
+            p.iter().map(|n| n.event_count).collect::<Vec<_>>(),
+            [10, 10, 5]
+        );
+        let ids: std::collections::HashSet<_> = w.iter().map(|n| n.id.clone()).collect();
+        assert_eq!(ids.len(), 3, "every notification has its own eventId");
+        for n in &w {
+            let v: Value = serde_json::from_slice(&n.body).unwrap();
+            assert_eq!(v["message"]["raw"], raw, "each repeats the raw body");
+            assert_eq!(v["message"]["eventId"], n.id);
+            assert_eq!(v["message"]["instanceId"], 7);
+            assert_eq!(v["message"]["events"][0]["date"], "2024-05-01T12:00:00Z");
+            assert_eq!(v["message"]["events"][0]["eventType"], "UPDATED");
+        }
+        assert!(prepare(&info(), Source::Webhook, Format::CloudElements, &[], &raw).is_empty());
+    }
+
+    #[test]
+    fn cloudevents_structured_mode() {
+        let n = &prepare(
+            &info(),
+            Source::Webhook,
+            Format::CloudEvents,
+            &events(1),
+            &json!(null),
+        )[0];
+        let v: Value = serde_json::from_slice(&n.body).unwrap();
+        assert_eq!(v["specversion"], "1.0");
+        assert_eq!(v["id"], n.id);
+        assert_eq!(v["subject"], "ticket/0");
+        assert_eq!(v["source"], "plugboard/elements/connectwise/instances/7");
+        assert_eq!(v["data"]["events"][0]["objectId"], "0");
+        assert_eq!(
+            Format::CloudEvents.content_type(),
+            "application/cloudevents+json"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! Writes delivery attempts to the store in batches: every attempt that
+//! finished while the previous batch was being written goes into the next
+//! transaction, so recording keeps up with thousands of deliveries a second.
+
+use tokio::sync::mpsc;
+
+use crate::store::{AttemptRecord, Store};
+
+/// Most attempts written in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// Where finished attempts are sent.
+pub(super) type Recorder = mpsc::UnboundedSender<AttemptRecord>;
+
+/// Starts the recorder task.
+pub(super) fn start(store: Store) -> (Recorder, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<AttemptRecord>();
+    let task = tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let records = std::mem::take(&mut batch);
+            let n = records.len();
+            if let Err(e) = store.record_attempts(records).await {
+                // The notifications stay leased and become due again when
+                // the lease ends: they are sent again, never lost.
+                tracing::error!(error = %e, attempts = n, "recording delivery attempts failed");
+            }
+        }
+    });
+    (tx, task)
+}

@@ -1,0 +1,217 @@
+//! The outbox: notifications waiting to reach an instance's callback URL,
+//! written in the same transaction as the receipt (or poll) they come from,
+//! and every delivery attempt made for them.
+//!
+//! A notification is `pending` until a delivery succeeds (`delivered`) or
+//! its attempts run out (`dead`, the dead-letter state). Claiming a due
+//! notification only moves its next attempt time forward by a lease, so a
+//! crash mid-delivery leaves it due again: delivery is at least once.
+
+use bytes::Bytes;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// Where a notification's events came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotificationSource {
+    /// An inbound webhook.
+    Webhook,
+    /// A poll of the vendor's API.
+    Polling,
+}
+
+impl NotificationSource {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationSource::Webhook => "webhook",
+            NotificationSource::Polling => "polling",
+        }
+    }
+}
+
+/// A notification to store with its receipt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewNotification {
+    /// Its `eventId` (chosen by the caller, who built the body around it).
+    pub id: String,
+    /// Webhook or polling.
+    pub source: NotificationSource,
+    /// `Content-Type` of the body.
+    pub content_type: String,
+    /// The exact bytes to sign and send on every attempt.
+    pub body: Bytes,
+    /// How many events the body carries.
+    pub event_count: u32,
+}
+
+/// Delivery state of a notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Not yet delivered; attempts remain.
+    Pending,
+    /// A receiver answered 2xx.
+    Delivered,
+    /// Attempts ran out: dead-lettered until redelivered.
+    Dead,
+}
+
+impl DeliveryState {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Dead => "dead",
+        }
+    }
+
+    pub(super) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeliveryState::Pending,
+            "delivered" => DeliveryState::Delivered,
+            "dead" => DeliveryState::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// A notification claimed for delivery.
+#[derive(Clone, Debug)]
+pub struct DueNotification {
+    /// Its `eventId`.
+    pub id: String,
+    /// The instance it is for.
+    pub instance_id: i64,
+    /// `Content-Type` of the body.
+    pub content_type: String,
+    /// The bytes to send.
+    pub body: Bytes,
+    /// Attempts made so far in the current cycle (reset by a redelivery).
+    pub attempts: u32,
+}
+
+/// What became of one attempt, and what happens next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttemptNext {
+    /// Delivered: done.
+    Delivered,
+    /// Try again at this time.
+    RetryAt(OffsetDateTime),
+    /// Attempts are used up: dead-letter it.
+    Dead,
+}
+
+/// One delivery attempt, to record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptRecord {
+    /// The notification's id.
+    pub notification_id: String,
+    /// When the attempt started.
+    pub attempted_at: OffsetDateTime,
+    /// The receiver's status, if it answered.
+    pub status_code: Option<u16>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// How long the attempt took, in milliseconds.
+    pub latency_ms: u32,
+    /// What happens next.
+    pub next: AttemptNext,
+}
+
+/// A recorded attempt, as the event log shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAttempt {
+    /// When it started.
+    pub attempted_at: OffsetDateTime,
+    /// The receiver's status, if it answered.
+    pub status_code: Option<u16>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    pub latency_ms: u32,
+}
+
+/// A notification as the event log shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredNotification {
+    /// Its `eventId`.
+    pub id: String,
+    /// The instance it is for.
+    pub instance_id: i64,
+    /// The receipt it came from (webhooks).
+    pub receipt_id: Option<String>,
+    /// Webhook or polling.
+    pub source: NotificationSource,
+    /// Delivery state.
+    pub state: DeliveryState,
+    /// Attempts in the current cycle.
+    pub attempts: u32,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// The last attempt's status code.
+    pub last_status: Option<u16>,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When it was stored.
+    pub created_at: OffsetDateTime,
+    /// When it was delivered.
+    pub delivered_at: Option<OffsetDateTime>,
+    /// How many events it carries.
+    pub event_count: u32,
+    /// The body, parsed.
+    pub body: Value,
+    /// Every attempt (filled by `get_notification` only).
+    pub attempt_log: Vec<StoredAttempt>,
+}
+
+/// Which notifications a listing wants; newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotificationQuery {
+    /// Only this instance's.
+    pub instance_id: Option<i64>,
+    /// Only in this state.
+    pub state: Option<DeliveryState>,
+    /// With `Pending`: only those already attempted (`Some(true)`) or not yet (`Some(false)`).
+    pub attempted: Option<bool>,
+    /// Cursor: only notifications older than this id.
+    pub after: Option<String>,
+    /// Page size.
+    pub limit: u32,
+    /// Stored at or after.
+    pub since: Option<OffsetDateTime>,
+    /// Stored before.
+    pub until: Option<OffsetDateTime>,
+}
+
+impl Default for NotificationQuery {
+    fn default() -> Self {
+        Self {
+            instance_id: None,
+            state: None,
+            attempted: None,
+            after: None,
+            limit: 100,
+            since: None,
+            until: None,
+        }
+    }
+}
+
+/// What to send again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redeliver {
+    /// One notification, whatever its state.
+    One(String),
+    /// Every dead-lettered notification of an instance.
+    DeadOf(i64),
+}
+
+/// Outbox sizes, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxDepth {
+    /// Waiting for delivery.
+    pub pending: u64,
+    /// Dead-lettered.
+    pub dead: u64,
+}

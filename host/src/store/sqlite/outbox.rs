@@ -1,0 +1,288 @@
+//! SQL for the outbox: notifications, delivery attempts, claims, replay and
+//! pruning.
+
+use rusqlite::{
+    params, params_from_iter, Connection, OptionalExtension as _, Row, TransactionBehavior,
+};
+
+use super::super::error::{Result, StoreError};
+use super::super::outbox::{
+    AttemptNext, AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
+    NotificationSource, OutboxDepth, Redeliver, StoredAttempt, StoredNotification,
+};
+use super::super::timestamp::{from_millis, to_millis};
+
+/// Inserts a receipt's (or poll's) notifications, due at once.
+pub(super) fn insert(
+    conn: &Connection,
+    instance_id: i64,
+    receipt_id: Option<&str>,
+    now_ms: i64,
+    notifications: &[NewNotification],
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
+         event_count, status, attempts, next_attempt_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)",
+    )?;
+    for n in notifications {
+        stmt.execute(params![
+            n.id,
+            instance_id,
+            receipt_id,
+            n.source.as_str(),
+            n.content_type,
+            &n.body[..],
+            n.event_count,
+            now_ms,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Takes up to `limit` due notifications of instances whose delivery is not
+/// paused, oldest due first, and moves their next attempt to `lease_until_ms`
+/// so they are not taken twice while in flight.
+pub(super) fn claim_due(
+    conn: &mut Connection,
+    now_ms: i64,
+    lease_until_ms: i64,
+    limit: u32,
+) -> Result<Vec<DueNotification>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let due = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT n.id, n.instance_id, n.content_type, n.body, n.attempts \
+             FROM notifications n JOIN instances i ON i.id = n.instance_id \
+             WHERE n.status = 'pending' AND n.next_attempt_at <= ?1 AND i.delivery_paused IS NULL \
+             ORDER BY n.next_attempt_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now_ms, limit], |row| {
+            Ok(DueNotification {
+                id: row.get(0)?,
+                instance_id: row.get(1)?,
+                content_type: row.get(2)?,
+                body: row.get::<_, Vec<u8>>(3)?.into(),
+                attempts: row.get(4)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    {
+        let mut lease =
+            tx.prepare_cached("UPDATE notifications SET next_attempt_at = ?2 WHERE id = ?1")?;
+        for n in &due {
+            lease.execute(params![n.id, lease_until_ms])?;
+        }
+    }
+    tx.commit()?;
+    Ok(due)
+}
+
+/// Records attempts and their consequences in one transaction.
+pub(super) fn record_attempts(conn: &mut Connection, records: &[AttemptRecord]) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut attempt = tx.prepare_cached(
+            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, latency_ms) \
+             SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM notifications WHERE id = ?1)",
+        )?;
+        let mut update = tx.prepare_cached(
+            "UPDATE notifications SET attempts = attempts + 1, last_status = ?2, last_error = ?3, \
+             status = ?4, next_attempt_at = coalesce(?5, next_attempt_at), delivered_at = ?6 \
+             WHERE id = ?1",
+        )?;
+        for r in records {
+            let at = to_millis(r.attempted_at);
+            attempt.execute(params![
+                r.notification_id,
+                at,
+                r.status_code,
+                r.error,
+                r.latency_ms
+            ])?;
+            let (state, next, delivered) = match &r.next {
+                AttemptNext::Delivered => (
+                    DeliveryState::Delivered,
+                    None,
+                    Some(at + i64::from(r.latency_ms)),
+                ),
+                AttemptNext::RetryAt(t) => (DeliveryState::Pending, Some(to_millis(*t)), None),
+                AttemptNext::Dead => (DeliveryState::Dead, None, None),
+            };
+            update.execute(params![
+                r.notification_id,
+                r.status_code,
+                r.error,
+                state.as_str(),
+                next,
+                delivered
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Makes notifications due again now with a fresh attempt cycle; returns how many.
+pub(super) fn redeliver(conn: &Connection, target: &Redeliver, now_ms: i64) -> Result<u64> {
+    let changed = match target {
+        Redeliver::One(id) => conn
+            .prepare_cached(
+                "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
+                 delivered_at = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, now_ms])?,
+        Redeliver::DeadOf(instance) => conn
+            .prepare_cached(
+                "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2 \
+                 WHERE instance_id = ?1 AND status = 'dead'",
+            )?
+            .execute(params![instance, now_ms])?,
+    };
+    Ok(changed as u64)
+}
+
+/// Deletes delivered notifications delivered before `before_ms`; returns how many.
+pub(super) fn prune_delivered(conn: &Connection, before_ms: i64) -> Result<u64> {
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM notifications WHERE status = 'delivered' AND delivered_at < ?1",
+        )?
+        .execute([before_ms])?;
+    Ok(n as u64)
+}
+
+/// Pending and dead counts.
+pub(super) fn depth(conn: &Connection) -> Result<OutboxDepth> {
+    let count = |state: &str| -> Result<u64> {
+        Ok(conn
+            .prepare_cached("SELECT count(*) FROM notifications WHERE status = ?1")?
+            .query_row([state], |r| r.get::<_, i64>(0))? as u64)
+    };
+    Ok(OutboxDepth {
+        pending: count("pending")?,
+        dead: count("dead")?,
+    })
+}
+
+const COLUMNS: &str =
+    "id, instance_id, receipt_id, source, status, attempts, next_attempt_at, last_status, \
+                       last_error, created_at, delivered_at, event_count, body";
+
+fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
+    let source: String = row.get(3)?;
+    let status: String = row.get(4)?;
+    let state = DeliveryState::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("notification status {status:?}")))?;
+    let body: Vec<u8> = row.get(12)?;
+    let opt_time = |v: Option<i64>| v.map(from_millis).transpose();
+    Ok(StoredNotification {
+        id: row.get(0)?,
+        instance_id: row.get(1)?,
+        receipt_id: row.get(2)?,
+        source: if source == "polling" {
+            NotificationSource::Polling
+        } else {
+            NotificationSource::Webhook
+        },
+        state,
+        attempts: row.get(5)?,
+        next_attempt_at: if state == DeliveryState::Pending {
+            opt_time(row.get(6)?)?
+        } else {
+            None
+        },
+        last_status: row.get(7)?,
+        last_error: row.get(8)?,
+        created_at: from_millis(row.get(9)?)?,
+        delivered_at: opt_time(row.get(10)?)?,
+        event_count: row.get(11)?,
+        body: serde_json::from_slice(&body)?,
+        attempt_log: Vec::new(),
+    })
+}
+
+/// A page of notifications, newest first.
+pub(super) fn list(conn: &Connection, q: &NotificationQuery) -> Result<Vec<StoredNotification>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM notifications WHERE 1 = 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(id) = q.instance_id {
+        sql.push_str(" AND instance_id = ?");
+        args.push(id.into());
+    }
+    if let Some(state) = q.state {
+        sql.push_str(" AND status = ?");
+        args.push(state.as_str().to_string().into());
+    }
+    match q.attempted {
+        Some(true) => sql.push_str(" AND attempts > 0"),
+        Some(false) => sql.push_str(" AND attempts = 0"),
+        None => {}
+    }
+    if let Some(after) = &q.after {
+        sql.push_str(" AND id < ?");
+        args.push(after.clone().into());
+    }
+    if let Some(since) = q.since {
+        sql.push_str(" AND created_at >= ?");
+        args.push(to_millis(since).into());
+    }
+    if let Some(until) = q.until {
+        sql.push_str(" AND created_at < ?");
+        args.push(to_millis(until).into());
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    args.push(i64::from(q.limit).into());
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(from_row(row)?);
+    }
+    Ok(out)
+}
+
+/// One notification with every attempt.
+pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<StoredNotification>> {
+    let sql = format!("SELECT {COLUMNS} FROM notifications WHERE id = ?1");
+    let Some(mut n) = conn
+        .prepare_cached(&sql)?
+        .query_row([id], |row| Ok(from_row(row)))
+        .optional()?
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT attempted_at, status_code, error, latency_ms FROM delivery_attempts \
+         WHERE notification_id = ?1 ORDER BY id",
+    )?;
+    let mut rows = stmt.query([id])?;
+    while let Some(row) = rows.next()? {
+        n.attempt_log.push(StoredAttempt {
+            attempted_at: from_millis(row.get(0)?)?,
+            status_code: row.get(1)?,
+            error: row.get(2)?,
+            latency_ms: row.get(3)?,
+        });
+    }
+    Ok(Some(n))
+}
+
+/// Keys retired from signing for an instance that are still in their grace
+/// period at `now_ms`, most recently retired first.
+pub(super) fn retired_keys(
+    conn: &Connection,
+    instance_id: i64,
+    now_ms: i64,
+) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key FROM retired_signing_keys WHERE instance_id = ?1 AND expires_at > ?2 \
+         ORDER BY rowid DESC",
+    )?;
+    let keys = stmt
+        .query_map(params![instance_id, now_ms], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(keys)
+}
