@@ -102,6 +102,31 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_DEDUP_WINDOW_SECS", default_value_t = 86_400)]
     pub dedup_window_secs: u64,
 
+    /// Deadline of one notification delivery, in milliseconds.
+    #[arg(long, env = "PLUGBOARD_DELIVERY_TIMEOUT_MS", default_value_t = 15_000)]
+    pub delivery_timeout_ms: u64,
+
+    /// Delivery attempts: the delay before each, in seconds, comma-separated
+    /// (fractions allowed). Default: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    #[arg(
+        long,
+        env = "PLUGBOARD_DELIVERY_SCHEDULE",
+        default_value = "0,5,300,1800,7200,18000,36000,36000"
+    )]
+    pub delivery_schedule: String,
+
+    /// Most deliveries in flight to one destination host.
+    #[arg(long, env = "PLUGBOARD_DELIVERY_PER_HOST", default_value_t = 64)]
+    pub delivery_per_host: usize,
+
+    /// Hours delivered notifications stay in the event log.
+    #[arg(long, env = "PLUGBOARD_RETENTION_HOURS", default_value_t = 168)]
+    pub retention_hours: u64,
+
+    /// Seconds a replaced signature key keeps signing alongside the new one.
+    #[arg(long, env = "PLUGBOARD_KEY_GRACE_SECS", default_value_t = 86_400)]
+    pub key_grace_secs: u64,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "PLUGBOARD_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

@@ -56,6 +56,27 @@ pub struct Settings {
     pub log_format: String,
 }
 
+/// Parses a delivery schedule: delays in seconds, comma-separated.
+fn parse_schedule(text: &str) -> anyhow::Result<Vec<Duration>> {
+    let delays = text
+        .split(',')
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("PLUGBOARD_DELIVERY_SCHEDULE: {s:?} is not a number of seconds")
+                })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if delays.is_empty() {
+        bail!("PLUGBOARD_DELIVERY_SCHEDULE must list at least one attempt");
+    }
+    Ok(delays)
+}
+
 impl Settings {
     /// Validates the command line / environment into settings.
     pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
@@ -67,6 +88,12 @@ impl Settings {
         }
         if args.max_concurrent_calls == 0 {
             bail!("PLUGBOARD_MAX_CONCURRENT_CALLS (--max-concurrent-calls) must be greater than 0");
+        }
+        if args.delivery_timeout_ms == 0 {
+            bail!("PLUGBOARD_DELIVERY_TIMEOUT_MS (--delivery-timeout-ms) must be greater than 0");
+        }
+        if args.delivery_per_host == 0 {
+            bail!("PLUGBOARD_DELIVERY_PER_HOST (--delivery-per-host) must be greater than 0");
         }
         if args.max_body_bytes == 0 {
             bail!("PLUGBOARD_MAX_BODY_BYTES (--max-body-bytes) must be greater than 0");
@@ -116,7 +143,17 @@ impl Settings {
                 max_body_bytes: args.max_body_bytes,
                 dedup_window: Duration::from_secs(args.dedup_window_secs),
             },
-            delivery: DeliveryConfig::default(),
+            delivery: DeliveryConfig {
+                request_timeout: Duration::from_millis(args.delivery_timeout_ms),
+                schedule: crate::delivery::RetrySchedule {
+                    delays: parse_schedule(&args.delivery_schedule)?,
+                    ..crate::delivery::RetrySchedule::default()
+                },
+                per_host: args.delivery_per_host,
+                retention: Duration::from_secs(args.retention_hours * 3600),
+                key_grace: Duration::from_secs(args.key_grace_secs),
+                ..DeliveryConfig::default()
+            },
             log_format: args.log_format,
         })
     }

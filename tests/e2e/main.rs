@@ -3,6 +3,7 @@
 //! One test binary; shared helpers live in `support`.
 
 mod cli;
+mod delivery;
 mod ingress;
 mod instances_api;
 mod runtime;

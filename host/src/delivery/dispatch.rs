@@ -64,7 +64,9 @@ pub(super) async fn run(
 ) {
     let budget = Arc::new(Semaphore::new(config.max_in_flight));
     let hosts = Arc::new(HostLimits::default());
-    let lease = config.request_timeout + Duration::from_secs(30);
+    // Long enough to finish an attempt and record it; a crash leaves the
+    // notification due again when the lease ends.
+    let lease = config.request_timeout + Duration::from_secs(5);
     loop {
         let free = budget.available_permits().min(CLAIM_BATCH as usize) as u32;
         if free == 0 {

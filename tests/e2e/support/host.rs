@@ -25,6 +25,8 @@ pub struct HostOptions {
     pub max_body_bytes: Option<usize>,
     /// Plugin call CPU deadline.
     pub call_timeout_ms: Option<u64>,
+    /// Delivery settings (timeouts, retry schedule).
+    pub delivery: Option<plugboard::delivery::DeliveryConfig>,
 }
 
 /// A running host and the folders it owns.
@@ -91,6 +93,9 @@ impl TestHost {
         }
         if let Some(ms) = self.opts.call_timeout_ms {
             s.runtime.call_timeout_ms = ms;
+        }
+        if let Some(d) = &self.opts.delivery {
+            s.delivery = d.clone();
         }
         s
     }
@@ -169,6 +174,15 @@ impl TestHost {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// One event-log entry (a notification) with its attempts.
+    pub async fn event(&self, event_id: &str) -> Value {
+        let (status, json) = self
+            .api(Method::GET, &format!("/instances/events/{event_id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        json
     }
 
     /// Events stored for an instance, newest first.

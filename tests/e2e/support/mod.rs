@@ -79,4 +79,5 @@ where
 
 pub mod connectwise;
 pub mod host;
+pub mod receiver;
 pub mod tls;

@@ -1,0 +1,369 @@
+//! Delivery end to end: notifications reach a real loopback receiver,
+//! signed (checked by an independent Python implementation), retried on
+//! failure, timeouts and throttling, paused on 410, dead-lettered after the
+//! schedule, and redelivered with the same eventId.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use plugboard::delivery::{DeliveryConfig, RetrySchedule};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::host::{webhook_path, HostOptions, TestHost};
+use crate::support::receiver::{Answer, Received, Receiver};
+use crate::support::{repo_root, wait_until};
+
+/// Fast retries for tests: 4 attempts, 300 ms apart, no jitter.
+fn fast_delivery() -> DeliveryConfig {
+    DeliveryConfig {
+        request_timeout: Duration::from_millis(500),
+        schedule: RetrySchedule {
+            delays: vec![
+                Duration::ZERO,
+                Duration::from_millis(300),
+                Duration::from_millis(300),
+                Duration::from_millis(300),
+            ],
+            jitter: 0.0,
+            min_backoff_on_throttle: Duration::from_millis(300),
+            max_retry_after: Duration::from_secs(5),
+        },
+        ..DeliveryConfig::default()
+    }
+}
+
+async fn host() -> TestHost {
+    TestHost::start(HostOptions {
+        allow_private: Some("127.0.0.0/8".into()),
+        delivery: Some(fast_delivery()),
+        ..HostOptions::default()
+    })
+    .await
+}
+
+async fn probe_instance(host: &TestHost, receiver: &Receiver, extra: Value) -> i64 {
+    let mut config = json!({
+        "event.notification.enabled": true,
+        "event.notification.callback.url": receiver.url(),
+        "event.notification.signature.key": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    });
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    host.create_instance(json!({"element": {"key": "probe"}, "name": "probe-1", "tags": ["t"], "configuration": config}))
+        .await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Posts a webhook to the probe; returns the notification's eventId.
+async fn send_event(host: &TestHost, id: i64, object: &str) -> String {
+    let (status, answer) = host
+        .webhook(
+            &webhook_path("probe", id),
+            &[("x-probe-id", object.to_string())],
+            br#"{"n":1}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer["eventIds"][0].as_str().unwrap().to_string()
+}
+
+async fn wait_received(receiver: &Receiver, n: usize) -> Vec<Received> {
+    wait_until(
+        &format!("{n} deliveries"),
+        Duration::from_secs(20),
+        || async {
+            let got = receiver.received();
+            (got.len() >= n).then_some(got)
+        },
+    )
+    .await
+}
+
+async fn wait_status(host: &TestHost, event_id: &str, status: &str) -> Value {
+    wait_until(
+        &format!("{event_id} to be {status}"),
+        Duration::from_secs(20),
+        || async {
+            let e = host.event(event_id).await;
+            (e["status"] == status).then_some(e)
+        },
+    )
+    .await
+}
+
+fn python_verifies(r: &Received, key: &str) -> bool {
+    let headers: serde_json::Map<String, Value> = r
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                Value::String(v.to_str().unwrap().to_string()),
+            )
+        })
+        .collect();
+    let input = json!({
+        "body_b64": base64::engine::general_purpose::STANDARD.encode(&r.body),
+        "headers": headers,
+        "key": key,
+    });
+    let mut child = Command::new("python3")
+        .arg(repo_root().join("tests/e2e/verify_signature.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for the independent signature check");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success() && text.trim() == "ok"
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_arrive_signed_and_verify_independently() {
+    let receiver = Receiver::start().await;
+    let host = host().await;
+    let key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let id = probe_instance(&host, &receiver, json!({})).await;
+    let event_id = send_event(&host, id, "obj-1").await;
+    let got = wait_received(&receiver, 1).await;
+    let r = &got[0];
+    assert!(
+        python_verifies(r, key),
+        "signature must verify: {:?}",
+        r.headers
+    );
+    assert!(
+        !python_verifies(r, "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        "a wrong key must not verify"
+    );
+    assert_eq!(r.header("webhook-id"), event_id);
+    assert_eq!(r.header("content-type"), "application/json");
+    let message = &r.json()["message"];
+    assert_eq!(message["eventId"], event_id);
+    assert_eq!(message["instanceId"], id);
+    assert_eq!(message["elementKey"], "probe");
+    assert_eq!(message["instanceName"], "probe-1");
+    assert_eq!(message["events"][0]["objectId"], "obj-1");
+    assert_eq!(message["events"][0]["eventType"], "CREATED");
+    assert_eq!(message["raw"], json!({"n": 1}));
+    let logged = wait_status(&host, &event_id, "NOTIFIED").await;
+    assert_eq!(logged["attemptLog"].as_array().unwrap().len(), 1);
+    assert_eq!(logged["attemptLog"][0]["statusCode"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_are_retried_until_delivered() {
+    let receiver = Receiver::start().await;
+    receiver.script([
+        Answer::Status(500, None),
+        Answer::Stall(Duration::from_millis(1500)), // longer than the 500 ms request timeout
+        Answer::Status(302, None),                  // redirects are failures, never followed
+    ]);
+    let host = host().await;
+    let id = probe_instance(&host, &receiver, json!({})).await;
+    let event_id = send_event(&host, id, "obj-2").await;
+    let logged = wait_status(&host, &event_id, "NOTIFIED").await;
+    let attempts = logged["attemptLog"].as_array().unwrap();
+    let codes: Vec<Value> = attempts.iter().map(|a| a["statusCode"].clone()).collect();
+    assert_eq!(
+        codes,
+        [json!(500), Value::Null, json!(302), json!(200)],
+        "{logged}"
+    );
+    assert!(attempts[1]["error"].as_str().unwrap().contains("timed out"));
+    let got = receiver.received();
+    assert!(
+        got.iter().all(|r| r.header("webhook-id") == event_id),
+        "same eventId on every attempt"
+    );
+    assert!(
+        got.iter().all(|r| r.body == got[0].body),
+        "same bytes on every attempt"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_deliveries_wait_for_retry_after() {
+    let receiver = Receiver::start().await;
+    receiver.script([Answer::Status(429, Some(2))]);
+    let host = host().await;
+    let id = probe_instance(&host, &receiver, json!({})).await;
+    let event_id = send_event(&host, id, "obj-3").await;
+    wait_status(&host, &event_id, "NOTIFIED").await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 2);
+    let waited = got[1].at - got[0].at;
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "Retry-After: 2 honoured, waited {waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gone_pauses_delivery_until_events_are_switched_on_again() {
+    let receiver = Receiver::start().await;
+    receiver.script([Answer::Status(410, None)]);
+    let host = host().await;
+    let id = probe_instance(&host, &receiver, json!({})).await;
+    let first = send_event(&host, id, "a").await;
+    wait_received(&receiver, 1).await;
+    let paused = wait_until("delivery to pause", Duration::from_secs(10), || async {
+        let (_, inst) = host
+            .api(Method::GET, &format!("/instances/{id}"), None)
+            .await;
+        inst["deliveryPaused"].as_str().map(str::to_string)
+    })
+    .await;
+    assert!(paused.contains("410"), "{paused}");
+    let second = send_event(&host, id, "b").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(receiver.received().len(), 1, "nothing is sent while paused");
+
+    let (status, _) = host
+        .api(
+            Method::PUT,
+            &format!("/instances/{id}/events/enabled"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    wait_status(&host, &first, "NOTIFIED").await;
+    wait_status(&host, &second, "NOTIFIED").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_lettered_after_the_schedule_then_redelivered_with_the_same_id() {
+    let receiver = Receiver::start().await;
+    receiver.always(Answer::Status(500, None));
+    let host = host().await;
+    let id = probe_instance(&host, &receiver, json!({})).await;
+    let event_id = send_event(&host, id, "dead-1").await;
+    let dead = wait_status(&host, &event_id, "FAILED").await;
+    assert_eq!(
+        dead["attemptLog"].as_array().unwrap().len(),
+        4,
+        "every scheduled attempt was made"
+    );
+    let (_, failed) = host
+        .api(
+            Method::GET,
+            &format!("/instances/{id}/events?status=FAILED"),
+            None,
+        )
+        .await;
+    assert_eq!(failed["events"].as_array().unwrap().len(), 1);
+
+    receiver.always(Answer::Status(200, None));
+    let (status, _) = host
+        .api(
+            Method::POST,
+            &format!("/instances/{id}/events/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    wait_status(&host, &event_id, "NOTIFIED").await;
+    let last = receiver.received().pop().unwrap();
+    assert_eq!(last.header("webhook-id"), event_id);
+
+    // One event can be replayed on demand, even after it was delivered.
+    let (status, _) = host
+        .api(
+            Method::POST,
+            &format!("/instances/events/{event_id}/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    wait_received(&receiver, 6).await;
+    wait_status(&host, &event_id, "NOTIFIED").await;
+    assert_eq!(receiver.received()[5].header("webhook-id"), event_id);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_key_keeps_signing_through_its_grace_period() {
+    let receiver = Receiver::start().await;
+    let host = host().await;
+    let id = probe_instance(
+        &host,
+        &receiver,
+        json!({"event.notification.signature.key": "old-key"}),
+    )
+    .await;
+    let (status, _) = host
+        .api(
+            Method::PATCH,
+            &format!("/instances/{id}"),
+            Some(json!({"configuration": {"event.notification.signature.key": "new-key"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    send_event(&host, id, "rot").await;
+    let r = &wait_received(&receiver, 1).await[0];
+    assert!(python_verifies(r, "new-key"));
+    assert!(
+        python_verifies(r, "old-key"),
+        "the old key still signs during the grace period"
+    );
+    assert_eq!(r.header("webhook-signature").split(' ').count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudevents_format_is_structured_json() {
+    let receiver = Receiver::start().await;
+    let host = host().await;
+    let id = probe_instance(
+        &host,
+        &receiver,
+        json!({"event.notification.format": "cloudevents"}),
+    )
+    .await;
+    let event_id = send_event(&host, id, "ce-1").await;
+    let r = &wait_received(&receiver, 1).await[0];
+    assert_eq!(r.header("content-type"), "application/cloudevents+json");
+    let ce = r.json();
+    assert_eq!(
+        (ce["specversion"].as_str(), ce["id"].as_str()),
+        (Some("1.0"), Some(event_id.as_str()))
+    );
+    assert_eq!(ce["subject"], "probe/ce-1");
+    assert_eq!(ce["data"]["events"][0]["objectId"], "ce-1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn callbacks_to_private_addresses_need_the_operator_allow_list() {
+    let receiver = Receiver::start().await;
+    let host = TestHost::start(HostOptions {
+        delivery: Some(fast_delivery()),
+        ..HostOptions::default()
+    })
+    .await;
+    let id = probe_instance(&host, &receiver, json!({})).await;
+    let event_id = send_event(&host, id, "ssrf").await;
+    let logged = wait_until("a refused attempt", Duration::from_secs(10), || async {
+        let e = host.event(&event_id).await;
+        let attempted = e["attemptLog"].as_array().is_some_and(|a| !a.is_empty());
+        attempted.then_some(e)
+    })
+    .await;
+    assert!(
+        logged["attemptLog"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE"),
+        "{logged}"
+    );
+    assert!(receiver.received().is_empty());
+}
