@@ -39,6 +39,18 @@ pub enum PluginsCommand {
         /// The component file (`.wasm`).
         file: PathBuf,
     },
+    /// Create a ready-to-build element plugin project from a template.
+    New {
+        /// Language of the project.
+        #[arg(long, value_enum)]
+        lang: crate::scaffold::Language,
+        /// The element key, also the project's name: a-z, 0-9, '-' or '_',
+        /// starting with a letter.
+        name: String,
+        /// Folder to create (missing or empty; default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Settings of `plugboard serve`.

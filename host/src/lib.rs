@@ -18,6 +18,7 @@ pub mod instance;
 pub mod outbound;
 pub mod registry;
 pub mod runtime;
+pub mod scaffold;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -11,6 +11,9 @@ fn main() {
         Command::Serve(args) => serve(*args),
         Command::Plugins { command } => match command {
             PluginsCommand::Check { file } => plugboard::tools::check_plugin(&file),
+            PluginsCommand::New { lang, name, dir } => {
+                plugboard::scaffold::new_plugin(lang, &name, dir.as_deref())
+            }
         },
     };
     if let Err(e) = result {

@@ -7,5 +7,6 @@ mod crash;
 mod delivery;
 mod ingress;
 mod instances_api;
+mod languages;
 mod runtime;
 mod support;

@@ -10,7 +10,7 @@ use plugboard::server::Server;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::repo_root;
+use super::plugin_bytes;
 
 /// How a test host is set up.
 #[derive(Clone, Default)]
@@ -25,6 +25,9 @@ pub struct HostOptions {
     pub max_body_bytes: Option<usize>,
     /// Plugin call CPU deadline.
     pub call_timeout_ms: Option<u64>,
+    /// Further built plugins (from `plugins/dist` or `plugins/dist-test`) to
+    /// put in the plugin folder besides ConnectWise and the probe, e.g. `github`.
+    pub plugins: Vec<&'static str>,
     /// Delivery settings (timeouts, retry schedule).
     pub delivery: Option<plugboard::delivery::DeliveryConfig>,
 }
@@ -49,16 +52,19 @@ const USER: &str = "test-user-secret";
 const ORG: &str = "test-org-secret";
 
 impl TestHost {
-    /// Starts a host with the bundled ConnectWise plugin and the test probe.
+    /// Starts a host with the bundled ConnectWise plugin, the test probe and
+    /// the plugins `opts` lists.
     pub async fn start(opts: HostOptions) -> Self {
         let plugins = tempfile::tempdir().unwrap();
-        for (dir, name) in [
-            ("plugins/dist", "connectwise"),
-            ("plugins/dist-test", "probe"),
-        ] {
-            let from = repo_root().join(dir).join(format!("{name}.wasm"));
-            std::fs::copy(&from, plugins.path().join(format!("{name}.wasm")))
-                .unwrap_or_else(|e| panic!("{}: {e}; run plugins/build.sh first", from.display()));
+        for name in ["connectwise", "probe"]
+            .into_iter()
+            .chain(opts.plugins.iter().copied())
+        {
+            std::fs::write(
+                plugins.path().join(format!("{name}.wasm")),
+                plugin_bytes(name),
+            )
+            .unwrap();
         }
         let data = tempfile::tempdir().unwrap();
         let mut host = Self {

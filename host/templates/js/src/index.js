@@ -1,0 +1,104 @@
+/**
+ * The {{title}} element plugin (`{{name}}`).
+ *
+ * A starting point: webhooks carry `x-signature: base64(HMAC-SHA256(secret,
+ * body))` and a JSON body `{"id", "type", "action", "date"}`, mapped into
+ * one normalized event. Replace the signature scheme and the mapping with
+ * your vendor's.
+ *
+ * componentize-js builds this module into a component of the
+ * `element-plugin` world (`wit/element.wit`): the `element` export is the
+ * `plugboard:element/element` interface, and `plugboard:element/host` the
+ * host's import. WIT records are objects with camelCase fields, variants
+ * `{ tag, val }`, `list<u8>` a Uint8Array; a `result` error is thrown as an
+ * Error whose `payload` is the `element-error` value.
+ */
+
+import { base64Decode, constantTimeEq, hmacSha256 } from 'plugboard:element/host@0.1.0';
+
+const SECRET_KEY = '{{name}}.webhook.secret';
+const SIGNATURE_HEADER = 'x-signature';
+const EVENT_TYPES = { created: 'created', updated: 'updated', deleted: 'deleted' };
+
+/** An `element-error` to throw: bad-request, unauthorized, unsupported or internal. */
+function elementError(tag, message) {
+  return Object.assign(new Error(message), { payload: { tag, val: message } });
+}
+
+export const element = {
+  describe() {
+    return {
+      key: '{{name}}',
+      aliases: [],
+      name: '{{title}}',
+      version: '0.1.0',
+      modes: { webhooks: true, polling: false },
+      configKeys: [
+        { name: SECRET_KEY, required: true, secret: true, description: 'The secret the vendor signs webhooks with.' },
+      ],
+      fetchHosts: [],
+      fetchHostConfigKeys: [],
+    };
+  },
+
+  webhook(config, request) {
+    const secret = config.find(([name, value]) => name === SECRET_KEY && value !== '')?.[1];
+    if (secret === undefined) {
+      throw elementError('bad-request', `configuration \`${SECRET_KEY}\` is missing`);
+    }
+    verify(secret, request);
+
+    let payload;
+    try {
+      payload = JSON.parse(new TextDecoder().decode(request.body));
+    } catch (error) {
+      throw elementError('bad-request', `body is not valid JSON: ${error.message}`);
+    }
+    if (payload === null || typeof payload !== 'object') {
+      throw elementError('bad-request', 'body is not a JSON object');
+    }
+    const text = (value) => (value === undefined || value === null ? '' : String(value));
+    return {
+      tag: 'accepted',
+      val: {
+        messageId: undefined,
+        events: [
+          {
+            eventType: EVENT_TYPES[payload.action] ?? 'unknown',
+            objectType: text(payload.type),
+            objectId: text(payload.id),
+            date: text(payload.date), // RFC 3339, or empty for the time of receipt
+            raw: JSON.stringify(payload),
+          },
+        ],
+        raw: undefined,
+      },
+    };
+  },
+
+  preparePoll() {
+    throw elementError('unsupported', '{{name}} receives webhooks and does not poll');
+  },
+
+  mapPoll() {
+    throw elementError('unsupported', '{{name}} receives webhooks and does not poll');
+  },
+};
+
+/** Checks the signature header against the HMAC of the exact body bytes, computed and compared (in constant time) by the host. */
+function verify(secret, request) {
+  const header = request.headers.find((h) => h.name === SIGNATURE_HEADER);
+  if (header === undefined) {
+    throw elementError('unauthorized', `missing ${SIGNATURE_HEADER} header`);
+  }
+  let presented;
+  try {
+    presented = base64Decode(header.value.trim());
+  } catch (error) {
+    throw elementError('unauthorized', `${SIGNATURE_HEADER} is not base64`);
+  }
+  const expected = hmacSha256(new TextEncoder().encode(secret), request.body);
+  if (!constantTimeEq(expected, presented)) {
+    throw elementError('unauthorized', `${SIGNATURE_HEADER} does not match`);
+  }
+}
