@@ -7,6 +7,8 @@
 //! The logic lives in plain modules that take a `host::Host`, so it is unit
 //! tested on the build machine; this file only wires it to the WIT exports.
 
+#[cfg(target_arch = "wasm32")]
+mod arena;
 mod config;
 mod host;
 mod json;
@@ -34,6 +36,11 @@ use bindings::plugboard::element::types::{
 };
 use config::Settings;
 use host::WasmHost;
+
+/// Each call runs in a fresh instance: allocate from a per-call arena.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: arena::ArenaThenSystem = arena::ArenaThenSystem;
 
 /// The exported element.
 struct ConnectWise;

@@ -9,7 +9,12 @@
 //! parsed, and the key URL is fetched only through the host, which enforces
 //! the outbound policy (HTTPS, declared hosts, no private addresses).
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::bindings::plugboard::element::types::{
     ElementError, EventType, FetchError, Header, HttpRequest, NormalizedEvent, WebhookEvents,
@@ -48,7 +53,7 @@ pub fn handle(
     if let Some(signature) = signature {
         verify_signature(host, &payload, &request.body, signature)?;
     }
-    map_callback(payload)
+    map_callback(&payload)
 }
 
 /// The non-empty value of the signature header.
@@ -60,29 +65,40 @@ fn signature_header(headers: &[Header]) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
+/// A callback's top-level fields, borrowed from the body without building a
+/// JSON tree (each value stays raw JSON text until a field is needed).
+pub type Payload<'a> = BTreeMap<String, &'a RawValue>;
+
 /// Parses the body as a JSON object.
-fn parse_payload(body: &[u8]) -> Result<Map<String, Value>, ElementError> {
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(payload)) => Ok(payload),
-        Ok(_) => Err(ElementError::BadRequest(
-            "callback body is not a JSON object".to_owned(),
-        )),
-        Err(error) => Err(ElementError::BadRequest(format!(
-            "callback body is not valid JSON: {error}"
-        ))),
-    }
+fn parse_payload(body: &[u8]) -> Result<Payload<'_>, ElementError> {
+    serde_json::from_slice::<Payload<'_>>(body).map_err(|error| {
+        if serde_json::from_slice::<IgnoredAny>(body).is_ok() {
+            ElementError::BadRequest("callback body is not a JSON object".to_owned())
+        } else {
+            ElementError::BadRequest(format!("callback body is not valid JSON: {error}"))
+        }
+    })
+}
+
+/// A field's value, parsed (small values only: ids, strings, `Metadata`).
+fn field(payload: &Payload<'_>, name: &str) -> Option<Value> {
+    payload
+        .get(name)
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .filter(|v| !v.is_null())
 }
 
 /// Checks `signature` (base64) against HMAC-SHA256 of the exact body bytes
 /// under the SHA-256 of the signing key that `Metadata.key_url` names.
 fn verify_signature(
     host: &impl Host,
-    payload: &Map<String, Value>,
+    payload: &Payload<'_>,
     body: &[u8],
     signature: &str,
 ) -> Result<(), ElementError> {
-    let key_url = payload
-        .get("Metadata")
+    let metadata = field(payload, "Metadata");
+    let key_url = metadata
+        .as_ref()
         .and_then(|metadata| lookup_str(metadata, "key_url"))
         .ok_or_else(|| ElementError::BadRequest("Metadata.key_url is missing".to_owned()))?;
     let signing_key = fetch_signing_key(host, key_url)?;
@@ -142,17 +158,50 @@ fn event_type(action: &str) -> EventType {
     }
 }
 
-/// Decodes `Entity`: a JSON string holding the record (an object is taken as
-/// is; missing, `null` or empty is `null`).
-fn decode_entity(entity: Option<&Value>) -> Result<Value, ElementError> {
-    match entity {
-        None | Some(Value::Null) => Ok(Value::Null),
-        Some(Value::String(text)) if text.trim().is_empty() => Ok(Value::Null),
-        Some(Value::String(text)) => serde_json::from_str(text).map_err(|error| {
-            ElementError::BadRequest(format!("Entity is not valid JSON: {error}"))
-        }),
-        Some(other) => Ok(other.clone()),
-    }
+/// What the mapping reads of a record: `_info.lastUpdated`. Every other
+/// field is skipped (but still checked to be valid JSON).
+#[derive(Deserialize)]
+struct EntityInfo {
+    #[serde(rename = "_info")]
+    info: Option<Info>,
+}
+
+#[derive(Deserialize)]
+struct Info {
+    #[serde(rename = "lastUpdated")]
+    last_updated: Option<Value>,
+}
+
+/// Decodes `Entity` into the record's JSON text: `Entity` is a JSON string
+/// holding the record (an object is taken as is; missing, `null` or empty
+/// is `null`). Returns the text and the record's `_info.lastUpdated`.
+fn decode_entity(entity: Option<&RawValue>) -> Result<(String, Option<String>), ElementError> {
+    let text = match entity.map(|raw| raw.get().trim_start()) {
+        None => return Ok(("null".to_owned(), None)),
+        Some(raw) if raw.starts_with('"') => {
+            let text: String = serde_json::from_str(raw).map_err(|error| {
+                ElementError::BadRequest(format!("Entity is not a valid JSON string: {error}"))
+            })?;
+            if text.trim().is_empty() {
+                return Ok(("null".to_owned(), None));
+            }
+            text
+        }
+        Some(raw) => raw.to_owned(),
+    };
+    let last_updated = match serde_json::from_str::<EntityInfo>(&text) {
+        Ok(probe) => probe
+            .info
+            .and_then(|i| i.last_updated)
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        Err(_) => {
+            serde_json::from_str::<IgnoredAny>(&text).map_err(|error| {
+                ElementError::BadRequest(format!("Entity is not valid JSON: {error}"))
+            })?;
+            None
+        }
+    };
+    Ok((text, last_updated))
 }
 
 /// The `bad-request` for a callback field that is absent or `null`.
@@ -161,51 +210,61 @@ fn missing(field: &str) -> ElementError {
 }
 
 /// A callback field that must be a non-empty string.
-fn required_text<'a>(
-    payload: &'a Map<String, Value>,
-    field: &str,
-) -> Result<&'a str, ElementError> {
-    match payload.get(field) {
-        None | Some(Value::Null) => Err(missing(field)),
+fn required_text(payload: &Payload<'_>, name: &str) -> Result<String, ElementError> {
+    match field(payload, name) {
+        None => Err(missing(name)),
         Some(Value::String(text)) if !text.is_empty() => Ok(text),
         Some(_) => Err(ElementError::BadRequest(format!(
-            "{field} must be a non-empty string"
+            "{name} must be a non-empty string"
         ))),
     }
 }
 
+/// The payload as JSON text with `Entity` replaced by the record itself.
+fn raw_with_entity(payload: &Payload<'_>, entity: &str) -> String {
+    let mut out = String::with_capacity(
+        payload.values().map(|v| v.get().len() + 16).sum::<usize>() + entity.len(),
+    );
+    out.push('{');
+    for (i, (key, value)) in payload.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key).expect("strings serialize"));
+        out.push(':');
+        out.push_str(if key == "Entity" { entity } else { value.get() });
+    }
+    out.push('}');
+    out
+}
+
 /// Maps a parsed callback into one event; the webhook's raw payload is the
 /// callback with `Entity` decoded.
-pub fn map_callback(mut payload: Map<String, Value>) -> Result<WebhookEvents, ElementError> {
-    let event_type = event_type(required_text(&payload, "Action")?);
-    let object_type = required_text(&payload, "Type")?.to_lowercase();
-    let object_id = match payload.get("ID") {
-        None | Some(Value::Null) => return Err(missing("ID")),
-        Some(id) => id_text(id).ok_or_else(|| {
+pub fn map_callback(payload: &Payload<'_>) -> Result<WebhookEvents, ElementError> {
+    let event_type = event_type(&required_text(payload, "Action")?);
+    let object_type = required_text(payload, "Type")?.to_lowercase();
+    let object_id = match field(payload, "ID") {
+        None => return Err(missing("ID")),
+        Some(id) => id_text(&id).ok_or_else(|| {
             ElementError::BadRequest("ID must be a number or a non-empty string".to_owned())
         })?,
     };
-    let message_id = payload.get("MessageId").and_then(id_text);
-
-    let entity = decode_entity(payload.get("Entity"))?;
-    let date = lookup_str(&entity, "_info.lastUpdated")
+    let message_id = field(payload, "MessageId").as_ref().and_then(id_text);
+    let (entity, last_updated) = decode_entity(payload.get("Entity").copied())?;
+    let date = last_updated
         .filter(|text| Timestamp::parse(text).is_some())
-        .unwrap_or_default()
-        .to_owned();
-    let event = NormalizedEvent {
-        event_type,
-        object_type,
-        object_id,
-        date,
-        raw: entity.to_string(),
-    };
-    if payload.contains_key("Entity") {
-        payload.insert("Entity".to_owned(), entity);
-    }
+        .unwrap_or_default();
+    let raw = raw_with_entity(payload, &entity);
     Ok(WebhookEvents {
         message_id,
-        events: vec![event],
-        raw: Some(Value::Object(payload).to_string()),
+        events: vec![NormalizedEvent {
+            event_type,
+            object_type,
+            object_id,
+            date,
+            raw: entity,
+        }],
+        raw: Some(raw),
     })
 }
 

@@ -213,10 +213,10 @@ fn verification_off_accepts_unsigned_and_warns() {
 }
 
 fn map(payload: Value) -> Result<WebhookEvents, ElementError> {
-    let Value::Object(payload) = payload else {
-        panic!("payload must be an object")
-    };
-    map_callback(payload)
+    let text = payload.to_string();
+    let parsed: super::Payload<'_> =
+        serde_json::from_str(&text).expect("payload must be an object");
+    map_callback(&parsed)
 }
 
 #[test]
@@ -256,6 +256,13 @@ fn entity_that_is_not_json_is_a_bad_request() {
     let mut payload = callback();
     payload["Entity"] = json!("{not json");
     assert!(bad_request(map(payload)).starts_with("Entity is not valid JSON"));
+    let mut payload = callback();
+    payload["Entity"] = json!([1, 2]);
+    assert_eq!(
+        map(payload).unwrap().events[0].raw,
+        "[1,2]",
+        "a non-string Entity is taken as is"
+    );
 }
 
 #[test]
