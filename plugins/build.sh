@@ -307,7 +307,14 @@ build_python() {
     fi
     stale "$component" "$dir" || return 0
     log "building $name from src/app.py with componentize-py"
-    "$componentize_py" -q -d "$WIT_DIR" -w "$WIT_WORLD" componentize -p "$dir/src" app \
+    # Built from a copy: componentize-py packs every file of the folder and
+    # leaves bytecode caches beside the sources.
+    local sources="$TARGET_DIR/python/$name"
+    rm -rf "$sources"
+    mkdir -p "$sources"
+    cp -R "$dir/src/." "$sources"
+    find "$sources" -name __pycache__ -prune -exec rm -rf {} +
+    "$componentize_py" -q -d "$WIT_DIR" -w "$WIT_WORLD" componentize -p "$sources" app \
         -o "$component.partial" </dev/null >&2
     mv -f "$component.partial" "$component"
 }

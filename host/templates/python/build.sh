@@ -16,6 +16,8 @@ NAME="{{name}}"
 OUT="$PROJECT_DIR/dist/$NAME.wasm"
 COMPONENTIZE_PY_VERSION=0.25.1
 TOOLS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/plugboard/tools"
+# The staging copy of src/, removed on exit.
+SOURCES=""
 
 log() {
     echo "build.sh: $*" >&2
@@ -51,9 +53,15 @@ find_componentize_py() {
 main() {
     local componentize_py
     componentize_py="$(find_componentize_py)"
+    # Built from a copy: componentize-py packs every file of the folder and
+    # leaves bytecode caches beside the sources.
+    SOURCES="$(mktemp -d)"
+    trap 'rm -rf "$SOURCES"' EXIT
+    cp -R "$PROJECT_DIR/src/." "$SOURCES"
+    find "$SOURCES" -name __pycache__ -prune -exec rm -rf {} +
     mkdir -p "$(dirname "$OUT")"
     "$componentize_py" -q -d "$PROJECT_DIR/wit" -w element-plugin componentize \
-        -p "$PROJECT_DIR/src" app -o "$OUT.partial" >&2
+        -p "$SOURCES" app -o "$OUT.partial" >&2
     mv -f "$OUT.partial" "$OUT"
     echo "$OUT"
 }
