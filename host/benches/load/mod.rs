@@ -2,6 +2,9 @@
 //! of keep-alive connections, each sending requests back to back for a
 //! fixed time, with every latency recorded.
 
+pub mod receiver;
+pub mod sidecar;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,6 +36,36 @@ pub struct Report {
     pub elapsed: Duration,
     /// Latencies of successful requests, sorted.
     pub latencies: Vec<Duration>,
+    /// With `Options::capture`: when each successful answer arrived, and its body.
+    pub answers: Vec<(Instant, Bytes)>,
+}
+
+/// How a run sends.
+#[derive(Clone, Copy)]
+pub struct Options {
+    /// Keep-alive connections, each sending one request at a time.
+    pub connections: usize,
+    /// Longest run.
+    pub duration: Duration,
+    /// The status that counts as success.
+    pub expect: u16,
+    /// With `Some`, each connection starts a request at most this often.
+    pub pace: Option<Duration>,
+    /// Keep every successful answer's body and arrival time.
+    pub capture: bool,
+}
+
+impl Options {
+    /// As fast as possible over `connections` connections.
+    pub fn flat_out(connections: usize) -> Self {
+        Self {
+            connections,
+            duration: Duration::from_secs(60),
+            expect: 200,
+            pace: None,
+            capture: false,
+        }
+    }
 }
 
 impl Report {
@@ -64,15 +97,15 @@ impl Report {
     }
 }
 
-/// Sends `shots` (round robin, each used once at most per pass) to `addr`
-/// over `connections` keep-alive connections for `duration`.
-pub async fn run(
-    addr: SocketAddr,
-    shots: Arc<Vec<Shot>>,
-    connections: usize,
-    duration: Duration,
-    expect: u16,
-) -> Report {
+/// Sends each of `shots` once (or until the time is up) to `addr`.
+pub async fn run(addr: SocketAddr, shots: Arc<Vec<Shot>>, opts: Options) -> Report {
+    let Options {
+        connections,
+        duration,
+        expect,
+        pace,
+        capture,
+    } = opts;
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + duration;
@@ -87,7 +120,13 @@ pub async fn run(
                 .expect("handshake");
             tokio::spawn(conn);
             let (mut ok, mut failed, mut lat) = (0usize, 0usize, Vec::with_capacity(65536));
+            let mut answers = Vec::new();
+            let mut next_start = Instant::now();
             while Instant::now() < deadline {
+                if let Some(every) = pace {
+                    tokio::time::sleep_until(next_start.into()).await;
+                    next_start += every;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= shots.len() {
                     break; // every request is distinct: stop when they are used up
@@ -108,10 +147,18 @@ pub async fn run(
                 match sender.send_request(req).await {
                     Ok(resp) => {
                         let status = resp.status().as_u16();
-                        let _ = resp.into_body().collect().await;
+                        let body = resp
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         if status == expect {
                             ok += 1;
                             lat.push(sent.elapsed());
+                            if capture {
+                                answers.push((Instant::now(), body));
+                            }
                         } else {
                             failed += 1;
                         }
@@ -122,7 +169,7 @@ pub async fn run(
                     }
                 }
             }
-            (ok, failed, lat)
+            (ok, failed, lat, answers)
         }));
     }
     let mut report = Report {
@@ -130,12 +177,14 @@ pub async fn run(
         failed: 0,
         elapsed: Duration::ZERO,
         latencies: Vec::new(),
+        answers: Vec::new(),
     };
     for t in tasks {
-        let (ok, failed, lat) = t.await.unwrap();
+        let (ok, failed, lat, answers) = t.await.unwrap();
         report.ok += ok;
         report.failed += failed;
         report.latencies.extend(lat);
+        report.answers.extend(answers);
     }
     report.elapsed = start.elapsed();
     report.latencies.sort_unstable();

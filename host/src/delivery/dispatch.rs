@@ -21,6 +21,9 @@ use crate::store::{AttemptNext, AttemptRecord, DueNotification, InstancePatch, S
 
 /// Most notifications claimed at once.
 const CLAIM_BATCH: u32 = 512;
+/// Least time between two claims that came back short: lets notifications
+/// accumulate into batches instead of one claim transaction per webhook.
+const CLAIM_INTERVAL: Duration = Duration::from_millis(5);
 /// How long the dispatcher sleeps when nothing is due and nobody wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Largest receiver answer read (the body is only kept for errors).
@@ -67,7 +70,11 @@ pub(super) async fn run(
     // Long enough to finish an attempt and record it; a crash leaves the
     // notification due again when the lease ends.
     let lease = config.request_timeout + Duration::from_secs(5);
+    let mut last_short_claim: Option<Instant> = None;
     loop {
+        if let Some(at) = last_short_claim {
+            tokio::time::sleep_until((at + CLAIM_INTERVAL).into()).await;
+        }
         let free = budget.available_permits().min(CLAIM_BATCH as usize) as u32;
         if free == 0 {
             drop(budget.clone().acquire_owned().await);
@@ -84,6 +91,7 @@ pub(super) async fn run(
                 continue;
             }
         };
+        last_short_claim = ((claimed.len() as u32) < free).then(Instant::now);
         if claimed.is_empty() {
             tokio::select! {
                 () = wake.notified() => {}

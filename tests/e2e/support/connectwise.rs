@@ -81,9 +81,16 @@ impl FakeConnectWise {
         id: u64,
         key_url: &str,
     ) -> Vec<u8> {
+        // A record of realistic size: the whole callback is about 1.5 KB.
         let entity = json!({
             "id": id, "name": format!("{kind} {id}"), "summary": "Printer on fire",
-            "_info": {"lastUpdated": "2024-05-01T12:34:56Z", "dateEntered": "2024-05-01T12:00:00Z"}
+            "recordType": "ServiceTicket",
+            "board": {"id": 1, "name": "Service", "_info": {"board_href": "https://api-na.myconnectwise.net/v4_6_release/apis/3.0/service/boards/1"}},
+            "status": {"id": 16, "name": "New", "_info": {"status_href": "https://api-na.myconnectwise.net/v4_6_release/apis/3.0/service/boards/1/statuses/16"}},
+            "company": {"id": 250, "identifier": "ACME", "name": "ACME Corporation", "_info": {"company_href": "https://api-na.myconnectwise.net/v4_6_release/apis/3.0/company/companies/250"}},
+            "contact": {"id": 31, "name": "Jane Doe"}, "priority": {"id": 4, "name": "Priority 3 - Normal"},
+            "severity": "Medium", "impact": "Medium", "approved": true, "closedFlag": false,
+            "_info": {"lastUpdated": "2024-05-01T12:34:56Z", "dateEntered": "2024-05-01T12:00:00Z", "updatedBy": "jdoe", "enteredBy": "jdoe"}
         });
         let body: Value = json!({
             "MessageId": message_id, "FromUrl": "https://api-na.myconnectwise.net", "CompanyId": "acme",

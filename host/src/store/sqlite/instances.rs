@@ -73,6 +73,9 @@ pub(super) fn update(
     if changed == 0 {
         return Ok(None);
     }
+    if let Some(paused) = &patch.delivery_paused {
+        super::outbox::park(conn, id, paused.is_some(), to_millis(now))?;
+    }
     if let Some((key, until)) = &patch.retire_signing_key {
         conn.prepare_cached(
             "INSERT INTO retired_signing_keys (instance_id, key, expires_at) VALUES (?1, ?2, ?3)",

@@ -12,7 +12,13 @@ use super::super::outbox::{
 };
 use super::super::timestamp::{from_millis, to_millis};
 
-/// Inserts a receipt's (or poll's) notifications, due at once.
+/// `next_attempt_at` of notifications whose instance's delivery is paused:
+/// never due until delivery resumes.
+pub(super) const PARKED: i64 = i64::MAX;
+
+/// Inserts a receipt's (or poll's) notifications: due at once, or parked if
+/// the instance's delivery is paused (decided here, in the same
+/// transaction, so a pause can never be missed).
 pub(super) fn insert(
     conn: &Connection,
     instance_id: i64,
@@ -23,7 +29,8 @@ pub(super) fn insert(
     let mut stmt = conn.prepare_cached(
         "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
          event_count, status, attempts, next_attempt_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, \
+         CASE WHEN (SELECT delivery_paused FROM instances WHERE id = ?2) IS NULL THEN ?8 ELSE ?9 END, ?8)",
     )?;
     for n in notifications {
         stmt.execute(params![
@@ -35,14 +42,29 @@ pub(super) fn insert(
             &n.body[..],
             n.event_count,
             now_ms,
+            PARKED,
         ])?;
     }
     Ok(())
 }
 
-/// Takes up to `limit` due notifications of instances whose delivery is not
-/// paused, oldest due first, and moves their next attempt to `lease_until_ms`
-/// so they are not taken twice while in flight.
+/// Parks (`paused = true`) every pending notification of an instance, or
+/// makes the parked ones due at `now_ms` again.
+pub(super) fn park(conn: &Connection, instance_id: i64, paused: bool, now_ms: i64) -> Result<()> {
+    let sql = if paused {
+        "UPDATE notifications SET next_attempt_at = ?3 WHERE instance_id = ?1 AND status = 'pending'"
+    } else {
+        "UPDATE notifications SET next_attempt_at = ?2 \
+         WHERE instance_id = ?1 AND status = 'pending' AND next_attempt_at = ?3"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![instance_id, now_ms, PARKED])?;
+    Ok(())
+}
+
+/// Takes up to `limit` due notifications, oldest due first, and moves their
+/// next attempt to `lease_until_ms` so they are not taken twice while in
+/// flight. Parked notifications are never due.
 pub(super) fn claim_due(
     conn: &mut Connection,
     now_ms: i64,
@@ -52,10 +74,9 @@ pub(super) fn claim_due(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let due = {
         let mut stmt = tx.prepare_cached(
-            "SELECT n.id, n.instance_id, n.content_type, n.body, n.attempts \
-             FROM notifications n JOIN instances i ON i.id = n.instance_id \
-             WHERE n.status = 'pending' AND n.next_attempt_at <= ?1 AND i.delivery_paused IS NULL \
-             ORDER BY n.next_attempt_at LIMIT ?2",
+            "SELECT id, instance_id, content_type, body, attempts FROM notifications \
+             WHERE status = 'pending' AND next_attempt_at <= ?1 \
+             ORDER BY next_attempt_at LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![now_ms, limit], |row| {
             Ok(DueNotification {
@@ -88,8 +109,12 @@ pub(super) fn record_attempts(conn: &mut Connection, records: &[AttemptRecord]) 
              SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM notifications WHERE id = ?1)",
         )?;
         let mut update = tx.prepare_cached(
+            // A retry of a paused instance's notification is parked.
             "UPDATE notifications SET attempts = attempts + 1, last_status = ?2, last_error = ?3, \
-             status = ?4, next_attempt_at = coalesce(?5, next_attempt_at), delivered_at = ?6 \
+             status = ?4, delivered_at = ?6, next_attempt_at = CASE \
+               WHEN ?5 IS NULL THEN next_attempt_at \
+               WHEN (SELECT delivery_paused FROM instances WHERE id = notifications.instance_id) IS NULL THEN ?5 \
+               ELSE ?7 END \
              WHERE id = ?1",
         )?;
         for r in records {
@@ -116,7 +141,8 @@ pub(super) fn record_attempts(conn: &mut Connection, records: &[AttemptRecord]) 
                 r.error,
                 state.as_str(),
                 next,
-                delivered
+                delivered,
+                PARKED
             ])?;
         }
     }
@@ -188,10 +214,9 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
         },
         state,
         attempts: row.get(5)?,
-        next_attempt_at: if state == DeliveryState::Pending {
-            opt_time(row.get(6)?)?
-        } else {
-            None
+        next_attempt_at: match row.get::<_, Option<i64>>(6)? {
+            Some(t) if state == DeliveryState::Pending && t != PARKED => Some(from_millis(t)?),
+            _ => None,
         },
         last_status: row.get(7)?,
         last_error: row.get(8)?,

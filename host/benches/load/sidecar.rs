@@ -1,0 +1,133 @@
+//! The real `plugboard` binary as a separate process for the loopback
+//! benchmarks, with the bundled ConnectWise plugin, a fresh data folder and
+//! an outbound policy that lets it reach the loopback fakes.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Management credentials of the benchmark sidecar.
+pub const AUTH: &str = "User bench-user, Organization bench-org";
+
+/// A running sidecar; killed on drop.
+pub struct Sidecar {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sidecar {
+    /// Starts the sidecar; `env` adds or overrides settings.
+    pub async fn start(env: &[(&str, String)]) -> Self {
+        let plugins = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let wasm = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../plugins/dist/connectwise.wasm"
+        );
+        std::fs::copy(wasm, plugins.path().join("connectwise.wasm"))
+            .expect("run plugins/build.sh first");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_plugboard"));
+        cmd.arg("serve")
+            .env("PLUGBOARD_LISTEN", addr.to_string())
+            .env("PLUGBOARD_PLUGINS", plugins.path())
+            .env("PLUGBOARD_DATA", data.path())
+            .env("PLUGBOARD_USER_SECRET", "bench-user")
+            .env("PLUGBOARD_ORGANIZATION_SECRET", "bench-org")
+            .env("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", "127.0.0.0/8,::1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let sidecar = Self {
+            child: cmd.spawn().unwrap(),
+            addr,
+            _dirs: (plugins, data),
+        };
+        sidecar.wait_ready().await;
+        sidecar
+    }
+
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let plugins = client
+                .get(format!("http://{}/plugins", self.addr))
+                .header("authorization", AUTH)
+                .send()
+                .await;
+            if let Ok(r) = plugins {
+                if r.text()
+                    .await
+                    .unwrap_or_default()
+                    .contains("\"connectwise\"")
+                {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "sidecar did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// User + system CPU seconds the sidecar has used.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0 // utime + stime, at 100 ticks per second
+    }
+
+    /// An authenticated management call.
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("http://{}{path}", self.addr))
+            .header("authorization", AUTH);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Creates a ConnectWise instance delivering to `callback`; returns its id.
+    pub async fn connectwise_instance(&self, server_url: &str, callback: &str) -> i64 {
+        let body = json!({"element": {"key": "connectwise"}, "configuration": {
+            "helpdesk.connectwise.server.url": server_url, "helpdesk.connectwise.company": "acme",
+            "event.notification.enabled": "true", "event.notification.callback.url": callback,
+            "event.notification.signature.key": "bench-signing-key"}});
+        let created = self
+            .api(reqwest::Method::POST, "/instances", Some(body))
+            .await;
+        created["id"].as_i64().expect("instance created")
+    }
+}
