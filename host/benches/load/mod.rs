@@ -2,8 +2,13 @@
 //! of keep-alive connections, each sending requests back to back for a
 //! fixed time, with every latency recorded.
 
+#[path = "../../../tests/e2e/support/connectwise.rs"]
+pub mod connectwise;
 pub mod receiver;
+pub mod scenario;
 pub mod sidecar;
+#[path = "../../../tests/e2e/support/tls.rs"]
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
