@@ -74,7 +74,10 @@ pub(super) fn claim_due(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let due = {
         let mut stmt = tx.prepare_cached(
-            "SELECT id, instance_id, content_type, body, attempts FROM notifications \
+            // The due index walks only what is due; without the hint the
+            // planner may pick the status index and scan every pending row.
+            "SELECT id, instance_id, content_type, body, attempts \
+             FROM notifications INDEXED BY notifications_due \
              WHERE status = 'pending' AND next_attempt_at <= ?1 \
              ORDER BY next_attempt_at LIMIT ?2",
         )?;
