@@ -1,12 +1,21 @@
 //! The command line: `plugboard serve` and `plugboard plugins …`.
 //!
-//! Every `serve` setting can also come from a `PLUGBOARD_*` environment
-//! variable; flags win over the environment, which wins over the defaults.
+//! Every `serve` setting has one name in three forms: a key of the config
+//! file (`call_timeout_ms`), an environment variable
+//! (`PLUGBOARD_CALL_TIMEOUT_MS`) and a flag (`--call-timeout-ms`). Clap reads
+//! flags and the environment (a flag wins over its variable); the config file
+//! is read with serde into the same [`ServeArgs`]; [`crate::config`] layers
+//! them over the defaults and validates the result once.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Secret;
+use crate::telemetry::LogFormat;
 
 /// plugboard: turns SaaS vendor activity into normalized, signed events.
 #[derive(Debug, Parser)]
@@ -53,41 +62,55 @@ pub enum PluginsCommand {
     },
 }
 
-/// Settings of `plugboard serve`.
-#[derive(Debug, Args)]
+/// Settings of `plugboard serve`, as one layer gives them: `None` where the
+/// layer is silent. The config file uses the field names as keys.
+#[derive(Clone, Debug, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServeArgs {
-    /// Address the HTTP server listens on.
-    #[arg(long, env = "PLUGBOARD_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// TOML file of settings (keys are the flag names with `_`, e.g.
+    /// `call_timeout_ms = 500`); the environment and flags override it.
+    #[arg(long, env = "PLUGBOARD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address the HTTP server (webhooks, management API, health) listens on.
+    #[arg(long, env = "PLUGBOARD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// Separate address for `/metrics` (with `/healthz` and `/readyz`); when
+    /// set, `/metrics` is no longer served on the main address.
+    #[arg(long, env = "PLUGBOARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 
     /// Folder of element plugins (`*.wasm` components), watched for changes.
-    #[arg(long, env = "PLUGBOARD_PLUGINS", default_value = "plugins/dist")]
-    pub plugins: PathBuf,
+    #[arg(long, env = "PLUGBOARD_PLUGINS")]
+    pub plugins: Option<PathBuf>,
 
     /// Folder for the embedded store, compiled-plugin cache and generated credentials.
-    #[arg(long, env = "PLUGBOARD_DATA", default_value = "data")]
-    pub data: PathBuf,
+    #[arg(long, env = "PLUGBOARD_DATA")]
+    pub data: Option<PathBuf>,
 
     /// CPU time one plugin call may use, in milliseconds.
-    #[arg(long, env = "PLUGBOARD_CALL_TIMEOUT_MS", default_value_t = 1000)]
-    pub call_timeout_ms: u64,
+    #[arg(long, env = "PLUGBOARD_CALL_TIMEOUT_MS")]
+    pub call_timeout_ms: Option<u64>,
 
     /// Memory one plugin call may use, in MiB.
-    #[arg(long, env = "PLUGBOARD_MEMORY_LIMIT_MB", default_value_t = 128)]
-    pub memory_limit_mb: usize,
+    #[arg(long, env = "PLUGBOARD_MEMORY_LIMIT_MB")]
+    pub memory_limit_mb: Option<usize>,
 
     /// Most plugin calls running at once.
-    #[arg(long, env = "PLUGBOARD_MAX_CONCURRENT_CALLS", default_value_t = 64)]
-    pub max_concurrent_calls: usize,
+    #[arg(long, env = "PLUGBOARD_MAX_CONCURRENT_CALLS")]
+    pub max_concurrent_calls: Option<usize>,
 
-    /// Disable wasmtime's pooling allocator.
-    #[arg(long, env = "PLUGBOARD_NO_POOLING")]
-    pub no_pooling: bool,
+    /// Disable wasmtime's pooling allocator (`--no-pooling` or `--no-pooling=false`).
+    #[arg(long, env = "PLUGBOARD_NO_POOLING", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub no_pooling: Option<bool>,
 
     /// Private addresses or CIDRs outbound requests may reach (comma-separated;
-    /// default: none, only public addresses).
-    #[arg(long, env = "PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", default_value = "")]
-    pub outbound_allow_private: String,
+    /// empty: only public addresses).
+    #[arg(long, env = "PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", value_delimiter = ',')]
+    pub outbound_allow_private: Option<Vec<String>>,
 
     /// PEM file of extra certificate authorities trusted for outbound HTTPS.
     #[arg(long, env = "PLUGBOARD_OUTBOUND_CA_FILE")]
@@ -95,51 +118,138 @@ pub struct ServeArgs {
 
     /// Ports besides 443 that plugin fetches may use (comma-separated).
     #[arg(long, env = "PLUGBOARD_PLUGIN_FETCH_PORTS", value_delimiter = ',')]
-    pub plugin_fetch_ports: Vec<u16>,
+    pub plugin_fetch_ports: Option<Vec<u16>>,
 
     /// Management API user secret (`Authorization: User <secret>, Organization <secret>`).
     /// Without it, credentials are generated on first start and kept in the data folder.
     #[arg(long, env = "PLUGBOARD_USER_SECRET", hide_env_values = true)]
-    pub user_secret: Option<String>,
+    pub user_secret: Option<Secret>,
 
     /// Management API organization secret; set together with the user secret.
     #[arg(long, env = "PLUGBOARD_ORGANIZATION_SECRET", hide_env_values = true)]
-    pub organization_secret: Option<String>,
+    pub organization_secret: Option<Secret>,
 
     /// Largest inbound webhook body, in bytes.
-    #[arg(long, env = "PLUGBOARD_MAX_BODY_BYTES", default_value_t = 1 << 20)]
-    pub max_body_bytes: usize,
+    #[arg(long, env = "PLUGBOARD_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
 
     /// A vendor message id seen again within this many seconds is not stored twice.
-    #[arg(long, env = "PLUGBOARD_DEDUP_WINDOW_SECS", default_value_t = 86_400)]
-    pub dedup_window_secs: u64,
+    #[arg(long, env = "PLUGBOARD_DEDUP_WINDOW_SECS")]
+    pub dedup_window_secs: Option<u64>,
 
     /// Deadline of one notification delivery, in milliseconds.
-    #[arg(long, env = "PLUGBOARD_DELIVERY_TIMEOUT_MS", default_value_t = 15_000)]
-    pub delivery_timeout_ms: u64,
+    #[arg(long, env = "PLUGBOARD_DELIVERY_TIMEOUT_MS")]
+    pub delivery_timeout_ms: Option<u64>,
 
     /// Delivery attempts: the delay before each, in seconds, comma-separated
-    /// (fractions allowed). Default: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    /// (fractions allowed); the default is Svix's: immediately, 5 s, 5 min,
+    /// 30 min, 2 h, 5 h, 10 h, 10 h.
     #[arg(
         long,
         env = "PLUGBOARD_DELIVERY_SCHEDULE",
-        default_value = "0,5,300,1800,7200,18000,36000,36000"
+        value_delimiter = ',',
+        allow_negative_numbers = true
     )]
-    pub delivery_schedule: String,
+    pub delivery_schedule: Option<Vec<f64>>,
 
     /// Most deliveries in flight to one destination host.
-    #[arg(long, env = "PLUGBOARD_DELIVERY_PER_HOST", default_value_t = 64)]
-    pub delivery_per_host: usize,
+    #[arg(long, env = "PLUGBOARD_DELIVERY_PER_HOST")]
+    pub delivery_per_host: Option<usize>,
 
     /// Hours delivered notifications stay in the event log.
-    #[arg(long, env = "PLUGBOARD_RETENTION_HOURS", default_value_t = 168)]
-    pub retention_hours: u64,
+    #[arg(long, env = "PLUGBOARD_RETENTION_HOURS")]
+    pub retention_hours: Option<u64>,
 
     /// Seconds a replaced signature key keeps signing alongside the new one.
-    #[arg(long, env = "PLUGBOARD_KEY_GRACE_SECS", default_value_t = 86_400)]
-    pub key_grace_secs: u64,
+    #[arg(long, env = "PLUGBOARD_KEY_GRACE_SECS")]
+    pub key_grace_secs: Option<u64>,
 
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "PLUGBOARD_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    /// On SIGTERM or SIGINT, seconds in-flight requests and deliveries get to
+    /// finish before they are abandoned (abandoned deliveries stay due).
+    #[arg(long, env = "PLUGBOARD_SHUTDOWN_TIMEOUT_SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+
+    /// Log format: `text` or `json` (the level comes from `RUST_LOG`, default `info`).
+    #[arg(long, env = "PLUGBOARD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The command line, with each `serve` setting's default shown in its help.
+pub fn command() -> clap::Command {
+    let defaults =
+        toml::Table::try_from(crate::config::defaults()).expect("the defaults serialize to TOML");
+    Cli::command().mut_subcommand("serve", |mut serve| {
+        for (key, value) in &defaults {
+            serve = serve.mut_arg(key, |arg| {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                arg.help(format!("{help} [default: {}]", show(value)))
+            });
+        }
+        serve
+    })
+}
+
+/// A default as one would type it on the command line.
+fn show(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::FromArgMatches as _;
+
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let matches = command()
+            .try_get_matches_from(["plugboard", "serve"].iter().chain(args))
+            .unwrap();
+        match Cli::from_arg_matches(&matches).unwrap().command {
+            Command::Serve(a) => *a,
+            Command::Plugins { .. } => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn flags_left_out_stay_unset() {
+        let a = serve_args(&[]);
+        assert!(a.listen.is_none() && a.call_timeout_ms.is_none() && a.no_pooling.is_none());
+    }
+
+    #[test]
+    fn lists_and_switches_parse() {
+        let a = serve_args(&[
+            "--plugin-fetch-ports=8443,9443",
+            "--delivery-schedule=0,0.5,5",
+            "--no-pooling",
+            "--log-format=json",
+        ]);
+        assert_eq!(a.plugin_fetch_ports, Some(vec![8443, 9443]));
+        assert_eq!(a.delivery_schedule, Some(vec![0.0, 0.5, 5.0]));
+        assert_eq!(a.no_pooling, Some(true));
+        assert_eq!(a.log_format, Some(LogFormat::Json));
+        assert_eq!(serve_args(&["--no-pooling=false"]).no_pooling, Some(false));
+    }
+
+    #[test]
+    fn help_shows_defaults_and_variables() {
+        let help = command()
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for needle in [
+            "[default: 127.0.0.1:8080]",
+            "[default: 0,5,300,1800,7200,18000,36000,36000]",
+            "PLUGBOARD_CONFIG",
+            "PLUGBOARD_SHUTDOWN_TIMEOUT_SECS",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
+    }
 }

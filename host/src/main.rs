@@ -1,12 +1,13 @@
 //! The `plugboard` binary: parses the command line, runs the command, and
 //! maps failure to a message and exit code 1.
 
-use clap::Parser as _;
+use clap::FromArgMatches as _;
 use plugboard::cli::{Cli, Command, PluginsCommand};
 use plugboard::config::Settings;
 
 fn main() {
-    let cli = Cli::parse();
+    let matches = plugboard::cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Plugins { command } => match command {
@@ -24,7 +25,7 @@ fn main() {
 
 fn serve(args: plugboard::cli::ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
-    plugboard::telemetry::init_logging(&settings.log_format);
+    plugboard::telemetry::init_logging(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

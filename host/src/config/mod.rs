@@ -1,8 +1,12 @@
-//! The validated settings of a running host, built once at start-up from
-//! the command line and environment ([`crate::cli::ServeArgs`]).
+//! The validated settings of a running host, built once at start-up.
 //!
-//! Every check happens here, and a bad value stops the host with a message
-//! naming the setting.
+//! Layers, lowest first: built-in [`defaults`], the TOML config file
+//! (`--config` / `PLUGBOARD_CONFIG`), `PLUGBOARD_*` environment variables,
+//! command-line flags (see [`crate::cli::ServeArgs`]). Every check happens
+//! here, after layering, and a bad value stops the host with a message
+//! naming the setting and the reason.
+
+mod layers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,17 +15,59 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use crate::cli::ServeArgs;
-use crate::delivery::DeliveryConfig;
+use crate::delivery::{DeliveryConfig, RetrySchedule};
 use crate::outbound::{parse_allow_list, OutboundConfig};
 use crate::runtime::RuntimeConfig;
+use crate::telemetry::LogFormat;
+
+pub use layers::{defaults, named, read_file};
+
+/// A secret setting (management credentials): usable by the code that
+/// needs it, never shown by `Debug`, serialization or error messages.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that checks or uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(********)")
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("********")
+    }
+}
 
 /// Management API credentials given by the operator.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct GivenCredentials {
     /// The `User` secret.
     pub user: String,
     /// The `Organization` secret.
     pub organization: String,
+}
+
+impl std::fmt::Debug for GivenCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GivenCredentials { .. }")
+    }
 }
 
 /// Webhook ingress limits.
@@ -38,6 +84,8 @@ pub struct IngressConfig {
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Separate address for `/metrics`, if any.
+    pub metrics_listen: Option<SocketAddr>,
     /// Watched plugin folder.
     pub plugins_dir: PathBuf,
     /// Data folder (store, caches, generated credentials).
@@ -52,130 +100,154 @@ pub struct Settings {
     pub ingress: IngressConfig,
     /// Delivery of notifications.
     pub delivery: DeliveryConfig,
-    /// `text` or `json` logs.
-    pub log_format: String,
+    /// How long a graceful shutdown waits for in-flight work.
+    pub shutdown_timeout: Duration,
+    /// Log output format.
+    pub log_format: LogFormat,
 }
 
-/// Parses a delivery schedule: delays in seconds, comma-separated.
-fn parse_schedule(text: &str) -> anyhow::Result<Vec<Duration>> {
-    let delays = text
-        .split(',')
-        .map(|s| {
-            let s = s.trim();
-            s.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("PLUGBOARD_DELIVERY_SCHEDULE: {s:?} is not a number of seconds")
-                })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    if delays.is_empty() {
-        bail!("PLUGBOARD_DELIVERY_SCHEDULE must list at least one attempt");
+/// A layered value that has a default.
+fn given<T>(value: Option<T>, key: &str) -> anyhow::Result<T> {
+    value.with_context(|| format!("{} has no value", named(key)))
+}
+
+/// Fails naming the setting unless `value` is positive.
+fn positive<T: Default + PartialOrd>(value: Option<T>, key: &str) -> anyhow::Result<T> {
+    let value = given(value, key)?;
+    if value <= T::default() {
+        bail!("{} must be greater than 0", named(key));
     }
-    Ok(delays)
+    Ok(value)
 }
 
 impl Settings {
-    /// Validates the command line / environment into settings.
+    /// Layers the config file (if `args.config` names one) and the defaults
+    /// under the flags and environment in `args`, then validates.
     pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
-        if args.call_timeout_ms == 0 {
-            bail!("PLUGBOARD_CALL_TIMEOUT_MS (--call-timeout-ms) must be greater than 0");
-        }
-        if args.memory_limit_mb == 0 {
-            bail!("PLUGBOARD_MEMORY_LIMIT_MB (--memory-limit-mb) must be greater than 0");
-        }
-        if args.max_concurrent_calls == 0 {
-            bail!("PLUGBOARD_MAX_CONCURRENT_CALLS (--max-concurrent-calls) must be greater than 0");
-        }
-        if args.delivery_timeout_ms == 0 {
-            bail!("PLUGBOARD_DELIVERY_TIMEOUT_MS (--delivery-timeout-ms) must be greater than 0");
-        }
-        if args.delivery_per_host == 0 {
-            bail!("PLUGBOARD_DELIVERY_PER_HOST (--delivery-per-host) must be greater than 0");
-        }
-        if args.max_body_bytes == 0 {
-            bail!("PLUGBOARD_MAX_BODY_BYTES (--max-body-bytes) must be greater than 0");
-        }
-        let allow_private = parse_allow_list(&args.outbound_allow_private)
-            .map_err(|e| anyhow::anyhow!("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE: {e}"))?;
-        if let Some(ca) = &args.outbound_ca_file {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => ServeArgs::default(),
+        };
+        Self::resolve(args.or(file).or(defaults()))
+    }
+
+    /// Settings for tests and embedding: everything default, folders as
+    /// given, listening on a free loopback port.
+    pub fn for_dirs(plugins_dir: PathBuf, data_dir: PathBuf) -> Self {
+        let layer = ServeArgs {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            plugins: Some(plugins_dir),
+            data: Some(data_dir),
+            ..ServeArgs::default()
+        };
+        Self::resolve(layer.or(defaults())).expect("the defaults are valid")
+    }
+
+    /// Validates fully layered settings.
+    fn resolve(a: ServeArgs) -> anyhow::Result<Self> {
+        let data_dir = given(a.data, "data")?;
+        let allow_private =
+            parse_allow_list(&a.outbound_allow_private.unwrap_or_default().join(","))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", named("outbound_allow_private")))?;
+        if let Some(ca) = &a.outbound_ca_file {
             std::fs::metadata(ca).with_context(|| {
-                format!("PLUGBOARD_OUTBOUND_CA_FILE: cannot read {}", ca.display())
+                format!(
+                    "{}: cannot read {}",
+                    named("outbound_ca_file"),
+                    ca.display()
+                )
             })?;
         }
-        let credentials = match (args.user_secret, args.organization_secret) {
+        let credentials = match (a.user_secret, a.organization_secret) {
             (Some(user), Some(organization)) => {
-                if user.trim().is_empty() || organization.trim().is_empty() {
+                if user.expose().trim().is_empty() || organization.expose().trim().is_empty() {
                     bail!(
-                        "PLUGBOARD_USER_SECRET and PLUGBOARD_ORGANIZATION_SECRET must not be empty"
+                        "{} and {} must not be empty",
+                        named("user_secret"),
+                        named("organization_secret")
                     );
                 }
-                Some(GivenCredentials { user, organization })
+                Some(GivenCredentials {
+                    user: user.expose().to_string(),
+                    organization: organization.expose().to_string(),
+                })
             }
             (None, None) => None,
             _ => bail!(
-                "set both PLUGBOARD_USER_SECRET and PLUGBOARD_ORGANIZATION_SECRET, or neither"
+                "set both {} and {}, or neither",
+                named("user_secret"),
+                named("organization_secret")
             ),
         };
         let runtime = RuntimeConfig {
-            call_timeout_ms: args.call_timeout_ms,
-            memory_limit_bytes: args.memory_limit_mb << 20,
-            max_concurrent_calls: args.max_concurrent_calls,
-            pooling: !args.no_pooling,
-            cache_dir: Some(args.data.join("cache")),
+            call_timeout_ms: positive(a.call_timeout_ms, "call_timeout_ms")?,
+            memory_limit_bytes: positive(a.memory_limit_mb, "memory_limit_mb")? << 20,
+            max_concurrent_calls: positive(a.max_concurrent_calls, "max_concurrent_calls")?,
+            pooling: !given(a.no_pooling, "no_pooling")?,
+            cache_dir: Some(data_dir.join("cache")),
         };
         let outbound = OutboundConfig {
             allow_private,
-            ca_file: args.outbound_ca_file,
-            plugin_fetch_allowed_ports: args.plugin_fetch_ports,
+            ca_file: a.outbound_ca_file,
+            plugin_fetch_allowed_ports: a.plugin_fetch_ports.unwrap_or_default(),
             ..OutboundConfig::default()
         };
+        let delivery = DeliveryConfig {
+            request_timeout: Duration::from_millis(positive(
+                a.delivery_timeout_ms,
+                "delivery_timeout_ms",
+            )?),
+            schedule: RetrySchedule {
+                delays: schedule(given(a.delivery_schedule, "delivery_schedule")?)?,
+                ..RetrySchedule::default()
+            },
+            per_host: positive(a.delivery_per_host, "delivery_per_host")?,
+            retention: Duration::from_secs(given(a.retention_hours, "retention_hours")? * 3600),
+            key_grace: Duration::from_secs(given(a.key_grace_secs, "key_grace_secs")?),
+            ..DeliveryConfig::default()
+        };
         Ok(Self {
-            listen: args.listen,
-            plugins_dir: args.plugins,
-            data_dir: args.data,
+            listen: given(a.listen, "listen")?,
+            metrics_listen: a.metrics_listen,
+            plugins_dir: given(a.plugins, "plugins")?,
+            data_dir,
             runtime,
             outbound,
             credentials,
             ingress: IngressConfig {
-                max_body_bytes: args.max_body_bytes,
-                dedup_window: Duration::from_secs(args.dedup_window_secs),
+                max_body_bytes: positive(a.max_body_bytes, "max_body_bytes")?,
+                dedup_window: Duration::from_secs(given(a.dedup_window_secs, "dedup_window_secs")?),
             },
-            delivery: DeliveryConfig {
-                request_timeout: Duration::from_millis(args.delivery_timeout_ms),
-                schedule: crate::delivery::RetrySchedule {
-                    delays: parse_schedule(&args.delivery_schedule)?,
-                    ..crate::delivery::RetrySchedule::default()
-                },
-                per_host: args.delivery_per_host,
-                retention: Duration::from_secs(args.retention_hours * 3600),
-                key_grace: Duration::from_secs(args.key_grace_secs),
-                ..DeliveryConfig::default()
-            },
-            log_format: args.log_format,
+            delivery,
+            shutdown_timeout: Duration::from_secs(given(
+                a.shutdown_timeout_secs,
+                "shutdown_timeout_secs",
+            )?),
+            log_format: given(a.log_format, "log_format")?,
         })
     }
-
-    /// Settings for tests and embedding: everything default, folders as given.
-    pub fn for_dirs(plugins_dir: PathBuf, data_dir: PathBuf) -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            runtime: RuntimeConfig {
-                cache_dir: Some(data_dir.join("cache")),
-                ..RuntimeConfig::default()
-            },
-            plugins_dir,
-            data_dir,
-            outbound: OutboundConfig::default(),
-            credentials: None,
-            ingress: IngressConfig {
-                max_body_bytes: 1 << 20,
-                dedup_window: Duration::from_secs(86_400),
-            },
-            delivery: DeliveryConfig::default(),
-            log_format: "text".into(),
-        }
-    }
 }
+
+/// A delivery schedule: at least one delay, each a finite number of seconds ≥ 0.
+fn schedule(delays: Vec<f64>) -> anyhow::Result<Vec<Duration>> {
+    if delays.is_empty() {
+        bail!(
+            "{} must list at least one attempt",
+            named("delivery_schedule")
+        );
+    }
+    delays
+        .into_iter()
+        .map(|d| {
+            Duration::try_from_secs_f64(d).map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: {d} is not a number of seconds (0 or more)",
+                    named("delivery_schedule")
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

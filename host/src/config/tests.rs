@@ -1,0 +1,170 @@
+//! Layering and validation of settings: file under flags and environment,
+//! defaults under all, and errors that name the setting.
+
+use std::io::Write as _;
+
+use super::*;
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+fn with_file(args: ServeArgs, text: &str) -> anyhow::Result<Settings> {
+    let f = file(text);
+    Settings::from_args(ServeArgs {
+        config: Some(f.path().to_path_buf()),
+        ..args
+    })
+}
+
+#[test]
+fn defaults_apply_when_nothing_is_set() {
+    let s = Settings::from_args(ServeArgs::default()).unwrap();
+    assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.runtime.call_timeout_ms, 1000);
+    assert_eq!(s.delivery.schedule.delays.len(), 8);
+    assert_eq!(s.shutdown_timeout, Duration::from_secs(20));
+    assert_eq!(s.log_format, LogFormat::Text);
+    assert!(s.credentials.is_none() && s.metrics_listen.is_none());
+}
+
+#[test]
+fn the_file_sets_what_flags_and_environment_leave_unset() {
+    let args = ServeArgs {
+        call_timeout_ms: Some(250),
+        ..ServeArgs::default()
+    };
+    let s = with_file(
+        args,
+        r#"
+        listen = "0.0.0.0:9000"
+        call_timeout_ms = 900
+        delivery_schedule = [0, 0.5, 2]
+        outbound_allow_private = ["10.0.0.0/8"]
+        log_format = "json"
+        user_secret = "u"
+        organization_secret = "o"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+    assert_eq!(s.runtime.call_timeout_ms, 250, "the upper layer wins");
+    assert_eq!(
+        s.delivery.schedule.delays,
+        [0.0, 0.5, 2.0].map(Duration::from_secs_f64)
+    );
+    assert_eq!(s.log_format, LogFormat::Json);
+    assert_eq!(s.credentials.unwrap().organization, "o");
+    assert_eq!(
+        s.runtime.memory_limit_bytes,
+        128 << 20,
+        "defaults under the file"
+    );
+}
+
+#[test]
+fn bad_toml_names_the_file_and_line() {
+    let err = with_file(ServeArgs::default(), "listen = \n").unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("config file") && msg.contains("line 1"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn file_errors_name_the_setting_and_reason() {
+    let cases = [
+        ("listen = \"nowhere\"", "listen", "invalid socket address"),
+        (
+            "call_timeout_ms = \"fast\"",
+            "call_timeout_ms",
+            "invalid type",
+        ),
+        ("lisen = \"0.0.0.0:1\"", "lisen", "unknown field"),
+        ("log_format = \"xml\"", "log_format", "unknown variant"),
+    ];
+    for (text, key, reason) in cases {
+        let msg = format!("{:#}", with_file(ServeArgs::default(), text).unwrap_err());
+        assert!(msg.contains(key) && msg.contains(reason), "{text}: {msg}");
+    }
+}
+
+#[test]
+fn invalid_values_from_any_layer_name_the_setting() {
+    let cases = [
+        (
+            "call_timeout_ms = 0",
+            "call_timeout_ms (PLUGBOARD_CALL_TIMEOUT_MS, --call-timeout-ms) must be greater than 0",
+        ),
+        (
+            "delivery_schedule = []",
+            "delivery_schedule (PLUGBOARD_DELIVERY_SCHEDULE, --delivery-schedule) must list",
+        ),
+        (
+            "delivery_schedule = [1, -2]",
+            "-2 is not a number of seconds",
+        ),
+        (
+            "outbound_allow_private = [\"nope\"]",
+            "outbound_allow_private (PLUGBOARD_OUTBOUND_ALLOW_PRIVATE",
+        ),
+        (
+            "user_secret = \"only-one\"",
+            "organization_secret (PLUGBOARD_ORGANIZATION_SECRET",
+        ),
+        (
+            "outbound_ca_file = \"/nonexistent/ca.pem\"",
+            "outbound_ca_file",
+        ),
+    ];
+    for (text, needle) in cases {
+        let msg = format!("{:#}", with_file(ServeArgs::default(), text).unwrap_err());
+        assert!(msg.contains(needle), "{text}: {msg}");
+    }
+    let flag = ServeArgs {
+        max_body_bytes: Some(0),
+        ..ServeArgs::default()
+    };
+    let msg = format!("{:#}", Settings::from_args(flag).unwrap_err());
+    assert!(msg.contains("--max-body-bytes"), "{msg}");
+}
+
+#[test]
+fn secrets_never_show_in_errors_or_debug() {
+    let msg = format!(
+        "{:#}",
+        with_file(ServeArgs::default(), "user_secret = \"s3cr3t-user\"").unwrap_err()
+    );
+    assert!(!msg.contains("s3cr3t-user"), "{msg}");
+    let s = with_file(
+        ServeArgs::default(),
+        "user_secret = \"s3cr3t-user\"\norganization_secret = \"s3cr3t-org\"",
+    )
+    .unwrap();
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}
+
+#[test]
+fn the_sample_config_is_valid_and_documents_every_setting() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plugboard.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    read_file(&path).unwrap();
+    let every = toml::Table::try_from(ServeArgs {
+        metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+        outbound_ca_file: Some("ca.pem".into()),
+        user_secret: Some(Secret::default()),
+        organization_secret: Some(Secret::default()),
+        ..defaults()
+    })
+    .unwrap();
+    for key in every.keys() {
+        assert!(
+            text.contains(&format!("\n{key} =")) || text.contains(&format!("\n# {key} =")),
+            "examples/plugboard.toml does not document {key}"
+        );
+    }
+}
