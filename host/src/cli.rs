@@ -164,6 +164,19 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_KEY_GRACE_SECS")]
     pub key_grace_secs: Option<u64>,
 
+    /// Shortest polling period in seconds (fractions allowed): a shorter
+    /// `event.poller.refresh_interval` is raised to it.
+    #[arg(long, env = "PLUGBOARD_POLL_MIN_INTERVAL_SECS")]
+    pub poll_min_interval_secs: Option<f64>,
+
+    /// Most instances polled at once.
+    #[arg(long, env = "PLUGBOARD_POLL_CONCURRENCY")]
+    pub poll_concurrency: Option<usize>,
+
+    /// Deadline of one request to a polled vendor, in milliseconds.
+    #[arg(long, env = "PLUGBOARD_POLL_TIMEOUT_MS")]
+    pub poll_timeout_ms: Option<u64>,
+
     /// On SIGTERM or SIGINT, seconds in-flight requests and deliveries get to
     /// finish before they are abandoned (abandoned deliveries stay due).
     #[arg(long, env = "PLUGBOARD_SHUTDOWN_TIMEOUT_SECS")]

@@ -6,6 +6,7 @@
 //! - [`runtime`]: the sandboxed WebAssembly host that runs element plugins;
 //! - [`registry`]: the set of loaded plugins, hot-reloaded from a folder;
 //! - [`store`]: durable, embedded storage of instances, receipts and events;
+//! - [`poller`]: plugboard reads vendors on a schedule (polling) → the plugin prepares and maps;
 //! - [`outbound`]: every request the host makes, behind one policy;
 //! - [`api`]: the authenticated management API.
 
@@ -16,6 +17,7 @@ pub mod delivery;
 pub mod ingress;
 pub mod instance;
 pub mod outbound;
+pub mod poller;
 pub mod registry;
 pub mod runtime;
 pub mod scaffold;

@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::delivery::Delivery;
 use crate::ingress::{self, IngressState, InstanceCache};
 use crate::outbound::OutboundClient;
+use crate::poller::Poller;
 use crate::registry::{Registry, WatchHandle};
 use crate::runtime::Runtime;
 use crate::store::{Store, StoreOptions};
@@ -27,6 +28,7 @@ pub struct Server {
     credentials: Arc<Credentials>,
     store: Store,
     delivery: Delivery,
+    poller: Poller,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _watch: WatchHandle,
@@ -54,9 +56,16 @@ impl Server {
             .with_context(|| format!("opening the store {}", store_path.display()))?;
         let runtime = Runtime::new(settings.runtime.clone()).context("plugin runtime")?;
         let delivery = Delivery::start(store.clone(), outbound.clone(), settings.delivery.clone());
-        let instances = InstanceCache::new(outbound);
+        let instances = InstanceCache::new(outbound.clone());
         let registry = Registry::new(runtime, settings.plugins_dir.clone());
         let watch_handle = registry.watch().await?;
+        let poller = Poller::start(
+            store.clone(),
+            registry.clone(),
+            outbound,
+            delivery.clone(),
+            settings.poller.clone(),
+        );
 
         let listener = match listener {
             Some(l) => l,
@@ -73,6 +82,7 @@ impl Server {
             instances: instances.clone(),
             delivery: delivery.clone(),
             key_grace: settings.delivery.key_grace,
+            poller: poller.clone(),
         })
         .merge(ingress::router(IngressState {
             registry: registry.clone(),
@@ -96,6 +106,7 @@ impl Server {
             credentials,
             store,
             delivery,
+            poller,
             shutdown,
             task,
             _watch: watch_handle,
@@ -117,6 +128,11 @@ impl Server {
         &self.store
     }
 
+    /// The poller of polling instances.
+    pub fn poller(&self) -> &Poller {
+        &self.poller
+    }
+
     /// The `Authorization` header value management calls must carry.
     pub fn authorization(&self) -> String {
         self.credentials.header_value()
@@ -126,6 +142,7 @@ impl Server {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.task.await.context("server task")??;
+        self.poller.stop();
         self.delivery.stop();
         Ok(())
     }

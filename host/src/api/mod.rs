@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod instances;
 pub mod plugins;
+pub mod poller;
 
 use std::sync::Arc;
 
@@ -35,6 +36,8 @@ pub struct ApiState {
     pub delivery: Delivery,
     /// How long a replaced signing key keeps signing.
     pub key_grace: std::time::Duration,
+    /// The poller, told of instance changes.
+    pub poller: crate::poller::Poller,
 }
 
 impl axum::extract::FromRef<ApiState> for Arc<Registry> {
@@ -65,6 +68,10 @@ pub fn router(state: ApiState) -> Router {
             put(instances::switch_events),
         )
         .route("/instances/{id}/events", get(events::list_instance))
+        .route(
+            "/instances/{id}/poller",
+            get(poller::status).post(poller::run_now),
+        )
         .route(
             "/instances/{id}/events/redeliver",
             post(events::redeliver_dead),

@@ -38,6 +38,9 @@ pub fn defaults() -> ServeArgs {
         delivery_per_host: Some(64),
         retention_hours: Some(168),
         key_grace_secs: Some(86_400),
+        poll_min_interval_secs: Some(60.0),
+        poll_concurrency: Some(64),
+        poll_timeout_ms: Some(30_000),
         shutdown_timeout_secs: Some(20),
         log_format: Some(LogFormat::Text),
     }
@@ -87,6 +90,9 @@ impl ServeArgs {
             delivery_per_host,
             retention_hours,
             key_grace_secs,
+            poll_min_interval_secs,
+            poll_concurrency,
+            poll_timeout_ms,
             shutdown_timeout_secs,
             log_format,
         } = self;
@@ -112,6 +118,9 @@ impl ServeArgs {
             delivery_per_host: delivery_per_host.or(lower.delivery_per_host),
             retention_hours: retention_hours.or(lower.retention_hours),
             key_grace_secs: key_grace_secs.or(lower.key_grace_secs),
+            poll_min_interval_secs: poll_min_interval_secs.or(lower.poll_min_interval_secs),
+            poll_concurrency: poll_concurrency.or(lower.poll_concurrency),
+            poll_timeout_ms: poll_timeout_ms.or(lower.poll_timeout_ms),
             shutdown_timeout_secs: shutdown_timeout_secs.or(lower.shutdown_timeout_secs),
             log_format: log_format.or(lower.log_format),
         }

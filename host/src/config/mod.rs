@@ -17,6 +17,7 @@ use anyhow::{bail, Context as _};
 use crate::cli::ServeArgs;
 use crate::delivery::{DeliveryConfig, RetrySchedule};
 use crate::outbound::{parse_allow_list, OutboundConfig};
+use crate::poller::PollerConfig;
 use crate::runtime::RuntimeConfig;
 use crate::telemetry::LogFormat;
 
@@ -100,6 +101,8 @@ pub struct Settings {
     pub ingress: IngressConfig,
     /// Delivery of notifications.
     pub delivery: DeliveryConfig,
+    /// Polling of vendors.
+    pub poller: PollerConfig,
     /// How long a graceful shutdown waits for in-flight work.
     pub shutdown_timeout: Duration,
     /// Log output format.
@@ -206,6 +209,18 @@ impl Settings {
             key_grace: Duration::from_secs(given(a.key_grace_secs, "key_grace_secs")?),
             ..DeliveryConfig::default()
         };
+        let min_interval = given(a.poll_min_interval_secs, "poll_min_interval_secs")?;
+        let poller = PollerConfig {
+            min_interval: Duration::try_from_secs_f64(min_interval).map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: {min_interval} is not a number of seconds (0 or more)",
+                    named("poll_min_interval_secs")
+                )
+            })?,
+            concurrency: positive(a.poll_concurrency, "poll_concurrency")?,
+            request_timeout: Duration::from_millis(positive(a.poll_timeout_ms, "poll_timeout_ms")?),
+            ..PollerConfig::default()
+        };
         Ok(Self {
             listen: given(a.listen, "listen")?,
             metrics_listen: a.metrics_listen,
@@ -219,6 +234,7 @@ impl Settings {
                 dedup_window: Duration::from_secs(given(a.dedup_window_secs, "dedup_window_secs")?),
             },
             delivery,
+            poller,
             shutdown_timeout: Duration::from_secs(given(
                 a.shutdown_timeout_secs,
                 "shutdown_timeout_secs",

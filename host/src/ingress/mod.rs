@@ -9,7 +9,7 @@
 //! [`crate::api::ApiError`]; a plugin trap, timeout or memory blow-up is a
 //! 5xx and the raw receipt is kept as `failed` for reprocessing.
 
-mod events;
+pub(crate) mod events;
 mod instances;
 mod request;
 

@@ -53,6 +53,7 @@ pub fn validate(
         }
     }
     let settings = EventSettings::parse(configuration)?;
+    crate::poller::resource::parse_all(configuration)?;
     if settings.enabled {
         let mode = match settings.vendor_type {
             VendorType::Webhooks => "webhooks",

@@ -17,6 +17,7 @@ use super::instance::{Instance, InstancePatch, NewInstance};
 use super::outbox::{
     AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, Redeliver, StoredNotification,
 };
+use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
 
 /// One connection to the database, used from one thread at a time.
@@ -52,6 +53,14 @@ pub(crate) trait Backend: Send {
     /// result per item, in order. If the transaction itself cannot commit,
     /// every item fails with [`StoreError::BatchAborted`](super::StoreError::BatchAborted).
     fn commit_receipts(&mut self, batch: &[NewReceipt]) -> Vec<Result<ReceiptOutcome>>;
+
+    /// Writes a batch of poll pages in one transaction, each page (receipt,
+    /// events, notifications and checkpoint together) in its own savepoint.
+    /// Returns one result per page, in order.
+    fn commit_polls(&mut self, batch: &[PollWrite]) -> Vec<Result<PollOutcome>>;
+
+    /// The poll checkpoints of an instance, by resource name.
+    fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>>;
 
     /// The instance with this id.
     fn get_instance(&self, id: i64) -> Result<Option<Instance>>;

@@ -19,6 +19,7 @@ use super::options::StoreOptions;
 use super::outbox::{
     AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, Redeliver, StoredNotification,
 };
+use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::reader::{OpenReader, ReadPool};
 use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
 use super::sqlite::SqliteBackend;
@@ -137,6 +138,19 @@ impl Store {
     /// batch holding it is committed; concurrent calls share that commit.
     pub async fn record_receipt(&self, receipt: NewReceipt) -> Result<ReceiptOutcome> {
         self.inner.writer.record(receipt).await
+    }
+
+    /// Durably stores one page of a poll: its receipt, events and
+    /// notifications, and (on the page that closes the poll window) the
+    /// resource's new checkpoint, all in one transaction. Returns once that
+    /// is committed; concurrent pages share the commit.
+    pub async fn record_poll(&self, write: PollWrite) -> Result<PollOutcome> {
+        self.inner.writer.record_poll(write).await
+    }
+
+    /// The poll checkpoints of an instance, by resource name.
+    pub async fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>> {
+        self.read(move |b| b.poll_checkpoints(instance_id)).await
     }
 
     /// The receipt with this id.

@@ -27,6 +27,7 @@ mod handle;
 mod instance;
 mod options;
 mod outbox;
+mod poll;
 mod reader;
 mod receipt;
 mod sqlite;
@@ -44,5 +45,6 @@ pub use outbox::{
     AttemptNext, AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
     NotificationSource, OutboxDepth, Redeliver, StoredAttempt, StoredNotification,
 };
+pub use poll::{PollCheckpoint, PollOutcome, PollWrite};
 pub use receipt::{NewReceipt, ReceiptOutcome, ReceiptState, ReceiptStatus, StoredReceipt};
 pub use writer::StoreStats;

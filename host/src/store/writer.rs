@@ -3,8 +3,8 @@
 //!
 //! Callers queue commands on a bounded channel and wait on a oneshot reply.
 //! The thread takes the first command, drains whatever else is already
-//! queued (up to `max_batch` receipts), writes those receipts in one
-//! transaction and answers each caller. Under load the queue fills while a
+//! queued (up to `max_batch` receipts and poll pages), writes those receipts
+//! in one transaction, the poll pages in another, and answers each caller. Under load the queue fills while a
 //! commit is on disk, so the next batch is large; when idle a lone receipt
 //! commits at once. Other writes (instance changes) run between batches, in
 //! the order they were queued.
@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::backend::Backend;
 use super::error::{Result, StoreError};
+use super::poll::{PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 
 /// Work for the writer other than receipts: runs on the write connection
@@ -34,6 +35,11 @@ enum Command {
     Receipt {
         receipt: Box<NewReceipt>,
         reply: oneshot::Sender<Result<ReceiptOutcome>>,
+    },
+    /// Store a poll page as part of the next batch.
+    Poll {
+        write: Box<PollWrite>,
+        reply: oneshot::Sender<Result<PollOutcome>>,
     },
     /// Run a write on its own, between batches.
     Job(Job),
@@ -97,6 +103,14 @@ impl Writer {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Queues a poll page for the next batch and waits until it is committed.
+    pub(super) async fn record_poll(&self, write: PollWrite) -> Result<PollOutcome> {
+        let (reply, answer) = oneshot::channel();
+        let write = Box::new(write);
+        self.send(Command::Poll { write, reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Runs `f` on the write connection and waits for its result.
     pub(super) async fn run<T, F>(&self, f: F) -> Result<T>
     where
@@ -146,6 +160,9 @@ impl Drop for Writer {
 /// A receipt waiting in the current batch, with its caller's reply.
 type Pending = (NewReceipt, oneshot::Sender<Result<ReceiptOutcome>>);
 
+/// A poll page waiting in the current batch, with its caller's reply.
+type PendingPoll = (PollWrite, oneshot::Sender<Result<PollOutcome>>);
+
 /// The writer thread's loop: ends when every handle is gone.
 fn run(
     mut backend: Box<dyn Backend>,
@@ -154,24 +171,41 @@ fn run(
     counters: &Counters,
 ) {
     let mut pending: Vec<Pending> = Vec::with_capacity(max_batch);
+    let mut polls: Vec<PendingPoll> = Vec::new();
     while let Some(first) = commands.blocking_recv() {
         let mut next = Some(first);
         while let Some(command) = next {
             match command {
                 Command::Receipt { receipt, reply } => pending.push((*receipt, reply)),
+                Command::Poll { write, reply } => polls.push((*write, reply)),
                 Command::Job(job) => {
                     commit_batch(backend.as_mut(), &mut pending, counters);
+                    commit_polls(backend.as_mut(), &mut polls);
                     job(backend.as_mut());
                 }
             }
-            next = if pending.len() < max_batch {
+            next = if pending.len() < max_batch && polls.len() < max_batch {
                 commands.try_recv().ok()
             } else {
                 None
             };
         }
         commit_batch(backend.as_mut(), &mut pending, counters);
+        commit_polls(backend.as_mut(), &mut polls);
     }
+}
+
+/// Writes the pending poll pages in one transaction and answers each caller.
+fn commit_polls(backend: &mut dyn Backend, pending: &mut Vec<PendingPoll>) {
+    if pending.is_empty() {
+        return;
+    }
+    let (writes, replies): (Vec<PollWrite>, Vec<_>) = pending.drain(..).unzip();
+    let results = backend.commit_polls(&writes);
+    for (result, reply) in results.into_iter().zip(replies) {
+        let _ = reply.send(result);
+    }
+    tracing::trace!(pages = writes.len(), "poll batch written");
 }
 
 /// Writes the pending receipts in one transaction and answers each caller.

@@ -58,7 +58,7 @@ fn write_batch(conn: &mut Connection, batch: &[NewReceipt]) -> Result<Vec<Result
 ///
 /// This runs inside the receipt's savepoint: every row that must be stored
 /// if and only if the receipt is belongs here.
-fn write_receipt(conn: &Connection, receipt: &NewReceipt) -> Result<ReceiptOutcome> {
+pub(super) fn write_receipt(conn: &Connection, receipt: &NewReceipt) -> Result<ReceiptOutcome> {
     if let Some(original) = find_duplicate(conn, receipt)? {
         return Ok(ReceiptOutcome::Duplicate {
             receipt_id: original,
@@ -189,7 +189,7 @@ fn insert_events(
 }
 
 /// Turns a foreign-key violation on insert into [`StoreError::NoSuchInstance`].
-fn missing_instance(e: rusqlite::Error, instance_id: i64) -> StoreError {
+pub(super) fn missing_instance(e: rusqlite::Error, instance_id: i64) -> StoreError {
     match e.sqlite_error() {
         Some(err) if err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
             StoreError::NoSuchInstance(instance_id)

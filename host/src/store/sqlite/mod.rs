@@ -12,6 +12,7 @@ mod batch;
 mod events;
 mod instances;
 mod outbox;
+mod polls;
 mod receipts;
 mod schema;
 
@@ -29,6 +30,7 @@ use super::options::StoreOptions;
 use super::outbox::{
     AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, Redeliver, StoredNotification,
 };
+use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
 
 /// Prepared statements kept per connection: every fixed statement plus the
@@ -130,6 +132,14 @@ impl Backend for SqliteBackend {
 
     fn commit_receipts(&mut self, batch: &[NewReceipt]) -> Vec<Result<ReceiptOutcome>> {
         batch::commit(&mut self.conn, batch)
+    }
+
+    fn commit_polls(&mut self, batch: &[PollWrite]) -> Vec<Result<PollOutcome>> {
+        polls::commit(&mut self.conn, batch)
+    }
+
+    fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>> {
+        polls::checkpoints(&self.conn, instance_id)
     }
 
     fn get_instance(&self, id: i64) -> Result<Option<Instance>> {

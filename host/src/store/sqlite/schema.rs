@@ -105,6 +105,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX retired_signing_keys_by_instance ON retired_signing_keys (instance_id, expires_at);
     "#,
+    // 3: poll checkpoints: per instance and resource, the end of the last
+    // poll window whose events are stored (unix milliseconds).
+    r#"
+    CREATE TABLE poll_checkpoints (
+        instance_id INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+        resource    TEXT    NOT NULL,
+        checkpoint  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (instance_id, resource)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -153,12 +164,12 @@ mod tests {
             .query_row(
                 "SELECT count(*) FROM sqlite_schema WHERE type = 'table' \
                  AND name IN ('instances', 'receipts', 'events', 'notifications', \
-                 'delivery_attempts', 'retired_signing_keys')",
+                 'delivery_attempts', 'retired_signing_keys', 'poll_checkpoints')",
                 [],
                 |row| row.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 6);
+        assert_eq!(tables, 7);
     }
 
     #[test]

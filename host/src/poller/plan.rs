@@ -1,0 +1,142 @@
+//! What polling one instance takes, worked out once per version of the
+//! instance: its parsed event settings, its configuration as the plugin sees
+//! it, its resources and its polling period.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::resource::{self, Resource};
+use crate::instance::{self, EventSettings, VendorType};
+use crate::store::Instance;
+
+/// One instance, ready to poll.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The instance id.
+    pub id: i64,
+    /// The element key.
+    pub element_key: String,
+    /// The instance's name, for notifications.
+    pub name: String,
+    /// The instance's tags, for notifications.
+    pub tags: Vec<String>,
+    /// When the instance was last changed; the first window of a resource
+    /// without a checkpoint starts here.
+    pub updated_at: OffsetDateTime,
+    /// Its event settings (format of notifications).
+    pub settings: EventSettings,
+    /// Its configuration as the plugin sees it.
+    pub config: Vec<(String, String)>,
+    /// Its resources, in configuration order.
+    pub resources: Vec<Resource>,
+    /// Time between planned polls.
+    pub interval: Duration,
+}
+
+impl Plan {
+    /// The plan of `instance`, or `None` when it is not polled: events off,
+    /// webhooks, or no resources. A stored configuration that no longer
+    /// parses (it was valid when saved) is logged and not polled.
+    pub fn of(instance: &Instance, min_interval: Duration) -> Option<Plan> {
+        if !instance.events_enabled {
+            return None;
+        }
+        let settings = match EventSettings::parse(&instance.configuration) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(instance = instance.id, error = %e, "stored event settings are invalid; not polling");
+                return None;
+            }
+        };
+        if !settings.enabled || settings.vendor_type != VendorType::Polling {
+            return None;
+        }
+        let resources = match resource::parse_all(&instance.configuration) {
+            Ok(r) if !r.is_empty() => r,
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::error!(instance = instance.id, error = %e, "stored poll configuration is invalid; not polling");
+                return None;
+            }
+        };
+        let minutes = settings.refresh_interval_minutes?;
+        Some(Plan {
+            id: instance.id,
+            element_key: instance.element_key.clone(),
+            name: instance.name.clone(),
+            tags: instance.tags.clone(),
+            updated_at: instance.updated_at,
+            config: instance::plugin_config(&instance.configuration),
+            resources,
+            interval: interval(minutes, min_interval),
+            settings,
+        })
+    }
+}
+
+/// `refresh_interval` minutes, raised to the operator's minimum.
+pub fn interval(minutes: f64, min_interval: Duration) -> Duration {
+    Duration::try_from_secs_f64(minutes * 60.0)
+        .unwrap_or(Duration::MAX)
+        .max(min_interval)
+        .max(Duration::from_millis(10))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn instance(config: serde_json::Value, enabled: bool) -> Instance {
+        Instance {
+            id: 7,
+            token: "t".into(),
+            element_key: "connectwise".into(),
+            name: "acme".into(),
+            tags: vec![],
+            configuration: config.as_object().unwrap().clone(),
+            events_enabled: enabled,
+            delivery_paused: None,
+            created_at: datetime!(2024-05-01 0:00 UTC),
+            updated_at: datetime!(2024-05-02 0:00 UTC),
+        }
+    }
+
+    fn polling(minutes: &str) -> serde_json::Value {
+        json!({"event.notification.enabled": "true", "event.vendor.type": "polling",
+               "event.notification.callback.url": "https://app.example.com/hook",
+               "event.poller.refresh_interval": minutes,
+               "event.poller.configuration": {"tickets": {"url": "/service/tickets"}}})
+    }
+
+    #[test]
+    fn polls_only_enabled_polling_instances_with_resources() {
+        let min = Duration::from_secs(60);
+        let plan = Plan::of(&instance(polling("15"), true), min).unwrap();
+        assert_eq!(plan.interval, Duration::from_secs(900));
+        assert_eq!(plan.resources[0].name, "tickets");
+        assert!(Plan::of(&instance(polling("15"), false), min).is_none());
+        let mut webhooks = polling("15");
+        webhooks["event.vendor.type"] = json!("webhooks");
+        assert!(Plan::of(&instance(webhooks, true), min).is_none());
+        let mut empty = polling("15");
+        empty["event.poller.configuration"] = json!({});
+        assert!(Plan::of(&instance(empty, true), min).is_none());
+    }
+
+    #[test]
+    fn short_intervals_are_raised_to_the_minimum() {
+        assert_eq!(
+            interval(0.01, Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(interval(0.01, Duration::ZERO), Duration::from_millis(600));
+        assert_eq!(
+            interval(1.5, Duration::from_secs(1)),
+            Duration::from_secs(90)
+        );
+    }
+}

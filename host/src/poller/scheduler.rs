@@ -1,0 +1,205 @@
+//! The scheduler: one task that knows when every polled instance is due.
+//!
+//! - **Spread.** A newly scheduled instance is first due at a random point
+//!   within its first interval, so thousands of instances created (or
+//!   loaded at start-up) together do not poll together.
+//! - **No drift.** Each next time is the previous *planned* time plus the
+//!   interval, never the completion time plus the interval. Planned times
+//!   that passed while the scheduler was behind are skipped, not replayed.
+//! - **One at a time.** A due instance still being polled skips that slot
+//!   (counted as `skippedBusy`).
+//! - **Fresh plans.** The instance list is re-read every
+//!   `reload_interval`, and one instance at once when the management API
+//!   reports a change; reads happen off the scheduling loop.
+
+use std::cmp::Reverse;
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng as _;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::plan::Plan;
+use super::run::{self, Entry, Trigger};
+use super::Shared;
+use crate::store::Instance;
+
+/// What the scheduler is told.
+#[derive(Debug)]
+pub(super) enum Command {
+    /// Instance `id` was created, changed or deleted.
+    Changed(i64),
+}
+
+/// What a background read found.
+enum Loaded {
+    All(Vec<Instance>),
+    One(i64, Option<Instance>),
+}
+
+/// A planned poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Slot {
+    due: Instant,
+    id: i64,
+    generation: u64,
+}
+
+/// The scheduling state, owned by the scheduler task.
+struct Schedule {
+    heap: BinaryHeap<Reverse<Slot>>,
+    /// Per instance: the generation of its live slots, and its interval.
+    live: HashMap<i64, (u64, Duration)>,
+    next_generation: u64,
+}
+
+/// Runs until the command channel closes.
+pub(super) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let (loaded_tx, mut loaded) = mpsc::unbounded_channel();
+    let mut schedule = Schedule {
+        heap: BinaryHeap::new(),
+        live: HashMap::new(),
+        next_generation: 0,
+    };
+    let mut reload = tokio::time::interval(shared.config.reload_interval);
+    reload.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let next_due = schedule.heap.peek().map(|Reverse(slot)| slot.due);
+        let sleep = async {
+            match next_due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = sleep => dispatch_due(&shared, &mut schedule),
+            command = commands.recv() => match command {
+                Some(Command::Changed(id)) => spawn_read(&shared, &loaded_tx, Some(id)),
+                None => return,
+            },
+            Some(found) = loaded.recv() => apply(&shared, &mut schedule, found),
+            _ = reload.tick() => spawn_read(&shared, &loaded_tx, None),
+        }
+    }
+}
+
+/// Reads one instance (or all) on another task and hands the result back.
+fn spawn_read(shared: &Arc<Shared>, tx: &mpsc::UnboundedSender<Loaded>, id: Option<i64>) {
+    let (store, tx) = (shared.store.clone(), tx.clone());
+    tokio::spawn(async move {
+        let found = match id {
+            Some(id) => store.get_instance(id).await.map(|i| Loaded::One(id, i)),
+            None => store.list_instances().await.map(Loaded::All),
+        };
+        match found {
+            Ok(found) => {
+                let _ = tx.send(found);
+            }
+            Err(e) => tracing::warn!(error = %e, "reading instances for polling failed"),
+        }
+    });
+}
+
+/// Starts every poll that is due and plans each instance's next one.
+fn dispatch_due(shared: &Arc<Shared>, schedule: &mut Schedule) {
+    let now = Instant::now();
+    while let Some(Reverse(slot)) = schedule.heap.peek().copied() {
+        if slot.due > now {
+            break;
+        }
+        schedule.heap.pop();
+        let Some(&(generation, interval)) = schedule.live.get(&slot.id) else {
+            continue;
+        };
+        if generation != slot.generation {
+            continue;
+        }
+        let Some(entry) = shared.entry(slot.id) else {
+            continue;
+        };
+        let mut next = slot.due + interval;
+        if next <= now {
+            let behind = (now - slot.due).as_secs_f64() / interval.as_secs_f64();
+            next = slot.due + interval.mul_f64(behind.floor() + 1.0);
+        }
+        schedule.heap.push(Reverse(Slot { due: next, ..slot }));
+        entry.set_next_run(next);
+        tokio::spawn(run::run(
+            shared.clone(),
+            entry,
+            Trigger::Scheduled(slot.due),
+        ));
+    }
+}
+
+/// Brings entries and slots in line with what was read.
+fn apply(shared: &Arc<Shared>, schedule: &mut Schedule, found: Loaded) {
+    match found {
+        Loaded::One(id, instance) => update(shared, schedule, id, instance.as_ref()),
+        Loaded::All(instances) => {
+            let seen: std::collections::HashSet<i64> = instances.iter().map(|i| i.id).collect();
+            for instance in &instances {
+                update(shared, schedule, instance.id, Some(instance));
+            }
+            let gone: Vec<i64> = schedule
+                .live
+                .keys()
+                .filter(|id| !seen.contains(id))
+                .copied()
+                .collect();
+            for id in gone {
+                update(shared, schedule, id, None);
+            }
+        }
+    }
+}
+
+/// Schedules, re-plans or drops one instance.
+fn update(shared: &Arc<Shared>, schedule: &mut Schedule, id: i64, instance: Option<&Instance>) {
+    let min_interval = shared.config.min_interval;
+    let plan = instance.and_then(|i| Plan::of(i, min_interval));
+    let mut entries = shared.entries.write().expect("entries lock");
+    let Some(plan) = plan else {
+        if entries.remove(&id).is_some() {
+            tracing::info!(instance = id, "polling stopped");
+        }
+        schedule.live.remove(&id);
+        return;
+    };
+    let interval = plan.interval;
+    let entry = match entries.entry(id) {
+        MapEntry::Occupied(o) => {
+            let entry = o.get().clone();
+            if entry.plan().updated_at != plan.updated_at {
+                entry.set_plan(plan);
+            }
+            entry
+        }
+        MapEntry::Vacant(v) => {
+            tracing::info!(
+                instance = id,
+                interval_s = interval.as_secs_f64(),
+                "polling scheduled"
+            );
+            v.insert(Arc::new(Entry::new(plan))).clone()
+        }
+    };
+    drop(entries);
+    if schedule.live.get(&id).is_some_and(|&(_, i)| i == interval) {
+        return;
+    }
+    schedule.next_generation += 1;
+    let generation = schedule.next_generation;
+    schedule.live.insert(id, (generation, interval));
+    let offset = interval.mul_f64(rand::rng().random_range(0.0..1.0));
+    let due = Instant::now() + offset;
+    schedule.heap.push(Reverse(Slot {
+        due,
+        id,
+        generation,
+    }));
+    entry.set_next_run(due);
+}

@@ -1,0 +1,147 @@
+//! Keeping what a poll page found: the events (filtered by the poll window),
+//! their notifications (at most 10 events each, as SPEC §3 says for
+//! polling) and, on the page that ends the window, the checkpoint, all in
+//! one store transaction; then the delivery worker is woken.
+//!
+//! A page's notifications each carry `raw` = `{"<resource>": [records]}`
+//! with the records of that notification's events only, so splitting a
+//! large page does not repeat the whole page in every notification.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::error::PollError;
+use super::mapping::Window;
+use super::page::Target;
+use super::resource::Resource;
+use crate::delivery::notification::{self, InstanceInfo, Source};
+use crate::runtime::{HttpRequest, HttpResponse, NormalizedEvent};
+use crate::store::{
+    NewEvent, NewNotification, NewReceipt, NotificationSource, PollWrite, ReceiptStatus,
+};
+
+/// The events of one page, ready to store.
+pub(super) struct PageEvents {
+    pub(super) events: Vec<NewEvent>,
+}
+
+impl PageEvents {
+    /// Events the generic mapping made (already filtered by the window).
+    pub(super) fn generic(events: Vec<NewEvent>) -> Self {
+        Self { events }
+    }
+
+    /// Events the element mapped: those dated outside the window are
+    /// dropped as the resource's filters say, the rest normalized.
+    pub(super) fn from_plugin(
+        resource: &Resource,
+        window: Window,
+        events: Vec<NormalizedEvent>,
+    ) -> Result<Self, PollError> {
+        let inside = |e: &NormalizedEvent| {
+            let Ok(date) = OffsetDateTime::parse(&e.date, &Rfc3339) else {
+                return true;
+            };
+            !(resource.filter_by_updated_date && date <= window.since
+                || resource.filter_by_current_date && date > window.until)
+        };
+        let kept: Vec<NormalizedEvent> = events.into_iter().filter(inside).collect();
+        crate::ingress::events::normalize(kept, None, window.until)
+            .map(|events| Self { events })
+            .map_err(|e| PollError::Plugin(format!("map-poll output: {e}")))
+    }
+}
+
+/// Stores one page. Nothing is written for a page without events that does
+/// not end the window.
+pub(super) async fn store_page(
+    target: &Target<'_>,
+    request: &HttpRequest,
+    response: &HttpResponse,
+    page: PageEvents,
+    checkpoint: Option<OffsetDateTime>,
+) -> Result<(), PollError> {
+    if page.events.is_empty() && checkpoint.is_none() {
+        return Ok(());
+    }
+    let has_events = !page.events.is_empty();
+    let receipt = has_events.then(|| receipt(target, request, response, page.events));
+    target
+        .shared
+        .store
+        .record_poll(PollWrite {
+            instance_id: target.plan.id,
+            resource: target.resource.name.clone(),
+            page: receipt,
+            checkpoint,
+        })
+        .await
+        .map_err(|e| PollError::Store(e.to_string()))?;
+    if has_events {
+        target.shared.delivery.wake();
+    }
+    Ok(())
+}
+
+/// The page as a receipt: the request's path (its query may hold
+/// credentials, so it is left out), the vendor's headers and body, the
+/// events and their notifications.
+fn receipt(
+    target: &Target<'_>,
+    request: &HttpRequest,
+    response: &HttpResponse,
+    events: Vec<NewEvent>,
+) -> NewReceipt {
+    let plan = target.plan;
+    let info = InstanceInfo {
+        id: plan.id,
+        name: &plan.name,
+        tags: &plan.tags,
+        element_key: &plan.element_key,
+    };
+    let format = plan.settings.format;
+    let max = Source::Polling.max_events();
+    let notifications = events
+        .chunks(max)
+        .flat_map(|chunk| {
+            let records: Vec<Value> = chunk.iter().map(|e| e.raw.clone()).collect();
+            let raw = json!({ target.resource.name.as_str(): records });
+            notification::prepare(&info, Source::Polling, format, chunk, &raw)
+        })
+        .map(|n| NewNotification {
+            id: n.id,
+            source: NotificationSource::Polling,
+            content_type: format.content_type().to_string(),
+            body: n.body.into(),
+            event_count: n.event_count as u32,
+        })
+        .collect();
+    let path = url::Url::parse(&request.url)
+        .map(|u| u.path().to_string())
+        .unwrap_or_default();
+    NewReceipt {
+        instance_id: plan.id,
+        element_key: plan.element_key.clone(),
+        received_at: OffsetDateTime::now_utc(),
+        message_id: None,
+        dedup_window: Duration::ZERO,
+        method: request.method.clone(),
+        path,
+        headers: response
+            .headers
+            .iter()
+            .filter(|h| !h.name.eq_ignore_ascii_case("set-cookie"))
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect(),
+        body: Bytes::from(response.body.clone()),
+        outcome: ReceiptStatus::Accepted {
+            raw: None,
+            events,
+            notifications,
+        },
+    }
+}

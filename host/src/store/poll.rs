@@ -1,0 +1,48 @@
+//! Polls: what one page of a vendor poll leaves behind, and the checkpoint
+//! that says how far an instance's resource has been read.
+//!
+//! A page that found events is kept as a receipt (the GET's path and the
+//! vendor's answer) with its events and notifications, like a webhook. The
+//! checkpoint of a resource moves only in the same transaction as the
+//! events of the poll window it closes, so a crash between fetching and
+//! storing leaves the old checkpoint and the window is read again:
+//! duplicates are possible, gaps are not.
+
+use time::OffsetDateTime;
+
+use super::receipt::NewReceipt;
+
+/// One page of a poll to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PollWrite {
+    /// The polled instance.
+    pub instance_id: i64,
+    /// The resource name, e.g. `tickets`.
+    pub resource: String,
+    /// The vendor's answer with its events and notifications; `None` when
+    /// the page found no events (nothing to keep but the checkpoint).
+    pub page: Option<NewReceipt>,
+    /// The resource's new checkpoint, on the page that closes the window.
+    pub checkpoint: Option<OffsetDateTime>,
+}
+
+/// What became of a stored poll page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PollOutcome {
+    /// The receipt holding the page, when it had events.
+    pub receipt_id: Option<String>,
+    /// The new events' ids, in the order given.
+    pub event_ids: Vec<String>,
+}
+
+/// How far one resource of an instance has been polled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollCheckpoint {
+    /// The resource name.
+    pub resource: String,
+    /// The end of the last poll window whose events are stored; the next
+    /// window starts here (less the resource's `pollDelay`).
+    pub checkpoint: OffsetDateTime,
+    /// When it was written.
+    pub updated_at: OffsetDateTime,
+}
