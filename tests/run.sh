@@ -10,5 +10,8 @@ bash plugins/build.sh
 echo "== guest unit tests"
 bash plugins/test.sh
 
-echo "== host tests"
+echo "== browser test tools (chromium, playwright-core)"
+bash tests/browser/setup.sh
+
+echo "== host tests (the console's browser test is tests/e2e/console.rs)"
 cargo test --workspace --all-targets

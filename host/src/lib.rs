@@ -8,11 +8,13 @@
 //! - [`store`]: durable, embedded storage of instances, receipts and events;
 //! - [`poller`]: plugboard reads vendors on a schedule (polling) → the plugin prepares and maps;
 //! - [`outbound`]: every request the host makes, behind one policy;
-//! - [`api`]: the authenticated management API.
+//! - [`api`]: the authenticated management API;
+//! - [`console`]: the web console, a browser front end to that API.
 
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod ingress;
 pub mod instance;

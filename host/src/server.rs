@@ -91,6 +91,7 @@ impl Server {
             config: Arc::new(settings.ingress.clone()),
             delivery: delivery.clone(),
         }));
+        let app = crate::console::mount(app, credentials.clone());
         let (shutdown, mut rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             axum::serve(listener, app)

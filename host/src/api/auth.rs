@@ -76,6 +76,13 @@ impl Credentials {
         Ok((creds.clone(), Some(Generated(creds))))
     }
 
+    /// Whether the two secrets are these credentials' (constant time).
+    pub fn matches(&self, user: &str, organization: &str) -> bool {
+        let u = user.as_bytes().ct_eq(self.user.as_bytes());
+        let o = organization.as_bytes().ct_eq(self.organization.as_bytes());
+        (u & o).into()
+    }
+
     /// Whether an `Authorization` header value carries these credentials.
     pub fn accepts(&self, header: &str) -> bool {
         let mut user = None;
@@ -91,9 +98,7 @@ impl Credentials {
         let (Some(user), Some(org)) = (user, org) else {
             return false;
         };
-        let u = user.as_bytes().ct_eq(self.user.as_bytes());
-        let o = org.as_bytes().ct_eq(self.organization.as_bytes());
-        (u & o).into()
+        self.matches(user, org)
     }
 }
 
@@ -121,17 +126,26 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
-/// Middleware rejecting requests without valid management credentials.
+/// A request extension saying the request was already authenticated by a
+/// means the host itself checked: a web console session
+/// ([`crate::console`]). Only the host's own middleware inserts it; nothing a
+/// client sends can.
+#[derive(Clone, Copy, Debug)]
+pub struct Authenticated;
+
+/// Middleware rejecting requests without valid management credentials
+/// (the `Authorization` header, or a request marked [`Authenticated`]).
 pub async fn require(
     State(creds): State<std::sync::Arc<Credentials>>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let ok = request
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| creds.accepts(v));
+    let ok = request.extensions().get::<Authenticated>().is_some()
+        || request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| creds.accepts(v));
     if !ok {
         return Err(ApiError::unauthorized(
             "management calls need `Authorization: User <secret>, Organization <secret>`",

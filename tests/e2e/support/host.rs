@@ -48,8 +48,10 @@ pub struct TestHost {
     client: reqwest::Client,
 }
 
-const USER: &str = "test-user-secret";
-const ORG: &str = "test-org-secret";
+/// The user secret of every test host.
+pub const USER: &str = "test-user-secret";
+/// The organization secret of every test host.
+pub const ORG: &str = "test-org-secret";
 
 impl TestHost {
     /// Starts a host with the bundled ConnectWise plugin, the test probe and

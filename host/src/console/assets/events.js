@@ -1,0 +1,120 @@
+// The event log: notifications newest first, overall or for one instance,
+// filtered by status, refreshed every 2 s while only the newest page is
+// shown; and redelivery of every dead-lettered notification.
+'use strict';
+
+(() => {
+  const { api, el, when, status, showError, every, announce } = pb;
+  const body = document.querySelector('#events tbody');
+  const empty = document.getElementById('empty');
+  const older = document.getElementById('older');
+  const loadError = document.getElementById('load-error');
+  const instanceSelect = document.getElementById('filter-instance');
+  const statusSelect = document.getElementById('filter-status');
+  const params = new URLSearchParams(location.search);
+  let instances = [];
+  let last = null;
+  let next = null;
+  let paged = false;
+
+  function summary(events) {
+    if (!events || events.length === 0) return 'no events';
+    const [first] = events;
+    const more = events.length > 1 ? ` and ${events.length - 1} more` : '';
+    return `${first.eventType} ${first.objectType} ${first.objectId}${more}`;
+  }
+
+  function row(e) {
+    return el('tr', { 'data-event': e.eventId },
+      el('td', {}, when(e.createdDate)),
+      el('td', {}, e.instanceId),
+      el('td', {}, e.elementKey || '—'),
+      el('td', {}, el('a', { href: `/console/events/${encodeURIComponent(e.eventId)}` }, summary(e.events))),
+      el('td', {}, status(e.status)),
+      el('td', {}, e.attempts),
+      el('td', {}, e.lastStatusCode ?? (e.lastError ? 'error' : '—')));
+  }
+
+  function query(cursor) {
+    const q = new URLSearchParams({ pageSize: '50' });
+    if (statusSelect.value) q.set('status', statusSelect.value);
+    if (cursor) q.set('nextPage', cursor);
+    const scope = instanceSelect.value ? `/instances/${encodeURIComponent(instanceSelect.value)}/events` : '/instances/events';
+    return `${scope}?${q}`;
+  }
+
+  async function refresh() {
+    if (paged) return;
+    try {
+      const page = await api('GET', query(null));
+      const text = JSON.stringify(page);
+      if (text !== last) {
+        body.replaceChildren(...page.events.map(row));
+        last = text;
+      }
+      next = page.nextPage;
+      older.hidden = !next;
+      empty.hidden = page.events.length !== 0;
+      showError(loadError, null);
+    } catch (err) {
+      showError(loadError, err);
+    }
+  }
+
+  async function loadOlder() {
+    paged = true;
+    try {
+      const page = await api('GET', query(next));
+      body.append(...page.events.map(row));
+      next = page.nextPage;
+      older.hidden = !next;
+    } catch (err) {
+      showError(loadError, err);
+    }
+  }
+
+  async function redeliverDead() {
+    const targets = instanceSelect.value ? [instanceSelect.value] : instances.map((i) => i.id);
+    try {
+      let scheduled = 0;
+      for (const id of targets) {
+        const answer = await api('POST', `/instances/${encodeURIComponent(id)}/events/redeliver`);
+        scheduled += answer.scheduled;
+      }
+      announce(`${scheduled} dead-lettered event${scheduled === 1 ? '' : 's'} scheduled for redelivery`);
+      showError(loadError, null);
+      run();
+    } catch (err) {
+      showError(loadError, err);
+    }
+  }
+
+  function filtersChanged() {
+    const q = new URLSearchParams();
+    if (instanceSelect.value) q.set('instance', instanceSelect.value);
+    if (statusSelect.value) q.set('status', statusSelect.value);
+    history.replaceState(null, '', q.toString() ? `?${q}` : location.pathname);
+    paged = false;
+    last = null;
+    run();
+  }
+
+  async function loadInstances() {
+    try {
+      instances = await api('GET', '/instances');
+    } catch (err) {
+      showError(loadError, err);
+    }
+    instanceSelect.append(...instances.map((i) => el('option', { value: i.id }, `#${i.id} ${i.name}`)));
+    instanceSelect.value = params.get('instance') || '';
+  }
+
+  statusSelect.value = params.get('status') || '';
+  instanceSelect.addEventListener('change', filtersChanged);
+  statusSelect.addEventListener('change', filtersChanged);
+  document.getElementById('filters').addEventListener('submit', (e) => e.preventDefault());
+  older.addEventListener('click', loadOlder);
+  document.getElementById('redeliver-dead').addEventListener('click', redeliverDead);
+  let run = () => {};
+  loadInstances().then(() => { run = every(2000, refresh); });
+})();

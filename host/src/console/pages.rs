@@ -1,0 +1,151 @@
+//! The console's pages: one HTML shell (header, navigation, live region)
+//! around a static skeleton per page, whose script fills it from the API.
+//!
+//! Pages carry no data, so nothing a vendor or a user typed is ever
+//! rendered into HTML on the server; the scripts insert data as text.
+//! Every page is sent with a strict Content-Security-Policy (scripts and
+//! styles only from the host itself, no framing).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::{session, Console};
+
+/// Where the console starts after login.
+pub const HOME: &str = "/console/instances";
+
+/// One console page.
+pub struct Page {
+    /// Route.
+    pub path: &'static str,
+    /// Title of the browser tab.
+    title: &'static str,
+    /// Script under `/console/assets/` that drives it, without `.js`.
+    script: &'static str,
+    /// Which navigation entry is current on this page.
+    section: &'static str,
+    /// Skeleton of the page's `<main>`.
+    main: &'static str,
+}
+
+/// Every page, by route.
+pub const PAGES: &[Page] = &[
+    Page {
+        path: "/console/instances",
+        title: "Instances",
+        script: "instances",
+        section: "instances",
+        main: include_str!("assets/pages/instances.html"),
+    },
+    Page {
+        path: "/console/instances/new",
+        title: "New instance",
+        script: "new-instance",
+        section: "instances",
+        main: include_str!("assets/pages/new-instance.html"),
+    },
+    Page {
+        path: "/console/plugins",
+        title: "Plugins",
+        script: "plugins",
+        section: "plugins",
+        main: include_str!("assets/pages/plugins.html"),
+    },
+    Page {
+        path: "/console/events",
+        title: "Events",
+        script: "events",
+        section: "events",
+        main: include_str!("assets/pages/events.html"),
+    },
+    Page {
+        path: "/console/events/{event_id}",
+        title: "Event",
+        script: "event",
+        section: "events",
+        main: include_str!("assets/pages/event.html"),
+    },
+];
+
+const SHELL: &str = include_str!("assets/pages/shell.html");
+
+const NAV: &[(&str, &str, &str)] = &[
+    ("instances", "/console/instances", "Instances"),
+    ("plugins", "/console/plugins", "Plugins"),
+    ("events", "/console/events", "Events"),
+];
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// An HTML response with the console's security headers.
+pub fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    let set = |h: &mut HeaderMap, name, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(h, header::CONTENT_TYPE, "text/html; charset=utf-8");
+    set(h, header::CACHE_CONTROL, "no-store");
+    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "same-origin");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    response
+}
+
+fn nav(section: &str) -> String {
+    NAV.iter()
+        .map(|(id, href, label)| {
+            let current = if *id == section {
+                r#" aria-current="page""#
+            } else {
+                ""
+            };
+            format!(r#"<li><a href="{href}"{current}>{label}</a></li>"#)
+        })
+        .collect()
+}
+
+/// The page, or a redirect to the login form without a live session.
+pub async fn render(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    page: &'static Page,
+) -> Response {
+    let signed_in = session::token(&headers).is_some_and(|t| console.sessions.touch(t));
+    if !signed_in {
+        return Redirect::to("/console/login").into_response();
+    }
+    let body = SHELL
+        .replace("{{title}}", page.title)
+        .replace("{{script}}", page.script)
+        .replace("{{nav}}", &nav(page.section))
+        .replace("{{main}}", page.main);
+    html(StatusCode::OK, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_has_a_script_and_a_heading() {
+        for page in PAGES {
+            assert!(page.main.contains("<h1"), "{}", page.path);
+            assert!(
+                super::super::assets::find(&format!("{}.js", page.script)).is_some(),
+                "{}",
+                page.script
+            );
+        }
+    }
+
+    #[test]
+    fn nav_marks_the_current_section() {
+        let n = nav("plugins");
+        assert!(n.contains(r#"href="/console/plugins" aria-current="page""#));
+        assert_eq!(n.matches("aria-current").count(), 1);
+    }
+}

@@ -1,0 +1,317 @@
+// The web console in a real browser: headless Debian chromium driven by
+// playwright-core, against a running plugboard host with real plugins, a
+// fake ConnectWise and a notification receiver (all started by the Rust
+// end-to-end test tests/e2e/console.rs, which passes their addresses in
+// the environment). The tests run in order and share one browser page,
+// like a person working through the console.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set; run this through tests/e2e/console.rs`);
+  return value;
+}
+
+const base = env('PLUGBOARD_URL');
+const user = env('PLUGBOARD_USER_SECRET');
+const organization = env('PLUGBOARD_ORGANIZATION_SECRET');
+const pluginDir = env('PLUGBOARD_PLUGIN_DIR');
+const extraPlugin = env('PLUGBOARD_EXTRA_PLUGIN');
+const cwServerUrl = env('CW_SERVER_URL');
+const cwKeyUrl = env('CW_KEY_URL');
+const cwSigningKey = env('CW_SIGNING_KEY');
+const receiverUrl = env('RECEIVER_URL');
+const deadUrl = env('DEAD_CALLBACK_URL');
+const shots = env('SCREENSHOT_DIR');
+const authorization = `User ${user}, Organization ${organization}`;
+
+const CHROMIUM_FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+
+let browser;
+let page;
+const pageErrors = [];
+const state = {};
+
+/** Polls `check` until it returns a truthy value, or fails after `ms`. */
+async function eventually(what, check, ms = 15000) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(shots, `console-${name}.png`), fullPage: true });
+}
+
+/** A management API call made outside the browser, with the header. */
+async function api(method, route, body) {
+  const res = await fetch(`${base}${route}`, {
+    method,
+    headers: { authorization, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json().catch(() => null) };
+}
+
+/** A ConnectWise callback body, signed as ConnectWise signs it. */
+function connectWiseCallback(messageId, action, type, id) {
+  const entity = { id, summary: 'Printer on fire', _info: { lastUpdated: '2024-05-01T12:34:56Z' } };
+  const body = Buffer.from(JSON.stringify({
+    MessageId: messageId, FromUrl: 'https://api-na.myconnectwise.net', CompanyId: 'acme', MemberId: 'jdoe',
+    Action: action, Type: type, ID: id, CallbackObjectRecId: 12, Entity: JSON.stringify(entity),
+    Metadata: { key_url: cwKeyUrl },
+  }));
+  const key = crypto.createHash('sha256').update(cwSigningKey).digest();
+  const signature = crypto.createHmac('sha256', key).update(body).digest('base64');
+  return { body, signature };
+}
+
+/** The same component with a custom section appended: another file, same behaviour. */
+function withCustomSection(wasm) {
+  const name = Buffer.from('plugboard-console-test');
+  const payload = Buffer.concat([Buffer.from([name.length]), name, Buffer.from([1])]);
+  return Buffer.concat([wasm, Buffer.from([0, payload.length]), payload]);
+}
+
+const webhookPath = (element, id) => `/events/${element}/${Buffer.from(String(id)).toString('base64')}`;
+
+before(async () => {
+  fs.mkdirSync(shots, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_FLAGS,
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !msg.text().includes('status of 40')) pageErrors.push(msg.text());
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test('signs in with the management secrets, and only with them', async () => {
+  await page.goto(`${base}/console`);
+  assert.match(page.url(), /\/console\/login$/);
+  await shot('login');
+  await page.getByLabel('User secret').fill(user);
+  await page.getByLabel('Organization secret').fill('wrong');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'not the management credentials' }).waitFor();
+
+  await page.getByLabel('User secret').fill(user);
+  await page.getByLabel('Organization secret').fill(organization);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/console/instances`);
+  await page.getByRole('heading', { name: 'Instances' }).waitFor();
+  await page.getByText('No instances yet').waitFor();
+
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === 'plugboard_console');
+  assert.ok(session, 'session cookie set');
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, 'Strict');
+  assert.equal(await page.evaluate(() => document.cookie), '', 'the cookie is out of reach of scripts');
+
+  // The session reads the API; changing state also needs the console header.
+  const statuses = await page.evaluate(async () => {
+    const read = await fetch('/instances');
+    const write = await fetch('/instances', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    return [read.status, write.status];
+  });
+  assert.deepEqual(statuses, [200, 401]);
+  assert.equal((await fetch(`${base}/instances`)).status, 401, 'no cookie, no header: refused');
+});
+
+test('creates a ConnectWise instance through the form, after a validation error', async () => {
+  await page.getByRole('link', { name: 'New instance' }).click();
+  await page.getByRole('heading', { name: 'New instance' }).waitFor();
+  await page.getByLabel('Element', { exact: true }).selectOption('connectwise');
+  await page.getByLabel('Instance name').fill('ACME helpdesk');
+
+  // Required keys are shown first; optional ones only on demand.
+  const labels = await page.locator('#element-keys .field:not([hidden]) label').allTextContents();
+  assert.deepEqual(labels, [
+    'helpdesk.connectwise.server.url (required)',
+    'helpdesk.connectwise.company (required)',
+  ]);
+  assert.equal(await page.getByLabel('helpdesk.connectwise.public.key').isVisible(), false);
+  await page.getByLabel('helpdesk.connectwise.server.url').fill(cwServerUrl);
+  await page.getByLabel('helpdesk.connectwise.company').fill('acme');
+
+  await page.getByRole('switch', { name: 'Events Enabled' }).check();
+  assert.equal(await page.getByRole('radio', { name: /Webhooks/ }).isChecked(), true);
+  await page.getByLabel('Event Notification Callback URL').fill('ftp://example.com/hook');
+  await page.getByLabel('Element instance tags').fill('acme, helpdesk');
+  await page.getByRole('button', { name: 'Create Instance' }).click();
+
+  // The server's 400 names the field; the message sits beside it, and focus moves there.
+  const callback = page.getByLabel('Event Notification Callback URL');
+  await page.locator('#callback-url-error').filter({ hasText: 'must be an http or https URL' }).waitFor();
+  assert.equal(await callback.getAttribute('aria-invalid'), 'true');
+  assert.match(await callback.getAttribute('aria-describedby'), /callback-url-error/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'callback-url');
+  await page.getByRole('button', { name: 'Show optional fields' }).click();
+  await page.getByLabel('Callback Notification Signature Key').fill('callback-secret');
+  assert.equal(await page.getByLabel('helpdesk.connectwise.private.key').getAttribute('type'), 'password');
+  await page.getByLabel('helpdesk.connectwise.public.key').fill('public-123');
+  await page.getByLabel('helpdesk.connectwise.private.key').fill('private-456');
+  await shot('new-instance');
+
+  await callback.fill(receiverUrl);
+  await page.getByRole('button', { name: 'Create Instance' }).click();
+  const created = page.getByRole('heading', { name: /Instance \d+ created/ });
+  await created.waitFor();
+  state.instance = Number((await created.textContent()).match(/Instance (\d+)/)[1]);
+  const webhookUrl = `${base}${webhookPath('connectwise', state.instance)}`;
+  assert.equal(await page.getByLabel('Vendor webhook URL').inputValue(), webhookUrl);
+  assert.ok((await page.getByLabel('Instance token').inputValue()).length >= 32);
+  await page.locator('#copy-webhook').click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), webhookUrl);
+  await shot('instance-created');
+
+  const { json } = await api('GET', `/instances/${state.instance}`);
+  assert.equal(json.name, 'ACME helpdesk');
+  assert.deepEqual(json.tags, ['acme', 'helpdesk']);
+  assert.equal(json.eventsEnabled, true);
+  assert.equal(json.configuration['helpdesk.connectwise.private.key'], '********');
+
+  await page.getByRole('link', { name: 'All instances' }).click();
+  const row = page.locator(`tr[data-instance="${state.instance}"]`);
+  await row.waitFor();
+  assert.match(await row.textContent(), /ACME helpdesk.*connectwise.*acme.*helpdesk.*On/);
+  assert.ok((await row.textContent()).includes(webhookUrl));
+  await shot('instances');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+});
+
+test('shows plugins dropped, replaced and broken without reloading the page', async () => {
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Plugins' }).click();
+  await page.locator('tr[data-file="connectwise.wasm"]').filter({ hasText: 'ConnectWise Manage' }).waitFor();
+  await page.evaluate(() => { window.stillTheSamePage = true; });
+
+  // Dropped: a new element appears once it compiled (a large component: allow time).
+  const github = path.join(pluginDir, 'github.wasm');
+  fs.copyFileSync(extraPlugin, `${github}.tmp`);
+  fs.renameSync(`${github}.tmp`, github);
+
+  // Replaced: the same element from a different file, by atomic rename.
+  const probe = path.join(pluginDir, 'probe.wasm');
+  const probeRow = page.locator('tr[data-file="probe.wasm"]');
+  const hashBefore = await probeRow.locator('code[title]').getAttribute('title');
+  fs.writeFileSync(`${probe}.tmp`, withCustomSection(fs.readFileSync(probe)));
+  fs.renameSync(`${probe}.tmp`, probe);
+  await eventually('the replaced probe to load', async () =>
+    (await probeRow.locator('code[title]').getAttribute('title')) !== hashBefore, 60000);
+
+  // Broken: reported with its error.
+  fs.writeFileSync(path.join(pluginDir, 'broken.wasm'), 'this is not a component');
+  const broken = page.locator('tr[data-file="broken.wasm"]');
+  await broken.filter({ hasText: 'not loaded' }).waitFor({ timeout: 60000 });
+  assert.ok(await broken.locator('.error').count() > 0, 'the load error is shown');
+
+  const githubRow = page.locator('tr[data-file="github.wasm"]');
+  await githubRow.filter({ hasText: '(github)' }).waitFor({ timeout: 120000 });
+  assert.match(await githubRow.textContent(), /webhooks/);
+  assert.equal(await page.evaluate(() => window.stillTheSamePage), true, 'no page reload');
+  await shot('plugins');
+});
+
+test('follows a signed webhook to its delivery, and redelivers it', async () => {
+  const { body, signature } = connectWiseCallback('msg-console-1', 'added', 'ticket', 101);
+  const res = await fetch(`${base}${webhookPath('connectwise', state.instance)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-content-signature': signature },
+    body,
+  });
+  assert.equal(res.status, 200, await res.text());
+
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Events' }).click();
+  const row = page.locator('#events tbody tr').first();
+  await eventually('the event to be delivered', async () => /NOTIFIED/.test(await row.textContent()));
+  assert.match(await row.textContent(), /connectwise.*CREATED ticket 101/);
+  await shot('events');
+
+  await page.getByLabel('Status').selectOption('FAILED');
+  await page.getByText('No events match.').waitFor();
+  assert.match(page.url(), /status=FAILED/);
+  await page.getByLabel('Status').selectOption('');
+  await row.getByRole('link', { name: 'CREATED ticket 101' }).click();
+
+  await page.getByRole('heading', { name: /^Event / }).waitFor();
+  const normalized = page.locator('#normalized tbody tr');
+  await normalized.first().waitFor();
+  assert.match(await normalized.first().textContent(), /CREATED.*ticket.*101/);
+  const raw = JSON.parse(await page.locator('#raw').textContent());
+  assert.equal(raw.MessageId, 'msg-console-1');
+  const attempts = page.locator('#attempts tbody tr');
+  await eventually('one attempt', async () => (await attempts.count()) === 1);
+  assert.match(await attempts.first().textContent(), /200.*\d+ ms/);
+
+  await page.getByRole('button', { name: 'Redeliver' }).click();
+  await eventually('a second attempt', async () => (await attempts.count()) === 2);
+  assert.match(await attempts.nth(1).textContent(), /200/);
+  await page.locator('#summary').filter({ hasText: 'NOTIFIED' }).waitFor();
+  await shot('event');
+});
+
+test('redelivers every dead-lettered event of an instance', async () => {
+  const { status, json } = await api('POST', '/instances', {
+    element: { key: 'probe' },
+    name: 'Gone receiver',
+    configuration: { 'event.notification.enabled': true, 'event.notification.callback.url': deadUrl },
+  });
+  assert.equal(status, 200, JSON.stringify(json));
+  const res = await fetch(`${base}${webhookPath('probe', json.id)}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-probe-id': 'obj-1' }, body: '{"n":1}',
+  });
+  assert.equal(res.status, 200);
+
+  await page.goto(`${base}/console/events?instance=${json.id}&status=FAILED`);
+  assert.equal(await page.getByLabel('Instance').inputValue(), String(json.id));
+  const row = page.locator('#events tbody tr').first();
+  await eventually('the event to be dead-lettered', async () => /FAILED/.test(await row.textContent()), 30000);
+  const before = (await api('GET', `/instances/events/${await row.getAttribute('data-event')}`)).json;
+  assert.equal(before.status, 'FAILED');
+  await page.getByRole('button', { name: 'Redeliver dead-lettered' }).click();
+  await page.locator('#announcer').filter({ hasText: '1 dead-lettered event scheduled for redelivery' }).waitFor();
+  await eventually('the redelivery to be attempted', async () => {
+    const now = (await api('GET', `/instances/events/${before.eventId}`)).json;
+    return now.attemptLog.length > before.attemptLog.length;
+  }, 30000);
+});
+
+test('signs out', async () => {
+  await page.goto(`${base}/console/plugins`);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(`${base}/console/login`);
+  const status = await page.evaluate(async () => (await fetch('/plugins')).status);
+  assert.equal(status, 401);
+  await page.goto(`${base}/console/events`);
+  assert.match(page.url(), /\/console\/login$/);
+  assert.deepEqual(pageErrors, [], 'no script errors on any page');
+});
