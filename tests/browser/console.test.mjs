@@ -41,7 +41,7 @@ const pageErrors = [];
 const state = {};
 
 /** Polls `check` until it returns a truthy value, or fails after `ms`. */
-async function eventually(what, check, ms = 15000) {
+async function eventually(what, check, ms = 30000) {
   const deadline = Date.now() + ms;
   let last;
   for (;;) {
@@ -102,7 +102,7 @@ before(async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   page = await context.newPage();
-  page.setDefaultTimeout(15000);
+  page.setDefaultTimeout(30000);
   page.on('pageerror', (err) => pageErrors.push(err.message));
   page.on('console', (msg) => {
     if (msg.type() === 'error' && !msg.text().includes('status of 40')) pageErrors.push(msg.text());
@@ -181,7 +181,17 @@ test('creates a ConnectWise instance through the form, after a validation error'
   await page.getByLabel('helpdesk.connectwise.private.key').fill('private-456');
   await shot('new-instance');
 
+  // Polling asks for its own settings, validated the same way.
   await callback.fill(receiverUrl);
+  await page.getByRole('radio', { name: /Polling/ }).check();
+  await page.getByLabel('Event poller refresh interval (minutes)').fill('5');
+  await page.getByLabel('Event poller configuration (JSON)').fill('{"tickets": ');
+  await page.getByRole('button', { name: 'Create Instance' }).click();
+  await page.locator('#poller-configuration-error').waitFor();
+  assert.equal(await page.locator('#callback-url-error').count(), 0, 'the fixed field lost its error');
+  await page.getByRole('radio', { name: /Webhooks/ }).check();
+  assert.equal(await page.getByLabel('Event poller configuration (JSON)').isVisible(), false);
+
   await page.getByRole('button', { name: 'Create Instance' }).click();
   const created = page.getByRole('heading', { name: /Instance \d+ created/ });
   await created.waitFor();
