@@ -9,5 +9,6 @@ mod delivery;
 mod ingress;
 mod instances_api;
 mod languages;
+mod polling;
 mod runtime;
 mod support;

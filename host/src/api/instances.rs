@@ -111,7 +111,7 @@ pub async fn create(
         .await
         .map_err(|e| ApiError::internal("creating the instance failed", &e))?;
     tracing::info!(instance = created.id, element = %created.element_key, "instance created");
-    state.poller.instance_changed(created.id);
+    state.poller.instance_changed(created.id).await;
     let mut out = view(&state, &created);
     out["token"] = Value::String(created.token.clone());
     Ok((StatusCode::OK, Json(out)))
@@ -233,7 +233,7 @@ async fn apply(
         .map_err(|e| ApiError::internal("updating the instance failed", &e))?
         .ok_or_else(|| ApiError::not_found(format!("no instance {}", current.id)))?;
     state.instances.invalidate(current.id);
-    state.poller.instance_changed(current.id);
+    state.poller.instance_changed(current.id).await;
     Ok(Json(view(state, &updated)))
 }
 
@@ -248,7 +248,7 @@ pub async fn delete(
         .await
         .map_err(|e| ApiError::internal("deleting the instance failed", &e))?;
     state.instances.invalidate(id);
-    state.poller.instance_changed(id);
+    state.poller.instance_changed(id).await;
     if deleted {
         tracing::info!(instance = id, "instance deleted");
         Ok(StatusCode::OK)

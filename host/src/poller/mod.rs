@@ -134,9 +134,18 @@ impl Poller {
         }
     }
 
-    /// Tells the poller instance `id` was created, changed or deleted.
-    pub fn instance_changed(&self, id: i64) {
-        let _ = self.commands.send(scheduler::Command::Changed(id));
+    /// Tells the poller instance `id` was created, changed or deleted, and
+    /// waits until it has re-read the instance, so the instance's poller
+    /// status reflects the change when this returns.
+    pub async fn instance_changed(&self, id: i64) {
+        let (done, applied) = tokio::sync::oneshot::channel();
+        if self
+            .commands
+            .send(scheduler::Command::Changed(id, done))
+            .is_ok()
+        {
+            let _ = applied.await;
+        }
     }
 
     /// The status of a polled instance; `None` when it is not polled.

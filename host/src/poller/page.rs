@@ -193,9 +193,13 @@ fn generic_request(
 /// vendor error.
 async fn send(target: &Target<'_>, request: &HttpRequest) -> Result<HttpResponse, PollError> {
     let config = &target.shared.config;
+    // Elements may leave characters a URI cannot hold (`>`, spaces) for the
+    // host to encode.
+    let url = url::Url::parse(&request.url)
+        .map_err(|e| PollError::Setup(format!("the poll request's URL is not valid: {e}")))?;
     let mut builder = http::Request::builder()
         .method(request.method.as_str())
-        .uri(request.url.as_str());
+        .uri(url.as_str());
     for header in &request.headers {
         builder = builder.header(header.name.as_str(), header.value.as_str());
     }

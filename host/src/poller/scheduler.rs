@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng as _;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::plan::Plan;
@@ -30,14 +30,14 @@ use crate::store::Instance;
 /// What the scheduler is told.
 #[derive(Debug)]
 pub(super) enum Command {
-    /// Instance `id` was created, changed or deleted.
-    Changed(i64),
+    /// Instance `id` was created, changed or deleted; answer once applied.
+    Changed(i64, oneshot::Sender<()>),
 }
 
 /// What a background read found.
 enum Loaded {
     All(Vec<Instance>),
-    One(i64, Option<Instance>),
+    One(i64, Option<Instance>, oneshot::Sender<()>),
 }
 
 /// A planned poll.
@@ -77,7 +77,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiv
         tokio::select! {
             () = sleep => dispatch_due(&shared, &mut schedule),
             command = commands.recv() => match command {
-                Some(Command::Changed(id)) => spawn_read(&shared, &loaded_tx, Some(id)),
+                Some(Command::Changed(id, done)) => spawn_read(&shared, &loaded_tx, Some((id, done))),
                 None => return,
             },
             Some(found) = loaded.recv() => apply(&shared, &mut schedule, found),
@@ -87,11 +87,18 @@ pub(super) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiv
 }
 
 /// Reads one instance (or all) on another task and hands the result back.
-fn spawn_read(shared: &Arc<Shared>, tx: &mpsc::UnboundedSender<Loaded>, id: Option<i64>) {
+fn spawn_read(
+    shared: &Arc<Shared>,
+    tx: &mpsc::UnboundedSender<Loaded>,
+    one: Option<(i64, oneshot::Sender<()>)>,
+) {
     let (store, tx) = (shared.store.clone(), tx.clone());
     tokio::spawn(async move {
-        let found = match id {
-            Some(id) => store.get_instance(id).await.map(|i| Loaded::One(id, i)),
+        let found = match one {
+            Some((id, done)) => store
+                .get_instance(id)
+                .await
+                .map(|i| Loaded::One(id, i, done)),
             None => store.list_instances().await.map(Loaded::All),
         };
         match found {
@@ -138,7 +145,10 @@ fn dispatch_due(shared: &Arc<Shared>, schedule: &mut Schedule) {
 /// Brings entries and slots in line with what was read.
 fn apply(shared: &Arc<Shared>, schedule: &mut Schedule, found: Loaded) {
     match found {
-        Loaded::One(id, instance) => update(shared, schedule, id, instance.as_ref()),
+        Loaded::One(id, instance, done) => {
+            update(shared, schedule, id, instance.as_ref());
+            let _ = done.send(());
+        }
         Loaded::All(instances) => {
             let seen: std::collections::HashSet<i64> = instances.iter().map(|i| i.id).collect();
             for instance in &instances {

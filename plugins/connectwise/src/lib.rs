@@ -57,9 +57,9 @@ impl Guest for ConnectWise {
     fn prepare_poll(
         config: Config,
         poll: PollContext,
-        _draft: HttpRequest,
+        draft: HttpRequest,
     ) -> Result<HttpRequest, ElementError> {
-        poll::prepare(&WasmHost, Settings::new(&config), &poll)
+        poll::prepare(&WasmHost, Settings::new(&config), &poll, &draft)
     }
 
     fn map_poll(

@@ -7,10 +7,17 @@
 //! when the page was full, builds the request for the next page the same way.
 //!
 //! Poll configuration of a resource (all optional): `url` (a path below the
-//! API base, or an absolute URL, used as is: the element adds the date
-//! condition and paging itself), `pageSize` (default 100, at most 1000), and
-//! `createdCheckTolerance` (seconds within which `dateEntered` and
-//! `lastUpdated` still count as the same instant, default 0).
+//! API base, or an absolute URL: the element adds paging, and the date
+//! condition unless the URL has a `conditions` parameter of its own),
+//! `pageSize` (default 100, at most 1000), and `createdCheckTolerance`
+//! (seconds within which `dateEntered` and `lastUpdated` still count as the
+//! same instant, default 0). A `url` with template variables (`${…}`) is
+//! taken from the host's draft, where they are filled in.
+//!
+//! A resource configured the Cloud Elements way — with `datesConfiguration`,
+//! or a templated `url` — is mapped by the host's generic mapping: `map`
+//! answers `unsupported`, and the host pages by the `Link` header, asking
+//! `prepare` for each page.
 
 use serde_json::Value;
 
@@ -41,6 +48,9 @@ struct ResourceConfig {
     page_size: u32,
     /// `createdCheckTolerance`, in nanoseconds.
     created_tolerance_nanos: u128,
+    /// Whether the host maps this resource (`datesConfiguration` or a
+    /// templated `url`).
+    declarative: bool,
 }
 
 impl ResourceConfig {
@@ -86,21 +96,29 @@ impl ResourceConfig {
                 }
             },
         };
+        let declarative = lookup(&value, "datesConfiguration").is_some()
+            || url.as_deref().is_some_and(|u| u.contains("${"));
         Ok(Self {
             url,
             page_size,
             created_tolerance_nanos,
+            declarative,
         })
     }
 }
 
-/// Builds the request for the poll's current page.
+/// Builds the request for the poll's current page; `draft` is the host's
+/// request with the URL template filled.
 pub fn prepare(
     host: &impl Host,
     settings: Settings<'_>,
     poll: &PollContext,
+    draft: &HttpRequest,
 ) -> Result<HttpRequest, ElementError> {
-    let resource = ResourceConfig::parse(&poll.resource_config)?;
+    let mut resource = ResourceConfig::parse(&poll.resource_config)?;
+    if resource.url.as_deref().is_some_and(|u| u.contains("${")) && !draft.url.is_empty() {
+        resource.url = Some(draft.url.clone());
+    }
     page_request(host, settings, poll, &resource, poll.page.max(1))
 }
 
@@ -119,6 +137,11 @@ pub fn map(
         )));
     }
     let resource = ResourceConfig::parse(&poll.resource_config)?;
+    if resource.declarative {
+        return Err(ElementError::Unsupported(
+            "this resource is configured for the host's declarative mapping".to_owned(),
+        ));
+    }
     let records = match serde_json::from_slice(&response.body) {
         Ok(Value::Array(records)) => records,
         Ok(_) => return Err(ElementError::BadRequest("expected a JSON array".to_owned())),
@@ -166,11 +189,18 @@ fn page_request(
         &poll.resource_name,
         resource.url.as_deref(),
     )?;
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let conditions = format!("lastUpdated>[{}]", since.to_utc_seconds());
+    let mut url = url;
+    let mut separator = if url.contains('?') { '&' } else { '?' };
+    if !url.contains("conditions=") {
+        let conditions = format!("lastUpdated>[{}]", since.to_utc_seconds());
+        url = format!(
+            "{url}{separator}conditions={}",
+            rest::percent_encode(&conditions)
+        );
+        separator = '&';
+    }
     let url = format!(
-        "{url}{separator}conditions={}&page={page}&pageSize={}&orderBy={}",
-        rest::percent_encode(&conditions),
+        "{url}{separator}page={page}&pageSize={}&orderBy={}",
         resource.page_size,
         rest::percent_encode("_info/lastUpdated asc"),
     );

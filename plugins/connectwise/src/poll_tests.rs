@@ -29,6 +29,17 @@ fn poll(resource: &str, resource_config: &str, page: u32) -> PollContext {
     }
 }
 
+/// The host's draft request for a page, with the filled URL template.
+fn draft(url: &str) -> HttpRequest {
+    HttpRequest {
+        method: "GET".to_owned(),
+        url: url.to_owned(),
+        query: String::new(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}
+
 fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
     request
         .headers
@@ -59,6 +70,7 @@ fn prepares_an_authenticated_page_request() {
         &FakeHost::default(),
         Settings::new(&pairs),
         &poll("tickets", "", 1),
+        &draft(""),
     )
     .unwrap();
     assert_eq!(request.method, "GET");
@@ -85,7 +97,13 @@ fn resource_config_sets_url_and_page_size() {
         r#"{"url":"/project/projects?fields=id","pageSize":"5000"}"#,
         3,
     );
-    let request = prepare(&FakeHost::default(), Settings::new(&pairs), &context).unwrap();
+    let request = prepare(
+        &FakeHost::default(),
+        Settings::new(&pairs),
+        &context,
+        &draft(""),
+    )
+    .unwrap();
     assert!(request.url.starts_with(
         "https://api-na.myconnectwise.net/v4_6_release/apis/3.0/project/projects?fields=id&conditions="
     ), "{}", request.url);
@@ -105,6 +123,7 @@ fn missing_credentials_are_named() {
             &FakeHost::default(),
             Settings::new(&pairs),
             &poll("tickets", "", 1),
+            &draft(""),
         ));
         assert!(message.contains(key), "{message}");
     }
@@ -117,7 +136,7 @@ fn bad_poll_inputs_are_bad_requests() {
     let host = FakeHost::default();
     let mut context = poll("tickets", "", 1);
     context.since = "last tuesday".to_owned();
-    assert!(bad_request(prepare(&host, settings, &context)).contains("RFC 3339"));
+    assert!(bad_request(prepare(&host, settings, &context, &draft(""))).contains("RFC 3339"));
     for resource_config in [
         "[1]",
         "{",
@@ -128,11 +147,16 @@ fn bad_poll_inputs_are_bad_requests() {
             &host,
             settings,
             &poll("tickets", resource_config, 1),
+            &draft(""),
         ));
     }
-    assert!(
-        bad_request(prepare(&host, settings, &poll("projects", "{}", 1))).contains("`projects`")
-    );
+    assert!(bad_request(prepare(
+        &host,
+        settings,
+        &poll("projects", "{}", 1),
+        &draft("")
+    ))
+    .contains("`projects`"));
 }
 
 #[test]
@@ -216,4 +240,45 @@ fn vendor_errors_and_odd_bodies_are_reported() {
     );
     let empty = map(&host, settings, &context, &ok("[]")).unwrap();
     assert!(empty.events.is_empty() && empty.next.is_none());
+}
+
+#[test]
+fn templated_urls_come_filled_from_the_draft_and_keep_their_conditions() {
+    let pairs = config(&[]);
+    let context = poll(
+        "tickets",
+        r#"{"url":"/service/tickets?conditions=lastUpdated>[${gmtDate:yyyy-MM-dd'T'HH:mm:ss'Z'}]"}"#,
+        2,
+    );
+    let filled = draft("/service/tickets?conditions=lastUpdated>[2024-01-01T00:00:00Z]");
+    let request = prepare(
+        &FakeHost::default(),
+        Settings::new(&pairs),
+        &context,
+        &filled,
+    )
+    .unwrap();
+    assert_eq!(
+        request.url,
+        "https://api-na.myconnectwise.net/v4_6_release/apis/3.0/service/tickets\
+         ?conditions=lastUpdated>[2024-01-01T00:00:00Z]&page=2&pageSize=100\
+         &orderBy=_info%2FlastUpdated%20asc"
+    );
+}
+
+#[test]
+fn declarative_resources_are_left_to_the_host() {
+    let pairs = config(&[]);
+    let host = FakeHost::default();
+    for resource_config in [
+        r#"{"datesConfiguration":{"updatedDateField":"_info.lastUpdated"}}"#,
+        r#"{"url":"/service/tickets?x=${epoch}"}"#,
+    ] {
+        let context = poll("tickets", resource_config, 1);
+        let answer = map(&host, Settings::new(&pairs), &context, &ok("[]"));
+        assert!(
+            matches!(answer, Err(ElementError::Unsupported(_))),
+            "{resource_config}: {answer:?}"
+        );
+    }
 }

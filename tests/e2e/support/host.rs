@@ -30,6 +30,8 @@ pub struct HostOptions {
     pub plugins: Vec<&'static str>,
     /// Delivery settings (timeouts, retry schedule).
     pub delivery: Option<plugboard::delivery::DeliveryConfig>,
+    /// Poller settings (shortest interval, concurrency).
+    pub poller: Option<plugboard::poller::PollerConfig>,
 }
 
 /// A running host and the folders it owns.
@@ -104,6 +106,9 @@ impl TestHost {
         }
         if let Some(d) = &self.opts.delivery {
             s.delivery = d.clone();
+        }
+        if let Some(p) = &self.opts.poller {
+            s.poller = p.clone();
         }
         s
     }

@@ -78,6 +78,7 @@ where
 }
 
 pub mod connectwise;
+pub mod connectwise_rest;
 pub mod host;
 pub mod receiver;
 pub mod tls;
