@@ -1,17 +1,24 @@
-//! Starting and stopping the host: store, runtime, plugin folder watcher and
-//! HTTP server, wired together.
+//! Starting and stopping the host: listeners, store, runtime, plugin folder
+//! watcher, delivery and HTTP server, wired together.
 //!
-//! [`Server::start`] takes an optional pre-bound listener so tests can bind
-//! port 0 and learn the address.
+//! The listeners are bound first, so `/healthz` and `/readyz` answer while
+//! the rest starts (other routes answer 503 until then). [`Server::start`]
+//! takes an optional pre-bound listener so tests can bind port 0 and learn
+//! the address. [`Server::shutdown`] stops accepting, lets in-flight
+//! requests and deliveries finish until the shutdown deadline, and leaves
+//! everything unfinished due for the next start.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use crate::api::{self, auth::Credentials, ApiState};
+use crate::api::{self, auth::Credentials, health, ApiState};
 use crate::config::Settings;
 use crate::delivery::Delivery;
 use crate::ingress::{self, IngressState, InstanceCache};
@@ -20,23 +27,95 @@ use crate::poller::Poller;
 use crate::registry::{Registry, WatchHandle};
 use crate::runtime::Runtime;
 use crate::store::{Store, StoreOptions};
+use crate::telemetry::readiness::Readiness;
 
 /// A running host.
 pub struct Server {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    readiness: Readiness,
     registry: Arc<Registry>,
     credentials: Arc<Credentials>,
     store: Store,
     delivery: Delivery,
     poller: Poller,
     shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown_timeout: Duration,
+    http: Vec<JoinHandle<std::io::Result<()>>>,
     _watch: WatchHandle,
 }
 
+/// The HTTP side, serving before the rest of the host is up.
+struct Listening {
+    addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    app: Arc<OnceLock<Router>>,
+    shutdown: watch::Sender<bool>,
+    http: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Binds `addr`, naming the setting if it cannot.
+async fn bind(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr} ({})", crate::config::named(setting)))
+}
+
+/// Serves `router` on `listener` until `stop` turns true, then lets
+/// in-flight requests finish.
+fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
+
+impl Listening {
+    /// Binds the listeners and starts serving health, readiness and metrics.
+    async fn start(
+        settings: &Settings,
+        listener: Option<TcpListener>,
+        readiness: &Readiness,
+    ) -> anyhow::Result<Self> {
+        let listener = match listener {
+            Some(l) => l,
+            None => bind(settings.listen, "listen").await?,
+        };
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(bind(addr, "metrics_listen").await?),
+            None => None,
+        };
+        let addr = listener.local_addr()?;
+        let app = Arc::new(OnceLock::new());
+        let (shutdown, stop) = watch::channel(false);
+        let front = health::front(readiness.clone(), metrics_listener.is_none(), app.clone());
+        let mut http = vec![serve(listener, front, stop.clone())];
+        let mut metrics_addr = None;
+        if let Some(l) = metrics_listener {
+            metrics_addr = Some(l.local_addr()?);
+            http.push(serve(l, health::router(readiness.clone(), true), stop));
+        }
+        readiness.listening();
+        Ok(Self {
+            addr,
+            metrics_addr,
+            app,
+            shutdown,
+            http,
+        })
+    }
+}
+
 impl Server {
-    /// Opens everything and starts serving. Fails with a message naming the
-    /// part that could not start.
+    /// Binds the listeners, then opens everything and installs the full set
+    /// of routes. Fails with a message naming the part that could not start.
     pub async fn start(settings: Settings, listener: Option<TcpListener>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
@@ -50,15 +129,39 @@ impl Server {
                 c.header_value()
             );
         }
-        let outbound = OutboundClient::new(&settings.outbound).context("outbound HTTP client")?;
+        let readiness = Readiness::new();
+        let listening = Listening::start(&settings, listener, &readiness).await?;
+        Self::open(settings, Arc::new(credentials), readiness, listening).await
+    }
+
+    /// Everything after the listeners; on failure the listeners stop again.
+    async fn open(
+        settings: Settings,
+        credentials: Arc<Credentials>,
+        readiness: Readiness,
+        listening: Listening,
+    ) -> anyhow::Result<Self> {
+        let stop_listening = listening.shutdown.clone();
+        let failed = |e: anyhow::Error| {
+            let _ = stop_listening.send(true);
+            e
+        };
+        let outbound = OutboundClient::new(&settings.outbound)
+            .context("outbound HTTP client")
+            .map_err(failed)?;
         let store_path = settings.data_dir.join("plugboard.db");
         let store = Store::open(&store_path, StoreOptions::default())
-            .with_context(|| format!("opening the store {}", store_path.display()))?;
-        let runtime = Runtime::new(settings.runtime.clone()).context("plugin runtime")?;
+            .with_context(|| format!("opening the store {}", store_path.display()))
+            .map_err(failed)?;
+        readiness.store_opened(store.clone());
+        let runtime = Runtime::new(settings.runtime.clone())
+            .context("plugin runtime")
+            .map_err(failed)?;
+        let registry = Registry::new(runtime, settings.plugins_dir.clone());
+        let watch_handle = registry.watch().await.map_err(failed)?;
+        readiness.plugins_scanned(registry.clone());
         let delivery = Delivery::start(store.clone(), outbound.clone(), settings.delivery.clone());
         let instances = InstanceCache::new(outbound.clone());
-        let registry = Registry::new(runtime, settings.plugins_dir.clone());
-        let watch_handle = registry.watch().await?;
         let poller = Poller::start(
             store.clone(),
             registry.clone(),
@@ -67,14 +170,6 @@ impl Server {
             settings.poller.clone(),
         );
 
-        let listener = match listener {
-            Some(l) => l,
-            None => TcpListener::bind(settings.listen)
-                .await
-                .with_context(|| format!("listening on {} (PLUGBOARD_LISTEN)", settings.listen))?,
-        };
-        let addr = listener.local_addr()?;
-        let credentials = Arc::new(credentials);
         let app = api::router(ApiState {
             registry: registry.clone(),
             credentials: credentials.clone(),
@@ -92,24 +187,21 @@ impl Server {
             delivery: delivery.clone(),
         }));
         let app = crate::console::mount(app, credentials.clone());
-        let (shutdown, mut rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
-        tracing::info!(%addr, plugins = %settings.plugins_dir.display(), data = %settings.data_dir.display(), "plugboard listening");
+        let _ = listening.app.set(app);
+        let addr = listening.addr;
+        tracing::info!(%addr, metrics = ?listening.metrics_addr, plugins = %settings.plugins_dir.display(), data = %settings.data_dir.display(), "plugboard listening");
         Ok(Self {
             addr,
+            metrics_addr: listening.metrics_addr,
+            readiness,
             registry,
             credentials,
             store,
             delivery,
             poller,
-            shutdown,
-            task,
+            shutdown: listening.shutdown,
+            shutdown_timeout: settings.shutdown_timeout,
+            http: listening.http,
             _watch: watch_handle,
         })
     }
@@ -117,6 +209,16 @@ impl Server {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the separate metrics listener, if one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The host's readiness, as `/readyz` reports it.
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
     }
 
     /// The plugin registry.
@@ -139,12 +241,25 @@ impl Server {
         self.credentials.header_value()
     }
 
-    /// Stops accepting connections and waits for in-flight requests.
+    /// Stops gracefully: not ready any more, no new connections, in-flight
+    /// requests and deliveries finish until the shutdown deadline (what is
+    /// still running then is cut off, and stays due for the next start).
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        self.readiness.stopping();
         let _ = self.shutdown.send(true);
-        self.task.await.context("server task")??;
+        for mut task in self.http {
+            match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(served) => served.context("server task")??,
+                Err(_) => {
+                    tracing::warn!("requests still running at the shutdown deadline were cut off");
+                    task.abort();
+                }
+            }
+        }
         self.poller.stop();
-        self.delivery.stop();
+        self.delivery.stop(deadline).await;
+        tracing::info!("stopped");
         Ok(())
     }
 

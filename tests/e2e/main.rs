@@ -3,12 +3,16 @@
 //! One test binary; shared helpers live in `support`.
 
 mod cli;
+mod config;
 mod console;
 mod crash;
 mod delivery;
 mod ingress;
 mod instances_api;
 mod languages;
+mod observability;
 mod polling;
 mod runtime;
+mod secrets;
+mod shutdown;
 mod support;

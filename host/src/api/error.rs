@@ -75,6 +75,11 @@ impl ApiError {
         )
     }
 
+    /// 503: the host cannot serve this yet (or any more).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
     /// 500: the plugin answered with output the host cannot use.
     pub fn plugin_output(message: impl Into<String>) -> Self {
         Self::new(

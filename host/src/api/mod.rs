@@ -1,10 +1,12 @@
-//! The HTTP surface of the host: health, the authenticated management API
-//! (plugins, instances, event log), and the vendor-facing webhook endpoints
-//! of [`crate::ingress`].
+//! The HTTP surface of the host: the open operational routes ([`health`]:
+//! health, readiness, metrics), the authenticated management API (plugins,
+//! instances, event log), and the vendor-facing webhook endpoints of
+//! [`crate::ingress`].
 
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod instances;
 pub mod plugins;
 pub mod poller;
@@ -46,7 +48,7 @@ impl axum::extract::FromRef<ApiState> for Arc<Registry> {
     }
 }
 
-/// The management routes (authenticated) and health (open).
+/// The management routes (authenticated).
 pub fn router(state: ApiState) -> Router {
     let management = Router::new()
         .route("/plugins", get(plugins::list))
@@ -84,8 +86,5 @@ pub fn router(state: ApiState) -> Router {
             state.credentials.clone(),
             auth::require,
         ));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(management)
-        .with_state(state)
+    management.with_state(state)
 }

@@ -19,17 +19,23 @@
 //!   `per_host` per destination host, so one slow receiver cannot starve
 //!   the others. 3xx is a failure (redirects are never followed); 410 Gone
 //!   pauses the instance's delivery until events are switched on again.
+//! - **Graceful stop.** [`Delivery::stop`] claims nothing more, lets the
+//!   deliveries in flight finish until a deadline, records the ones still
+//!   running then as due again at once, and returns once every attempt is
+//!   written.
 
+mod attempt;
 mod dispatch;
+mod in_flight;
 pub mod notification;
 mod recorder;
 pub mod schedule;
 pub mod signing;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::outbound::OutboundClient;
 use crate::store::Store;
@@ -70,7 +76,14 @@ impl Default for DeliveryConfig {
 #[derive(Clone)]
 pub struct Delivery {
     wake: Arc<Notify>,
-    tasks: Arc<Vec<tokio::task::JoinHandle<()>>>,
+    stop: Arc<watch::Sender<Option<tokio::time::Instant>>>,
+    tasks: Arc<Mutex<Option<Tasks>>>,
+}
+
+struct Tasks {
+    dispatcher: tokio::task::JoinHandle<()>,
+    recorder: tokio::task::JoinHandle<()>,
+    pruner: tokio::task::JoinHandle<()>,
 }
 
 impl Delivery {
@@ -78,18 +91,24 @@ impl Delivery {
     pub fn start(store: Store, outbound: OutboundClient, config: DeliveryConfig) -> Self {
         let wake = Arc::new(Notify::new());
         let config = Arc::new(config);
+        let (stop, stop_rx) = watch::channel(None);
         let (recorder, recorder_task) = recorder::start(store.clone());
-        let dispatcher = tokio::spawn(dispatch::run(
-            store.clone(),
+        let dispatcher = dispatch::Dispatcher {
+            store: store.clone(),
             outbound,
-            config.clone(),
-            wake.clone(),
+            config: config.clone(),
+            wake: wake.clone(),
             recorder,
-        ));
-        let pruner = tokio::spawn(prune(store, config.retention));
+        };
+        let tasks = Tasks {
+            dispatcher: tokio::spawn(dispatcher.run(stop_rx)),
+            recorder: recorder_task,
+            pruner: tokio::spawn(prune(store, config.retention)),
+        };
         Self {
             wake,
-            tasks: Arc::new(vec![dispatcher, recorder_task, pruner]),
+            stop: Arc::new(stop),
+            tasks: Arc::new(Mutex::new(Some(tasks))),
         }
     }
 
@@ -98,10 +117,21 @@ impl Delivery {
         self.wake.notify_one();
     }
 
-    /// Stops delivering (in-flight requests are abandoned and stay due).
-    pub fn stop(&self) {
-        for t in self.tasks.iter() {
-            t.abort();
+    /// Stops delivering: nothing more is claimed, deliveries in flight may
+    /// finish until `deadline`, the ones still running then are abandoned
+    /// and recorded as due again. Returns once every attempt is recorded.
+    pub async fn stop(&self, deadline: tokio::time::Instant) {
+        let Some(tasks) = self.tasks.lock().expect("delivery tasks lock").take() else {
+            return;
+        };
+        tasks.pruner.abort();
+        let _ = self.stop.send(Some(deadline));
+        if let Err(e) = tasks.dispatcher.await {
+            tracing::error!(error = %e, "the delivery dispatcher failed");
+        }
+        // Every sender is gone now: the recorder writes what is left and ends.
+        if let Err(e) = tasks.recorder.await {
+            tracing::error!(error = %e, "the delivery recorder failed");
         }
     }
 }

@@ -33,6 +33,7 @@ use crate::runtime::{CallLabel, WebhookOutcome};
 use crate::store::{
     NewNotification, NewReceipt, NotificationSource, ReceiptOutcome, ReceiptStatus, Store,
 };
+use crate::telemetry::metrics;
 
 pub use instances::InstanceCache;
 
@@ -65,7 +66,11 @@ async fn by_path(
     request: Request,
 ) -> Response {
     let id = decode_instance_id(&encoded);
-    respond(handle(&state, &element, id, request).await)
+    respond(
+        &state,
+        &element,
+        handle(&state, &element, id, request).await,
+    )
 }
 
 async fn by_header(
@@ -78,11 +83,26 @@ async fn by_header(
         .get("element-instances")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok());
-    respond(handle(&state, &element, id, request).await)
+    respond(
+        &state,
+        &element,
+        handle(&state, &element, id, request).await,
+    )
 }
 
-fn respond(result: Result<Response, ApiError>) -> Response {
-    result.unwrap_or_else(IntoResponse::into_response)
+/// The response, counted in the webhook metrics under the element's key
+/// (`unknown` for keys no loaded plugin serves, so labels stay bounded).
+fn respond(state: &IngressState, element: &str, result: Result<Response, ApiError>) -> Response {
+    let response = result.unwrap_or_else(IntoResponse::into_response);
+    let key = state
+        .registry
+        .get(element)
+        .map(|p| p.plugin.description().key.clone());
+    metrics::webhook(
+        key.as_deref().unwrap_or("unknown"),
+        response.status().as_u16(),
+    );
+    response
 }
 
 /// `base64(instanceId)` as in `/events/closeio/MjA5MzE=`; URL-safe and
@@ -254,7 +274,7 @@ async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Resp
             receipt_id,
             event_ids,
         } => {
-            tracing::debug!(receipt = %receipt_id, events = event_ids.len(), "receipt stored");
+            tracing::debug!(receipt = %receipt_id, events = event_ids.len(), event_ids = ?notification_ids, "receipt stored");
             if !notification_ids.is_empty() {
                 state.delivery.wake();
             }

@@ -207,6 +207,7 @@ fn record(
     reference: Instant,
     result: Result<Polled, PollError>,
 ) {
+    crate::telemetry::metrics::poll_run(&plan.element_key, result.is_ok());
     let mut state = entry.state.lock().expect("state lock");
     let r = state.resources.entry(resource.to_string()).or_default();
     match result {

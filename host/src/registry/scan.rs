@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use time::OffsetDateTime;
 
 use super::{LoadedPlugin, PluginStatus, Registry, Snapshot};
+use crate::telemetry::metrics;
 
 /// What the registry remembers of each file between scans.
 #[derive(Default)]
@@ -151,6 +152,7 @@ fn record_error(entry: &mut FileEntry, name: &str, message: String) {
         .map(|p| format!("; version {} keeps serving", p.plugin.description().version))
         .unwrap_or_default();
     tracing::warn!(file = %name, error = %message, "plugin could not be loaded{keeps}");
+    metrics::plugin_load(false);
     entry.error = Some((message, OffsetDateTime::now_utc()));
 }
 
@@ -199,6 +201,7 @@ fn assign_keys(
             Ok(()) => {
                 let d = new.plugin.description();
                 tracing::info!(file = %name, element = %d.key, version = %d.version, hash = %new.plugin.content_hash(), "plugin loaded");
+                metrics::plugin_load(true);
                 entry.serving = Some(new);
                 entry.error = None;
                 entry.failed_hash = None;

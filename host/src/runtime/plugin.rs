@@ -14,6 +14,7 @@ use super::{
     CallError, ElementInfo, HttpRequest, HttpResponse, LoadError, PollContext, PollPage, Runtime,
     WebhookOutcome,
 };
+use crate::telemetry::metrics;
 
 /// What an element says about itself, in a form the API can show.
 #[derive(Clone, Debug, Serialize)]
@@ -139,6 +140,7 @@ impl ElementPlugin {
         };
         let info = plugin
             .call(
+                "describe",
                 CallLabel::default(),
                 FetchScope::default(),
                 |store, guest| guest.call_describe(store),
@@ -172,7 +174,7 @@ impl ElementPlugin {
         config: &Vec<(String, String)>,
         request: &HttpRequest,
     ) -> Result<WebhookOutcome, CallError> {
-        self.call(label, fetch, |store, guest| {
+        self.call("webhook", label, fetch, |store, guest| {
             guest.call_webhook(store, config, request)
         })?
         .map_err(CallError::Element)
@@ -201,9 +203,12 @@ impl ElementPlugin {
         poll: &PollContext,
         draft: &HttpRequest,
     ) -> Result<HttpRequest, CallError> {
-        self.call(label, FetchScope::default(), |store, guest| {
-            guest.call_prepare_poll(store, config, poll, draft)
-        })?
+        self.call(
+            "prepare_poll",
+            label,
+            FetchScope::default(),
+            |store, guest| guest.call_prepare_poll(store, config, poll, draft),
+        )?
         .map_err(CallError::Element)
     }
 
@@ -216,7 +221,7 @@ impl ElementPlugin {
         poll: &PollContext,
         response: &HttpResponse,
     ) -> Result<PollPage, CallError> {
-        self.call(label, FetchScope::default(), |store, guest| {
+        self.call("map_poll", label, FetchScope::default(), |store, guest| {
             guest.call_map_poll(store, config, poll, response)
         })?
         .map_err(CallError::Element)
@@ -245,9 +250,11 @@ impl ElementPlugin {
     }
 
     /// Instantiates the plugin in a fresh store with the runtime's limits and
-    /// runs `f` against its `element` export.
+    /// runs `f` against its `element` export; `what` names the export in
+    /// the call metrics.
     fn call<R>(
         &self,
+        what: &'static str,
         label: CallLabel,
         fetch: FetchScope,
         f: impl FnOnce(
@@ -262,6 +269,7 @@ impl ElementPlugin {
             label,
             fetch,
         );
+        let started = std::time::Instant::now();
         let mut store = Store::new(&self.runtime.inner.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
@@ -276,7 +284,10 @@ impl ElementPlugin {
             .pre
             .instantiate(&mut store)
             .and_then(|instance| f(&mut store, instance.plugboard_element_element()));
-        result.map_err(|e| classify(store.data(), e))
+        let result = result.map_err(|e| classify(store.data(), e));
+        let failure = result.as_ref().err().map(CallError::kind);
+        metrics::plugin_call(&self.description.key, what, started.elapsed(), failure);
+        result
     }
 }
 

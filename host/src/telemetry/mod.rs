@@ -1,9 +1,15 @@
 //! What the host tells its operator: logs (`tracing` to standard error, as
-//! text or JSON, filtered by `RUST_LOG`, default `info`).
+//! text or JSON, filtered by `RUST_LOG`, default `info`), Prometheus
+//! metrics ([`metrics`]), readiness ([`readiness`]) and a span per HTTP
+//! request carrying its request id ([`request_id`]).
 //!
 //! Secrets (signature keys, vendor credentials, instance tokens, management
 //! credentials) are never log fields: code logs ids, keys and outcomes, and
 //! the types that hold secrets redact themselves in `Debug`.
+
+pub mod metrics;
+pub mod readiness;
+pub mod request_id;
 
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;

@@ -80,5 +80,7 @@ where
 pub mod connectwise;
 pub mod connectwise_rest;
 pub mod host;
+pub mod process;
 pub mod receiver;
+pub mod scrape;
 pub mod tls;

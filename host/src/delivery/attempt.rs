@@ -1,0 +1,233 @@
+//! One delivery attempt as small typed stages: [`prepare`] the signed
+//! request, make the HTTP call, and [`judge`] the answer into an
+//! [`AttemptRecord`] (delivered, retry at, dead-lettered) for the recorder.
+//! Every attempt is counted in the delivery metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+use super::schedule::{parse_retry_after, Failure};
+use super::signing;
+use super::DeliveryConfig;
+use crate::outbound::{FetchError, OutboundClient};
+use crate::store::{AttemptNext, AttemptRecord, DueNotification, InstancePatch, Store};
+use crate::telemetry::metrics::{self, DeliveryOutcome};
+
+/// Largest receiver answer read (the body is only kept for errors).
+const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
+/// Where and how one instance's notifications go.
+pub(super) struct Target {
+    pub(super) url: Option<url::Url>,
+    pub(super) keys: Vec<String>,
+}
+
+/// Per destination host concurrency limits.
+#[derive(Default)]
+pub(super) struct HostLimits {
+    by_host: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl HostLimits {
+    pub(super) fn for_url(&self, url: &url::Url, per_host: usize) -> Arc<Semaphore> {
+        let key = format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        );
+        self.by_host
+            .lock()
+            .expect("host limits lock")
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(per_host)))
+            .clone()
+    }
+}
+
+/// One attempt: prepare, call, judge.
+#[tracing::instrument(skip_all, fields(event_id = %n.id, instance = n.instance_id, attempt = n.attempts + 1))]
+pub(super) async fn deliver(
+    store: &Store,
+    outbound: &OutboundClient,
+    config: &DeliveryConfig,
+    hosts: &HostLimits,
+    target: Option<&Target>,
+    n: &DueNotification,
+) -> AttemptRecord {
+    let attempted_at = OffsetDateTime::now_utc();
+    let started = Instant::now();
+    let Some(url) = target.and_then(|t| t.url.as_ref()) else {
+        return judge(
+            config,
+            n,
+            attempted_at,
+            started,
+            None,
+            Some("the instance has no callback URL".into()),
+            Failure::Other(None),
+        );
+    };
+    let keys: Vec<&str> = target
+        .map(|t| t.keys.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    let request = match prepare(url, n, attempted_at.unix_timestamp(), &keys) {
+        Ok(r) => r,
+        Err(e) => {
+            return judge(
+                config,
+                n,
+                attempted_at,
+                started,
+                None,
+                Some(e),
+                Failure::Other(None),
+            )
+        }
+    };
+    let limit = hosts.for_url(url, config.per_host);
+    let _slot = limit
+        .acquire_owned()
+        .await
+        .expect("host limits are never closed");
+    match outbound
+        .send(request, config.request_timeout, MAX_ANSWER_BYTES)
+        .await
+    {
+        Ok(resp) if resp.is_success() => record(
+            n,
+            attempted_at,
+            started,
+            Some(resp.status),
+            None,
+            AttemptNext::Delivered,
+        ),
+        Ok(resp) if resp.status == 410 => {
+            let reason = format!("the receiver answered 410 Gone at {attempted_at}");
+            tracing::warn!(%reason, "pausing delivery for the instance");
+            let patch = InstancePatch {
+                delivery_paused: Some(Some(reason)),
+                ..InstancePatch::default()
+            };
+            if let Err(e) = store.update_instance(n.instance_id, patch).await {
+                tracing::error!(error = %e, "pausing delivery failed");
+            }
+            // Due again at once, but claims skip paused instances.
+            record(
+                n,
+                attempted_at,
+                started,
+                Some(410),
+                Some("410 Gone: delivery paused".into()),
+                AttemptNext::RetryAt(attempted_at),
+            )
+        }
+        Ok(resp) => {
+            let retry_after = parse_retry_after(resp.header("retry-after"));
+            let failure = if resp.status == 429 {
+                Failure::Throttled(retry_after)
+            } else {
+                Failure::Other(retry_after)
+            };
+            let error = format!("receiver answered {}", resp.status);
+            judge(
+                config,
+                n,
+                attempted_at,
+                started,
+                Some(resp.status),
+                Some(error),
+                failure,
+            )
+        }
+        Err(FetchError::Timeout) => judge(
+            config,
+            n,
+            attempted_at,
+            started,
+            None,
+            Some("timed out".into()),
+            Failure::Timeout,
+        ),
+        Err(e) => judge(
+            config,
+            n,
+            attempted_at,
+            started,
+            None,
+            Some(e.to_string()),
+            Failure::Other(None),
+        ),
+    }
+}
+
+/// The signed POST of a notification's stored bytes.
+fn prepare(
+    url: &url::Url,
+    n: &DueNotification,
+    timestamp: i64,
+    keys: &[&str],
+) -> Result<http::Request<Full<Bytes>>, String> {
+    let mut builder = http::Request::post(url.as_str())
+        .header(http::header::CONTENT_TYPE, &n.content_type)
+        .header(
+            http::header::USER_AGENT,
+            concat!("plugboard/", env!("CARGO_PKG_VERSION")),
+        );
+    for (name, value) in signing::sign(&n.id, timestamp, &n.body, keys).headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(n.body.clone()))
+        .map_err(|e| format!("building the request: {e}"))
+}
+
+/// A failed attempt: retry per the schedule, or dead-letter.
+fn judge(
+    config: &DeliveryConfig,
+    n: &DueNotification,
+    attempted_at: OffsetDateTime,
+    started: Instant,
+    status: Option<u16>,
+    error: Option<String>,
+    failure: Failure,
+) -> AttemptRecord {
+    let next = match config.schedule.next_delay(n.attempts + 1, failure) {
+        Some(delay) => AttemptNext::RetryAt(OffsetDateTime::now_utc() + delay),
+        None => {
+            tracing::warn!(error = ?error, "notification dead-lettered after its last attempt");
+            AttemptNext::Dead
+        }
+    };
+    record(n, attempted_at, started, status, error, next)
+}
+
+fn record(
+    n: &DueNotification,
+    attempted_at: OffsetDateTime,
+    started: Instant,
+    status_code: Option<u16>,
+    error: Option<String>,
+    next: AttemptNext,
+) -> AttemptRecord {
+    let elapsed = started.elapsed();
+    let outcome = match next {
+        AttemptNext::Delivered => DeliveryOutcome::Delivered,
+        AttemptNext::RetryAt(_) => DeliveryOutcome::Failed,
+        AttemptNext::Dead => DeliveryOutcome::DeadLettered,
+    };
+    metrics::delivery_attempt(outcome, elapsed);
+    AttemptRecord {
+        notification_id: n.id.clone(),
+        attempted_at,
+        status_code,
+        error,
+        latency_ms: u32::try_from(elapsed.as_millis()).unwrap_or(u32::MAX),
+        next,
+    }
+}
