@@ -292,3 +292,62 @@ fn resolve(base: &str, target: &str) -> String {
         .map(|u| u.to_string())
         .unwrap_or_else(|_| target.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::poller::resource::parse_all;
+
+    fn resource(config: serde_json::Value) -> Resource {
+        let all = json!({"event.poller.configuration": {"items": config}});
+        parse_all(all.as_object().unwrap()).unwrap().remove(0)
+    }
+
+    fn draft(url: &str) -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            url: url.into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_host_pages_by_page_size_or_follows_the_vendors_link() {
+        let paged = resource(json!({"pageSize": 50}));
+        let request =
+            generic_request(&paged, draft("https://v.example/items?x=1"), 3, None).unwrap();
+        assert_eq!(
+            request.url,
+            "https://v.example/items?x=1&page=3&pageSize=50"
+        );
+        let link = Some("https://v.example/items?cursor=abc".to_string());
+        let request =
+            generic_request(&paged, draft("https://v.example/items?x=1"), 2, link).unwrap();
+        assert_eq!(request.url, "https://v.example/items?cursor=abc");
+        let unpaged = resource(json!({}));
+        let request = generic_request(&unpaged, draft("https://v.example/items"), 1, None).unwrap();
+        assert_eq!(request.url, "https://v.example/items");
+    }
+
+    #[test]
+    fn a_relative_url_needs_an_element_that_prepares_requests() {
+        let err = generic_request(&resource(json!({})), draft("/items"), 1, None).unwrap_err();
+        assert!(err.to_string().contains("must be an absolute"), "{err}");
+    }
+
+    #[test]
+    fn link_targets_resolve_against_the_request() {
+        assert_eq!(
+            resolve("https://v.example/a/items?page=1", "/a/items?page=2"),
+            "https://v.example/a/items?page=2"
+        );
+        assert_eq!(
+            resolve("https://v.example/a/items", "https://w.example/x"),
+            "https://w.example/x"
+        );
+    }
+}

@@ -127,11 +127,7 @@ fn dispatch_due(shared: &Arc<Shared>, schedule: &mut Schedule) {
         let Some(entry) = shared.entry(slot.id) else {
             continue;
         };
-        let mut next = slot.due + interval;
-        if next <= now {
-            let behind = (now - slot.due).as_secs_f64() / interval.as_secs_f64();
-            next = slot.due + interval.mul_f64(behind.floor() + 1.0);
-        }
+        let next = next_due(slot.due, interval, now);
         schedule.heap.push(Reverse(Slot { due: next, ..slot }));
         entry.set_next_run(next);
         tokio::spawn(run::run(
@@ -140,6 +136,18 @@ fn dispatch_due(shared: &Arc<Shared>, schedule: &mut Schedule) {
             Trigger::Scheduled(slot.due),
         ));
     }
+}
+
+/// The planned time after `due`: one interval later, or the first planned
+/// time after `now` when the scheduler fell behind (missed times are not
+/// replayed).
+fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = due + interval;
+    if next > now || interval.is_zero() {
+        return next;
+    }
+    let behind = (now - due).as_secs_f64() / interval.as_secs_f64();
+    due + interval.mul_f64(behind.floor() + 1.0)
 }
 
 /// Brings entries and slots in line with what was read.
@@ -212,4 +220,20 @@ fn update(shared: &Arc<Shared>, schedule: &mut Schedule, id: i64, instance: Opti
         generation,
     }));
     entry.set_next_run(due);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_times_come_from_planned_times_and_skip_missed_ones() {
+        let (t0, second) = (Instant::now(), Duration::from_secs(1));
+        // On time or a little late: exactly one interval after the planned time.
+        assert_eq!(next_due(t0, second, t0), t0 + second);
+        assert_eq!(next_due(t0, second, t0 + second / 2), t0 + second);
+        // Three and a half intervals behind: the next planned time still ahead.
+        assert_eq!(next_due(t0, second, t0 + second * 7 / 2), t0 + second * 4);
+        assert_eq!(next_due(t0, second, t0 + second), t0 + second * 2);
+    }
 }
