@@ -25,7 +25,7 @@ pub fn parse(text: &str) -> Vec<Sample> {
 fn parse_line(line: &str) -> Option<Sample> {
     let (name, rest) = match line.find('{') {
         Some(i) => (&line[..i], &line[i..]),
-        None => line.split_once(' ').map(|(n, r)| (n, r))?,
+        None => line.split_once(' ')?,
     };
     let mut labels = BTreeMap::new();
     let mut rest = rest.trim_start();
