@@ -21,8 +21,7 @@ pub struct Plan {
     pub name: String,
     /// The instance's tags, for notifications.
     pub tags: Vec<String>,
-    /// When the instance was last changed; the first window of a resource
-    /// without a checkpoint starts here.
+    /// When the instance was last changed.
     pub updated_at: OffsetDateTime,
     /// Its event settings (format of notifications).
     pub settings: EventSettings,

@@ -32,6 +32,10 @@ pub(super) enum Trigger {
 /// A scheduled instance: its plan, its run lock and what is known of it.
 pub(super) struct Entry {
     plan: Mutex<Arc<Plan>>,
+    /// Where a resource without a checkpoint starts reading: when the
+    /// instance was last changed before the poller first saw it (later
+    /// changes, such as a new name, do not move it).
+    first_window: OffsetDateTime,
     run_lock: tokio::sync::Mutex<()>,
     state: Mutex<EntryState>,
 }
@@ -55,6 +59,7 @@ impl Entry {
     /// A new entry for `plan`.
     pub(super) fn new(plan: Plan) -> Self {
         Self {
+            first_window: plan.updated_at,
             plan: Mutex::new(Arc::new(plan)),
             run_lock: tokio::sync::Mutex::new(()),
             state: Mutex::default(),
@@ -146,7 +151,7 @@ pub(super) async fn run(shared: Arc<Shared>, entry: Arc<Entry>, trigger: Trigger
             let mut state = entry.state.lock().expect("state lock");
             let r = state.resources.entry(resource.name.clone()).or_default();
             r.status.last_run = Some(started);
-            r.status.checkpoint.unwrap_or(plan.updated_at)
+            r.status.checkpoint.unwrap_or(entry.first_window)
         };
         let result = match &plugin {
             Some(plugin) => {
