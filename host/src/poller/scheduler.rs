@@ -177,6 +177,11 @@ fn apply(shared: &Arc<Shared>, schedule: &mut Schedule, found: Loaded) {
 
 /// Schedules, re-plans or drops one instance.
 fn update(shared: &Arc<Shared>, schedule: &mut Schedule, id: i64, instance: Option<&Instance>) {
+    if let (Some(instance), Some(entry)) = (instance, shared.entry(id)) {
+        if entry.plan().updated_at == instance.updated_at && schedule.live.contains_key(&id) {
+            return; // unchanged since it was planned: nothing to parse again
+        }
+    }
     let min_interval = shared.config.min_interval;
     let plan = instance.and_then(|i| Plan::of(i, min_interval));
     let mut entries = shared.entries.write().expect("entries lock");
