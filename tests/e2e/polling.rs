@@ -255,6 +255,20 @@ async fn generic_mapping_reads_local_dates_and_skips_records_older_than_the_wind
             ("UPDATED".into(), "contacts".into(), "2".into(), rfc3339(t1)),
         ]
     );
+
+    // The vendor serves the same records again; all are older than the
+    // checkpoint now, so the next poll stores nothing.
+    let checkpoint = contacts["checkpoint"].as_str().unwrap();
+    let checkpoint = OffsetDateTime::parse(checkpoint, &Rfc3339).unwrap();
+    let again = poll_now(&host, id).await;
+    assert_eq!(resource(&again, "contacts")["eventsFound"], 0, "{again}");
+    let seen = cw.seen("contacts");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[1].conditions,
+        Some(format!("lastUpdated>[{}]", rfc3339(checkpoint)))
+    );
+    assert_eq!(delivered(&receiver).len(), 2);
 }
 
 #[tokio::test]
