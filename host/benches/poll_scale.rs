@@ -14,7 +14,9 @@
 //! Run: `cargo bench -p plugboard --bench poll_scale` (after
 //! `plugins/build.sh`). `POLL_INSTANCES` (default 5000),
 //! `POLL_INTERVAL_SECS` (default 10) and `POLL_MEASURE_INTERVALS` (default 3)
-//! tune it.
+//! tune it. Under `cargo test` (no `--bench` argument) it runs a short smoke
+//! round instead — 100 instances every second for two seconds — and checks
+//! that every instance was polled without failures.
 
 #![allow(missing_docs)]
 
@@ -121,9 +123,15 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
 }
 
 fn main() {
-    let instances = env_f64("POLL_INSTANCES", 5000.0) as usize;
-    let interval = Duration::from_secs_f64(env_f64("POLL_INTERVAL_SECS", 10.0));
-    let rounds = env_f64("POLL_MEASURE_INTERVALS", 3.0);
+    let bench = std::env::args().any(|a| a == "--bench");
+    let (instances, interval, rounds) = if bench {
+        (5000.0, 10.0, 3.0)
+    } else {
+        (100.0, 1.0, 2.0)
+    };
+    let instances = env_f64("POLL_INSTANCES", instances) as usize;
+    let interval = Duration::from_secs_f64(env_f64("POLL_INTERVAL_SECS", interval));
+    let rounds = env_f64("POLL_MEASURE_INTERVALS", rounds);
     let (vendor, polls) = start_fake_vendor();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -202,6 +210,8 @@ fn main() {
         println!("  host CPU: {:.2} cores ({:.0} us per poll); fake vendor: {:.2} cores",
             host_cpu / elapsed, host_cpu * 1e6 / lags.len().max(1) as f64, (vendor1 - vendor0) / elapsed);
         println!("  resident memory (host and fake vendor): {:.0} MiB", rss_mib());
+        assert_eq!(stats.failures, 0, "every poll must succeed");
+        assert!(lags.len() >= instances, "every instance must have been polled");
         server.shutdown().await.unwrap();
     });
 }
