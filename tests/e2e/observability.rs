@@ -273,3 +273,28 @@ async fn every_metric_family_moves_under_a_scripted_scenario() {
     let cw = [("element", "connectwise")];
     assert!(sum(&samples, "plugboard_poll_runs_total", &cw) >= 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_listen_moves_metrics_off_the_main_address() {
+    let (plugins, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(plugins.path().join("probe.wasm"), plugin_bytes("probe")).unwrap();
+    let metrics_port = crate::support::process::free_port();
+    let process = Binary::serve(plugins.path(), data.path())
+        .env(
+            "PLUGBOARD_METRICS_LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .spawn();
+    process.wait_ready().await;
+    let get = |url: String| async move { reqwest::get(url).await.unwrap().status() };
+    assert_eq!(get(format!("{}/metrics", process.base())).await, 404);
+    let side = format!("http://127.0.0.1:{metrics_port}");
+    for path in ["/metrics", "/readyz", "/healthz"] {
+        assert_eq!(get(format!("{side}{path}")).await, 200, "{path}");
+    }
+    assert_eq!(
+        get(format!("{side}/instances")).await,
+        404,
+        "nothing else there"
+    );
+}
