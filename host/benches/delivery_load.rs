@@ -10,6 +10,8 @@
 //! 200 answer to the notification's arrival at the receiver (p50/p99).
 //!
 //! Run: `cargo bench -p plugboard --bench delivery_load` (after `plugins/build.sh`).
+//! Under `cargo test` (no `--bench` argument) it runs a short smoke round
+//! (2,000 notifications, 100 per second for the latency phase).
 
 #![allow(missing_docs)]
 
@@ -38,8 +40,9 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let requests = env_usize("LOAD_REQUESTS", 100_000);
-        let rate = env_usize("LATENCY_RATE", 1000);
+        let full = std::env::args().any(|a| a == "--bench");
+        let requests = env_usize("LOAD_REQUESTS", if full { 100_000 } else { 2_000 });
+        let rate = env_usize("LATENCY_RATE", if full { 1000 } else { 100 });
         let ca = TestCa::new();
         let cw = FakeConnectWise::start(&ca).await;
         let receiver = BenchReceiver::start(410).await;

@@ -11,7 +11,8 @@
 //!
 //! Run: `cargo bench -p plugboard --bench ingest_load` (after
 //! `plugins/build.sh`). `LOAD_CONNECTIONS` (default 64) and `LOAD_REQUESTS`
-//! (default 150000) tune it.
+//! (default 150000) tune it. Under `cargo test` (no `--bench` argument) it
+//! runs a short smoke round of 2,000 requests, checking the harness works.
 
 #![allow(missing_docs)]
 
@@ -40,7 +41,8 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let connections = env_usize("LOAD_CONNECTIONS", 64);
-        let requests = env_usize("LOAD_REQUESTS", 150_000);
+        let full = std::env::args().any(|a| a == "--bench");
+        let requests = env_usize("LOAD_REQUESTS", if full { 150_000 } else { 2_000 });
         let ca = TestCa::new();
         let cw = FakeConnectWise::start(&ca).await;
         let receiver = BenchReceiver::start(410).await;
