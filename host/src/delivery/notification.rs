@@ -94,7 +94,7 @@ pub fn prepare(
     source: Source,
     format: Format,
     events: &[NewEvent],
-    raw: &Value,
+    raw: &(impl serde::Serialize + ?Sized),
 ) -> Vec<PreparedNotification> {
     events
         .chunks(source.max_events())

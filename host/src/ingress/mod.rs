@@ -30,6 +30,8 @@ use crate::delivery::notification::{self, InstanceInfo, Source};
 use crate::delivery::Delivery;
 use crate::registry::Registry;
 use crate::runtime::{CallLabel, WebhookOutcome};
+use serde_json::value::RawValue;
+
 use crate::store::{
     NewNotification, NewReceipt, NotificationSource, ReceiptOutcome, ReceiptStatus, Store,
 };
@@ -208,7 +210,10 @@ async fn handle(
                             })
                             .collect();
                     receipt.outcome = ReceiptStatus::Accepted {
-                        raw: accepted.raw,
+                        // The raw value is kept in the notifications that carry
+                        // it; storing it with the receipt too would only double
+                        // what every webhook writes.
+                        raw: None,
                         events,
                         notifications,
                     };
@@ -249,12 +254,20 @@ async fn keep_failed(
 }
 
 /// The raw value notifications carry: the plugin's, else the body as JSON,
-/// else the body as text.
-fn raw_json(plugin_raw: Option<&str>, body: &[u8]) -> serde_json::Value {
+/// else the body as a JSON string. Kept as JSON text (checked, not parsed
+/// into a tree): it is only copied into notification bodies.
+fn raw_json(plugin_raw: Option<&str>, body: &[u8]) -> Box<RawValue> {
     plugin_raw
-        .and_then(|r| serde_json::from_str(r).ok())
-        .or_else(|| serde_json::from_slice(body).ok())
-        .unwrap_or_else(|| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()))
+        .and_then(|r| RawValue::from_string(r.to_owned()).ok())
+        .or_else(|| {
+            std::str::from_utf8(body)
+                .ok()
+                .and_then(|b| RawValue::from_string(b.to_owned()).ok())
+        })
+        .unwrap_or_else(|| {
+            let text = serde_json::Value::String(String::from_utf8_lossy(body).into_owned());
+            RawValue::from_string(text.to_string()).expect("a JSON string is JSON")
+        })
 }
 
 async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Response, ApiError> {
