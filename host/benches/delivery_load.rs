@@ -25,14 +25,7 @@ use load::connectwise::FakeConnectWise;
 use load::receiver::BenchReceiver;
 use load::scenario::{paused_sidecar, shots};
 use load::tls::TestCa;
-use load::Options;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use load::{env_usize, full_run, Options};
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -40,7 +33,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let full = std::env::args().any(|a| a == "--bench");
+        let full = full_run();
         let requests = env_usize("LOAD_REQUESTS", if full { 100_000 } else { 2_000 });
         let rate = env_usize("LATENCY_RATE", if full { 1000 } else { 100 });
         let ca = TestCa::new();

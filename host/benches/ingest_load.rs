@@ -25,14 +25,7 @@ use load::connectwise::FakeConnectWise;
 use load::receiver::BenchReceiver;
 use load::scenario::{paused_sidecar, shots};
 use load::tls::TestCa;
-use load::Options;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use load::{env_usize, full_run, Options};
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -41,7 +34,7 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let connections = env_usize("LOAD_CONNECTIONS", 64);
-        let full = std::env::args().any(|a| a == "--bench");
+        let full = full_run();
         let requests = env_usize("LOAD_REQUESTS", if full { 150_000 } else { 2_000 });
         let ca = TestCa::new();
         let cw = FakeConnectWise::start(&ca).await;

@@ -20,6 +20,20 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 
+/// A number from the environment, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Whether this is a full benchmark run (`cargo bench` passes `--bench`);
+/// under `cargo test` benchmarks run a short smoke round instead.
+pub fn full_run() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
 /// One request to send: path, headers, body.
 #[derive(Clone)]
 pub struct Shot {
