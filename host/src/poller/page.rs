@@ -221,18 +221,7 @@ async fn send(target: &Target<'_>, request: &HttpRequest) -> Result<HttpResponse
             retry_after,
         });
     }
-    Ok(HttpResponse {
-        status: response.status,
-        headers: response
-            .headers
-            .iter()
-            .map(|(name, value)| Header {
-                name: name.as_str().to_string(),
-                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            })
-            .collect(),
-        body: response.body.to_vec(),
-    })
+    Ok(HttpResponse::from(&response))
 }
 
 /// The page's events and how to reach the next page, by the element's

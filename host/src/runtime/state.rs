@@ -20,6 +20,25 @@ use super::bindings::{FetchError, Header, LogLevel};
 use super::limits::{CpuDeadline, MemoryCap};
 use crate::outbound::{self, HostAllowList, OutboundClient};
 
+impl From<&outbound::OutboundResponse> for types::HttpResponse {
+    /// The plugin's view of a response the host received (header values
+    /// that are not UTF-8 are replaced lossily).
+    fn from(resp: &outbound::OutboundResponse) -> Self {
+        Self {
+            status: resp.status,
+            headers: resp
+                .headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.as_str().to_string(),
+                    value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                })
+                .collect(),
+            body: resp.body.to_vec(),
+        }
+    }
+}
+
 /// Longest log line a plugin may write; longer lines are cut.
 const MAX_LOG_LINE: usize = 4096;
 
@@ -146,18 +165,7 @@ impl host::Host for CallState {
         let result = runtime.block_on(client.plugin_get(&url, &headers, &allowed));
         self.cpu.credit_host_time(started.elapsed());
         match result {
-            Ok(resp) => Ok(types::HttpResponse {
-                status: resp.status,
-                headers: resp
-                    .headers
-                    .iter()
-                    .map(|(name, value)| Header {
-                        name: name.as_str().to_string(),
-                        value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    })
-                    .collect(),
-                body: resp.body.to_vec(),
-            }),
+            Ok(resp) => Ok(types::HttpResponse::from(&resp)),
             Err(err) => {
                 tracing::debug!(element = %self.label.element, error = %err, "plugin fetch failed");
                 Err(match err {
