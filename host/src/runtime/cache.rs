@@ -49,7 +49,7 @@ pub(crate) fn load_or_compile(
     match component.serialize() {
         Ok(bytes) => {
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path));
+            let written = write_uncached(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &path));
             if let Err(e) = written {
                 let _ = std::fs::remove_file(&tmp);
                 tracing::warn!(path = %path.display(), error = %e, "could not cache compiled plugin");
@@ -58,6 +58,20 @@ pub(crate) fn load_or_compile(
         Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not serialize compiled plugin"),
     }
     Ok(component)
+}
+
+/// Writes an artifact durably, then tells the kernel not to keep its pages
+/// cached: a later start maps the artifact and faults in only the pages it
+/// uses, instead of having the kernel map the whole freshly written file
+/// into the process (which inflates idle memory by the artifact's size).
+fn write_uncached(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    // Advisory only: an error here changes nothing about correctness.
+    let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+    Ok(())
 }
 
 #[allow(unsafe_code)]
