@@ -50,9 +50,20 @@ pub(crate) fn load_or_compile(
         Ok(bytes) => {
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
             let written = write_uncached(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &path));
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
-                tracing::warn!(path = %path.display(), error = %e, "could not cache compiled plugin");
+            drop(bytes);
+            match written {
+                // Serve from the file like any later start does: its code is
+                // then file-backed and only the pages in use stay resident,
+                // instead of the whole compiled image in anonymous memory.
+                Ok(()) => {
+                    if let Ok(mapped) = deserialize(engine, &path) {
+                        return Ok(mapped);
+                    }
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    tracing::warn!(path = %path.display(), error = %e, "could not cache compiled plugin");
+                }
             }
         }
         Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not serialize compiled plugin"),
