@@ -60,6 +60,17 @@ pub enum PluginsCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Internal: compile the component on stdin into a cache artifact. The
+    /// host runs this in a child process so compiling leaves no memory behind.
+    #[command(hide = true)]
+    Compile {
+        /// The runtime settings (JSON) the artifact must fit.
+        #[arg(long)]
+        runtime: String,
+        /// Where to write the artifact.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Settings of `plugboard serve`, as one layer gives them: `None` where the

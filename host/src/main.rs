@@ -17,6 +17,9 @@ fn main() {
             PluginsCommand::New { lang, name, dir } => {
                 plugboard::scaffold::new_plugin(lang, &name, dir.as_deref())
             }
+            PluginsCommand::Compile { runtime, out } => {
+                plugboard::runtime::run_compiler_child(&runtime, &out)
+            }
         },
     };
     if let Err(e) = result {
@@ -45,35 +48,16 @@ fn return_large_frees_to_the_os() {
 }
 
 fn serve(args: plugboard::cli::ServeArgs) -> anyhow::Result<()> {
-    let settings = Settings::from_args(args)?;
+    let mut settings = Settings::from_args(args)?;
+    // Compile plugins that are not in the cache in a child process running
+    // this same binary; without a known path, compile in process.
+    settings.runtime.compiler_program = std::env::current_exe().ok();
     plugboard::telemetry::init_logging(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let server = plugboard::server::Server::start(settings, None).await?;
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        trim_once_ready(server.readiness().clone());
         server.run_until_signal().await
     })
-}
-
-/// Once the host is ready (plugins loaded), hands the memory freed by
-/// compiling and loading them back to the OS. Compiling plugins allocates
-/// hundreds of MiB on compiler threads; glibc keeps what those threads freed
-/// in their arenas, so without this a first start that compiled the plugins
-/// stays at that size for good.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)] // FFI, see the SAFETY note
-fn trim_once_ready(readiness: plugboard::telemetry::readiness::Readiness) {
-    std::thread::spawn(move || {
-        while !readiness.report().ready {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        // SAFETY: malloc_trim only returns free memory of the allocator's own
-        // arenas to the OS; it is thread-safe and touches no live allocation.
-        unsafe {
-            libc::malloc_trim(0);
-        }
-    });
 }

@@ -3,6 +3,7 @@
 //! One test binary; shared helpers live in `support`.
 
 mod cli;
+mod compiler;
 mod config;
 mod console;
 mod crash;

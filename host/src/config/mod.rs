@@ -188,6 +188,7 @@ impl Settings {
             max_concurrent_calls: positive(a.max_concurrent_calls, "max_concurrent_calls")?,
             pooling: !given(a.no_pooling, "no_pooling")?,
             cache_dir: Some(data_dir.join("cache")),
+            compiler_program: None,
         };
         let outbound = OutboundConfig {
             allow_private,

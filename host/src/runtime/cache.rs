@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use super::LoadError;
+use super::compiler::{compile_in_child, ChildOutcome};
+use super::{LoadError, RuntimeConfig};
 
 /// Hex SHA-256 of a plugin's bytes: its identity in caches and status.
 pub(crate) fn content_hash(wasm: &[u8]) -> String {
@@ -25,10 +26,12 @@ fn engine_key(engine: &Engine) -> String {
     format!("{:016x}", h.finish())
 }
 
-/// Loads the compiled artifact for `hash` from `dir`, or compiles `wasm` and
-/// stores the artifact there.
+/// Loads the compiled artifact for `hash` from `dir`, or compiles `wasm`
+/// and stores the artifact there: in a child process running `compiler`
+/// when one is given (see [`super::compiler`]), else in this process.
 pub(crate) fn load_or_compile(
     engine: &Engine,
+    config: &RuntimeConfig,
     dir: &Path,
     hash: &str,
     wasm: &[u8],
@@ -44,12 +47,35 @@ pub(crate) fn load_or_compile(
             ),
         }
     }
+    if let Some(program) = &config.compiler_program {
+        let started = std::time::Instant::now();
+        match compile_in_child(program, config, wasm, &path) {
+            ChildOutcome::Written => match deserialize(engine, &path) {
+                Ok(mapped) => {
+                    tracing::info!(
+                        hash,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "plugin compiled in a child process"
+                    );
+                    return Ok(mapped);
+                }
+                Err(e) => tracing::warn!(
+                    path = %path.display(),
+                    error = %format!("{e:#}"),
+                    "the compiler process wrote an unusable artifact; compiling in process"
+                ),
+            },
+            ChildOutcome::Invalid(message) => return Err(LoadError::Invalid(message)),
+            ChildOutcome::Unavailable(reason) => {
+                tracing::warn!(%reason, "cannot compile in a child process; compiling in process")
+            }
+        }
+    }
     let component =
         Component::new(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
     match component.serialize() {
         Ok(bytes) => {
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            let written = write_uncached(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &path));
+            let written = store(&bytes, &path);
             drop(bytes);
             match written {
                 // Serve from the file like any later start does: its code is
@@ -61,14 +87,23 @@ pub(crate) fn load_or_compile(
                     }
                 }
                 Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    tracing::warn!(path = %path.display(), error = %e, "could not cache compiled plugin");
+                    tracing::warn!(path = %path.display(), error = %e, "could not cache compiled plugin")
                 }
             }
         }
         Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not serialize compiled plugin"),
     }
     Ok(component)
+}
+
+/// Stores an artifact at `path` atomically (temporary file, then rename).
+pub(super) fn store(bytes: &[u8], path: &Path) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = write_uncached(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Writes an artifact durably, then tells the kernel not to keep its pages

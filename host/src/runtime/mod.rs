@@ -9,6 +9,7 @@
 
 mod bindings;
 mod cache;
+mod compiler;
 mod error;
 mod limits;
 mod plugin;
@@ -27,6 +28,7 @@ pub use bindings::{
     ConfigKey, ElementError, ElementInfo, EventModes, EventType, Header, HttpRequest, HttpResponse,
     NormalizedEvent, PollContext, PollPage, WebhookEvents, WebhookOutcome,
 };
+pub use compiler::run_child as run_compiler_child;
 pub use error::{CallError, LoadError};
 pub use plugin::{ElementDescription, ElementPlugin};
 pub use state::{CallLabel, FetchScope};
@@ -58,6 +60,12 @@ pub struct RuntimeConfig {
     /// Folder for compiled plugin artifacts (keyed by content hash and engine
     /// compatibility). `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// Program that compiles plugins missing from the cache in a child
+    /// process (the `plugboard` binary itself, run as `plugboard plugins
+    /// compile`), so the compiler's memory never stays in the host. `None`
+    /// compiles in this process. Set by the binary, not by configuration.
+    #[serde(skip)]
+    pub compiler_program: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -68,6 +76,7 @@ impl Default for RuntimeConfig {
             max_concurrent_calls: 64,
             pooling: true,
             cache_dir: None,
+            compiler_program: None,
         }
     }
 }
@@ -164,12 +173,14 @@ impl Runtime {
         }
         let engine = &self.inner.engine;
         match &self.inner.config.cache_dir {
-            Some(dir) => cache::load_or_compile(engine, dir, hash, wasm),
+            Some(dir) => cache::load_or_compile(engine, &self.inner.config, dir, hash, wasm),
             None => Component::new(engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}"))),
         }
     }
 }
 
+/// The engine `config` describes; the compiler child builds the same one,
+/// so its artifacts fit the host's.
 fn build_engine(config: &RuntimeConfig) -> anyhow::Result<(Engine, bool)> {
     let mut base = Config::new();
     base.wasm_component_model(true)
