@@ -11,7 +11,7 @@
 //! With `event.notification.format = cloudevents` the same content goes out as
 //! a CloudEvents 1.0 structured-mode JSON event.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
 use crate::store::NewEvent;
@@ -78,75 +78,123 @@ pub struct PreparedNotification {
     pub event_count: usize,
 }
 
-fn event_json(e: &NewEvent, element_key: &str) -> Value {
-    json!({
-        "eventType": e.event_type.as_str(),
-        "objectType": e.object_type,
-        "objectId": e.object_id,
-        "date": e.date.format(&Rfc3339).unwrap_or_default(),
-        "elementKey": element_key,
-    })
+/// One event as listed in a notification.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventEntry<'a> {
+    event_type: &'a str,
+    object_type: &'a str,
+    object_id: &'a str,
+    date: String,
+    element_key: &'a str,
+}
+
+/// Cloud Elements' `message`. Serialized straight from borrowed parts: the
+/// raw value goes out as the JSON text it is, never re-parsed into a tree.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Message<'a, R: ?Sized> {
+    event_id: &'a str,
+    instance_id: i64,
+    #[serde(rename = "instance_id")]
+    instance_id_snake: i64,
+    element_key: &'a str,
+    instance_name: &'a str,
+    instance_tags: &'a [String],
+    events: Vec<EventEntry<'a>>,
+    raw: &'a R,
+}
+
+/// `{"message": …}`.
+#[derive(Serialize)]
+struct Envelope<'a, R: ?Sized> {
+    message: Message<'a, R>,
+}
+
+/// A CloudEvents 1.0 event in structured mode, carrying the message as `data`.
+#[derive(Serialize)]
+struct CloudEvent<'a, R: ?Sized> {
+    specversion: &'static str,
+    id: &'a str,
+    source: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    datacontenttype: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    data: Message<'a, R>,
+}
+
+fn rfc3339(date: time::OffsetDateTime) -> String {
+    date.format(&Rfc3339).unwrap_or_default()
 }
 
 /// Splits `events` into notifications for `instance` (none when there are no events).
-pub fn prepare(
+pub fn prepare<R: Serialize + ?Sized>(
     instance: &InstanceInfo<'_>,
     source: Source,
     format: Format,
     events: &[NewEvent],
-    raw: &(impl serde::Serialize + ?Sized),
+    raw: &R,
 ) -> Vec<PreparedNotification> {
     events
         .chunks(source.max_events())
         .map(|chunk| {
             let id = uuid::Uuid::now_v7().to_string();
-            let events: Vec<Value> = chunk
-                .iter()
-                .map(|e| event_json(e, instance.element_key))
-                .collect();
-            let message = json!({
-                "eventId": id,
-                "instanceId": instance.id,
-                "instance_id": instance.id,
-                "elementKey": instance.element_key,
-                "instanceName": instance.name,
-                "instanceTags": instance.tags,
-                "events": events,
-                "raw": raw,
-            });
+            let message = Message {
+                event_id: &id,
+                instance_id: instance.id,
+                instance_id_snake: instance.id,
+                element_key: instance.element_key,
+                instance_name: instance.name,
+                instance_tags: instance.tags,
+                events: chunk
+                    .iter()
+                    .map(|e| EventEntry {
+                        event_type: e.event_type.as_str(),
+                        object_type: &e.object_type,
+                        object_id: &e.object_id,
+                        date: rfc3339(e.date),
+                        element_key: instance.element_key,
+                    })
+                    .collect(),
+                raw,
+            };
             let body = match format {
-                Format::CloudElements => json!({ "message": message }),
-                Format::CloudEvents => cloud_event(&id, instance, chunk, message),
+                Format::CloudElements => serde_json::to_vec(&Envelope { message }),
+                Format::CloudEvents => serde_json::to_vec(&CloudEvent {
+                    specversion: "1.0",
+                    id: &id,
+                    source: format!(
+                        "plugboard/elements/{}/instances/{}",
+                        instance.element_key, instance.id
+                    ),
+                    kind: "io.plugboard.element.events",
+                    datacontenttype: "application/json",
+                    time: chunk.first().map(|e| rfc3339(e.date)),
+                    subject: match chunk {
+                        [only] => Some(format!("{}/{}", only.object_type, only.object_id)),
+                        _ => None,
+                    },
+                    data: message,
+                }),
             };
             PreparedNotification {
                 id,
-                body: serde_json::to_vec(&body).expect("JSON values serialize"),
+                body: body.expect("notification parts serialize"),
                 event_count: chunk.len(),
             }
         })
         .collect()
 }
 
-fn cloud_event(id: &str, instance: &InstanceInfo<'_>, chunk: &[NewEvent], message: Value) -> Value {
-    let mut ev = json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": format!("plugboard/elements/{}/instances/{}", instance.element_key, instance.id),
-        "type": "io.plugboard.element.events",
-        "datacontenttype": "application/json",
-        "time": chunk.first().and_then(|e| e.date.format(&Rfc3339).ok()),
-        "data": message,
-    });
-    if let [only] = chunk {
-        ev["subject"] = json!(format!("{}/{}", only.object_type, only.object_id));
-    }
-    ev
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::EventType;
+    use serde_json::{json, Value};
 
     fn events(n: usize) -> Vec<NewEvent> {
         (0..n)
@@ -155,7 +203,7 @@ mod tests {
                 object_type: "ticket".into(),
                 object_id: i.to_string(),
                 date: time::macros::datetime!(2024-05-01 12:00 UTC),
-                raw: json!({"id": i}),
+                raw: serde_json::value::to_raw_value(&json!({"id": i})).unwrap(),
             })
             .collect()
     }

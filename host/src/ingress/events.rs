@@ -3,7 +3,7 @@
 //! that returns an unparsable date or raw value has failed, and the receipt
 //! is kept for reprocessing rather than stored half-right.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -30,10 +30,10 @@ pub(crate) fn normalize(
                 OffsetDateTime::parse(&e.date, &Rfc3339)
                     .map_err(|err| format!("event {i}: date {:?} is not RFC 3339: {err}", e.date))?
             };
-            let raw: Value = if e.raw.is_empty() {
-                Value::Null
+            let raw = if e.raw.is_empty() {
+                RawValue::NULL.to_owned()
             } else {
-                serde_json::from_str(&e.raw)
+                RawValue::from_string(e.raw)
                     .map_err(|err| format!("event {i}: raw is not JSON: {err}"))?
             };
             Ok(NewEvent {

@@ -65,7 +65,7 @@ pub fn map_page(resource: &Resource, body: &[u8], window: Window) -> Result<Mapp
             object_type: resource.name.clone(),
             object_id,
             date: updated.or(created).unwrap_or(window.until),
-            raw: record.clone(),
+            raw: serde_json::value::to_raw_value(record).map_err(|e| e.to_string())?,
         });
     }
     Ok(MappedPage {

@@ -45,7 +45,8 @@ fn tells_created_from_updated_and_skips_old_records() {
     assert_eq!(page.events[1].date, datetime!(2024-05-01 12:31 UTC));
     assert_eq!(page.events[0].object_type, "tickets");
     assert_eq!(
-        page.events[0].raw["_info"]["dateEntered"],
+        serde_json::from_str::<serde_json::Value>(page.events[0].raw.get()).unwrap()["_info"]
+            ["dateEntered"],
         "2024-05-01T12:30:00Z"
     );
 }

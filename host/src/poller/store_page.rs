@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -108,8 +108,9 @@ fn receipt(
     let notifications = events
         .chunks(max)
         .flat_map(|chunk| {
-            let records: Vec<Value> = chunk.iter().map(|e| e.raw.clone()).collect();
-            let raw = json!({ target.resource.name.as_str(): records });
+            let records: Vec<&RawValue> = chunk.iter().map(|e| &*e.raw).collect();
+            // `{"<resource>": [records…]}`, the records copied as they are.
+            let raw = std::collections::BTreeMap::from([(target.resource.name.as_str(), records)]);
             notification::prepare(&info, Source::Polling, format, chunk, &raw)
         })
         .map(|n| NewNotification {

@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -64,7 +65,7 @@ impl FromStr for EventType {
 }
 
 /// One event to store with its receipt.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct NewEvent {
     /// What happened.
     pub event_type: EventType,
@@ -74,8 +75,19 @@ pub struct NewEvent {
     pub object_id: String,
     /// When it happened, as the vendor said (or the time of receipt).
     pub date: OffsetDateTime,
-    /// The vendor's data for this object.
-    pub raw: Value,
+    /// The vendor's data for this object, as checked JSON text: it is
+    /// stored and sent as it is, never parsed into a tree on the way.
+    pub raw: Box<RawValue>,
+}
+
+impl PartialEq for NewEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.event_type == other.event_type
+            && self.object_type == other.object_type
+            && self.object_id == other.object_id
+            && self.date == other.date
+            && self.raw.get() == other.raw.get()
+    }
 }
 
 /// An event as kept in the event log.

@@ -82,6 +82,7 @@ pub(super) fn event(id: &str) -> NewEvent {
         object_type: "ticket".into(),
         object_id: id.into(),
         date: T0,
-        raw: json!({"id": id, "summary": "Printer on fire"}),
+        raw: serde_json::value::to_raw_value(&json!({"id": id, "summary": "Printer on fire"}))
+            .unwrap(),
     }
 }

@@ -34,7 +34,7 @@ enum Command {
     /// and the queue holds many commands).
     Receipt {
         receipt: Box<NewReceipt>,
-        reply: oneshot::Sender<Result<ReceiptOutcome>>,
+        reply: oneshot::Sender<Stored>,
     },
     /// Store a poll page as part of the next batch.
     Poll {
@@ -44,6 +44,12 @@ enum Command {
     /// Run a write on its own, between batches.
     Job(Job),
 }
+
+/// The writer's answer for one receipt, with the receipt itself handed
+/// back: the caller's thread allocated it, and freeing it there keeps that
+/// work (and the allocator's cross-thread locking) off the writer thread,
+/// which every receipt has to pass through.
+type Stored = (Result<ReceiptOutcome>, NewReceipt);
 
 /// Counters of the writer's work since the store was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -100,7 +106,9 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let receipt = Box::new(receipt);
         self.send(Command::Receipt { receipt, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let (result, receipt) = answer.await.map_err(|_| StoreError::Closed)?;
+        drop(receipt);
+        result
     }
 
     /// Queues a poll page for the next batch and waits until it is committed.
@@ -158,7 +166,7 @@ impl Drop for Writer {
 }
 
 /// A receipt waiting in the current batch, with its caller's reply.
-type Pending = (NewReceipt, oneshot::Sender<Result<ReceiptOutcome>>);
+type Pending = (NewReceipt, oneshot::Sender<Stored>);
 
 /// A poll page waiting in the current batch, with its caller's reply.
 type PendingPoll = (PollWrite, oneshot::Sender<Result<PollOutcome>>);
@@ -218,10 +226,10 @@ fn commit_batch(backend: &mut dyn Backend, pending: &mut Vec<Pending>, counters:
     let (receipts, replies): (Vec<NewReceipt>, Vec<_>) = pending.drain(..).unzip();
     let results = backend.commit_receipts(&receipts);
     count(&results, counters);
-    for (result, reply) in results.into_iter().zip(replies) {
-        let _ = reply.send(result);
-    }
     tracing::trace!(receipts = receipts.len(), "receipt batch written");
+    for ((result, reply), receipt) in results.into_iter().zip(replies).zip(receipts) {
+        let _ = reply.send((result, receipt));
+    }
 }
 
 /// Adds one batch's results to the counters.

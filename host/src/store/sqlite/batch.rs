@@ -179,7 +179,7 @@ fn insert_events(
             event.object_type,
             event.object_id,
             to_rfc3339(event.date)?,
-            serde_json::to_string(&event.raw)?,
+            event.raw.get(),
             i64::try_from(seq).unwrap_or(i64::MAX),
             created_at,
         ])?;

@@ -226,7 +226,7 @@ mod tests {
             ("ticket", "42")
         );
         assert_eq!(listed.date, given.date);
-        assert_eq!(listed.raw, given.raw);
+        assert_eq!(listed.raw.to_string(), given.raw.get());
         assert_eq!(listed.element_key, "connectwise");
         assert_eq!(b.get_event(&listed.id).unwrap(), Some(listed.clone()));
         assert!(b.get_event("nope").unwrap().is_none());
