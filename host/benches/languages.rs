@@ -161,6 +161,10 @@ fn bench(c: &mut Criterion) {
         runtime.is_pooled(),
         "benchmark expects the pooling allocator"
     );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("languages");
     for subject in [connectwise(), github(), shopify()] {
         let path = format!(
@@ -170,7 +174,7 @@ fn bench(c: &mut Criterion) {
         );
         let wasm = std::fs::read(&path).expect("run plugins/build.sh first");
         let started = Instant::now();
-        let plugin = runtime.load(&wasm).unwrap();
+        let plugin = rt.block_on(runtime.load(&wasm)).unwrap();
         eprintln!(
             "{:<10} {:<12} {:>10} bytes, cold compile and describe {:>8.2?}, body {} bytes",
             subject.language,
@@ -180,14 +184,13 @@ fn bench(c: &mut Criterion) {
             subject.request.body.len()
         );
         let call = || {
-            plugin
-                .webhook(
-                    CallLabel::default(),
-                    FetchScope::default(),
-                    &subject.config,
-                    &subject.request,
-                )
-                .unwrap()
+            rt.block_on(plugin.webhook(
+                CallLabel::default(),
+                FetchScope::default(),
+                &subject.config,
+                &subject.request,
+            ))
+            .unwrap()
         };
         assert!(matches!(call(), WebhookOutcome::Accepted(ref e) if e.events.len() == 1));
         group.bench_function(format!("{}_{}", subject.language, subject.element), |b| {

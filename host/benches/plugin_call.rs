@@ -42,7 +42,13 @@ fn bench(c: &mut Criterion) {
         runtime.is_pooled(),
         "benchmark expects the pooling allocator"
     );
-    let plugin = runtime.load(&wasm).unwrap();
+    // Calls run as they do in the host: asynchronously, here on a
+    // current-thread runtime driven by the benchmark loop.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let plugin = rt.block_on(runtime.load(&wasm)).unwrap();
     let config = vec![
         (
             "helpdesk.connectwise.company".to_string(),
@@ -64,13 +70,13 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(request.body.len() as u64));
     group.bench_function("connectwise_webhook_fresh_instance", |b| {
         b.iter(|| {
-            let out = plugin
-                .webhook(
+            let out = rt
+                .block_on(plugin.webhook(
                     CallLabel::default(),
                     FetchScope::default(),
                     &config,
                     &request,
-                )
+                ))
                 .unwrap();
             assert!(matches!(out, WebhookOutcome::Accepted(ref e) if e.events.len() == 1));
             out

@@ -14,8 +14,10 @@ pub fn check_plugin(file: &Path) -> anyhow::Result<()> {
         pooling: false,
         ..RuntimeConfig::default()
     })?;
-    let plugin = runtime
-        .load(&bytes)
+    let plugin = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(runtime.load(&bytes))
         .with_context(|| format!("{} cannot be loaded", file.display()))?;
     let mut out = serde_json::to_value(plugin.description())?;
     out["contentHash"] = plugin.content_hash().into();

@@ -42,7 +42,12 @@ async fn probe_answers(plugin: &plugboard::runtime::ElementPlugin) -> bool {
         body: br#"{"hello":"world"}"#.to_vec(),
     };
     plugin
-        .webhook_async(CallLabel::default(), FetchScope::default(), vec![], request)
+        .webhook(
+            CallLabel::default(),
+            FetchScope::default(),
+            &vec![],
+            &request,
+        )
         .await
         .is_ok()
 }
@@ -52,13 +57,17 @@ async fn a_child_process_compiles_what_the_host_then_serves() {
     let cache = tempfile::tempdir().unwrap();
     let rt = runtime_with_compiler(cache.path(), env!("CARGO_BIN_EXE_plugboard").into());
     let bytes = plugin_bytes("probe");
-    let plugin = rt.load(&bytes).unwrap();
+    let plugin = rt.load(&bytes).await.unwrap();
     let files = artifacts(cache.path());
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].to_string_lossy().contains(plugin.content_hash()));
     assert!(probe_answers(&plugin).await);
 
-    let broken = rt.load(BROKEN_COMPONENT).err().expect("junk is rejected");
+    let broken = rt
+        .load(BROKEN_COMPONENT)
+        .await
+        .err()
+        .expect("junk is rejected");
     match &broken {
         LoadError::Invalid(message) => assert!(
             !message.is_empty() && !message.contains("compiler process"),
@@ -73,7 +82,7 @@ async fn a_child_process_compiles_what_the_host_then_serves() {
 async fn a_compiler_that_cannot_start_falls_back_to_compiling_in_process() {
     let cache = tempfile::tempdir().unwrap();
     let rt = runtime_with_compiler(cache.path(), cache.path().join("no-such-program"));
-    let plugin = rt.load(&plugin_bytes("probe")).unwrap();
+    let plugin = rt.load(&plugin_bytes("probe")).await.unwrap();
     assert_eq!(artifacts(cache.path()).len(), 1);
     assert!(probe_answers(&plugin).await);
 }

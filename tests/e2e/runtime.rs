@@ -38,11 +38,11 @@ async fn call_probe(
     path: &str,
 ) -> Result<WebhookOutcome, CallError> {
     plugin
-        .webhook_async(
+        .webhook(
             CallLabel::default(),
             FetchScope::default(),
-            vec![],
-            probe_request(path),
+            &vec![],
+            &probe_request(path),
         )
         .await
 }
@@ -66,7 +66,7 @@ fn connectwise_callback() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn loads_and_calls_the_connectwise_plugin() {
     let rt = runtime(1000, 64);
-    let plugin = rt.load(&plugin_bytes("connectwise")).unwrap();
+    let plugin = rt.load(&plugin_bytes("connectwise")).await.unwrap();
     let d = plugin.description();
     assert_eq!(d.key, "connectwise");
     assert!(d.aliases.contains(&"connectwisecrmrest".to_string()));
@@ -88,7 +88,12 @@ async fn loads_and_calls_the_connectwise_plugin() {
         body: connectwise_callback(),
     };
     let outcome = plugin
-        .webhook_async(CallLabel::default(), FetchScope::default(), config, request)
+        .webhook(
+            CallLabel::default(),
+            FetchScope::default(),
+            &config,
+            &request,
+        )
         .await
         .unwrap();
     let WebhookOutcome::Accepted(accepted) = outcome else {
@@ -113,7 +118,7 @@ async fn loads_and_calls_the_connectwise_plugin() {
 #[tokio::test(flavor = "multi_thread")]
 async fn infinite_loop_is_stopped_while_other_calls_are_served() {
     let rt = runtime(300, 64);
-    let plugin = rt.load(&plugin_bytes("probe")).unwrap();
+    let plugin = rt.load(&plugin_bytes("probe")).await.unwrap();
     let looping = {
         let p = plugin.clone();
         tokio::spawn(async move { call_probe(&p, "loop").await })
@@ -139,7 +144,7 @@ async fn infinite_loop_is_stopped_while_other_calls_are_served() {
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_hungry_plugin_is_capped() {
     let rt = runtime(5_000, 32);
-    let plugin = rt.load(&plugin_bytes("probe")).unwrap();
+    let plugin = rt.load(&plugin_bytes("probe")).await.unwrap();
     match call_probe(&plugin, "alloc").await {
         Err(CallError::Memory(limit)) => assert_eq!(limit, 32 << 20),
         other => panic!("expected the memory cap, got {other:?}"),
@@ -150,7 +155,7 @@ async fn memory_hungry_plugin_is_capped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn trap_fails_that_call_only() {
     let rt = runtime(1000, 64);
-    let plugin = rt.load(&plugin_bytes("probe")).unwrap();
+    let plugin = rt.load(&plugin_bytes("probe")).await.unwrap();
     let trap = call_probe(&plugin, "trap").await;
     assert!(matches!(trap, Err(CallError::Trap(_))), "{trap:?}");
     assert!(call_probe(&plugin, "ok").await.is_ok());
@@ -187,14 +192,14 @@ async fn components_not_matching_the_contract_are_rejected() {
     ];
     for (text, kind, needle) in cases {
         let wasm = wat_to_binary(text);
-        let err = rt.load(&wasm).err().expect("must be rejected");
+        let err = rt.load(&wasm).await.err().expect("must be rejected");
         assert!(kind(&err), "wrong kind: {err:?}");
         assert!(
             err.to_string().contains(needle),
             "{err} should mention {needle}"
         );
     }
-    let garbage = rt.load(b"not wasm at all").err().unwrap();
+    let garbage = rt.load(b"not wasm at all").await.err().unwrap();
     assert!(matches!(garbage, LoadError::Invalid(_)), "{garbage:?}");
 }
 
@@ -210,7 +215,11 @@ async fn compiled_plugins_are_cached_on_disk() {
         ..RuntimeConfig::default()
     };
     let bytes = plugin_bytes("probe");
-    let first = Runtime::new(config.clone()).unwrap().load(&bytes).unwrap();
+    let first = Runtime::new(config.clone())
+        .unwrap()
+        .load(&bytes)
+        .await
+        .unwrap();
     let files: Vec<_> = std::fs::read_dir(cache.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -219,7 +228,7 @@ async fn compiled_plugins_are_cached_on_disk() {
     assert!(files[0].to_string_lossy().contains(first.content_hash()));
     let modified = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
     // A restart (new runtime, same engine settings) loads the artifact instead of recompiling.
-    let second = Runtime::new(config).unwrap().load(&bytes).unwrap();
+    let second = Runtime::new(config).unwrap().load(&bytes).await.unwrap();
     assert_eq!(second.content_hash(), first.content_hash());
     assert_eq!(
         std::fs::metadata(&files[0]).unwrap().modified().unwrap(),

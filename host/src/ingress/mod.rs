@@ -154,14 +154,14 @@ async fn handle(
     let started = Instant::now();
     let outcome = loaded
         .plugin
-        .webhook_async(
+        .webhook(
             CallLabel {
                 element: instance.instance.element_key.clone(),
                 instance: Some(id),
             },
             instance.fetch.clone(),
-            instance.config.clone(),
-            http_request,
+            &instance.config,
+            &http_request,
         )
         .await;
     tracing::debug!(

@@ -143,17 +143,10 @@ async fn prepare(
         }],
         body: Vec::new(),
     };
-    let (plugin, label, config, ctx, sent) = (
-        target.plugin.plugin.clone(),
-        label(target),
-        target.plan.config.clone(),
-        context.clone(),
-        draft_request.clone(),
-    );
     let prepared = target
         .plugin
         .plugin
-        .off_thread(move || plugin.prepare_poll(label, &config, &ctx, &sent))
+        .prepare_poll(label(target), &target.plan.config, context, &draft_request)
         .await;
     match prepared {
         Ok(request) => Ok(request),
@@ -233,17 +226,10 @@ async fn map(
     request: &HttpRequest,
     response: &HttpResponse,
 ) -> Result<(PageEvents, Option<Next>), PollError> {
-    let (plugin, label, config, ctx, answer) = (
-        target.plugin.plugin.clone(),
-        label(target),
-        target.plan.config.clone(),
-        context.clone(),
-        response.clone(),
-    );
     let mapped = target
         .plugin
         .plugin
-        .off_thread(move || plugin.map_poll(label, &config, &ctx, &answer))
+        .map_poll(label(target), &target.plan.config, context, response)
         .await;
     match mapped {
         Ok(page) => {

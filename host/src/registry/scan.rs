@@ -124,21 +124,15 @@ impl Registry {
         if entry.failed_hash.as_deref() == Some(hash.as_str()) {
             return None;
         }
-        let runtime = self.runtime.clone();
-        let loaded = tokio::task::spawn_blocking(move || runtime.load(&bytes)).await;
-        match loaded {
-            Ok(Ok(plugin)) => Some(Arc::new(LoadedPlugin {
+        match self.runtime.load(&bytes).await {
+            Ok(plugin) => Some(Arc::new(LoadedPlugin {
                 plugin,
                 file: path.to_path_buf(),
                 loaded_at: OffsetDateTime::now_utc(),
             })),
-            Ok(Err(e)) => {
+            Err(e) => {
                 entry.failed_hash = Some(hash);
                 record_error(entry, name, e.to_string());
-                None
-            }
-            Err(e) => {
-                record_error(entry, name, format!("loading thread failed: {e}"));
                 None
             }
         }

@@ -5,6 +5,8 @@
 //! Both limits record *which* limit stopped the guest so the caller can
 //! report "timeout" or "memory" instead of an anonymous trap.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
@@ -62,10 +64,12 @@ impl ResourceLimiter for MemoryCap {
 }
 
 /// The CPU deadline of one call: wall time since the call started, minus
-/// the time the guest spent blocked in host imports.
+/// the time the guest spent blocked in host imports and the time it waited
+/// to be resumed after yielding to the executor.
 pub(crate) struct CpuDeadline {
     started: Instant,
     in_host: Duration,
+    suspended: SuspensionMeter,
     limit: Duration,
     /// Set when the epoch callback stopped the guest.
     pub(crate) exceeded: bool,
@@ -76,6 +80,7 @@ impl CpuDeadline {
         Self {
             started: Instant::now(),
             in_host: Duration::ZERO,
+            suspended: SuspensionMeter::default(),
             limit,
             exceeded: false,
         }
@@ -86,9 +91,18 @@ impl CpuDeadline {
         self.in_host += spent;
     }
 
+    /// Where a yield records how long the guest waited to be resumed.
+    pub(crate) fn suspension_meter(&self) -> SuspensionMeter {
+        self.suspended.clone()
+    }
+
     /// Whether the guest has used up its budget; records it if so.
     pub(crate) fn check(&mut self) -> bool {
-        let guest = self.started.elapsed().saturating_sub(self.in_host);
+        let guest = self
+            .started
+            .elapsed()
+            .saturating_sub(self.in_host)
+            .saturating_sub(self.suspended.total());
         if guest >= self.limit {
             self.exceeded = true;
         }
@@ -98,5 +112,22 @@ impl CpuDeadline {
     /// The configured budget.
     pub(crate) fn limit(&self) -> Duration {
         self.limit
+    }
+}
+
+/// Time a call spent suspended after yielding, added up by the yields (which
+/// run outside the store, hence shared).
+#[derive(Clone, Default)]
+pub(crate) struct SuspensionMeter(Arc<AtomicU64>);
+
+impl SuspensionMeter {
+    /// Adds one suspension.
+    pub(crate) fn add(&self, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn total(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
     }
 }

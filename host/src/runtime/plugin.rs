@@ -2,7 +2,7 @@
 //! call instantiates it afresh in its own `Store` with its own limits.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use wasmtime::{Store, UpdateDeadline};
@@ -117,8 +117,30 @@ pub struct ElementPlugin {
     hash: Arc<str>,
 }
 
+/// Runs one export of `$plugin` in a fresh instance: waits for a call slot,
+/// instantiates in a new store with the runtime's limits, binds the export
+/// interface to `$guest` and the store to `$store` for `$call`, and records
+/// the call in the metrics under `$what`.
+macro_rules! call_export {
+    ($plugin:expr, $what:literal, $label:expr, $fetch:expr, |$guest:ident, $store:ident| $call:expr) => {{
+        let plugin = $plugin;
+        let _permit = plugin.call_slot().await?;
+        let mut store = plugin.new_store($label, $fetch);
+        let started = Instant::now();
+        let result = match plugin.pre.instantiate_async(&mut store).await {
+            Ok(instance) => {
+                let $guest = instance.plugboard_element_element();
+                let $store = &mut store;
+                $call.await
+            }
+            Err(e) => Err(e),
+        };
+        plugin.finish($what, started, &store, result)
+    }};
+}
+
 impl ElementPlugin {
-    pub(super) fn new(
+    pub(super) async fn new(
         runtime: Runtime,
         pre: ElementPluginPre<CallState>,
         hash: String,
@@ -138,13 +160,17 @@ impl ElementPlugin {
             }),
             hash: hash.into(),
         };
-        let info = plugin
-            .call(
+        let described = async {
+            call_export!(
+                &plugin,
                 "describe",
                 CallLabel::default(),
                 FetchScope::default(),
-                |store, guest| guest.call_describe(store),
+                |guest, store| guest.call_describe(store)
             )
+        };
+        let info = described
+            .await
             .map_err(|e| LoadError::Describe(e.to_string()))?;
         plugin.description = Arc::new(ElementDescription::from_wit(info)?);
         Ok(plugin)
@@ -165,103 +191,75 @@ impl ElementPlugin {
         &self.hash
     }
 
-    /// Verifies and maps an inbound webhook (blocking; see [`Self::webhook_async`]).
+    /// Verifies and maps an inbound webhook.
     #[allow(clippy::ptr_arg)] // the generated bindings take `&Vec`
-    pub fn webhook(
+    pub async fn webhook(
         &self,
         label: CallLabel,
         fetch: FetchScope,
         config: &Vec<(String, String)>,
         request: &HttpRequest,
     ) -> Result<WebhookOutcome, CallError> {
-        self.call("webhook", label, fetch, |store, guest| {
-            guest.call_webhook(store, config, request)
-        })?
+        call_export!(self, "webhook", label, fetch, |guest, store| guest
+            .call_webhook(store, config, request))?
         .map_err(CallError::Element)
     }
 
-    /// [`Self::webhook`] on a blocking thread, within the runtime's
-    /// concurrency limit.
-    pub async fn webhook_async(
-        &self,
-        label: CallLabel,
-        fetch: FetchScope,
-        config: Vec<(String, String)>,
-        request: HttpRequest,
-    ) -> Result<WebhookOutcome, CallError> {
-        let plugin = self.clone();
-        self.off_thread(move || plugin.webhook(label, fetch, &config, &request))
-            .await
-    }
-
-    /// Completes the request for one page of a poll (blocking).
+    /// Completes the request for one page of a poll.
     #[allow(clippy::ptr_arg)] // the generated bindings take `&Vec`
-    pub fn prepare_poll(
+    pub async fn prepare_poll(
         &self,
         label: CallLabel,
         config: &Vec<(String, String)>,
         poll: &PollContext,
         draft: &HttpRequest,
     ) -> Result<HttpRequest, CallError> {
-        self.call(
+        call_export!(
+            self,
             "prepare_poll",
             label,
             FetchScope::default(),
-            |store, guest| guest.call_prepare_poll(store, config, poll, draft),
+            |guest, store| guest.call_prepare_poll(store, config, poll, draft)
         )?
         .map_err(CallError::Element)
     }
 
-    /// Maps the vendor's answer to one poll request (blocking).
+    /// Maps the vendor's answer to one poll request.
     #[allow(clippy::ptr_arg)] // the generated bindings take `&Vec`
-    pub fn map_poll(
+    pub async fn map_poll(
         &self,
         label: CallLabel,
         config: &Vec<(String, String)>,
         poll: &PollContext,
         response: &HttpResponse,
     ) -> Result<PollPage, CallError> {
-        self.call("map_poll", label, FetchScope::default(), |store, guest| {
-            guest.call_map_poll(store, config, poll, response)
-        })?
+        call_export!(
+            self,
+            "map_poll",
+            label,
+            FetchScope::default(),
+            |guest, store| guest.call_map_poll(store, config, poll, response)
+        )?
         .map_err(CallError::Element)
     }
 
-    /// Runs `f` on a blocking thread once a call slot is free.
-    pub async fn off_thread<R: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> Result<R, CallError> + Send + 'static,
-    ) -> Result<R, CallError> {
-        let permit = self
-            .runtime
+    /// Waits for one of the runtime's call slots.
+    async fn call_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
+        self.runtime
             .inner
             .calls
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| CallError::Unavailable("runtime is shutting down".into()))?;
-        tokio::task::spawn_blocking(move || {
-            let result = f();
-            drop(permit);
-            result
-        })
-        .await
-        .map_err(|e| CallError::Unavailable(format!("call thread failed: {e}")))?
+            .map_err(|_| CallError::Unavailable("runtime is shutting down".into()))
     }
 
-    /// Instantiates the plugin in a fresh store with the runtime's limits and
-    /// runs `f` against its `element` export; `what` names the export in
-    /// the call metrics.
-    fn call<R>(
-        &self,
-        what: &'static str,
-        label: CallLabel,
-        fetch: FetchScope,
-        f: impl FnOnce(
-            &mut Store<CallState>,
-            &bindings::exports::plugboard::element::element::Guest,
-        ) -> wasmtime::Result<R>,
-    ) -> Result<R, CallError> {
+    /// A fresh store for one call, with the runtime's memory cap and CPU
+    /// deadline. At every epoch tick the guest yields to the executor (so a
+    /// long call never holds a worker thread for more than one tick) and is
+    /// stopped once its CPU budget is spent; time spent waiting to be
+    /// resumed does not count against the budget.
+    fn new_store(&self, label: CallLabel, fetch: FetchScope) -> Store<CallState> {
         let config = &self.runtime.inner.config;
         let state = CallState::new(
             MemoryCap::new(config.memory_limit_bytes),
@@ -269,21 +267,36 @@ impl ElementPlugin {
             label,
             fetch,
         );
-        let started = std::time::Instant::now();
         let mut store = Store::new(&self.runtime.inner.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
-            if ctx.data_mut().cpu.check() {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Continue(1))
+            let cpu = &mut ctx.data_mut().cpu;
+            if cpu.check() {
+                return Ok(UpdateDeadline::Interrupt);
             }
+            let suspended = cpu.suspension_meter();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    let yielded = Instant::now();
+                    tokio::task::yield_now().await;
+                    suspended.add(yielded.elapsed());
+                }),
+            ))
         });
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(&mut store, instance.plugboard_element_element()));
+        store
+    }
+
+    /// Records a finished call in the metrics and names the limit that
+    /// stopped it, if one did.
+    fn finish<R>(
+        &self,
+        what: &'static str,
+        started: Instant,
+        store: &Store<CallState>,
+        result: wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
         let result = result.map_err(|e| classify(store.data(), e));
         let failure = result.as_ref().err().map(CallError::kind);
         metrics::plugin_call(&self.description.key, what, started.elapsed(), failure);

@@ -42,8 +42,8 @@ impl From<&outbound::OutboundResponse> for types::HttpResponse {
 /// Longest log line a plugin may write; longer lines are cut.
 const MAX_LOG_LINE: usize = 4096;
 
-/// What a call's host imports may reach: the outbound client, the hosts the
-/// element may fetch from for this instance, and the runtime to block on.
+/// What a call's host imports may reach: the outbound client and the hosts
+/// the element may fetch from for this instance.
 #[derive(Clone, Default)]
 pub struct FetchScope {
     /// Client that enforces the outbound policy; `None` disables fetches.
@@ -68,7 +68,6 @@ pub(crate) struct CallState {
     pub(crate) cpu: CpuDeadline,
     label: CallLabel,
     fetch: FetchScope,
-    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl CallState {
@@ -84,7 +83,6 @@ impl CallState {
             cpu,
             label,
             fetch,
-            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 }
@@ -147,13 +145,12 @@ impl host::Host for CallState {
         a.ct_eq(&b).into()
     }
 
-    fn https_get(
+    async fn https_get(
         &mut self,
         url: String,
         headers: Vec<Header>,
     ) -> Result<types::HttpResponse, FetchError> {
-        let (Some(client), Some(runtime)) = (self.fetch.client.clone(), self.runtime.clone())
-        else {
+        let Some(client) = self.fetch.client.clone() else {
             return Err(FetchError::Denied(
                 "outbound fetches are not available to this call".into(),
             ));
@@ -162,7 +159,7 @@ impl host::Host for CallState {
             headers.into_iter().map(|h| (h.name, h.value)).collect();
         let allowed = self.fetch.allowed.clone();
         let started = Instant::now();
-        let result = runtime.block_on(client.plugin_get(&url, &headers, &allowed));
+        let result = client.plugin_get(&url, &headers, &allowed).await;
         self.cpu.credit_host_time(started.elapsed());
         match result {
             Ok(resp) => Ok(types::HttpResponse::from(&resp)),
