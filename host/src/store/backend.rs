@@ -59,6 +59,11 @@ pub(crate) trait Backend: Send {
     /// Returns one result per page, in order.
     fn commit_polls(&mut self, batch: &[PollWrite]) -> Vec<Result<PollOutcome>>;
 
+    /// Called by the writer thread after each round of writes, between
+    /// transactions: room for the backend's housekeeping (SQLite checkpoints
+    /// its log here). Does nothing by default.
+    fn after_writes(&mut self) {}
+
     /// The poll checkpoints of an instance, by resource name.
     fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>>;
 

@@ -44,6 +44,10 @@ pub struct StoreOptions {
     /// Read connections kept open between reads. Reads never wait for the
     /// writer; more concurrent reads than this open short-lived connections.
     pub read_connections: usize,
+    /// Pages the write-ahead log may hold before the writer finishes a
+    /// checkpoint itself so the log restarts (checkpoints otherwise run on a
+    /// thread of their own). Bounds the log's size under sustained writes.
+    pub wal_catch_up_pages: i64,
 }
 
 impl Default for StoreOptions {
@@ -53,6 +57,8 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             max_batch: 512,
             read_connections: 4,
+            // About 64 MiB of 4 KiB pages.
+            wal_catch_up_pages: 16_384,
         }
     }
 }

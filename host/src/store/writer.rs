@@ -190,6 +190,7 @@ fn run(
                     commit_batch(backend.as_mut(), &mut pending, counters);
                     commit_polls(backend.as_mut(), &mut polls);
                     job(backend.as_mut());
+                    backend.after_writes();
                 }
             }
             next = if pending.len() < max_batch && polls.len() < max_batch {
@@ -200,6 +201,7 @@ fn run(
         }
         commit_batch(backend.as_mut(), &mut pending, counters);
         commit_polls(backend.as_mut(), &mut polls);
+        backend.after_writes();
     }
 }
 

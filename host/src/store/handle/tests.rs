@@ -232,3 +232,47 @@ async fn reads_see_what_was_just_written() {
     });
     assert_eq!(since.await.unwrap().len(), 5, "stored after T0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_is_checkpointed_off_the_writer_and_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let wal = dir.path().join("store.db-wal");
+    let opts = StoreOptions {
+        wal_catch_up_pages: 256, // 1 MiB
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&path, opts.clone()).unwrap();
+    let id = store.create_instance(new_instance("a")).await.unwrap().id;
+    // About 60 MiB of pages in all, 400 concurrent callers at a time.
+    let total = 12_000;
+    let mut largest_log = 0;
+    for round in 0..(total / 400) {
+        let writes: Vec<_> = (0..400)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.record_receipt(receipt(id)).await })
+            })
+            .collect();
+        for write in writes {
+            assert!(write.await.unwrap().is_ok(), "round {round}");
+        }
+        largest_log = largest_log.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    // Unbounded, the log would hold everything (about 60 MiB). Bounded, it
+    // restarts once the checkpointer sees it past 1 MiB: how far it gets
+    // meanwhile depends on the write rate (about 10 MiB seen here).
+    assert!(
+        largest_log < 24 << 20,
+        "the log grew to {largest_log} bytes instead of restarting"
+    );
+    // The background checkpoint copies what the last writes left in the log.
+    let db_len = || std::fs::metadata(&path).unwrap().len();
+    wait_until("the database file holds the receipts", || {
+        db_len() > 48 << 20
+    })
+    .await;
+    drop(store);
+    let reopened = Store::open(&path, opts).unwrap();
+    assert_eq!(reopened.count_events(id).await.unwrap(), total);
+}

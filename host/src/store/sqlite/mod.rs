@@ -9,6 +9,7 @@
 //! are opened read-only.
 
 mod batch;
+mod checkpoint;
 mod events;
 mod instances;
 mod outbox;
@@ -42,17 +43,15 @@ const STATEMENT_CACHE: usize = 64;
 /// pages) never spills mid-transaction.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
-/// Pages the log may grow to before a commit copies it back into the
-/// database (about 40 MB). Larger than SQLite's default so a page changed by
-/// many batches is copied once, not once per few batches.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
-
 /// Bytes the log file is cut back to after a checkpoint, so a burst does not
 /// leave a large file behind.
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// One SQLite connection with the store's settings applied.
 pub(crate) struct SqliteBackend {
+    /// The writer's checkpointer (declared first: it closes its connection
+    /// before this one, which then checkpoints what is left on close).
+    checkpointer: Option<checkpoint::Checkpointer>,
     conn: Connection,
 }
 
@@ -72,10 +71,16 @@ impl SqliteBackend {
             );
         }
         conn.pragma_update(None, "synchronous", opts.synchronous.pragma())?;
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        // Checkpoints run on their own thread (see `checkpoint`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        Self::prepare(conn)
+        let mut backend = Self::prepare(conn)?;
+        backend.checkpointer = Some(
+            checkpoint::Checkpointer::start(path, opts.busy_timeout, opts.wal_catch_up_pages)
+                .context("starting the store's checkpoint thread")?,
+        );
+        Ok(backend)
     }
 
     /// Opens a read-only connection to a database a writer has already
@@ -85,7 +90,10 @@ impl SqliteBackend {
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(opts.busy_timeout)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(Self { conn })
+        Ok(Self {
+            checkpointer: None,
+            conn,
+        })
     }
 
     /// A private database in memory, gone when the connection closes.
@@ -103,7 +111,10 @@ impl SqliteBackend {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         schema::migrate(&mut conn)?;
-        Ok(Self { conn })
+        Ok(Self {
+            checkpointer: None,
+            conn,
+        })
     }
 }
 
@@ -136,6 +147,12 @@ impl Backend for SqliteBackend {
 
     fn commit_polls(&mut self, batch: &[PollWrite]) -> Vec<Result<PollOutcome>> {
         polls::commit(&mut self.conn, batch)
+    }
+
+    fn after_writes(&mut self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.after_writes(&self.conn);
+        }
     }
 
     fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>> {
