@@ -11,7 +11,8 @@
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 
@@ -21,6 +22,11 @@ use super::{build_engine, cache, LoadError, RuntimeConfig};
 const EXIT_INVALID: i32 = 3;
 /// Longest error message read back from the child.
 const MAX_MESSAGE_BYTES: u64 = 64 << 10;
+/// Longest a plugin may take to compile (the bundled JavaScript and Python
+/// plugins take 5-10 s on a small machine); the child is killed after it.
+const COMPILE_DEADLINE: Duration = Duration::from_secs(600);
+/// How often the host checks whether the child has exited.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// What running the compiler child came to.
 pub(super) enum ChildOutcome {
@@ -58,24 +64,59 @@ pub(super) fn compile_in_child(
         Ok(c) => c,
         Err(e) => return ChildOutcome::Unavailable(format!("starting {}: {e}", program.display())),
     };
-    // Feed stdin from another thread so a child that fails early (and stops
-    // reading) cannot leave this one blocked on a full pipe.
+    // Feed stdin and read stderr on threads of their own, so a child that
+    // fails early (and stops reading) or hangs cannot block this one.
     let mut stdin = child.stdin.take().expect("stdin is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
     let mut message = String::new();
     let status = std::thread::scope(|scope| {
         scope.spawn(move || {
             let _ = stdin.write_all(wasm);
         });
-        if let Some(stderr) = child.stderr.take() {
+        let reader = scope.spawn(|| {
             let _ = stderr.take(MAX_MESSAGE_BYTES).read_to_string(&mut message);
-        }
-        child.wait()
+        });
+        let status = wait_with_deadline(&mut child, COMPILE_DEADLINE);
+        let _ = reader.join();
+        status
     });
     let message = message.trim().to_string();
     match status {
-        Ok(s) if s.success() => ChildOutcome::Written,
-        Ok(s) if s.code() == Some(EXIT_INVALID) => ChildOutcome::Invalid(message),
-        Ok(s) => match s.code() {
+        Ok(None) => ChildOutcome::Invalid(format!(
+            "compiling it took longer than {} s; the compiler process was stopped",
+            COMPILE_DEADLINE.as_secs()
+        )),
+        Ok(Some(s)) => exit_outcome(s, message),
+        Err(e) => ChildOutcome::Unavailable(format!("waiting for the compiler process: {e}")),
+    }
+}
+
+/// Waits for `child` to exit; kills it once `deadline` has passed (then
+/// `None`).
+fn wait_with_deadline(
+    child: &mut Child,
+    deadline: Duration,
+) -> std::io::Result<Option<ExitStatus>> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if started.elapsed() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// What the child's exit status says about the plugin.
+fn exit_outcome(status: ExitStatus, message: String) -> ChildOutcome {
+    match status {
+        s if s.success() => ChildOutcome::Written,
+        s if s.code() == Some(EXIT_INVALID) => ChildOutcome::Invalid(message),
+        s => match s.code() {
             Some(code) => ChildOutcome::Unavailable(format!(
                 "the compiler process exited with {code}: {message}"
             )),
@@ -86,7 +127,6 @@ pub(super) fn compile_in_child(
                  the plugin is too large or malformed for this host"
             )),
         },
-        Err(e) => ChildOutcome::Unavailable(format!("waiting for the compiler process: {e}")),
     }
 }
 
@@ -123,4 +163,30 @@ fn child_main(config_json: &str, out: &Path) -> Result<(), LoadError> {
         .serialize()
         .map_err(|e| LoadError::Io(format!("serializing the compiled plugin: {e:#}")))?;
     cache::store(&bytes, out).map_err(|e| LoadError::Io(format!("{}: {e}", out.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_past_its_deadline_is_stopped() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let status = wait_with_deadline(&mut child, Duration::from_millis(100)).unwrap();
+        assert!(status.is_none(), "{status:?}");
+        // Killed and reaped, long before `sleep 30` would have ended.
+        assert!(child.try_wait().unwrap().is_some());
+    }
+
+    #[test]
+    fn a_child_that_exits_in_time_reports_its_status() {
+        let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let status = wait_with_deadline(&mut child, Duration::from_secs(30))
+            .unwrap()
+            .expect("exited");
+        assert!(matches!(
+            exit_outcome(status, "bad".into()),
+            ChildOutcome::Invalid(m) if m == "bad"
+        ));
+    }
 }
