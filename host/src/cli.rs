@@ -167,7 +167,9 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_DELIVERY_PER_HOST")]
     pub delivery_per_host: Option<usize>,
 
-    /// Hours delivered notifications stay in the event log.
+    /// Hours accepted receipts, their events and delivered notifications are
+    /// kept; anything not yet delivered (or dead-lettered) stays until it is.
+    /// At least `dedup_window_secs`.
     #[arg(long, env = "PLUGBOARD_RETENTION_HOURS")]
     pub retention_hours: Option<u64>,
 

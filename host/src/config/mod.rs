@@ -222,6 +222,17 @@ impl Settings {
             request_timeout: Duration::from_millis(positive(a.poll_timeout_ms, "poll_timeout_ms")?),
             ..PollerConfig::default()
         };
+        let dedup_window = Duration::from_secs(given(a.dedup_window_secs, "dedup_window_secs")?);
+        if delivery.retention < dedup_window {
+            bail!(
+                "{} ({} h) is shorter than {} ({} s): a receipt must be kept at least as long \
+                 as a repeat of it is recognized",
+                named("retention_hours"),
+                delivery.retention.as_secs() / 3600,
+                named("dedup_window_secs"),
+                dedup_window.as_secs()
+            );
+        }
         Ok(Self {
             listen: given(a.listen, "listen")?,
             metrics_listen: a.metrics_listen,
@@ -232,7 +243,7 @@ impl Settings {
             credentials,
             ingress: IngressConfig {
                 max_body_bytes: positive(a.max_body_bytes, "max_body_bytes")?,
-                dedup_window: Duration::from_secs(given(a.dedup_window_secs, "dedup_window_secs")?),
+                dedup_window,
             },
             delivery,
             poller,

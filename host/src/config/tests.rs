@@ -119,6 +119,11 @@ fn invalid_values_from_any_layer_name_the_setting() {
             "outbound_ca_file = \"/nonexistent/ca.pem\"",
             "outbound_ca_file",
         ),
+        (
+            "retention_hours = 1\ndedup_window_secs = 7200",
+            "retention_hours (PLUGBOARD_RETENTION_HOURS, --retention-hours) (1 h) is shorter than \
+             dedup_window_secs",
+        ),
     ];
     for (text, needle) in cases {
         let msg = format!("{:#}", with_file(ServeArgs::default(), text).unwrap_err());

@@ -136,16 +136,21 @@ impl Delivery {
     }
 }
 
-/// Deletes delivered notifications older than the retention, hourly.
+/// Hourly, deletes what is older than the retention and no longer needed
+/// (see [`Store::prune`]).
 async fn prune(store: Store, retention: Duration) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every.tick().await;
         let before = time::OffsetDateTime::now_utc() - retention;
-        match store.prune_delivered(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pruned = n, "pruned delivered notifications"),
-            Err(e) => tracing::warn!(error = %e, "pruning delivered notifications failed"),
+        match store.prune(before).await {
+            Ok(p) if p == Default::default() => {}
+            Ok(p) => tracing::info!(
+                receipts = p.receipts,
+                notifications = p.notifications,
+                "pruned what is older than the retention"
+            ),
+            Err(e) => tracing::warn!(error = %e, "pruning failed"),
         }
     }
 }

@@ -106,8 +106,19 @@ pub(crate) trait Backend: Send {
     /// Makes notifications due again with a fresh attempt cycle.
     fn redeliver(&mut self, target: &Redeliver, now_ms: i64) -> Result<u64>;
 
-    /// Deletes notifications delivered before `before_ms`.
-    fn prune_delivered(&mut self, before_ms: i64) -> Result<u64>;
+    /// Deletes at most `limit` notifications delivered before `before_ms`.
+    fn prune_delivered(&mut self, before_ms: i64, limit: usize) -> Result<u64>;
+
+    /// Deletes, among the next `limit` receipts after `after` received
+    /// before `before_ms`, the accepted ones whose notifications were all
+    /// delivered, with their events and notifications. Returns how many
+    /// were deleted and where to continue (`None` when done).
+    fn prune_receipts(
+        &mut self,
+        after: Option<&str>,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<(u64, Option<String>)>;
 
     /// Pending and dead-lettered notification counts.
     fn outbox_depth(&self) -> Result<OutboxDepth>;

@@ -26,6 +26,18 @@ use super::sqlite::SqliteBackend;
 use super::timestamp;
 use super::writer::{StoreStats, Writer};
 
+/// Rows handed to one write while pruning.
+pub const PRUNE_CHUNK: usize = 1_000;
+
+/// What one [`Store::prune`] deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Delivered notifications deleted on their own.
+    pub notifications: u64,
+    /// Receipts deleted, with their events and delivered notifications.
+    pub receipts: u64,
+}
+
 /// The durable store of instances, receipts and events. Cheap to clone;
 /// every clone shares one writer and one read pool. Dropping the last clone
 /// waits for queued writes to finish.
@@ -207,10 +219,36 @@ impl Store {
         self.write(move |b| b.redeliver(&target, now)).await
     }
 
-    /// Deletes notifications delivered before `before`; returns how many.
-    pub async fn prune_delivered(&self, before: time::OffsetDateTime) -> Result<u64> {
+    /// Deletes what is older than `before` and no longer needed: delivered
+    /// notifications, and accepted receipts none of whose notifications is
+    /// pending or dead-lettered, with their events. Failed receipts and
+    /// anything still to deliver stay. Works in chunks of [`PRUNE_CHUNK`],
+    /// each its own write, so webhooks are stored in between.
+    pub async fn prune(&self, before: time::OffsetDateTime) -> Result<Pruned> {
         let before = timestamp::to_millis(before);
-        self.write(move |b| b.prune_delivered(before)).await
+        let mut pruned = Pruned::default();
+        loop {
+            let n = self
+                .write(move |b| b.prune_delivered(before, PRUNE_CHUNK))
+                .await?;
+            pruned.notifications += n;
+            if n < PRUNE_CHUNK as u64 {
+                break;
+            }
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let from = after.clone();
+            let (n, next) = self
+                .write(move |b| b.prune_receipts(from.as_deref(), before, PRUNE_CHUNK))
+                .await?;
+            pruned.receipts += n;
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(pruned)
     }
 
     /// Pending and dead-lettered notification counts.

@@ -38,7 +38,7 @@ mod writer;
 
 pub use error::{Result, StoreError};
 pub use event::{EventQuery, EventType, NewEvent, StoredEvent, DEFAULT_EVENT_PAGE};
-pub use handle::Store;
+pub use handle::{Pruned, Store, PRUNE_CHUNK};
 pub use instance::{Instance, InstancePatch, NewInstance};
 pub use options::{StoreOptions, Synchronous};
 pub use outbox::{

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use super::super::test_support::{new_instance, receipt, receipt_with_message, T0};
+use super::super::outbox::{AttemptNext, NewNotification, NotificationSource};
+use super::super::receipt::ReceiptStatus;
+use super::super::test_support::{failed_receipt, new_instance, receipt, receipt_with_message, T0};
 use super::*;
 
 fn file_store(dir: &tempfile::TempDir) -> Store {
@@ -275,4 +277,113 @@ async fn the_log_is_checkpointed_off_the_writer_and_stays_bounded() {
     drop(store);
     let reopened = Store::open(&path, opts).unwrap();
     assert_eq!(reopened.count_events(id).await.unwrap(), total);
+}
+
+/// A receipt carrying one notification with this id.
+fn receipt_notifying(instance_id: i64, notification: &str) -> NewReceipt {
+    let mut r = receipt(instance_id);
+    if let ReceiptStatus::Accepted { notifications, .. } = &mut r.outcome {
+        notifications.push(NewNotification {
+            id: notification.into(),
+            source: NotificationSource::Webhook,
+            content_type: "application/json".into(),
+            body: bytes::Bytes::from_static(b"{}"),
+            event_count: 1,
+        });
+    }
+    r
+}
+
+fn attempt(notification: &str, next: AttemptNext) -> AttemptRecord {
+    AttemptRecord {
+        notification_id: notification.into(),
+        attempted_at: time::OffsetDateTime::now_utc(),
+        status_code: Some(200),
+        error: None,
+        latency_ms: 1,
+        next,
+    }
+}
+
+#[tokio::test]
+async fn pruning_deletes_only_what_is_old_and_settled() {
+    let store = Store::open_in_memory().unwrap();
+    let id = store.create_instance(new_instance("a")).await.unwrap().id;
+    let stored = |o: ReceiptOutcome| o.receipt_id().to_owned();
+    let delivered = stored(
+        store
+            .record_receipt(receipt_notifying(id, "n-delivered"))
+            .await
+            .unwrap(),
+    );
+    let pending = stored(
+        store
+            .record_receipt(receipt_notifying(id, "n-pending"))
+            .await
+            .unwrap(),
+    );
+    let dead = stored(
+        store
+            .record_receipt(receipt_notifying(id, "n-dead"))
+            .await
+            .unwrap(),
+    );
+    let failed = stored(store.record_receipt(failed_receipt(id)).await.unwrap());
+    // More old, settled receipts than one chunk holds, so pruning takes
+    // several writes.
+    let mut bulk = Vec::new();
+    for _ in 0..PRUNE_CHUNK + 10 {
+        bulk.push(stored(store.record_receipt(receipt(id)).await.unwrap()));
+    }
+    store
+        .record_attempts(vec![
+            attempt("n-delivered", AttemptNext::Delivered),
+            attempt("n-dead", AttemptNext::Dead),
+        ])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let cutoff = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let recent = stored(
+        store
+            .record_receipt(receipt_notifying(id, "n-recent"))
+            .await
+            .unwrap(),
+    );
+    store
+        .record_attempts(vec![attempt("n-recent", AttemptNext::Delivered)])
+        .await
+        .unwrap();
+    let events_before = store.count_events(id).await.unwrap();
+
+    let pruned = store.prune(cutoff).await.unwrap();
+
+    assert_eq!(pruned.receipts, 1 + bulk.len() as u64, "{pruned:?}");
+    let exists = |r: String| {
+        let store = store.clone();
+        async move { store.get_receipt(&r).await.unwrap().is_some() }
+    };
+    assert!(!exists(delivered).await, "old and delivered: gone");
+    assert!(store
+        .get_notification("n-delivered")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!exists(bulk[0].clone()).await && !exists(bulk[PRUNE_CHUNK + 9].clone()).await);
+    assert!(exists(pending).await, "still to deliver: kept");
+    assert!(
+        exists(dead).await,
+        "dead-lettered, may be redelivered: kept"
+    );
+    assert!(store.get_notification("n-dead").await.unwrap().is_some());
+    assert!(exists(failed).await, "failed, kept for reprocessing");
+    assert!(exists(recent).await, "newer than the cutoff: kept");
+    assert!(store.get_notification("n-recent").await.unwrap().is_some());
+    // Every pruned receipt carried one event.
+    assert_eq!(
+        store.count_events(id).await.unwrap(),
+        events_before - pruned.receipts
+    );
+    assert_eq!(store.prune(cutoff).await.unwrap(), Pruned::default());
 }

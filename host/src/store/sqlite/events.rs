@@ -35,7 +35,7 @@ pub(super) fn new_event_id() -> (String, i64) {
 
 /// The smallest UUIDv7 text of the millisecond `ms`: every id generated in
 /// that millisecond or later sorts at or above it, every earlier one below.
-fn id_floor(ms: i64) -> String {
+pub(super) fn id_floor(ms: i64) -> String {
     let ms = ms.clamp(0, MAX_V7_MILLIS);
     format!(
         "{:08x}-{:04x}-0000-0000-000000000000",

@@ -208,8 +208,17 @@ impl Backend for SqliteBackend {
         outbox::redeliver(&self.conn, target, now_ms)
     }
 
-    fn prune_delivered(&mut self, before_ms: i64) -> Result<u64> {
-        outbox::prune_delivered(&self.conn, before_ms)
+    fn prune_delivered(&mut self, before_ms: i64, limit: usize) -> Result<u64> {
+        outbox::prune_delivered(&self.conn, before_ms, limit)
+    }
+
+    fn prune_receipts(
+        &mut self,
+        after: Option<&str>,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<(u64, Option<String>)> {
+        receipts::prune(&self.conn, after, before_ms, limit)
     }
 
     fn outbox_depth(&self) -> Result<OutboxDepth> {

@@ -172,13 +172,20 @@ pub(super) fn redeliver(conn: &Connection, target: &Redeliver, now_ms: i64) -> R
     Ok(changed as u64)
 }
 
-/// Deletes delivered notifications delivered before `before_ms`; returns how many.
-pub(super) fn prune_delivered(conn: &Connection, before_ms: i64) -> Result<u64> {
+/// Deletes at most `limit` notifications delivered before `before_ms`;
+/// returns how many. A notification is delivered after it was created, and
+/// ids are UUIDv7, so the scan stays within the ids created before then.
+pub(super) fn prune_delivered(conn: &Connection, before_ms: i64, limit: usize) -> Result<u64> {
     let n = conn
         .prepare_cached(
-            "DELETE FROM notifications WHERE status = 'delivered' AND delivered_at < ?1",
+            "DELETE FROM notifications WHERE rowid IN (SELECT rowid FROM notifications \
+             WHERE status = 'delivered' AND id < ?3 AND delivered_at < ?1 LIMIT ?2)",
         )?
-        .execute([before_ms])?;
+        .execute(params![
+            before_ms,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+            super::events::id_floor(before_ms)
+        ])?;
     Ok(n as u64)
 }
 
