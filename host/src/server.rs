@@ -216,11 +216,6 @@ impl Server {
         self.metrics_addr
     }
 
-    /// The host's readiness, as `/readyz` reports it.
-    pub fn readiness(&self) -> &Readiness {
-        &self.readiness
-    }
-
     /// The plugin registry.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
