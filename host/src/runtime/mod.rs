@@ -96,6 +96,8 @@ struct Inner {
     config: RuntimeConfig,
     pooled: bool,
     calls: Arc<tokio::sync::Semaphore>,
+    /// The thread advancing the epoch; woken when a call starts.
+    ticker: std::thread::Thread,
 }
 
 impl Runtime {
@@ -123,12 +125,12 @@ impl Runtime {
         )
         .map_err(anyhow::Error::from)
         .context("linking host imports")?;
-        start_epoch_ticker(&engine);
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating plugin cache folder {}", dir.display()))?;
         }
         let calls = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_calls));
+        let ticker = start_epoch_ticker(&engine, calls.clone(), config.max_concurrent_calls);
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -136,6 +138,7 @@ impl Runtime {
                 config,
                 pooled,
                 calls,
+                ticker,
             }),
         })
     }
@@ -242,17 +245,33 @@ fn build_engine(config: &RuntimeConfig) -> anyhow::Result<(Engine, bool)> {
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread
-/// for the life of the process.
-fn start_epoch_ticker(engine: &Engine) {
+/// while plugin calls hold slots of `calls` (of `slots`), for as long as the
+/// engine lives. With no call in flight the thread sleeps until a call wakes
+/// it, so an idle host does not wake up hundreds of times a second.
+fn start_epoch_ticker(
+    engine: &Engine,
+    calls: Arc<tokio::sync::Semaphore>,
+    slots: usize,
+) -> std::thread::Thread {
     let weak = engine.weak();
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("plugboard-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
+        .spawn(move || loop {
+            if calls.available_permits() >= slots {
+                // Woken by the next call (which then gets a full first tick);
+                // the timeout lets the thread notice that the engine is gone.
+                std::thread::park_timeout(Duration::from_secs(1));
+                if weak.upgrade().is_none() {
+                    break;
+                }
+                continue;
+            }
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
             }
         })
         .expect("spawning the epoch thread");
+    handle.thread().clone()
 }

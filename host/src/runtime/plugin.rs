@@ -243,15 +243,18 @@ impl ElementPlugin {
         .map_err(CallError::Element)
     }
 
-    /// Waits for one of the runtime's call slots.
+    /// Waits for one of the runtime's call slots, and makes sure the epoch
+    /// ticker runs while the call does.
     async fn call_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
-        self.runtime
-            .inner
+        let inner = &self.runtime.inner;
+        let permit = inner
             .calls
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| CallError::Unavailable("runtime is shutting down".into()))
+            .map_err(|_| CallError::Unavailable("runtime is shutting down".into()))?;
+        inner.ticker.unpark();
+        Ok(permit)
     }
 
     /// A fresh store for one call, with the runtime's memory cap and CPU
