@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 bash plugins/build.sh
 
+echo "== guest toolchain: every Debian program the build runs is installed by build.sh"
+bash plugins/check-toolchain.sh
+
 echo "== guest unit tests"
 bash plugins/test.sh
 
