@@ -3,6 +3,7 @@
 //!
 //! The data path, one module per stage:
 //! - [`ingress`]: vendors call plugboard (webhooks) → the element plugin verifies and maps;
+//! - [`accept`]: the one step webhooks and polls share: normalized events and their notifications;
 //! - [`runtime`]: the sandboxed WebAssembly host that runs element plugins;
 //! - [`registry`]: the set of loaded plugins, hot-reloaded from a folder;
 //! - [`store`]: durable, embedded storage of instances, receipts and events;
@@ -11,6 +12,7 @@
 //! - [`api`]: the authenticated management API;
 //! - [`console`]: the web console, a browser front end to that API.
 
+pub mod accept;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -12,7 +12,7 @@ use http_body_util::Full;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
-use super::schedule::{parse_retry_after, Failure};
+use super::schedule::Failure;
 use super::signing;
 use super::DeliveryConfig;
 use crate::outbound::{FetchError, OutboundClient};
@@ -128,7 +128,7 @@ pub(super) async fn deliver(
             )
         }
         Ok(resp) => {
-            let retry_after = parse_retry_after(resp.header("retry-after"));
+            let retry_after = resp.retry_after_secs();
             let failure = if resp.status == 429 {
                 Failure::Throttled(retry_after)
             } else {

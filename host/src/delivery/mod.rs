@@ -2,7 +2,7 @@
 //! instance's callback URL.
 //!
 //! Notifications enter the outbox in the same transaction as the receipt
-//! they come from ([`notification::prepare`] builds them at acceptance).
+//! they come from ([`crate::accept`] builds them when the events are accepted).
 //! The dispatcher claims due notifications (a lease, so a crash leaves them
 //! due again), signs the stored bytes ([`signing`]) and sends them through
 //! the outbound policy; the recorder writes every attempt and its
@@ -27,7 +27,6 @@
 mod attempt;
 mod dispatch;
 mod in_flight;
-pub mod notification;
 mod recorder;
 pub mod schedule;
 pub mod signing;

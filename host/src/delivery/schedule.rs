@@ -85,11 +85,6 @@ impl RetrySchedule {
     }
 }
 
-/// Parses `Retry-After` given in seconds (HTTP dates are treated as absent).
-pub fn parse_retry_after(value: Option<&str>) -> Option<u64> {
-    value.and_then(|v| v.trim().parse::<u64>().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,10 +118,5 @@ mod tests {
         assert_eq!(huge, Duration::from_secs(6 * 3600));
         let asked = s.next_delay(1, Failure::Other(Some(120))).unwrap();
         assert_eq!(asked, Duration::from_secs(120));
-        assert_eq!(parse_retry_after(Some(" 30 ")), Some(30));
-        assert_eq!(
-            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
-            None
-        );
     }
 }

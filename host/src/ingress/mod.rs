@@ -9,7 +9,6 @@
 //! [`crate::api::ApiError`]; a plugin trap, timeout or memory blow-up is a
 //! 5xx and the raw receipt is kept as `failed` for reprocessing.
 
-pub(crate) mod events;
 mod instances;
 mod request;
 
@@ -24,17 +23,14 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use time::OffsetDateTime;
 
+use crate::accept::{self, InstanceInfo, Recipient};
 use crate::api::ApiError;
 use crate::config::IngressConfig;
-use crate::delivery::notification::{self, InstanceInfo, Source};
 use crate::delivery::Delivery;
 use crate::registry::Registry;
 use crate::runtime::{CallLabel, WebhookOutcome};
-use serde_json::value::RawValue;
 
-use crate::store::{
-    NewNotification, NewReceipt, NotificationSource, ReceiptOutcome, ReceiptStatus, Store,
-};
+use crate::store::{NewReceipt, ReceiptOutcome, ReceiptStatus, Store};
 use crate::telemetry::metrics;
 
 pub use instances::InstanceCache;
@@ -187,36 +183,26 @@ async fn handle(
         Ok(WebhookOutcome::Respond(r)) => Ok(request::from_plugin(r)),
         Ok(WebhookOutcome::Accepted(accepted)) => {
             receipt.message_id = accepted.message_id.filter(|m| !m.is_empty());
-            match events::normalize(accepted.events, accepted.raw.as_deref(), received_at) {
-                Ok(events) => {
-                    let raw = raw_json(accepted.raw.as_deref(), &body);
-                    let stored = &instance.instance;
-                    let info = InstanceInfo {
-                        id,
-                        name: &stored.name,
-                        tags: &stored.tags,
-                        element_key: &stored.element_key,
-                    };
-                    let format = instance.settings.format;
-                    let notifications =
-                        notification::prepare(&info, Source::Webhook, format, &events, &raw)
-                            .into_iter()
-                            .map(|n| NewNotification {
-                                id: n.id,
-                                source: NotificationSource::Webhook,
-                                content_type: format.content_type().to_string(),
-                                body: n.body.into(),
-                                event_count: n.event_count as u32,
-                            })
-                            .collect();
-                    receipt.outcome = ReceiptStatus::Accepted {
-                        // The raw value is kept in the notifications that carry
-                        // it; storing it with the receipt too would only double
-                        // what every webhook writes.
-                        raw: None,
-                        events,
-                        notifications,
-                    };
+            let stored = &instance.instance;
+            let recipient = Recipient {
+                instance: InstanceInfo {
+                    id,
+                    name: &stored.name,
+                    tags: &stored.tags,
+                    element_key: &stored.element_key,
+                },
+                format: instance.settings.format,
+            };
+            let accepted = accept::webhook(
+                &recipient,
+                accepted.events,
+                accepted.raw.as_deref(),
+                &body,
+                received_at,
+            );
+            match accepted {
+                Ok(outcome) => {
+                    receipt.outcome = outcome;
                     store_receipt(state, receipt).await
                 }
                 Err(why) => {
@@ -251,23 +237,6 @@ async fn keep_failed(
         .await
         .map(|_| ())
         .map_err(|e| ApiError::internal("storing the failed receipt failed", &e))
-}
-
-/// The raw value notifications carry: the plugin's, else the body as JSON,
-/// else the body as a JSON string. Kept as JSON text (checked, not parsed
-/// into a tree): it is only copied into notification bodies.
-fn raw_json(plugin_raw: Option<&str>, body: &[u8]) -> Box<RawValue> {
-    plugin_raw
-        .and_then(|r| RawValue::from_string(r.to_owned()).ok())
-        .or_else(|| {
-            std::str::from_utf8(body)
-                .ok()
-                .and_then(|b| RawValue::from_string(b.to_owned()).ok())
-        })
-        .unwrap_or_else(|| {
-            let text = serde_json::Value::String(String::from_utf8_lossy(body).into_owned());
-            RawValue::from_string(text.to_string()).expect("a JSON string is JSON")
-        })
 }
 
 async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Response, ApiError> {

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::ConfigError;
-use crate::delivery::notification::Format;
+use crate::accept::Format;
 
 /// How the vendor's activity reaches plugboard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

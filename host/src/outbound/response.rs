@@ -25,6 +25,12 @@ impl OutboundResponse {
         (200..300).contains(&self.status)
     }
 
+    /// `Retry-After` given in seconds (an HTTP date is treated as absent).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    }
+
     /// The value of header `name`, if present and valid text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -99,5 +105,16 @@ mod tests {
         let r = response(200, &[("retry-after", "120")]);
         assert_eq!(r.header("Retry-After"), Some("120"));
         assert_eq!(r.header("link"), None);
+    }
+
+    #[test]
+    fn retry_after_in_seconds() {
+        assert_eq!(
+            response(429, &[("retry-after", " 30 ")]).retry_after_secs(),
+            Some(30)
+        );
+        let date = response(503, &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]);
+        assert_eq!(date.retry_after_secs(), None);
+        assert_eq!(response(503, &[]).retry_after_secs(), None);
     }
 }

@@ -206,9 +206,9 @@ async fn send(target: &Target<'_>, request: &HttpRequest) -> Result<HttpResponse
         .await
         .map_err(PollError::Fetch)?;
     if !response.is_success() {
-        let retry_after =
-            crate::delivery::schedule::parse_retry_after(response.header("retry-after"))
-                .map(std::time::Duration::from_secs);
+        let retry_after = response
+            .retry_after_secs()
+            .map(std::time::Duration::from_secs);
         return Err(PollError::Vendor {
             status: response.status,
             retry_after,

@@ -3,14 +3,12 @@
 //! polling) and, on the page that ends the window, the checkpoint, all in
 //! one store transaction; then the delivery worker is woken.
 //!
-//! A page's notifications each carry `raw` = `{"<resource>": [records]}`
-//! with the records of that notification's events only, so splitting a
-//! large page does not repeat the whole page in every notification.
+//! The events and notifications themselves are made by the accept step
+//! ([`crate::accept::poll_page`]), which webhooks go through as well.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::value::RawValue;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -18,11 +16,9 @@ use super::error::PollError;
 use super::mapping::Window;
 use super::page::Target;
 use super::resource::Resource;
-use crate::delivery::notification::{self, InstanceInfo, Source};
+use crate::accept::{self, InstanceInfo, Recipient};
 use crate::runtime::{HttpRequest, HttpResponse, NormalizedEvent};
-use crate::store::{
-    NewEvent, NewNotification, NewReceipt, NotificationSource, PollWrite, ReceiptStatus,
-};
+use crate::store::{NewEvent, NewReceipt, PollWrite};
 
 /// The events of one page, ready to store.
 pub(super) struct PageEvents {
@@ -50,7 +46,7 @@ impl PageEvents {
                 || resource.filter_by_current_date && date > window.until)
         };
         let kept: Vec<NormalizedEvent> = events.into_iter().filter(inside).collect();
-        crate::ingress::events::normalize(kept, None, window.until)
+        accept::normalize(kept, None, window.until)
             .map(|events| Self { events })
             .map_err(|e| PollError::Plugin(format!("map-poll output: {e}")))
     }
@@ -97,30 +93,15 @@ fn receipt(
     events: Vec<NewEvent>,
 ) -> NewReceipt {
     let plan = target.plan;
-    let info = InstanceInfo {
-        id: plan.id,
-        name: &plan.name,
-        tags: &plan.tags,
-        element_key: &plan.element_key,
+    let recipient = Recipient {
+        instance: InstanceInfo {
+            id: plan.id,
+            name: &plan.name,
+            tags: &plan.tags,
+            element_key: &plan.element_key,
+        },
+        format: plan.settings.format,
     };
-    let format = plan.settings.format;
-    let max = Source::Polling.max_events();
-    let notifications = events
-        .chunks(max)
-        .flat_map(|chunk| {
-            let records: Vec<&RawValue> = chunk.iter().map(|e| &*e.raw).collect();
-            // `{"<resource>": [records…]}`, the records copied as they are.
-            let raw = std::collections::BTreeMap::from([(target.resource.name.as_str(), records)]);
-            notification::prepare(&info, Source::Polling, format, chunk, &raw)
-        })
-        .map(|n| NewNotification {
-            id: n.id,
-            source: NotificationSource::Polling,
-            content_type: format.content_type().to_string(),
-            body: n.body.into(),
-            event_count: n.event_count as u32,
-        })
-        .collect();
     let path = url::Url::parse(&request.url)
         .map(|u| u.path().to_string())
         .unwrap_or_default();
@@ -139,10 +120,6 @@ fn receipt(
             .map(|h| (h.name.clone(), h.value.clone()))
             .collect(),
         body: Bytes::from(response.body.clone()),
-        outcome: ReceiptStatus::Accepted {
-            raw: None,
-            events,
-            notifications,
-        },
+        outcome: accept::poll_page(&recipient, &target.resource.name, events),
     }
 }

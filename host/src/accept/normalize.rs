@@ -11,7 +11,7 @@ use crate::runtime::{EventType, NormalizedEvent};
 use crate::store::{self, NewEvent};
 
 /// Converts every event, or says which one is malformed and how.
-pub(crate) fn normalize(
+pub fn normalize(
     events: Vec<NormalizedEvent>,
     receipt_raw: Option<&str>,
     received_at: OffsetDateTime,

@@ -1,0 +1,120 @@
+//! Accepting what a plugin found, the one step webhooks and polls share:
+//! the plugin's normalized events are checked and converted
+//! ([`normalize`]), and the notifications about them are built — body bytes,
+//! `eventId`, split by the source's limit — as the receipt's outcome, so the
+//! store writes receipt, events and notifications in one transaction.
+//!
+//! Data path: [`crate::ingress`] (webhook → plugin) and [`crate::poller`]
+//! (timer → plugin) call down into this module, then hand the receipt to
+//! [`crate::store`]; [`crate::delivery`] later sends the stored bytes as they
+//! are. Nothing here does I/O.
+
+mod normalize;
+pub mod notification;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+use crate::runtime::NormalizedEvent;
+use crate::store::{NewEvent, NewNotification, NotificationSource, ReceiptStatus};
+
+pub use normalize::normalize;
+pub use notification::{Format, InstanceInfo, Source};
+
+/// The instance accepted events are for, and the shape its notifications take.
+pub struct Recipient<'a> {
+    /// Who the notifications are about.
+    pub instance: InstanceInfo<'a>,
+    /// The instance's notification body format.
+    pub format: Format,
+}
+
+/// What an inbound webhook's plugin returned, accepted: its events
+/// normalized (dates missing → `received_at`), each notification carrying
+/// `raw` — the plugin's raw value, else the body as JSON, else the body as a
+/// JSON string. An event the plugin got wrong (date, raw) fails the whole
+/// webhook with a message naming it.
+pub fn webhook(
+    recipient: &Recipient<'_>,
+    events: Vec<NormalizedEvent>,
+    plugin_raw: Option<&str>,
+    body: &[u8],
+    received_at: OffsetDateTime,
+) -> Result<ReceiptStatus, String> {
+    let events = normalize(events, plugin_raw, received_at)?;
+    let raw = raw_json(plugin_raw, body);
+    let notifications = notifications(recipient, Source::Webhook, &events, &raw);
+    Ok(ReceiptStatus::Accepted {
+        // The raw value is kept in the notifications that carry it; storing
+        // it with the receipt too would only double what every webhook writes.
+        raw: None,
+        events,
+        notifications,
+    })
+}
+
+/// One poll page's events (normalized, already filtered to the poll window)
+/// accepted: notifications of at most [`Source::Polling`]'s limit, each
+/// carrying `raw` = `{"<resource>": [records]}` with the records of its own
+/// events only, so splitting a large page repeats nothing.
+pub fn poll_page(
+    recipient: &Recipient<'_>,
+    resource: &str,
+    events: Vec<NewEvent>,
+) -> ReceiptStatus {
+    let notifications = events
+        .chunks(Source::Polling.max_events())
+        .flat_map(|chunk| {
+            let records: Vec<&RawValue> = chunk.iter().map(|e| &*e.raw).collect();
+            // `{"<resource>": [records…]}`, the records copied as they are.
+            let raw = std::collections::BTreeMap::from([(resource, records)]);
+            notifications(recipient, Source::Polling, chunk, &raw)
+        })
+        .collect();
+    ReceiptStatus::Accepted {
+        raw: None,
+        events,
+        notifications,
+    }
+}
+
+/// The outbox rows for `events`, each body built once.
+fn notifications<R: Serialize + ?Sized>(
+    recipient: &Recipient<'_>,
+    source: Source,
+    events: &[NewEvent],
+    raw: &R,
+) -> Vec<NewNotification> {
+    let format = recipient.format;
+    notification::prepare(&recipient.instance, source, format, events, raw)
+        .into_iter()
+        .map(|n| NewNotification {
+            id: n.id,
+            source: match source {
+                Source::Webhook => NotificationSource::Webhook,
+                Source::Polling => NotificationSource::Polling,
+            },
+            content_type: format.content_type().to_string(),
+            body: n.body.into(),
+            event_count: n.event_count as u32,
+        })
+        .collect()
+}
+
+/// The raw value notifications carry: the plugin's, else the body as JSON,
+/// else the body as a JSON string. Kept as JSON text (checked, not parsed
+/// into a tree): it is only copied into notification bodies.
+fn raw_json(plugin_raw: Option<&str>, body: &[u8]) -> Box<RawValue> {
+    plugin_raw
+        .and_then(|r| RawValue::from_string(r.to_owned()).ok())
+        .or_else(|| {
+            std::str::from_utf8(body)
+                .ok()
+                .and_then(|b| RawValue::from_string(b.to_owned()).ok())
+        })
+        .unwrap_or_else(|| {
+            let text = serde_json::Value::String(String::from_utf8_lossy(body).into_owned());
+            RawValue::from_string(text.to_string()).expect("a JSON string is JSON")
+        })
+}
