@@ -141,7 +141,6 @@ fn receipt(
         body: Bytes::from(response.body.clone()),
         outcome: ReceiptStatus::Accepted {
             raw: None,
-            events,
             notifications,
         },
     }
