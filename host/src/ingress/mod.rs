@@ -209,13 +209,8 @@ async fn handle(
                                 event_count: n.event_count as u32,
                             })
                             .collect();
-                    receipt.outcome = ReceiptStatus::Accepted {
-                        // The raw value is kept in the notifications that carry
-                        // it; storing it with the receipt too would only double
-                        // what every webhook writes.
-                        raw: None,
-                        notifications,
-                    };
+                    // The raw value is kept in the notifications that carry it.
+                    receipt.outcome = ReceiptStatus::Accepted { notifications };
                     store_receipt(state, receipt).await
                 }
                 Err(why) => {

@@ -139,9 +139,6 @@ fn receipt(
             .map(|h| (h.name.clone(), h.value.clone()))
             .collect(),
         body: Bytes::from(response.body.clone()),
-        outcome: ReceiptStatus::Accepted {
-            raw: None,
-            notifications,
-        },
+        outcome: ReceiptStatus::Accepted { notifications },
     }
 }

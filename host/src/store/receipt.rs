@@ -43,9 +43,6 @@ pub struct NewReceipt {
 pub enum ReceiptStatus {
     /// The plugin mapped the request.
     Accepted {
-        /// The JSON text notifications should carry as `raw`; `None` means
-        /// the body itself.
-        raw: Option<String>,
         /// The notifications made of the normalized events (which they
         /// carry), stored in the same transaction so nothing accepted can be
         /// lost before delivery.

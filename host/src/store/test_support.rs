@@ -29,13 +29,12 @@ pub(super) fn new_instance(name: &str) -> NewInstance {
 }
 
 /// An accepted ConnectWise callback (about 1.5 KB of body) carrying one
-/// notification (with a fresh id), raw text of its own and no message id.
+/// notification (with a fresh id) and no message id.
 pub(super) fn receipt(instance_id: i64) -> NewReceipt {
     let summary = "x".repeat(1400);
     let entity = json!({"id": 42, "summary": summary});
     let body =
         json!({"Action": "updated", "Type": "ticket", "ID": 42, "Entity": entity.to_string()});
-    let raw = json!({"Action": "updated", "Type": "ticket", "ID": 42, "Entity": entity});
     NewReceipt {
         instance_id,
         element_key: "connectwise".into(),
@@ -50,7 +49,6 @@ pub(super) fn receipt(instance_id: i64) -> NewReceipt {
         ],
         body: Bytes::from(body.to_string()),
         outcome: ReceiptStatus::Accepted {
-            raw: Some(raw.to_string()),
             notifications: vec![notification(&uuid::Uuid::now_v7().to_string())],
         },
     }

@@ -61,16 +61,11 @@ fn write_batch(conn: &mut Connection, batch: &[NewReceipt]) -> Result<Vec<Result
 /// holder older than the window gives the key up to the newcomer.
 pub(super) fn write_receipt(conn: &Connection, receipt: &NewReceipt) -> Result<ReceiptOutcome> {
     let receipt_id = Uuid::now_v7().to_string();
-    let (status, error, raw, notifications) = match &receipt.outcome {
-        ReceiptStatus::Accepted { raw, notifications } => (
-            ReceiptState::Accepted,
-            None,
-            distinct_raw(raw.as_deref(), &receipt.body),
-            notifications.as_slice(),
-        ),
-        ReceiptStatus::Failed { error } => {
-            (ReceiptState::Failed, Some(error.as_str()), None, &[][..])
+    let (status, error, notifications) = match &receipt.outcome {
+        ReceiptStatus::Accepted { notifications } => {
+            (ReceiptState::Accepted, None, notifications.as_slice())
         }
+        ReceiptStatus::Failed { error } => (ReceiptState::Failed, Some(error.as_str()), &[][..]),
     };
     let dedup_key = receipt
         .message_id
@@ -82,7 +77,6 @@ pub(super) fn write_receipt(conn: &Connection, receipt: &NewReceipt) -> Result<R
         dedup_key,
         status,
         error,
-        raw,
     };
     if !row.insert(conn)? {
         let key = dedup_key.unwrap_or_default();
@@ -124,7 +118,6 @@ struct ReceiptRow<'a> {
     dedup_key: Option<&'a str>,
     status: ReceiptState,
     error: Option<&'a str>,
-    raw: Option<&'a str>,
 }
 
 impl ReceiptRow<'_> {
@@ -134,8 +127,8 @@ impl ReceiptRow<'_> {
         let inserted = conn
             .prepare_cached(
                 "INSERT INTO receipts (id, instance_id, element_key, received_at, message_id, \
-                 dedup_key, method, path, headers, body, status, error, raw) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 dedup_key, method, path, headers, body, status, error) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
                  ON CONFLICT DO NOTHING",
             )?
             .execute(params![
@@ -151,15 +144,8 @@ impl ReceiptRow<'_> {
                 &r.body[..],
                 self.status.as_str(),
                 self.error,
-                self.raw,
             ])
             .map_err(|e| missing_instance(e, r.instance_id))?;
         Ok(inserted == 1)
     }
-}
-
-/// The raw text worth storing: none when it is the body itself, which
-/// readers fall back to anyway.
-fn distinct_raw<'a>(raw: Option<&'a str>, body: &[u8]) -> Option<&'a str> {
-    raw.filter(|raw| raw.as_bytes() != body)
 }
