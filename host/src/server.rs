@@ -26,7 +26,7 @@ use crate::outbound::OutboundClient;
 use crate::poller::Poller;
 use crate::registry::{Registry, WatchHandle};
 use crate::runtime::Runtime;
-use crate::store::{Store, StoreOptions};
+use crate::store::{Store, StoreConfig};
 use crate::telemetry::readiness::Readiness;
 
 /// A running host.
@@ -150,9 +150,12 @@ impl Server {
             .context("outbound HTTP client")
             .map_err(failed)?;
         let store_path = settings.data_dir.join("plugboard.db");
-        let store = Store::open(&store_path, StoreOptions::default())
-            .with_context(|| format!("opening the store {}", store_path.display()))
-            .map_err(failed)?;
+        let store = Store::open(&StoreConfig::Sqlite {
+            path: store_path.clone(),
+        })
+        .await
+        .with_context(|| format!("opening the store {}", store_path.display()))
+        .map_err(failed)?;
         readiness.store_opened(store.clone());
         let runtime = Runtime::new(settings.runtime.clone())
             .context("plugin runtime")

@@ -45,13 +45,8 @@ pub fn webhook(
     let events = normalize(events, plugin_raw, received_at)?;
     let raw = raw_json(plugin_raw, body);
     let notifications = notifications(recipient, Source::Webhook, &events, &raw);
-    Ok(ReceiptStatus::Accepted {
-        // The raw value is kept in the notifications that carry it; storing
-        // it with the receipt too would only double what every webhook writes.
-        raw: None,
-        events,
-        notifications,
-    })
+    // The raw value is kept in the notifications that carry it.
+    Ok(ReceiptStatus::Accepted { notifications })
 }
 
 /// One poll page's events (normalized, already filtered to the poll window)
@@ -72,11 +67,7 @@ pub fn poll_page(
             notifications(recipient, Source::Polling, chunk, &raw)
         })
         .collect();
-    ReceiptStatus::Accepted {
-        raw: None,
-        events,
-        notifications,
-    }
+    ReceiptStatus::Accepted { notifications }
 }
 
 /// The outbox rows for `events`, each body built once.

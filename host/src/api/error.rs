@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::runtime::{CallError, ElementError};
+use crate::store::{ErrorKind, StoreError};
 
 /// An API failure: a status and a message that names what is wrong.
 #[derive(Debug)]
@@ -100,6 +101,26 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A store failure while `context`: a missing instance is 404, a
+    /// conflicting change 409, a database that cannot be reached right now
+    /// 503 (the client may retry); anything else is the host's fault (500,
+    /// details in the log only).
+    pub fn store(context: &str, error: &StoreError) -> Self {
+        match error.kind() {
+            ErrorKind::NotFound => Self::not_found(error.to_string()),
+            ErrorKind::Conflict => Self::conflict("conflict", error.to_string()),
+            ErrorKind::Unavailable => {
+                tracing::warn!(error = %error, cause = ?std::error::Error::source(error).map(ToString::to_string), "{context}");
+                Self::unavailable(format!("{context}: the store is unavailable"))
+            }
+            ErrorKind::InvalidValue | ErrorKind::Corrupt | ErrorKind::Internal => {
+                Self::internal(context, error)
+            }
+        }
+    }
+}
+
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
         let message = e.to_string();
@@ -133,5 +154,33 @@ impl IntoResponse for ApiError {
             field: self.field.as_deref(),
         };
         (self.status, axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_get_the_status_of_their_kind() {
+        let status = |e: StoreError| ApiError::store("doing it failed", &e).status;
+        assert_eq!(
+            status(StoreError::no_such_instance(3)),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(StoreError::version_conflict(3, 1, 2)),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            status(StoreError::closed()),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(StoreError::corrupt("bad row")),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let e = ApiError::store("doing it failed", &StoreError::corrupt("secret detail"));
+        assert_eq!(e.message, "doing it failed", "details stay in the log");
     }
 }

@@ -143,7 +143,7 @@ async fn list_for(
         .store
         .list_notifications(query)
         .await
-        .map_err(|e| ApiError::internal("listing events failed", &e))?;
+        .map_err(|e| ApiError::store("listing events failed", &e))?;
     let next = (entries.len() as u32 == limit)
         .then(|| entries.last().map(|e| e.id.clone()))
         .flatten();
@@ -179,7 +179,7 @@ async fn one(
         .store
         .get_notification(event_id)
         .await
-        .map_err(|e| ApiError::internal("reading the event failed", &e))?
+        .map_err(|e| ApiError::store("reading the event failed", &e))?
         .filter(|n| instance_id.is_none_or(|id| id == n.instance_id))
         .ok_or_else(|| ApiError::not_found(format!("no event {event_id}")))
 }
@@ -216,7 +216,7 @@ pub async fn redeliver_one(
         .store
         .redeliver(Redeliver::One(event_id.clone()))
         .await
-        .map_err(|e| ApiError::internal("scheduling the redelivery failed", &e))?;
+        .map_err(|e| ApiError::store("scheduling the redelivery failed", &e))?;
     state.delivery.wake();
     Ok(Json(json!({"eventId": event_id, "scheduled": n})))
 }
@@ -230,7 +230,7 @@ pub async fn redeliver_dead(
         .store
         .redeliver(Redeliver::DeadOf(id))
         .await
-        .map_err(|e| ApiError::internal("scheduling the redelivery failed", &e))?;
+        .map_err(|e| ApiError::store("scheduling the redelivery failed", &e))?;
     state.delivery.wake();
     Ok(Json(json!({"instanceId": id, "scheduled": n})))
 }

@@ -109,7 +109,7 @@ pub async fn create(
             events_enabled: settings.enabled,
         })
         .await
-        .map_err(|e| ApiError::internal("creating the instance failed", &e))?;
+        .map_err(|e| ApiError::store("creating the instance failed", &e))?;
     tracing::info!(instance = created.id, element = %created.element_key, "instance created");
     state.poller.instance_changed(created.id).await;
     let mut out = view(&state, &created);
@@ -123,7 +123,7 @@ pub async fn list(State(state): State<ApiState>) -> Result<Json<Value>, ApiError
         .store
         .list_instances()
         .await
-        .map_err(|e| ApiError::internal("listing instances failed", &e))?;
+        .map_err(|e| ApiError::store("listing instances failed", &e))?;
     Ok(Json(Value::Array(
         all.iter().map(|i| view(&state, i)).collect(),
     )))
@@ -134,7 +134,7 @@ async fn load(state: &ApiState, id: i64) -> Result<Instance, ApiError> {
         .store
         .get_instance(id)
         .await
-        .map_err(|e| ApiError::internal("reading the instance failed", &e))?
+        .map_err(|e| ApiError::store("reading the instance failed", &e))?
         .ok_or_else(|| ApiError::not_found(format!("no instance {id}")))
 }
 
@@ -191,7 +191,7 @@ pub async fn switch_events(
             .store
             .update_instance(id, resume)
             .await
-            .map_err(|e| ApiError::internal("resuming delivery failed", &e))?
+            .map_err(|e| ApiError::store("resuming delivery failed", &e))?
             .ok_or_else(|| ApiError::not_found(format!("no instance {id}")))?;
         tracing::info!(instance = id, "delivery resumed");
         state.delivery.wake();
@@ -230,7 +230,7 @@ async fn apply(
             },
         )
         .await
-        .map_err(|e| ApiError::internal("updating the instance failed", &e))?
+        .map_err(|e| ApiError::store("updating the instance failed", &e))?
         .ok_or_else(|| ApiError::not_found(format!("no instance {}", current.id)))?;
     state.instances.invalidate(current.id);
     state.poller.instance_changed(current.id).await;
@@ -246,7 +246,7 @@ pub async fn delete(
         .store
         .delete_instance(id)
         .await
-        .map_err(|e| ApiError::internal("deleting the instance failed", &e))?;
+        .map_err(|e| ApiError::store("deleting the instance failed", &e))?;
     state.instances.invalidate(id);
     state.poller.instance_changed(id).await;
     if deleted {

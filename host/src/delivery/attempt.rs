@@ -224,6 +224,7 @@ fn record(
     metrics::delivery_attempt(outcome, elapsed);
     AttemptRecord {
         notification_id: n.id.clone(),
+        lease: n.lease.clone(),
         attempted_at,
         status_code,
         error,

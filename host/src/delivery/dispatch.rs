@@ -127,7 +127,7 @@ impl Dispatcher {
                     hosts.clone(),
                     recorder.clone(),
                 );
-                in_flight.spawn(n.id.clone(), async move {
+                in_flight.spawn(n.id.clone(), n.lease.clone(), async move {
                     let record =
                         deliver(&store, &outbound, &config, &hosts, target.as_deref(), &n).await;
                     let _ = recorder.send(record);

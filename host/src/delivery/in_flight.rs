@@ -21,6 +21,7 @@ const ABANDONED: &str = "abandoned at shutdown before the receiver answered";
 /// A delivery started, as far as a shutdown needs to know.
 struct Started {
     notification_id: String,
+    lease: String,
     at: OffsetDateTime,
     clock: Instant,
 }
@@ -33,10 +34,12 @@ pub(super) struct InFlight {
 }
 
 impl InFlight {
-    /// Runs the delivery of notification `notification_id` as a task.
+    /// Runs the delivery of notification `notification_id`, claimed under
+    /// `lease`, as a task.
     pub(super) fn spawn(
         &mut self,
         notification_id: String,
+        lease: String,
         delivery: impl Future<Output = ()> + Send + 'static,
     ) {
         let handle = self.tasks.spawn(delivery);
@@ -44,6 +47,7 @@ impl InFlight {
             handle.id(),
             Started {
                 notification_id,
+                lease,
                 at: OffsetDateTime::now_utc(),
                 clock: Instant::now(),
             },
@@ -82,6 +86,7 @@ impl InFlight {
             .into_values()
             .map(|s| AttemptRecord {
                 notification_id: s.notification_id,
+                lease: s.lease,
                 attempted_at: s.at,
                 status_code: None,
                 error: Some(ABANDONED.into()),
@@ -110,10 +115,10 @@ mod tests {
     async fn finished_deliveries_are_kept_and_stuck_ones_abandoned() {
         let mut in_flight = InFlight::default();
         let (release, released) = tokio::sync::oneshot::channel::<()>();
-        in_flight.spawn("quick".into(), async {
+        in_flight.spawn("quick".into(), "lease".into(), async {
             let _ = released.await;
         });
-        in_flight.spawn("stuck".into(), std::future::pending());
+        in_flight.spawn("stuck".into(), "lease".into(), std::future::pending());
         release.send(()).unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
         let abandoned = in_flight.drain(deadline).await;
@@ -126,7 +131,7 @@ mod tests {
     #[tokio::test]
     async fn reaping_forgets_what_finished() {
         let mut in_flight = InFlight::default();
-        in_flight.spawn("a".into(), async {});
+        in_flight.spawn("a".into(), "lease".into(), async {});
         while !in_flight.tasks.is_empty() {
             in_flight.reap();
             tokio::task::yield_now().await;

@@ -20,10 +20,23 @@ pub(super) fn start(store: Store) -> (Recorder, tokio::task::JoinHandle<()>) {
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let records = std::mem::take(&mut batch);
             let n = records.len();
-            if let Err(e) = store.record_attempts(records).await {
+            match store.record_attempts(records).await {
+                Ok(recorded) if !recorded.stale.is_empty() => {
+                    // Their lease ended (or a redelivery took them) before
+                    // the outcome was written: whoever holds them now decides.
+                    tracing::warn!(
+                        stale = recorded.stale.len(),
+                        applied = recorded.applied,
+                        notifications = ?recorded.stale,
+                        "delivery outcomes not recorded: the lease had passed on"
+                    );
+                }
+                Ok(_) => {}
                 // The notifications stay leased and become due again when
                 // the lease ends: they are sent again, never lost.
-                tracing::error!(error = %e, attempts = n, "recording delivery attempts failed");
+                Err(e) => {
+                    tracing::error!(error = %e, attempts = n, "recording delivery attempts failed")
+                }
             }
         }
     });

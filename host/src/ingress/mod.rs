@@ -236,7 +236,7 @@ async fn keep_failed(
         .record_receipt(receipt)
         .await
         .map(|_| ())
-        .map_err(|e| ApiError::internal("storing the failed receipt failed", &e))
+        .map_err(|e| ApiError::store("storing the failed receipt failed", &e))
 }
 
 async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Response, ApiError> {
@@ -250,13 +250,10 @@ async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Resp
         .store
         .record_receipt(receipt)
         .await
-        .map_err(|e| ApiError::internal("storing the receipt failed", &e))?;
+        .map_err(|e| ApiError::store("storing the receipt failed", &e))?;
     let body = match outcome {
-        ReceiptOutcome::Stored {
-            receipt_id,
-            event_ids,
-        } => {
-            tracing::debug!(receipt = %receipt_id, events = event_ids.len(), event_ids = ?notification_ids, "receipt stored");
+        ReceiptOutcome::Stored { receipt_id } => {
+            tracing::debug!(receipt = %receipt_id, event_ids = ?notification_ids, "receipt stored");
             if !notification_ids.is_empty() {
                 state.delivery.wake();
             }

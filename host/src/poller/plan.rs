@@ -101,6 +101,7 @@ mod tests {
             delivery_paused: None,
             created_at: datetime!(2024-05-01 0:00 UTC),
             updated_at: datetime!(2024-05-02 0:00 UTC),
+            version: 1,
         }
     }
 

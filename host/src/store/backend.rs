@@ -1,134 +1,127 @@
-//! The boundary between the store's logic and its database: every SQL
-//! statement lives behind [`Backend`].
+//! The boundary between [`Store`](super::Store) and a database: every
+//! operation the rest of the host needs, asynchronous and at the level of
+//! the store's own operations, so how a database runs them (threads,
+//! connections, pools, batching) is its backend's private business.
 //!
-//! [`Store`](super::Store) drives one backend connection from its writer
-//! thread and others from its read pool, and knows nothing of SQL. SQLite is
-//! the one implementation ([`SqliteBackend`](super::sqlite::SqliteBackend)). A
-//! PostgreSQL backend would implement the same trait, one value per pooled
-//! connection, with the same transaction-per-batch and savepoint-per-receipt
-//! shape in `commit_receipts`; the writer thread and read pool stay as they
-//! are.
+//! What every backend must guarantee, checked by the conformance suite in
+//! `conformance/`:
+//! - a receipt (or poll page) is stored with its notifications (and the
+//!   page's checkpoint) in one transaction, durably, before the call
+//!   returns; every multi-statement write is one transaction;
+//! - at most one accepted receipt per instance and vendor message id within
+//!   the de-duplication window, enforced by a unique key, also with several
+//!   writers;
+//! - a claim hands out a lease token, and an attempt's outcome is written
+//!   only while that token still holds the notification;
+//! - a poll checkpoint only moves forward;
+//! - an instance update with an expected version fails with a conflict when
+//!   the stored version differs.
 
+use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::error::Result;
-use super::event::{EventQuery, StoredEvent};
 use super::instance::{Instance, InstancePatch, NewInstance};
 use super::outbox::{
-    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, Redeliver, StoredNotification,
+    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver,
+    StoredNotification,
 };
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
-use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
+use super::receipt::{NewReceipt, ReceiptOutcome};
+use super::StoreStats;
 
-/// One connection to the database, used from one thread at a time.
-///
-/// Methods taking `&mut self` write and are only called on the writer's
-/// connection; methods taking `&self` only read and may run on any
-/// connection, concurrently with the writer.
-pub(crate) trait Backend: Send {
-    /// Inserts an instance with the given token and creation time and returns
-    /// it as stored (with its new id).
-    fn insert_instance(
-        &mut self,
-        new: &NewInstance,
-        token: &str,
+/// One database behind the store. Shared by every clone of the
+/// [`Store`](super::Store); all methods may be called concurrently.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// Inserts an instance with the given token and creation time and
+    /// returns it as stored (with its new id, at version 1).
+    async fn insert_instance(
+        &self,
+        new: NewInstance,
+        token: String,
         now: OffsetDateTime,
     ) -> Result<Instance>;
 
-    /// Applies a patch, stamping `now` as the update time. `None` if no such
+    /// The instance with this id.
+    async fn get_instance(&self, id: i64) -> Result<Option<Instance>>;
+
+    /// All instances, by id.
+    async fn list_instances(&self) -> Result<Vec<Instance>>;
+
+    /// Applies a non-empty patch in one transaction (the instance row, the
+    /// parking of its notifications, the retired key), stamping `now` and
+    /// moving the version up by one. With `expected_version`, fails with a
+    /// conflict unless the stored version is that one. `None` if no such
     /// instance.
-    fn update_instance(
-        &mut self,
+    async fn update_instance(
+        &self,
         id: i64,
-        patch: &InstancePatch,
+        expected_version: Option<i64>,
+        patch: InstancePatch,
         now: OffsetDateTime,
     ) -> Result<Option<Instance>>;
 
-    /// Deletes an instance with its receipts and events. False if there was
-    /// no such instance.
-    fn delete_instance(&mut self, id: i64) -> Result<bool>;
+    /// Deletes an instance with everything it owns. False if there was no
+    /// such instance.
+    async fn delete_instance(&self, id: i64) -> Result<bool>;
 
-    /// Writes a batch of receipts in one transaction, each item inside its own
-    /// savepoint so one item's failure leaves the others intact. Returns one
-    /// result per item, in order. If the transaction itself cannot commit,
-    /// every item fails with [`StoreError::BatchAborted`](super::StoreError::BatchAborted).
-    fn commit_receipts(&mut self, batch: &[NewReceipt]) -> Vec<Result<ReceiptOutcome>>;
+    /// Stores a receipt with its notifications unless it repeats an
+    /// accepted one within its window; returns once committed.
+    async fn record_receipt(&self, receipt: NewReceipt) -> Result<ReceiptOutcome>;
 
-    /// Writes a batch of poll pages in one transaction, each page (receipt,
-    /// events, notifications and checkpoint together) in its own savepoint.
-    /// Returns one result per page, in order.
-    fn commit_polls(&mut self, batch: &[PollWrite]) -> Vec<Result<PollOutcome>>;
-
-    /// Called by the writer thread after each round of writes, between
-    /// transactions: room for the backend's housekeeping (SQLite checkpoints
-    /// its log here). Does nothing by default.
-    fn after_writes(&mut self) {}
+    /// Stores a poll page (receipt, notifications, checkpoint) in one
+    /// transaction; returns once committed.
+    async fn record_poll(&self, write: PollWrite) -> Result<PollOutcome>;
 
     /// The poll checkpoints of an instance, by resource name.
-    fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>>;
+    async fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>>;
 
-    /// The instance with this id.
-    fn get_instance(&self, id: i64) -> Result<Option<Instance>>;
-
-    /// The instance holding this token.
-    fn get_instance_by_token(&self, token: &str) -> Result<Option<Instance>>;
-
-    /// All instances, by id.
-    fn list_instances(&self) -> Result<Vec<Instance>>;
-
-    /// The receipt with this id.
-    fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>>;
-
-    /// The instance's failed receipts, oldest first.
-    fn failed_receipts(&self, instance_id: i64) -> Result<Vec<StoredReceipt>>;
-
-    /// A page of the event log, newest first.
-    fn list_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>>;
-
-    /// The event with this id.
-    fn get_event(&self, id: &str) -> Result<Option<StoredEvent>>;
-
-    /// How many events the instance has.
-    fn count_events(&self, instance_id: i64) -> Result<u64>;
-
-    /// Claims up to `limit` due notifications (of instances not paused),
-    /// leasing them until `lease_until_ms`.
-    fn claim_due(
-        &mut self,
+    /// Claims up to `limit` due notifications of instances whose delivery
+    /// is not paused, leasing them until `lease_until_ms` under a fresh
+    /// lease token.
+    async fn claim_due(
+        &self,
         now_ms: i64,
         lease_until_ms: i64,
         limit: u32,
     ) -> Result<Vec<DueNotification>>;
 
-    /// Records delivery attempts and their consequences in one transaction.
-    fn record_attempts(&mut self, records: &[AttemptRecord]) -> Result<()>;
+    /// Records attempts in one transaction; an attempt whose lease token no
+    /// longer holds its notification changes nothing and is reported stale.
+    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<RecordedAttempts>;
 
-    /// Makes notifications due again with a fresh attempt cycle.
-    fn redeliver(&mut self, target: &Redeliver, now_ms: i64) -> Result<u64>;
+    /// Makes notifications due at `now_ms` with a fresh attempt cycle;
+    /// returns how many.
+    async fn redeliver(&self, target: Redeliver, now_ms: i64) -> Result<u64>;
 
     /// Deletes at most `limit` notifications delivered before `before_ms`.
-    fn prune_delivered(&mut self, before_ms: i64, limit: usize) -> Result<u64>;
+    async fn prune_delivered(&self, before_ms: i64, limit: usize) -> Result<u64>;
 
     /// Deletes, among the next `limit` receipts after `after` received
     /// before `before_ms`, the accepted ones whose notifications were all
-    /// delivered, with their events and notifications. Returns how many
-    /// were deleted and where to continue (`None` when done).
-    fn prune_receipts(
-        &mut self,
-        after: Option<&str>,
+    /// delivered, with those notifications. Returns how many were deleted
+    /// and where to continue (`None` when done).
+    async fn prune_receipts(
+        &self,
+        after: Option<String>,
         before_ms: i64,
         limit: usize,
     ) -> Result<(u64, Option<String>)>;
 
     /// Pending and dead-lettered notification counts.
-    fn outbox_depth(&self) -> Result<OutboxDepth>;
+    async fn outbox_depth(&self) -> Result<OutboxDepth>;
 
-    /// A page of notifications, newest first.
-    fn list_notifications(&self, query: &NotificationQuery) -> Result<Vec<StoredNotification>>;
+    /// A page of the event log (notifications), newest first.
+    async fn list_notifications(&self, query: NotificationQuery)
+        -> Result<Vec<StoredNotification>>;
 
     /// One notification with its attempts.
-    fn get_notification(&self, id: &str) -> Result<Option<StoredNotification>>;
+    async fn get_notification(&self, id: String) -> Result<Option<StoredNotification>>;
 
     /// Retired signing keys of an instance still in their grace period.
-    fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>>;
+    async fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>>;
+
+    /// Counters of the writes so far.
+    fn stats(&self) -> StoreStats;
 }

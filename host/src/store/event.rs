@@ -1,22 +1,12 @@
 //! Normalized events: what a plugin made of a vendor payload, one per
-//! changed object, as kept in the event log.
-//!
-//! Event ids are UUIDv7 strings generated when the event is stored, so they
-//! sort by the time plugboard recorded them; the event log pages by id.
+//! changed object. They are stored inside the notifications that carry
+//! them (the event log is the notifications), not as rows of their own.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 use time::OffsetDateTime;
-
-use super::error::StoreError;
-use super::timestamp::serialize_rfc3339;
-
-/// Events per page when a query does not say.
-pub const DEFAULT_EVENT_PAGE: u32 = 100;
 
 /// The normalized kind of change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -50,20 +40,6 @@ impl fmt::Display for EventType {
     }
 }
 
-impl FromStr for EventType {
-    type Err = StoreError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "CREATED" => Ok(EventType::Created),
-            "UPDATED" => Ok(EventType::Updated),
-            "DELETED" => Ok(EventType::Deleted),
-            "UNKNOWN" => Ok(EventType::Unknown),
-            other => Err(StoreError::Corrupt(format!("unknown event type {other:?}"))),
-        }
-    }
-}
-
 /// One event to store with its receipt.
 #[derive(Clone, Debug)]
 pub struct NewEvent {
@@ -90,94 +66,19 @@ impl PartialEq for NewEvent {
     }
 }
 
-/// An event as kept in the event log.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StoredEvent {
-    /// The event id (UUIDv7).
-    pub id: String,
-    /// The receipt the event came from.
-    pub receipt_id: String,
-    /// The instance the event belongs to.
-    pub instance_id: i64,
-    /// The element that produced it.
-    pub element_key: String,
-    /// What happened.
-    pub event_type: EventType,
-    /// The vendor's object type.
-    pub object_type: String,
-    /// The vendor's object id.
-    pub object_id: String,
-    /// When it happened, per the vendor.
-    #[serde(serialize_with = "serialize_rfc3339")]
-    pub date: OffsetDateTime,
-    /// The vendor's data for this object.
-    pub raw: Value,
-    /// When plugboard stored the event (the time encoded in its id).
-    #[serde(serialize_with = "serialize_rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-/// Which page of the event log to read. Results come newest first.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EventQuery {
-    /// Only this instance's events; `None` for all instances.
-    pub instance_id: Option<i64>,
-    /// Cursor: the id of the last event of the previous page. Only events
-    /// older than it (those listed after it) are returned.
-    pub after: Option<String>,
-    /// At most this many events.
-    pub limit: u32,
-    /// Only events stored at or after this time.
-    pub since: Option<OffsetDateTime>,
-    /// Only events stored at or before this time.
-    pub until: Option<OffsetDateTime>,
-}
-
-impl Default for EventQuery {
-    fn default() -> Self {
-        Self {
-            instance_id: None,
-            after: None,
-            limit: DEFAULT_EVENT_PAGE,
-            since: None,
-            until: None,
-        }
-    }
-}
-
-impl EventQuery {
-    /// The first page of one instance's events.
-    pub fn for_instance(instance_id: i64) -> Self {
-        Self {
-            instance_id: Some(instance_id),
-            ..Self::default()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn event_types_round_trip_through_their_spelling() {
+    fn event_types_serialize_as_their_spelling() {
         for t in [
             EventType::Created,
             EventType::Updated,
             EventType::Deleted,
             EventType::Unknown,
         ] {
-            assert_eq!(t.as_str().parse::<EventType>().unwrap(), t);
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }
-        assert!("created".parse::<EventType>().is_err());
-    }
-
-    #[test]
-    fn default_query_reads_a_first_page_of_everything() {
-        let q = EventQuery::default();
-        assert_eq!(q.limit, DEFAULT_EVENT_PAGE);
-        assert!(q.instance_id.is_none() && q.after.is_none());
-        assert_eq!(EventQuery::for_instance(3).instance_id, Some(3));
     }
 }

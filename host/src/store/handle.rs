@@ -1,236 +1,219 @@
-//! [`Store`], the async face of the store: what ingress, the API and
-//! delivery call.
+//! [`Store`], what ingress, the poller, delivery and the API call: the
+//! backend-neutral face of the store, handing each operation to the
+//! [`Backend`] chosen by the [`StoreConfig`] it was opened with.
 //!
-//! Writes go to the writer thread (receipts in group-committed batches);
-//! reads borrow a pooled read connection on a blocking thread. A store
-//! opened in memory has no separate readers, so its reads queue behind the
-//! writer instead.
+//! What is the same for every database lives here: instance tokens, the
+//! clock, empty patches, lease lengths and pruning in bounded chunks.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context as _;
+use time::OffsetDateTime;
 
 use super::backend::Backend;
-use super::error::{Result, StoreError};
-use super::event::{EventQuery, StoredEvent};
+use super::error::Result;
 use super::instance::{generate_token, Instance, InstancePatch, NewInstance};
-use super::options::StoreOptions;
 use super::outbox::{
-    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, Redeliver, StoredNotification,
+    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver,
+    StoredNotification,
 };
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
-use super::reader::{OpenReader, ReadPool};
-use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
-use super::sqlite::SqliteBackend;
+use super::receipt::{NewReceipt, ReceiptOutcome};
+use super::sqlite::{SqliteOptions, SqliteStore};
 use super::timestamp;
-use super::writer::{StoreStats, Writer};
 
 /// Rows handed to one write while pruning.
 pub const PRUNE_CHUNK: usize = 1_000;
+
+/// Which database holds the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// The embedded SQLite database in this file (created, with its folder,
+    /// if missing).
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+}
 
 /// What one [`Store::prune`] deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
     /// Delivered notifications deleted on their own.
     pub notifications: u64,
-    /// Receipts deleted, with their events and delivered notifications.
+    /// Receipts deleted, with their delivered notifications.
     pub receipts: u64,
 }
 
-/// The durable store of instances, receipts and events. Cheap to clone;
-/// every clone shares one writer and one read pool. Dropping the last clone
-/// waits for queued writes to finish.
+/// Counters of the store's writes since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Transactions committed holding at least one receipt.
+    pub batches: u64,
+    /// Receipts newly stored.
+    pub receipts_stored: u64,
+    /// Receipts recognized as repeats of one already stored.
+    pub receipts_duplicate: u64,
+    /// Receipts that could not be stored (unknown instance, database error).
+    pub receipts_failed: u64,
+    /// Writes waiting for the database right now.
+    pub queued: usize,
+}
+
+/// The durable store of instances, receipts and notifications. Cheap to
+/// clone; every clone shares one backend. Dropping the last clone finishes
+/// the writes already handed over.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    // Field order matters: readers close before the writer's drop waits
-    // for the writer thread.
-    reads: Reads,
-    writer: Writer,
-}
-
-/// Where reads run.
-enum Reads {
-    /// Pooled read-only connections.
-    Pool(Arc<ReadPool>),
-    /// On the writer's connection (in-memory databases have no other).
-    Writer,
+    backend: Arc<dyn Backend>,
 }
 
 impl Store {
-    /// Opens (creating it and its folder if needed) the database at `path`,
-    /// brings its schema up to date and starts the writer thread.
-    pub fn open(path: &Path, opts: StoreOptions) -> anyhow::Result<Store> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating store folder {}", parent.display()))?;
+    /// Opens the store `config` names, bringing its schema up to date.
+    pub async fn open(config: &StoreConfig) -> anyhow::Result<Store> {
+        match config {
+            StoreConfig::Sqlite { path } => {
+                let path = path.clone();
+                let store = tokio::task::spawn_blocking(move || {
+                    SqliteStore::open(&path, SqliteOptions::default())
+                })
+                .await??;
+                Ok(Self::from_backend(Arc::new(store)))
+            }
         }
-        let writer = SqliteBackend::open_writer(path, &opts)?;
-        let reader_path = path.to_owned();
-        let reader_opts = opts.clone();
-        let open: OpenReader = Box::new(move || {
-            let backend = SqliteBackend::open_reader(&reader_path, &reader_opts)?;
-            Ok(Box::new(backend) as Box<dyn Backend>)
-        });
-        let pool = ReadPool::new(open, opts.read_connections)
-            .with_context(|| format!("opening store database {} for reading", path.display()))?;
-        Self::start(Box::new(writer), Reads::Pool(Arc::new(pool)), &opts)
     }
 
-    /// A private store in memory, for tests: same schema and behaviour,
-    /// nothing kept.
-    pub fn open_in_memory() -> anyhow::Result<Store> {
-        let opts = StoreOptions::default();
-        Self::start(
-            Box::new(SqliteBackend::open_in_memory()?),
-            Reads::Writer,
-            &opts,
-        )
+    /// A store over `backend`.
+    pub(crate) fn from_backend(backend: Arc<dyn Backend>) -> Store {
+        Store { backend }
     }
 
-    fn start(
-        backend: Box<dyn Backend>,
-        reads: Reads,
-        opts: &StoreOptions,
-    ) -> anyhow::Result<Store> {
-        let writer = Writer::start(backend, opts.max_batch, opts.queue_depth())
-            .context("starting the store writer thread")?;
-        Ok(Store {
-            inner: Arc::new(Inner { reads, writer }),
-        })
-    }
-
-    /// Creates an instance with a fresh random token.
+    /// Creates an instance with a fresh random token, at version 1.
     pub async fn create_instance(&self, new: NewInstance) -> Result<Instance> {
-        let token = generate_token();
-        let now = timestamp::now();
-        self.write(move |b| b.insert_instance(&new, &token, now))
+        self.backend
+            .insert_instance(new, generate_token(), timestamp::now())
             .await
     }
 
     /// The instance with this id.
     pub async fn get_instance(&self, id: i64) -> Result<Option<Instance>> {
-        self.read(move |b| b.get_instance(id)).await
-    }
-
-    /// The instance holding this token.
-    pub async fn get_instance_by_token(&self, token: &str) -> Result<Option<Instance>> {
-        let token = token.to_owned();
-        self.read(move |b| b.get_instance_by_token(&token)).await
+        self.backend.get_instance(id).await
     }
 
     /// All instances, by id.
     pub async fn list_instances(&self) -> Result<Vec<Instance>> {
-        self.read(|b| b.list_instances()).await
+        self.backend.list_instances().await
     }
 
-    /// Applies a patch. `None` if there is no such instance. An empty patch
-    /// changes nothing, not even the update time.
+    /// Applies a patch whatever the instance's version. `None` if there is
+    /// no such instance. An empty patch changes nothing, not even the update
+    /// time or the version.
     pub async fn update_instance(&self, id: i64, patch: InstancePatch) -> Result<Option<Instance>> {
+        self.update(id, None, patch).await
+    }
+
+    /// Applies a patch only if the instance is still at `expected_version`
+    /// (the version the caller read); otherwise fails with
+    /// [`ErrorKind::Conflict`](super::ErrorKind::Conflict). `None` if there
+    /// is no such instance.
+    pub async fn update_instance_at(
+        &self,
+        id: i64,
+        expected_version: i64,
+        patch: InstancePatch,
+    ) -> Result<Option<Instance>> {
+        self.update(id, Some(expected_version), patch).await
+    }
+
+    async fn update(
+        &self,
+        id: i64,
+        expected: Option<i64>,
+        patch: InstancePatch,
+    ) -> Result<Option<Instance>> {
         if patch.is_empty() {
-            return self.get_instance(id).await;
+            let current = self.get_instance(id).await?;
+            if let (Some(found), Some(expected)) = (&current, expected) {
+                if found.version != expected {
+                    return Err(super::StoreError::version_conflict(
+                        id,
+                        expected,
+                        found.version,
+                    ));
+                }
+            }
+            return Ok(current);
         }
-        let now = timestamp::now();
-        self.write(move |b| b.update_instance(id, &patch, now))
+        self.backend
+            .update_instance(id, expected, patch, timestamp::now())
             .await
     }
 
-    /// Deletes an instance with all its receipts and events. False if there
-    /// was no such instance.
+    /// Deletes an instance with all its receipts and notifications. False
+    /// if there was no such instance.
     pub async fn delete_instance(&self, id: i64) -> Result<bool> {
-        self.write(move |b| b.delete_instance(id)).await
+        self.backend.delete_instance(id).await
     }
 
-    /// Durably stores a receipt and its events, unless it repeats an
+    /// Durably stores a receipt and its notifications, unless it repeats an
     /// accepted receipt within its de-duplication window. Returns once the
-    /// batch holding it is committed; concurrent calls share that commit.
+    /// transaction holding it is committed; concurrent calls share commits.
     pub async fn record_receipt(&self, receipt: NewReceipt) -> Result<ReceiptOutcome> {
-        self.inner.writer.record(receipt).await
+        self.backend.record_receipt(receipt).await
     }
 
-    /// Durably stores one page of a poll: its receipt, events and
-    /// notifications, and (on the page that closes the poll window) the
-    /// resource's new checkpoint, all in one transaction. Returns once that
-    /// is committed; concurrent pages share the commit.
+    /// Durably stores one page of a poll: its receipt and notifications,
+    /// and (on the page that closes the poll window) the resource's new
+    /// checkpoint, all in one transaction. A checkpoint never moves back.
     pub async fn record_poll(&self, write: PollWrite) -> Result<PollOutcome> {
-        self.inner.writer.record_poll(write).await
+        self.backend.record_poll(write).await
     }
 
     /// The poll checkpoints of an instance, by resource name.
     pub async fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>> {
-        self.read(move |b| b.poll_checkpoints(instance_id)).await
-    }
-
-    /// The receipt with this id.
-    pub async fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>> {
-        let id = id.to_owned();
-        self.read(move |b| b.get_receipt(&id)).await
-    }
-
-    /// The instance's failed receipts, oldest first, to process again.
-    pub async fn failed_receipts(&self, instance_id: i64) -> Result<Vec<StoredReceipt>> {
-        self.read(move |b| b.failed_receipts(instance_id)).await
-    }
-
-    /// A page of the event log, newest first.
-    pub async fn list_events(&self, query: EventQuery) -> Result<Vec<StoredEvent>> {
-        self.read(move |b| b.list_events(&query)).await
-    }
-
-    /// The event with this id.
-    pub async fn get_event(&self, id: &str) -> Result<Option<StoredEvent>> {
-        let id = id.to_owned();
-        self.read(move |b| b.get_event(&id)).await
-    }
-
-    /// How many events the instance has.
-    pub async fn count_events(&self, instance_id: i64) -> Result<u64> {
-        self.read(move |b| b.count_events(instance_id)).await
+        self.backend.poll_checkpoints(instance_id).await
     }
 
     /// Claims up to `limit` notifications due at `now`, leasing each for
-    /// `lease` so it is not handed out twice while in flight.
+    /// `lease` under a fresh lease token: nobody else is handed them until
+    /// the lease ends, and only the token's holder can record their outcome.
     pub async fn claim_due(
         &self,
-        now: time::OffsetDateTime,
-        lease: std::time::Duration,
+        now: OffsetDateTime,
+        lease: Duration,
         limit: u32,
     ) -> Result<Vec<DueNotification>> {
         let now_ms = timestamp::to_millis(now);
         let until = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        self.write(move |b| b.claim_due(now_ms, until, limit)).await
+        self.backend.claim_due(now_ms, until, limit).await
     }
 
-    /// Records delivery attempts (one transaction for the lot).
-    pub async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<()> {
+    /// Records delivery attempts (one transaction for the lot). Attempts
+    /// whose lease was lost meanwhile change nothing and come back as stale.
+    pub async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<RecordedAttempts> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(RecordedAttempts::default());
         }
-        self.write(move |b| b.record_attempts(&records)).await
+        self.backend.record_attempts(records).await
     }
 
     /// Makes notifications due again now; returns how many.
     pub async fn redeliver(&self, target: Redeliver) -> Result<u64> {
         let now = timestamp::to_millis(timestamp::now());
-        self.write(move |b| b.redeliver(&target, now)).await
+        self.backend.redeliver(target, now).await
     }
 
     /// Deletes what is older than `before` and no longer needed: delivered
     /// notifications, and accepted receipts none of whose notifications is
-    /// pending or dead-lettered, with their events. Failed receipts and
-    /// anything still to deliver stay. Works in chunks of [`PRUNE_CHUNK`],
-    /// each its own write, so webhooks are stored in between.
-    pub async fn prune(&self, before: time::OffsetDateTime) -> Result<Pruned> {
+    /// pending or dead-lettered. Failed receipts and anything still to
+    /// deliver stay. Works in chunks of [`PRUNE_CHUNK`], each its own
+    /// write, so webhooks are stored in between.
+    pub async fn prune(&self, before: OffsetDateTime) -> Result<Pruned> {
         let before = timestamp::to_millis(before);
         let mut pruned = Pruned::default();
         loop {
-            let n = self
-                .write(move |b| b.prune_delivered(before, PRUNE_CHUNK))
-                .await?;
+            let n = self.backend.prune_delivered(before, PRUNE_CHUNK).await?;
             pruned.notifications += n;
             if n < PRUNE_CHUNK as u64 {
                 break;
@@ -238,9 +221,9 @@ impl Store {
         }
         let mut after: Option<String> = None;
         loop {
-            let from = after.clone();
             let (n, next) = self
-                .write(move |b| b.prune_receipts(from.as_deref(), before, PRUNE_CHUNK))
+                .backend
+                .prune_receipts(after.take(), before, PRUNE_CHUNK)
                 .await?;
             pruned.receipts += n;
             match next {
@@ -253,56 +236,31 @@ impl Store {
 
     /// Pending and dead-lettered notification counts.
     pub async fn outbox_depth(&self) -> Result<OutboxDepth> {
-        self.read(|b| b.outbox_depth()).await
+        self.backend.outbox_depth().await
     }
 
-    /// A page of the notification log, newest first.
+    /// A page of the event log (the notifications), newest first.
     pub async fn list_notifications(
         &self,
         query: NotificationQuery,
     ) -> Result<Vec<StoredNotification>> {
-        self.read(move |b| b.list_notifications(&query)).await
+        self.backend.list_notifications(query).await
     }
 
     /// One notification with every delivery attempt.
     pub async fn get_notification(&self, id: &str) -> Result<Option<StoredNotification>> {
-        let id = id.to_owned();
-        self.read(move |b| b.get_notification(&id)).await
+        self.backend.get_notification(id.to_owned()).await
     }
 
     /// Retired signing keys of an instance still in their grace period.
     pub async fn retired_keys(&self, instance_id: i64) -> Result<Vec<String>> {
         let now = timestamp::to_millis(timestamp::now());
-        self.read(move |b| b.retired_keys(instance_id, now)).await
+        self.backend.retired_keys(instance_id, now).await
     }
 
-    /// Counters of the writer's work, for metrics and tests.
+    /// Counters of the store's writes, for metrics and tests.
     pub fn stats(&self) -> StoreStats {
-        self.inner.writer.stats()
-    }
-
-    async fn write<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut dyn Backend) -> Result<T> + Send + 'static,
-    {
-        self.inner.writer.run(f).await
-    }
-
-    async fn read<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&dyn Backend) -> Result<T> + Send + 'static,
-    {
-        match &self.inner.reads {
-            Reads::Pool(pool) => {
-                let pool = pool.clone();
-                tokio::task::spawn_blocking(move || pool.with(f))
-                    .await
-                    .map_err(|e| StoreError::Task(e.to_string()))?
-            }
-            Reads::Writer => self.inner.writer.run(move |b| f(b)).await,
-        }
+        self.backend.stats()
     }
 }
 
@@ -313,6 +271,3 @@ impl std::fmt::Debug for Store {
             .finish()
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -42,6 +42,9 @@ pub struct Instance {
     /// When the instance was last changed.
     #[serde(serialize_with = "serialize_rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Moves up by one with every change: an update made with the version
+    /// the caller read fails if someone changed the instance meanwhile.
+    pub version: i64,
 }
 
 /// What a client supplies to create an instance.
@@ -130,6 +133,7 @@ mod tests {
             delivery_paused: None,
             created_at: datetime!(2024-05-01 12:00:00 UTC),
             updated_at: datetime!(2024-05-01 12:30:00.5 UTC),
+            version: 1,
         };
         let json = serde_json::to_value(&instance).unwrap();
         assert_eq!(json["id"], 20931);

@@ -4,8 +4,10 @@
 //!
 //! A notification is `pending` until a delivery succeeds (`delivered`) or
 //! its attempts run out (`dead`, the dead-letter state). Claiming a due
-//! notification only moves its next attempt time forward by a lease, so a
-//! crash mid-delivery leaves it due again: delivery is at least once.
+//! notification moves its next attempt time forward by a lease and stamps
+//! it with the claim's lease token, so a crash mid-delivery leaves it due
+//! again (delivery is at least once), and an outcome is written only by the
+//! claimant still holding the lease.
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -89,6 +91,9 @@ pub struct DueNotification {
     pub body: Bytes,
     /// Attempts made so far in the current cycle (reset by a redelivery).
     pub attempts: u32,
+    /// The claim's lease token: the attempt's outcome is written only while
+    /// the notification still carries it.
+    pub lease: String,
 }
 
 /// What became of one attempt, and what happens next.
@@ -107,6 +112,8 @@ pub enum AttemptNext {
 pub struct AttemptRecord {
     /// The notification's id.
     pub notification_id: String,
+    /// The lease token of the claim the attempt was made under.
+    pub lease: String,
     /// When the attempt started.
     pub attempted_at: OffsetDateTime,
     /// The receiver's status, if it answered.
@@ -117,6 +124,16 @@ pub struct AttemptRecord {
     pub latency_ms: u32,
     /// What happens next.
     pub next: AttemptNext,
+}
+
+/// What [`Store::record_attempts`](super::Store::record_attempts) wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordedAttempts {
+    /// Attempts written with their outcome.
+    pub applied: u64,
+    /// Notifications whose attempt was not written because their lease had
+    /// passed to another claim (or a redelivery) meanwhile: 0 rows affected.
+    pub stale: Vec<String>,
 }
 
 /// A recorded attempt, as the event log shows it.

@@ -6,7 +6,8 @@
 //! checkpoint of a resource moves only in the same transaction as the
 //! events of the poll window it closes, so a crash between fetching and
 //! storing leaves the old checkpoint and the window is read again:
-//! duplicates are possible, gaps are not.
+//! duplicates are possible, gaps are not. A checkpoint never moves back: a
+//! page closing an older window than the stored checkpoint leaves it.
 
 use time::OffsetDateTime;
 
@@ -27,12 +28,13 @@ pub struct PollWrite {
 }
 
 /// What became of a stored poll page.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PollOutcome {
     /// The receipt holding the page, when it had events.
     pub receipt_id: Option<String>,
-    /// The new events' ids, in the order given.
-    pub event_ids: Vec<String>,
+    /// False when the page carried a checkpoint behind the stored one,
+    /// which was left as it was (checkpoints only move forward).
+    pub checkpoint_moved: bool,
 }
 
 /// How far one resource of an instance has been polled.

@@ -7,8 +7,8 @@ use serde_json::json;
 use time::macros::datetime;
 use time::OffsetDateTime;
 
-use super::event::{EventType, NewEvent};
 use super::instance::NewInstance;
+use super::outbox::{NewNotification, NotificationSource};
 use super::receipt::{NewReceipt, ReceiptStatus};
 
 /// A moment all fixtures are received at unless a test moves it.
@@ -28,14 +28,13 @@ pub(super) fn new_instance(name: &str) -> NewInstance {
     }
 }
 
-/// An accepted ConnectWise callback (about 1.5 KB of body) with one
-/// `UPDATED ticket` event, raw text of its own and no message id.
+/// An accepted ConnectWise callback (about 1.5 KB of body) carrying one
+/// notification (with a fresh id) and no message id.
 pub(super) fn receipt(instance_id: i64) -> NewReceipt {
     let summary = "x".repeat(1400);
     let entity = json!({"id": 42, "summary": summary});
     let body =
         json!({"Action": "updated", "Type": "ticket", "ID": 42, "Entity": entity.to_string()});
-    let raw = json!({"Action": "updated", "Type": "ticket", "ID": 42, "Entity": entity});
     NewReceipt {
         instance_id,
         element_key: "connectwise".into(),
@@ -50,11 +49,19 @@ pub(super) fn receipt(instance_id: i64) -> NewReceipt {
         ],
         body: Bytes::from(body.to_string()),
         outcome: ReceiptStatus::Accepted {
-            raw: Some(raw.to_string()),
-            events: vec![event("42")],
-            notifications: Vec::new(),
+            notifications: vec![notification(&uuid::Uuid::now_v7().to_string())],
         },
     }
+}
+
+/// The same receipt without notifications (its events were all filtered
+/// out): settled as soon as it is stored.
+pub(super) fn bare_receipt(instance_id: i64) -> NewReceipt {
+    let mut r = receipt(instance_id);
+    if let ReceiptStatus::Accepted { notifications, .. } = &mut r.outcome {
+        notifications.clear();
+    }
+    r
 }
 
 /// The same receipt carrying a vendor message id.
@@ -75,14 +82,22 @@ pub(super) fn failed_receipt(instance_id: i64) -> NewReceipt {
     }
 }
 
-/// An `UPDATED ticket` event for object `id`.
-pub(super) fn event(id: &str) -> NewEvent {
-    NewEvent {
-        event_type: EventType::Updated,
-        object_type: "ticket".into(),
-        object_id: id.into(),
-        date: T0,
-        raw: serde_json::value::to_raw_value(&json!({"id": id, "summary": "Printer on fire"}))
-            .unwrap(),
+/// A notification with this id carrying one event.
+pub(super) fn notification(id: &str) -> NewNotification {
+    NewNotification {
+        id: id.into(),
+        source: NotificationSource::Webhook,
+        content_type: "application/json".into(),
+        body: Bytes::from(format!(r#"{{"message":{{"eventId":"{id}"}}}}"#)),
+        event_count: 1,
     }
+}
+
+/// A receipt carrying one notification with this id.
+pub(super) fn receipt_notifying(instance_id: i64, id: &str) -> NewReceipt {
+    let mut r = receipt(instance_id);
+    if let ReceiptStatus::Accepted { notifications, .. } = &mut r.outcome {
+        *notifications = vec![notification(id)];
+    }
+    r
 }

@@ -147,7 +147,11 @@ mod tests {
         assert_eq!(not_ok(&r), ["listeners", "plugins", "store"]);
 
         readiness.listening();
-        readiness.store_opened(Store::open_in_memory().unwrap());
+        let data = tempfile::tempdir().unwrap();
+        let config = crate::store::StoreConfig::Sqlite {
+            path: data.path().join("plugboard.db"),
+        };
+        readiness.store_opened(Store::open(&config).await.unwrap());
         let dir = tempfile::tempdir().unwrap();
         let runtime = Runtime::new(RuntimeConfig {
             pooling: false,

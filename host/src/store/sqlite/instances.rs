@@ -1,6 +1,6 @@
 //! SQL for the `instances` table.
 
-use rusqlite::{params, Connection, OptionalExtension as _, Row};
+use rusqlite::{params, Connection, OptionalExtension as _, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::super::error::{Result, StoreError};
@@ -9,7 +9,7 @@ use super::super::timestamp::{from_millis, to_millis};
 
 /// Columns in the order [`from_row`] reads them.
 const COLUMNS: &str = "id, token, element_key, name, tags, configuration, events_enabled, \
-                       created_at, updated_at, delivery_paused";
+                       created_at, updated_at, delivery_paused, version";
 
 /// Inserts an instance and reads it back.
 pub(super) fn insert(
@@ -33,13 +33,17 @@ pub(super) fn insert(
         to_millis(now),
     ])?;
     let id = conn.last_insert_rowid();
-    get(conn, id)?.ok_or_else(|| StoreError::Corrupt(format!("instance {id} vanished on insert")))
+    get(conn, id)?.ok_or_else(|| StoreError::corrupt(format!("instance {id} vanished on insert")))
 }
 
-/// Replaces the fields the patch names and reads the result back.
+/// Replaces the fields the patch names, parks or unparks the instance's
+/// notifications and keeps a retired signing key, all in one transaction,
+/// then reads the result back. With `expected_version`, changes nothing and
+/// fails with a conflict unless the instance is at that version.
 pub(super) fn update(
-    conn: &Connection,
+    conn: &mut Connection,
     id: i64,
+    expected_version: Option<i64>,
     patch: &InstancePatch,
     now: OffsetDateTime,
 ) -> Result<Option<Instance>> {
@@ -49,7 +53,8 @@ pub(super) fn update(
         .as_ref()
         .map(serde_json::to_string)
         .transpose()?;
-    let changed = conn
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let changed = tx
         .prepare_cached(
             "UPDATE instances SET \
              name = coalesce(?2, name), \
@@ -57,8 +62,8 @@ pub(super) fn update(
              configuration = coalesce(?4, configuration), \
              events_enabled = coalesce(?5, events_enabled), \
              delivery_paused = CASE WHEN ?7 THEN ?8 ELSE delivery_paused END, \
-             updated_at = ?6 \
-             WHERE id = ?1",
+             updated_at = ?6, version = version + 1 \
+             WHERE id = ?1 AND (?9 IS NULL OR version = ?9)",
         )?
         .execute(params![
             id,
@@ -69,23 +74,31 @@ pub(super) fn update(
             to_millis(now),
             patch.delivery_paused.is_some(),
             patch.delivery_paused.clone().flatten(),
+            expected_version,
         ])?;
     if changed == 0 {
-        return Ok(None);
+        return match (get(&tx, id)?, expected_version) {
+            (Some(found), Some(expected)) => {
+                Err(StoreError::version_conflict(id, expected, found.version))
+            }
+            _ => Ok(None),
+        };
     }
     if let Some(paused) = &patch.delivery_paused {
-        super::outbox::park(conn, id, paused.is_some(), to_millis(now))?;
+        super::outbox::park(&tx, id, paused.is_some(), to_millis(now))?;
     }
     if let Some((key, until)) = &patch.retire_signing_key {
-        conn.prepare_cached(
+        tx.prepare_cached(
             "INSERT INTO retired_signing_keys (instance_id, key, expires_at) VALUES (?1, ?2, ?3)",
         )?
         .execute(params![id, key, to_millis(*until)])?;
     }
-    get(conn, id)
+    let updated = get(&tx, id)?;
+    tx.commit()?;
+    Ok(updated)
 }
 
-/// Deletes an instance; its receipts and events go with it.
+/// Deletes an instance; everything it owns goes with it.
 pub(super) fn delete(conn: &Connection, id: i64) -> Result<bool> {
     let deleted = conn
         .prepare_cached("DELETE FROM instances WHERE id = ?1")?
@@ -98,15 +111,6 @@ pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<Instance>> {
     let sql = format!("SELECT {COLUMNS} FROM instances WHERE id = ?1");
     conn.prepare_cached(&sql)?
         .query_row([id], |row| Ok(from_row(row)))
-        .optional()?
-        .transpose()
-}
-
-/// The instance holding this token.
-pub(super) fn get_by_token(conn: &Connection, token: &str) -> Result<Option<Instance>> {
-    let sql = format!("SELECT {COLUMNS} FROM instances WHERE token = ?1");
-    conn.prepare_cached(&sql)?
-        .query_row([token], |row| Ok(from_row(row)))
         .optional()?
         .transpose()
 }
@@ -138,18 +142,19 @@ fn from_row(row: &Row<'_>) -> Result<Instance> {
         created_at: from_millis(row.get(7)?)?,
         updated_at: from_millis(row.get(8)?)?,
         delivery_paused: row.get(9)?,
+        version: row.get(10)?,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::SqliteBackend;
+    use super::super::connection::Conn;
     use super::*;
     use serde_json::json;
     use time::macros::datetime;
 
-    fn backend() -> SqliteBackend {
-        SqliteBackend::open_in_memory().unwrap()
+    fn backend() -> Conn {
+        Conn::open_in_memory().unwrap()
     }
 
     fn new_instance(name: &str) -> NewInstance {
@@ -175,9 +180,8 @@ mod tests {
         assert_eq!(created.tags, vec!["prod", "eu"]);
         assert_eq!(created.configuration["nested"], json!({"a": [1, 2]}));
         assert_eq!(created.created_at, t0);
+        assert_eq!(created.version, 1);
         assert_eq!(get(&b.conn, created.id).unwrap().unwrap(), created);
-        assert_eq!(get_by_token(&b.conn, "tok-a").unwrap().unwrap(), created);
-        assert!(get_by_token(&b.conn, "tok-b").unwrap().is_none());
     }
 
     #[test]
@@ -192,7 +196,7 @@ mod tests {
 
     #[test]
     fn update_replaces_only_what_the_patch_names() {
-        let b = backend();
+        let mut b = backend();
         let t0 = datetime!(2024-05-01 12:00:00 UTC);
         let t1 = datetime!(2024-05-02 12:00:00 UTC);
         let created = insert(&b.conn, &new_instance("a"), "tok", t0).unwrap();
@@ -201,13 +205,16 @@ mod tests {
             configuration: Some(json!({"only": true}).as_object().cloned().unwrap()),
             ..InstancePatch::default()
         };
-        let updated = update(&b.conn, created.id, &patch, t1).unwrap().unwrap();
+        let updated = update(&mut b.conn, created.id, None, &patch, t1)
+            .unwrap()
+            .unwrap();
         assert_eq!(updated.name, "renamed");
         assert_eq!(updated.tags, created.tags);
         assert_eq!(updated.configuration.len(), 1);
         assert!(updated.events_enabled);
         assert_eq!((updated.created_at, updated.updated_at), (t0, t1));
-        assert!(update(&b.conn, created.id + 1, &patch, t1)
+        assert_eq!(updated.version, 2);
+        assert!(update(&mut b.conn, created.id + 1, None, &patch, t1)
             .unwrap()
             .is_none());
     }

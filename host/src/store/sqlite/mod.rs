@@ -1,273 +1,235 @@
-//! The SQLite implementation of [`Backend`]: one [`SqliteBackend`] per
-//! connection, in write-ahead-log mode so readers never block the writer or
-//! each other.
+//! The SQLite backend: one database file in write-ahead-log mode.
 //!
-//! The writer connection runs with foreign keys on (deleting an instance
-//! deletes its receipts and events), the configured `synchronous` level and
-//! settings tuned for batches of receipts (a page cache that holds a batch,
-//! savepoint journals in memory, infrequent checkpoints); read connections
-//! are opened read-only.
+//! How it runs the store's operations is its own business: one writer
+//! thread owns the write connection and group-commits every receipt queued
+//! at that moment in one transaction (one `fsync` for many webhooks, a
+//! savepoint per receipt so one failure stays alone); reads borrow a pooled
+//! read-only connection on a blocking thread and never wait for the writer;
+//! the log is checkpointed on a thread of its own. A store opened in memory
+//! (tests) has no separate readers, so its reads queue behind the writer.
 
 mod batch;
 mod checkpoint;
-mod events;
+mod connection;
+mod error;
 mod instances;
+mod options;
 mod outbox;
 mod polls;
+mod reader;
 mod receipts;
 mod schema;
+mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use rusqlite::{Connection, OpenFlags};
+use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::backend::Backend;
-use super::error::Result;
-use super::event::{EventQuery, StoredEvent};
+use super::error::{Result, StoreError};
 use super::instance::{Instance, InstancePatch, NewInstance};
-use super::options::StoreOptions;
 use super::outbox::{
-    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, Redeliver, StoredNotification,
+    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver,
+    StoredNotification,
 };
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
-use super::receipt::{NewReceipt, ReceiptOutcome, StoredReceipt};
+use super::receipt::{NewReceipt, ReceiptOutcome};
+use super::StoreStats;
+use connection::Conn;
+pub(crate) use options::SqliteOptions;
+use reader::{OpenReader, ReadPool};
+use writer::Writer;
 
-/// Prepared statements kept per connection: every fixed statement plus the
-/// event-log query's variants.
-const STATEMENT_CACHE: usize = 64;
-
-/// Page cache of the writer connection, in KiB. A batch of receipts dirties
-/// a few pages each; a cache that holds a whole batch (and the hot index
-/// pages) never spills mid-transaction.
-const WRITER_CACHE_KIB: i64 = 64 * 1024;
-
-/// Bytes the log file is cut back to after a checkpoint, so a burst does not
-/// leave a large file behind.
-const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
-
-/// One SQLite connection with the store's settings applied.
-pub(crate) struct SqliteBackend {
-    /// The writer's checkpointer (declared first: it closes its connection
-    /// before this one, which then checkpoints what is left on close).
-    checkpointer: Option<checkpoint::Checkpointer>,
-    conn: Connection,
+/// The SQLite store: its writer thread and its reads.
+pub(crate) struct SqliteStore {
+    // Field order matters: readers close before the writer's drop waits
+    // for the writer thread.
+    reads: Reads,
+    writer: Writer,
 }
 
-impl SqliteBackend {
-    /// Opens (creating if needed) the database file for writing, switches it
-    /// to write-ahead logging and brings its schema up to date.
-    pub(crate) fn open_writer(path: &Path, opts: &StoreOptions) -> anyhow::Result<Self> {
-        let conn = Connection::open(path)
-            .with_context(|| format!("opening store database {}", path.display()))?;
-        conn.busy_timeout(opts.busy_timeout)?;
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            anyhow::bail!(
-                "store database {} cannot use write-ahead logging (journal mode is {mode})",
-                path.display()
-            );
+/// Where reads run.
+enum Reads {
+    /// Pooled read-only connections.
+    Pool(Arc<ReadPool>),
+    /// On the writer's connection (in-memory databases have no other).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Writer,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its folder if needed) the database at `path`,
+    /// brings its schema up to date and starts the writer thread. Blocks.
+    pub(crate) fn open(path: &Path, opts: SqliteOptions) -> anyhow::Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating store folder {}", parent.display()))?;
         }
-        conn.pragma_update(None, "synchronous", opts.synchronous.pragma())?;
-        // Checkpoints run on their own thread (see `checkpoint`).
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
-        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        let mut backend = Self::prepare(conn)?;
-        backend.checkpointer = Some(
-            checkpoint::Checkpointer::start(path, opts.busy_timeout, opts.wal_catch_up_pages)
-                .context("starting the store's checkpoint thread")?,
-        );
-        Ok(backend)
+        let writer = Conn::open_writer(path, &opts)?;
+        let reader_path = path.to_owned();
+        let reader_opts = opts.clone();
+        let open: OpenReader = Box::new(move || Conn::open_reader(&reader_path, &reader_opts));
+        let pool = ReadPool::new(open, opts.read_connections)
+            .with_context(|| format!("opening store database {} for reading", path.display()))?;
+        Self::start(writer, Reads::Pool(Arc::new(pool)), &opts)
     }
 
-    /// Opens a read-only connection to a database a writer has already
-    /// created.
-    pub(crate) fn open_reader(path: &Path, opts: &StoreOptions) -> Result<Self> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(opts.busy_timeout)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(Self {
-            checkpointer: None,
-            conn,
-        })
-    }
-
-    /// A private database in memory, gone when the connection closes.
+    /// A private store in memory: same schema and behaviour, nothing kept.
+    #[cfg(test)]
     pub(crate) fn open_in_memory() -> anyhow::Result<Self> {
-        Self::prepare(Connection::open_in_memory()?)
+        Self::start(
+            Conn::open_in_memory()?,
+            Reads::Writer,
+            &SqliteOptions::default(),
+        )
     }
 
-    /// Settings every writable connection shares, then the schema.
-    ///
-    /// Savepoints keep the pages they change in a sub-journal; in memory it
-    /// costs a copy, as a temporary file it costs several system calls per
-    /// receipt.
-    fn prepare(mut conn: Connection) -> anyhow::Result<Self> {
-        conn.pragma_update(None, "foreign_keys", true)?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        schema::migrate(&mut conn)?;
-        Ok(Self {
-            checkpointer: None,
-            conn,
-        })
+    fn start(conn: Conn, reads: Reads, opts: &SqliteOptions) -> anyhow::Result<Self> {
+        let writer = Writer::start(conn, opts.max_batch, opts.queue_depth())
+            .context("starting the store writer thread")?;
+        Ok(Self { reads, writer })
+    }
+
+    /// Runs `f` on the write connection, between batches.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+    {
+        self.writer.run(f).await
+    }
+
+    /// Runs `f` on a read connection.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Conn) -> Result<T> + Send + 'static,
+    {
+        match &self.reads {
+            Reads::Pool(pool) => {
+                let pool = pool.clone();
+                tokio::task::spawn_blocking(move || pool.with(f))
+                    .await
+                    .map_err(|e| {
+                        StoreError::with_source(
+                            super::ErrorKind::Internal,
+                            format!("store read task failed: {e}"),
+                            e,
+                        )
+                    })?
+            }
+            Reads::Writer => self.writer.run(move |c| f(c)).await,
+        }
     }
 }
 
-impl Backend for SqliteBackend {
-    fn insert_instance(
-        &mut self,
-        new: &NewInstance,
-        token: &str,
+#[async_trait]
+impl Backend for SqliteStore {
+    async fn insert_instance(
+        &self,
+        new: NewInstance,
+        token: String,
         now: OffsetDateTime,
     ) -> Result<Instance> {
-        instances::insert(&self.conn, new, token, now)
+        self.write(move |c| c.insert_instance(&new, &token, now))
+            .await
     }
 
-    fn update_instance(
-        &mut self,
+    async fn get_instance(&self, id: i64) -> Result<Option<Instance>> {
+        self.read(move |c| c.get_instance(id)).await
+    }
+
+    async fn list_instances(&self) -> Result<Vec<Instance>> {
+        self.read(|c| c.list_instances()).await
+    }
+
+    async fn update_instance(
+        &self,
         id: i64,
-        patch: &InstancePatch,
+        expected_version: Option<i64>,
+        patch: InstancePatch,
         now: OffsetDateTime,
     ) -> Result<Option<Instance>> {
-        instances::update(&self.conn, id, patch, now)
+        self.write(move |c| c.update_instance(id, expected_version, &patch, now))
+            .await
     }
 
-    fn delete_instance(&mut self, id: i64) -> Result<bool> {
-        instances::delete(&self.conn, id)
+    async fn delete_instance(&self, id: i64) -> Result<bool> {
+        self.write(move |c| c.delete_instance(id)).await
     }
 
-    fn commit_receipts(&mut self, batch: &[NewReceipt]) -> Vec<Result<ReceiptOutcome>> {
-        batch::commit(&mut self.conn, batch)
+    async fn record_receipt(&self, receipt: NewReceipt) -> Result<ReceiptOutcome> {
+        self.writer.record(receipt).await
     }
 
-    fn commit_polls(&mut self, batch: &[PollWrite]) -> Vec<Result<PollOutcome>> {
-        polls::commit(&mut self.conn, batch)
+    async fn record_poll(&self, write: PollWrite) -> Result<PollOutcome> {
+        self.writer.record_poll(write).await
     }
 
-    fn after_writes(&mut self) {
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.after_writes(&self.conn);
-        }
+    async fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>> {
+        self.read(move |c| c.poll_checkpoints(instance_id)).await
     }
 
-    fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>> {
-        polls::checkpoints(&self.conn, instance_id)
-    }
-
-    fn get_instance(&self, id: i64) -> Result<Option<Instance>> {
-        instances::get(&self.conn, id)
-    }
-
-    fn get_instance_by_token(&self, token: &str) -> Result<Option<Instance>> {
-        instances::get_by_token(&self.conn, token)
-    }
-
-    fn list_instances(&self) -> Result<Vec<Instance>> {
-        instances::list(&self.conn)
-    }
-
-    fn get_receipt(&self, id: &str) -> Result<Option<StoredReceipt>> {
-        receipts::get(&self.conn, id)
-    }
-
-    fn failed_receipts(&self, instance_id: i64) -> Result<Vec<StoredReceipt>> {
-        receipts::failed(&self.conn, instance_id)
-    }
-
-    fn list_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>> {
-        events::list(&self.conn, query)
-    }
-
-    fn get_event(&self, id: &str) -> Result<Option<StoredEvent>> {
-        events::get(&self.conn, id)
-    }
-
-    fn count_events(&self, instance_id: i64) -> Result<u64> {
-        events::count(&self.conn, instance_id)
-    }
-
-    fn claim_due(
-        &mut self,
+    async fn claim_due(
+        &self,
         now_ms: i64,
         lease_until_ms: i64,
         limit: u32,
     ) -> Result<Vec<DueNotification>> {
-        outbox::claim_due(&mut self.conn, now_ms, lease_until_ms, limit)
+        self.write(move |c| c.claim_due(now_ms, lease_until_ms, limit))
+            .await
     }
 
-    fn record_attempts(&mut self, records: &[AttemptRecord]) -> Result<()> {
-        outbox::record_attempts(&mut self.conn, records)
+    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<RecordedAttempts> {
+        self.write(move |c| c.record_attempts(&records)).await
     }
 
-    fn redeliver(&mut self, target: &Redeliver, now_ms: i64) -> Result<u64> {
-        outbox::redeliver(&self.conn, target, now_ms)
+    async fn redeliver(&self, target: Redeliver, now_ms: i64) -> Result<u64> {
+        self.write(move |c| c.redeliver(&target, now_ms)).await
     }
 
-    fn prune_delivered(&mut self, before_ms: i64, limit: usize) -> Result<u64> {
-        outbox::prune_delivered(&self.conn, before_ms, limit)
+    async fn prune_delivered(&self, before_ms: i64, limit: usize) -> Result<u64> {
+        self.write(move |c| c.prune_delivered(before_ms, limit))
+            .await
     }
 
-    fn prune_receipts(
-        &mut self,
-        after: Option<&str>,
+    async fn prune_receipts(
+        &self,
+        after: Option<String>,
         before_ms: i64,
         limit: usize,
     ) -> Result<(u64, Option<String>)> {
-        receipts::prune(&self.conn, after, before_ms, limit)
+        self.write(move |c| c.prune_receipts(after.as_deref(), before_ms, limit))
+            .await
     }
 
-    fn outbox_depth(&self) -> Result<OutboxDepth> {
-        outbox::depth(&self.conn)
+    async fn outbox_depth(&self) -> Result<OutboxDepth> {
+        self.read(|c| c.outbox_depth()).await
     }
 
-    fn list_notifications(&self, query: &NotificationQuery) -> Result<Vec<StoredNotification>> {
-        outbox::list(&self.conn, query)
+    async fn list_notifications(
+        &self,
+        query: NotificationQuery,
+    ) -> Result<Vec<StoredNotification>> {
+        self.read(move |c| c.list_notifications(&query)).await
     }
 
-    fn get_notification(&self, id: &str) -> Result<Option<StoredNotification>> {
-        outbox::get(&self.conn, id)
+    async fn get_notification(&self, id: String) -> Result<Option<StoredNotification>> {
+        self.read(move |c| c.get_notification(&id)).await
     }
 
-    fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>> {
-        outbox::retired_keys(&self.conn, instance_id, now_ms)
+    async fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>> {
+        self.read(move |c| c.retired_keys(instance_id, now_ms))
+            .await
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.writer.stats()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_databases_use_wal_and_foreign_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let writer = SqliteBackend::open_writer(&path, &StoreOptions::default()).unwrap();
-        let mode: String = writer
-            .conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
-            .unwrap();
-        assert_eq!(mode, "wal");
-        let fk: bool = writer
-            .conn
-            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
-            .unwrap();
-        assert!(fk);
-        let sync: i64 = writer
-            .conn
-            .pragma_query_value(None, "synchronous", |r| r.get(0))
-            .unwrap();
-        assert_eq!(sync, 2, "FULL");
-        let temp_store: i64 = writer
-            .conn
-            .pragma_query_value(None, "temp_store", |r| r.get(0))
-            .unwrap();
-        assert_eq!(temp_store, 2, "MEMORY");
-        let reader = SqliteBackend::open_reader(&path, &StoreOptions::default()).unwrap();
-        assert!(reader.conn.execute("DELETE FROM instances", []).is_err());
-    }
-}
+mod tests;

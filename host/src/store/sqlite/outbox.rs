@@ -4,11 +4,13 @@
 use rusqlite::{
     params, params_from_iter, Connection, OptionalExtension as _, Row, TransactionBehavior,
 };
+use uuid::Uuid;
 
 use super::super::error::{Result, StoreError};
 use super::super::outbox::{
     AttemptNext, AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
-    NotificationSource, OutboxDepth, Redeliver, StoredAttempt, StoredNotification,
+    NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
+    StoredNotification,
 };
 use super::super::timestamp::{from_millis, to_millis};
 
@@ -62,73 +64,65 @@ pub(super) fn park(conn: &Connection, instance_id: i64, paused: bool, now_ms: i6
     Ok(())
 }
 
-/// Takes up to `limit` due notifications, oldest due first, and moves their
-/// next attempt to `lease_until_ms` so they are not taken twice while in
-/// flight. Parked notifications are never due.
+/// Takes up to `limit` due notifications, oldest due first, in one
+/// statement: moves their next attempt to `lease_until_ms` (so they are not
+/// taken twice while in flight) and stamps them with a fresh lease token.
+/// Parked notifications are never due.
 pub(super) fn claim_due(
-    conn: &mut Connection,
+    conn: &Connection,
     now_ms: i64,
     lease_until_ms: i64,
     limit: u32,
 ) -> Result<Vec<DueNotification>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let due = {
-        let mut stmt = tx.prepare_cached(
-            // The due index walks only what is due; without the hint the
-            // planner may pick the status index and scan every pending row.
-            "SELECT id, instance_id, content_type, body, attempts \
-             FROM notifications INDEXED BY notifications_due \
-             WHERE status = 'pending' AND next_attempt_at <= ?1 \
-             ORDER BY next_attempt_at LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now_ms, limit], |row| {
-            Ok(DueNotification {
-                id: row.get(0)?,
-                instance_id: row.get(1)?,
-                content_type: row.get(2)?,
-                body: row.get::<_, Vec<u8>>(3)?.into(),
-                attempts: row.get(4)?,
-            })
-        })?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
-    };
-    {
-        let mut lease =
-            tx.prepare_cached("UPDATE notifications SET next_attempt_at = ?2 WHERE id = ?1")?;
-        for n in &due {
-            lease.execute(params![n.id, lease_until_ms])?;
-        }
-    }
-    tx.commit()?;
-    Ok(due)
+    let lease = Uuid::new_v4().to_string();
+    let mut stmt = conn.prepare_cached(
+        // The due index walks only what is due; without the hint the
+        // planner may pick the status index and scan every pending row.
+        "UPDATE notifications SET next_attempt_at = ?3, lease_token = ?4 \
+         WHERE rowid IN (SELECT rowid FROM notifications INDEXED BY notifications_due \
+                         WHERE status = 'pending' AND next_attempt_at <= ?1 \
+                         ORDER BY next_attempt_at LIMIT ?2) \
+         RETURNING id, instance_id, content_type, body, attempts",
+    )?;
+    let rows = stmt.query_map(params![now_ms, limit, lease_until_ms, lease], |row| {
+        Ok(DueNotification {
+            id: row.get(0)?,
+            instance_id: row.get(1)?,
+            content_type: row.get(2)?,
+            body: row.get::<_, Vec<u8>>(3)?.into(),
+            attempts: row.get(4)?,
+            lease: lease.clone(),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// Records attempts and their consequences in one transaction.
-pub(super) fn record_attempts(conn: &mut Connection, records: &[AttemptRecord]) -> Result<()> {
+/// Records attempts and their consequences in one transaction. Each
+/// outcome is written only where the notification still carries the
+/// attempt's lease token (and the token is then cleared, so it applies
+/// once); the others affect no row and are returned as stale.
+pub(super) fn record_attempts(
+    conn: &mut Connection,
+    records: &[AttemptRecord],
+) -> Result<RecordedAttempts> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut recorded = RecordedAttempts::default();
     {
-        let mut attempt = tx.prepare_cached(
-            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, latency_ms) \
-             SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM notifications WHERE id = ?1)",
-        )?;
         let mut update = tx.prepare_cached(
             // A retry of a paused instance's notification is parked.
             "UPDATE notifications SET attempts = attempts + 1, last_status = ?2, last_error = ?3, \
-             status = ?4, delivered_at = ?6, next_attempt_at = CASE \
+             status = ?4, delivered_at = ?6, lease_token = NULL, next_attempt_at = CASE \
                WHEN ?5 IS NULL THEN next_attempt_at \
                WHEN (SELECT delivery_paused FROM instances WHERE id = notifications.instance_id) IS NULL THEN ?5 \
                ELSE ?7 END \
-             WHERE id = ?1",
+             WHERE id = ?1 AND lease_token = ?8",
+        )?;
+        let mut attempt = tx.prepare_cached(
+            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, latency_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for r in records {
             let at = to_millis(r.attempted_at);
-            attempt.execute(params![
-                r.notification_id,
-                at,
-                r.status_code,
-                r.error,
-                r.latency_ms
-            ])?;
             let (state, next, delivered) = match &r.next {
                 AttemptNext::Delivered => (
                     DeliveryState::Delivered,
@@ -138,19 +132,32 @@ pub(super) fn record_attempts(conn: &mut Connection, records: &[AttemptRecord]) 
                 AttemptNext::RetryAt(t) => (DeliveryState::Pending, Some(to_millis(*t)), None),
                 AttemptNext::Dead => (DeliveryState::Dead, None, None),
             };
-            update.execute(params![
+            let applied = update.execute(params![
                 r.notification_id,
                 r.status_code,
                 r.error,
                 state.as_str(),
                 next,
                 delivered,
-                PARKED
+                PARKED,
+                r.lease,
             ])?;
+            if applied == 0 {
+                recorded.stale.push(r.notification_id.clone());
+                continue;
+            }
+            attempt.execute(params![
+                r.notification_id,
+                at,
+                r.status_code,
+                r.error,
+                r.latency_ms
+            ])?;
+            recorded.applied += 1;
         }
     }
     tx.commit()?;
-    Ok(())
+    Ok(recorded)
 }
 
 /// Makes notifications due again now with a fresh attempt cycle; returns how many.
@@ -159,13 +166,13 @@ pub(super) fn redeliver(conn: &Connection, target: &Redeliver, now_ms: i64) -> R
         Redeliver::One(id) => conn
             .prepare_cached(
                 "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
-                 delivered_at = NULL WHERE id = ?1",
+                 delivered_at = NULL, lease_token = NULL WHERE id = ?1",
             )?
             .execute(params![id, now_ms])?,
         Redeliver::DeadOf(instance) => conn
             .prepare_cached(
-                "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2 \
-                 WHERE instance_id = ?1 AND status = 'dead'",
+                "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
+                 lease_token = NULL WHERE instance_id = ?1 AND status = 'dead'",
             )?
             .execute(params![instance, now_ms])?,
     };
@@ -184,7 +191,7 @@ pub(super) fn prune_delivered(conn: &Connection, before_ms: i64, limit: usize) -
         .execute(params![
             before_ms,
             i64::try_from(limit).unwrap_or(i64::MAX),
-            super::events::id_floor(before_ms)
+            super::receipts::id_floor(before_ms)
         ])?;
     Ok(n as u64)
 }
@@ -210,7 +217,7 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
     let source: String = row.get(3)?;
     let status: String = row.get(4)?;
     let state = DeliveryState::parse(&status)
-        .ok_or_else(|| StoreError::Corrupt(format!("notification status {status:?}")))?;
+        .ok_or_else(|| StoreError::corrupt(format!("notification status {status:?}")))?;
     let body: Vec<u8> = row.get(12)?;
     let opt_time = |v: Option<i64>| v.map(from_millis).transpose();
     Ok(StoredNotification {

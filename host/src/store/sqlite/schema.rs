@@ -116,6 +116,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (instance_id, resource)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 4: constraints that hold with several writers, and no unread writes.
+    // - De-duplication becomes a unique key: `dedup_key` holds the vendor
+    //   message id while the receipt guards it (the newest accepted one per
+    //   message takes it over from existing data).
+    // - Instances carry a version for conditional updates.
+    // - Claimed notifications carry their claim's lease token.
+    // - The `events` table goes: nothing read it; notifications carry the
+    //   events. So does the failed-receipt index nothing queried.
+    r#"
+    ALTER TABLE receipts ADD COLUMN dedup_key TEXT;
+    UPDATE receipts SET dedup_key = message_id
+    WHERE status = 'accepted' AND message_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM receipts later
+                      WHERE later.instance_id = receipts.instance_id
+                        AND later.message_id = receipts.message_id
+                        AND later.status = 'accepted' AND later.id > receipts.id);
+    DROP INDEX receipts_dedup;
+    DROP INDEX receipts_failed;
+    CREATE UNIQUE INDEX receipts_dedup_key ON receipts (instance_id, dedup_key)
+        WHERE dedup_key IS NOT NULL;
+
+    ALTER TABLE instances ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+
+    ALTER TABLE notifications ADD COLUMN lease_token TEXT;
+
+    DROP TABLE events;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -163,13 +190,13 @@ mod tests {
         let tables: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_schema WHERE type = 'table' \
-                 AND name IN ('instances', 'receipts', 'events', 'notifications', \
+                 AND name IN ('instances', 'receipts', 'notifications', \
                  'delivery_attempts', 'retired_signing_keys', 'poll_checkpoints')",
                 [],
                 |row| row.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 7);
+        assert_eq!(tables, 6);
     }
 
     #[test]
@@ -179,5 +206,99 @@ mod tests {
             .unwrap();
         let err = migrate(&mut conn).unwrap_err().to_string();
         assert!(err.contains("newer than this plugboard knows"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+
+    /// Applies the first `n` migrations only, as an older plugboard did.
+    fn at_version(n: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(n).enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i + 1).unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn a_version_3_database_upgrades_with_its_data() {
+        let mut conn = at_version(3);
+        conn.execute_batch(
+            "INSERT INTO instances (id, token, element_key, name, tags, configuration, \
+             events_enabled, created_at, updated_at) VALUES (7, 't', 'cw', 'a', '[]', '{}', 1, 0, 0);
+             INSERT INTO receipts (id, instance_id, element_key, received_at, message_id, method, \
+             path, headers, body, status) VALUES
+               ('01', 7, 'cw', 1, 'm-1', 'POST', '/', '[]', x'', 'accepted'),
+               ('02', 7, 'cw', 2, 'm-1', 'POST', '/', '[]', x'', 'accepted'),
+               ('03', 7, 'cw', 3, 'm-2', 'POST', '/', '[]', x'', 'failed'),
+               ('04', 7, 'cw', 4, NULL, 'POST', '/', '[]', x'', 'accepted');
+             INSERT INTO events (id, receipt_id, instance_id, element_key, event_type, \
+             object_type, object_id, event_date, raw, seq, created_at) VALUES
+               ('e1', '01', 7, 'cw', 'CREATED', 'ticket', '1', '2024-01-01T00:00:00Z', '{}', 0, 1);
+             INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
+             event_count, status, next_attempt_at, created_at) VALUES
+               ('n1', 7, '01', 'webhook', 'application/json', x'7b7d', 1, 'pending', 5, 1);
+             INSERT INTO poll_checkpoints VALUES (7, 'tickets', 100, 100);",
+        )
+        .unwrap();
+
+        assert_eq!(migrate(&mut conn).unwrap(), latest_version());
+
+        let keys: Vec<(String, Option<String>)> = conn
+            .prepare("SELECT id, dedup_key FROM receipts ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected = [
+            ("01", None),
+            ("02", Some("m-1")),
+            ("03", None),
+            ("04", None),
+        ];
+        let expected: Vec<(String, Option<String>)> = expected
+            .iter()
+            .map(|(id, k)| (id.to_string(), k.map(str::to_string)))
+            .collect();
+        assert_eq!(keys, expected, "the newest accepted receipt holds the key");
+        let version: i64 = conn
+            .query_row("SELECT version FROM instances WHERE id = 7", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(version, 1);
+        let (lease, body): (Option<String>, Vec<u8>) = conn
+            .query_row("SELECT lease_token, body FROM notifications", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((lease, body), (None, b"{}".to_vec()));
+        let checkpoint: i64 = conn
+            .query_row("SELECT checkpoint FROM poll_checkpoints", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(checkpoint, 100);
+        let events: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(events, 0);
+        // A second accepted receipt for m-1 now conflicts on the key.
+        let err = conn
+            .execute(
+                "INSERT INTO receipts (id, instance_id, element_key, received_at, dedup_key, \
+                 method, path, headers, body, status) \
+                 VALUES ('05', 7, 'cw', 5, 'm-1', 'POST', '/', '[]', x'', 'accepted')",
+                [],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("UNIQUE"), "{err}");
     }
 }

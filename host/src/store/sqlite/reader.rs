@@ -8,16 +8,16 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use super::backend::Backend;
-use super::error::Result;
+use super::super::error::Result;
+use super::connection::Conn;
 
 /// Opens one more read connection.
-pub(super) type OpenReader = Box<dyn Fn() -> Result<Box<dyn Backend>> + Send + Sync>;
+pub(super) type OpenReader = Box<dyn Fn() -> Result<Conn> + Send + Sync>;
 
 /// Idle read connections and the means to open more.
 pub(super) struct ReadPool {
     open: OpenReader,
-    idle: Mutex<Vec<Box<dyn Backend>>>,
+    idle: Mutex<Vec<Conn>>,
     keep: usize,
 }
 
@@ -37,7 +37,7 @@ impl ReadPool {
 
     /// Runs `f` on a borrowed connection (blocking: call from a blocking
     /// thread). A connection whose read panicked is not returned.
-    pub(super) fn with<T>(&self, f: impl FnOnce(&dyn Backend) -> Result<T>) -> Result<T> {
+    pub(super) fn with<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         let popped = self
             .idle
             .lock()
@@ -47,7 +47,7 @@ impl ReadPool {
             Some(conn) => conn,
             None => (self.open)()?,
         };
-        let result = f(conn.as_ref());
+        let result = f(&conn);
         self.give_back(conn);
         result
     }
@@ -61,7 +61,7 @@ impl ReadPool {
             .len()
     }
 
-    fn give_back(&self, conn: Box<dyn Backend>) {
+    fn give_back(&self, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.keep {
             idle.push(conn);
@@ -74,7 +74,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    use super::super::sqlite::SqliteBackend;
+    use super::super::super::StoreError;
     use super::*;
 
     fn counting_pool(keep: usize) -> (ReadPool, Arc<AtomicUsize>) {
@@ -82,9 +82,7 @@ mod tests {
         let count = opened.clone();
         let open: OpenReader = Box::new(move || {
             count.fetch_add(1, Ordering::SeqCst);
-            let backend = SqliteBackend::open_in_memory()
-                .map_err(|e| super::super::StoreError::Corrupt(e.to_string()))?;
-            Ok(Box::new(backend) as Box<dyn Backend>)
+            Conn::open_in_memory().map_err(|e| StoreError::corrupt(e.to_string()))
         });
         (ReadPool::new(open, keep).unwrap(), opened)
     }
@@ -93,8 +91,8 @@ mod tests {
     fn reuses_idle_connections() {
         let (pool, opened) = counting_pool(2);
         for _ in 0..10 {
-            let n = pool.with(|b| b.count_events(1)).unwrap();
-            assert_eq!(n, 0);
+            let n = pool.with(|b| b.list_instances()).unwrap();
+            assert!(n.is_empty());
         }
         assert_eq!(opened.load(Ordering::SeqCst), 1);
         assert_eq!(pool.idle_count(), 1);
@@ -113,9 +111,9 @@ mod tests {
     fn errors_from_the_read_are_returned_and_the_connection_kept() {
         let (pool, _) = counting_pool(1);
         let err = pool
-            .with(|_| -> Result<()> { Err(super::super::StoreError::Closed) })
+            .with(|_| -> Result<()> { Err(StoreError::closed()) })
             .unwrap_err();
-        assert!(matches!(err, super::super::StoreError::Closed));
+        assert_eq!(err.to_string(), "the store is closed");
         assert_eq!(pool.idle_count(), 1);
     }
 }

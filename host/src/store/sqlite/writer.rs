@@ -19,14 +19,15 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::backend::Backend;
-use super::error::{Result, StoreError};
-use super::poll::{PollOutcome, PollWrite};
-use super::receipt::{NewReceipt, ReceiptOutcome};
+use super::super::error::{Result, StoreError};
+use super::super::poll::{PollOutcome, PollWrite};
+use super::super::receipt::{NewReceipt, ReceiptOutcome};
+use super::super::StoreStats;
+use super::connection::Conn;
 
 /// Work for the writer other than receipts: runs on the write connection
 /// between batches.
-type Job = Box<dyn FnOnce(&mut dyn Backend) + Send>;
+type Job = Box<dyn FnOnce(&mut Conn) + Send>;
 
 /// What callers send the writer thread.
 enum Command {
@@ -51,21 +52,6 @@ enum Command {
 /// which every receipt has to pass through.
 type Stored = (Result<ReceiptOutcome>, NewReceipt);
 
-/// Counters of the writer's work since the store was opened.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// Transactions committed holding at least one receipt.
-    pub batches: u64,
-    /// Receipts newly stored.
-    pub receipts_stored: u64,
-    /// Receipts recognized as repeats of one already stored.
-    pub receipts_duplicate: u64,
-    /// Receipts that could not be stored (unknown instance, database error).
-    pub receipts_failed: u64,
-    /// Commands waiting for the writer right now.
-    pub queued: usize,
-}
-
 #[derive(Default)]
 struct Counters {
     batches: AtomicU64,
@@ -84,7 +70,7 @@ pub(super) struct Writer {
 impl Writer {
     /// Starts the writer thread, which owns `backend` from now on.
     pub(super) fn start(
-        backend: Box<dyn Backend>,
+        backend: Conn,
         max_batch: usize,
         queue_depth: usize,
     ) -> std::io::Result<Self> {
@@ -106,7 +92,7 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let receipt = Box::new(receipt);
         self.send(Command::Receipt { receipt, reply }).await?;
-        let (result, receipt) = answer.await.map_err(|_| StoreError::Closed)?;
+        let (result, receipt) = answer.await.map_err(|_| StoreError::closed())?;
         drop(receipt);
         result
     }
@@ -116,21 +102,21 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let write = Box::new(write);
         self.send(Command::Poll { write, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        answer.await.map_err(|_| StoreError::closed())?
     }
 
     /// Runs `f` on the write connection and waits for its result.
     pub(super) async fn run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut dyn Backend) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |backend| {
             let _ = reply.send(f(backend));
         });
         self.send(Command::Job(job)).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        answer.await.map_err(|_| StoreError::closed())?
     }
 
     /// The counters so far.
@@ -149,8 +135,8 @@ impl Writer {
     }
 
     async fn send(&self, command: Command) -> Result<()> {
-        let queue = self.queue.as_ref().ok_or(StoreError::Closed)?;
-        queue.send(command).await.map_err(|_| StoreError::Closed)
+        let queue = self.queue.as_ref().ok_or(StoreError::closed())?;
+        queue.send(command).await.map_err(|_| StoreError::closed())
     }
 }
 
@@ -173,7 +159,7 @@ type PendingPoll = (PollWrite, oneshot::Sender<Result<PollOutcome>>);
 
 /// The writer thread's loop: ends when every handle is gone.
 fn run(
-    mut backend: Box<dyn Backend>,
+    mut backend: Conn,
     mut commands: mpsc::Receiver<Command>,
     max_batch: usize,
     counters: &Counters,
@@ -187,9 +173,9 @@ fn run(
                 Command::Receipt { receipt, reply } => pending.push((*receipt, reply)),
                 Command::Poll { write, reply } => polls.push((*write, reply)),
                 Command::Job(job) => {
-                    commit_batch(backend.as_mut(), &mut pending, counters);
-                    commit_polls(backend.as_mut(), &mut polls);
-                    job(backend.as_mut());
+                    commit_batch(&mut backend, &mut pending, counters);
+                    commit_polls(&mut backend, &mut polls);
+                    job(&mut backend);
                     backend.after_writes();
                 }
             }
@@ -199,14 +185,14 @@ fn run(
                 None
             };
         }
-        commit_batch(backend.as_mut(), &mut pending, counters);
-        commit_polls(backend.as_mut(), &mut polls);
+        commit_batch(&mut backend, &mut pending, counters);
+        commit_polls(&mut backend, &mut polls);
         backend.after_writes();
     }
 }
 
 /// Writes the pending poll pages in one transaction and answers each caller.
-fn commit_polls(backend: &mut dyn Backend, pending: &mut Vec<PendingPoll>) {
+fn commit_polls(backend: &mut Conn, pending: &mut Vec<PendingPoll>) {
     if pending.is_empty() {
         return;
     }
@@ -221,7 +207,7 @@ fn commit_polls(backend: &mut dyn Backend, pending: &mut Vec<PendingPoll>) {
 /// Writes the pending receipts in one transaction and answers each caller.
 /// Counters are updated before any caller hears back, so a caller that sees
 /// its answer also sees it counted.
-fn commit_batch(backend: &mut dyn Backend, pending: &mut Vec<Pending>, counters: &Counters) {
+fn commit_batch(backend: &mut Conn, pending: &mut Vec<Pending>, counters: &Counters) {
     if pending.is_empty() {
         return;
     }

@@ -1,0 +1,107 @@
+//! The backend conformance suite: the store's behaviour, written once
+//! against [`Store`] and run for every backend.
+//!
+//! [`conformance_suite!`] instantiates every test for one backend given an
+//! `async fn() -> TestStore` that opens a fresh, empty store of that
+//! backend; the SQLite instantiation is at the bottom of this file. A
+//! second backend adds one more line like it.
+
+mod instances;
+mod outbox;
+mod polls;
+mod prune;
+mod receipts;
+
+use std::any::Any;
+use std::ops::Deref;
+
+use super::{NotificationQuery, Store, StoredNotification};
+
+/// A fresh store for one test, with whatever must live as long as it (a
+/// temporary folder, a throwaway database).
+pub(crate) struct TestStore {
+    store: Store,
+    _keep: Box<dyn Any + Send>,
+}
+
+impl TestStore {
+    /// Wraps `store`, keeping `keep` alive until the test ends.
+    pub(crate) fn new(store: Store, keep: impl Any + Send) -> Self {
+        Self {
+            store,
+            _keep: Box::new(keep),
+        }
+    }
+}
+
+impl Deref for TestStore {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// Every notification of an instance, newest first.
+async fn notifications_of(store: &Store, instance_id: i64) -> Vec<StoredNotification> {
+    store
+        .list_notifications(NotificationQuery {
+            instance_id: Some(instance_id),
+            limit: 100_000,
+            ..NotificationQuery::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// Instantiates the suite as module `$name`, each test opening its store
+/// with `$open` (an `async fn() -> TestStore`).
+macro_rules! conformance_suite {
+    ($name:ident, $open:path) => {
+        mod $name {
+            conformance_suite!(@tests $open;
+                instances::crud,
+                instances::tokens_are_unique,
+                instances::versioned_updates,
+                instances::a_conflicting_update_writes_nothing,
+                instances::pausing_parks_and_resuming_unparks,
+                instances::deleting_removes_what_the_instance_owns,
+                receipts::each_receipt_is_stored_with_its_notifications,
+                receipts::a_repeat_within_the_window_is_stored_once,
+                receipts::a_repeat_after_the_window_takes_the_key_over,
+                receipts::only_accepted_receipts_with_a_window_deduplicate,
+                receipts::concurrent_repeats_are_stored_once,
+                receipts::a_missing_instance_fails_alone,
+                outbox::a_due_notification_is_claimed_once,
+                outbox::an_expired_lease_is_reclaimed_and_the_stale_outcome_rejected,
+                outbox::an_outcome_applies_once,
+                outbox::a_redelivery_takes_over_from_the_claimant,
+                outbox::outcomes_move_notifications_through_their_states,
+                outbox::the_event_log_filters_and_pages,
+                polls::a_page_stores_its_notifications_and_checkpoint,
+                polls::checkpoints_only_move_forward,
+                polls::a_failing_page_stores_nothing,
+                prune::pruning_deletes_only_what_is_old_and_settled,
+            );
+        }
+    };
+    (@tests $open:path; $($module:ident :: $test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() {
+                $crate::store::conformance::$module::$test($open().await).await;
+            }
+        )*
+    };
+}
+
+/// A SQLite store in a file of its own temporary folder.
+async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let config = super::StoreConfig::Sqlite {
+        path: dir.path().join("data/store.db"),
+    };
+    TestStore::new(Store::open(&config).await.unwrap(), dir)
+}
+
+conformance_suite!(sqlite_file, super::sqlite);
