@@ -3,19 +3,17 @@
 //! Every `serve` setting has one name in three forms: a key of the config
 //! file (`call_timeout_ms`), an environment variable
 //! (`PLUGBOARD_CALL_TIMEOUT_MS`) and a flag (`--call-timeout-ms`). Clap reads
-//! flags and the environment (a flag wins over its variable); the config file
-//! is read with serde into the same [`ServeArgs`]; [`crate::config`] layers
-//! them over the defaults and validates the result once.
+//! flags and the environment (a flag wins over its variable) into
+//! [`ServeArgs`], which [`crate::config`] declares (it also reads config
+//! files into it) and layers over the file and the defaults. The command
+//! line sits above the settings: this module uses `config`, never the
+//! reverse.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::builder::BoolishValueParser;
-use clap::{Args, CommandFactory as _, Parser, Subcommand};
-use serde::{Deserialize, Serialize};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
-use crate::config::Secret;
-use crate::telemetry::LogFormat;
+pub use crate::config::ServeArgs;
 
 /// plugboard: turns SaaS vendor activity into normalized, signed events.
 #[derive(Debug, Parser)]
@@ -73,137 +71,9 @@ pub enum PluginsCommand {
     },
 }
 
-/// Settings of `plugboard serve`, as one layer gives them: `None` where the
-/// layer is silent. The config file uses the field names as keys.
-#[derive(Clone, Debug, Default, Args, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServeArgs {
-    /// TOML file of settings (keys are the flag names with `_`, e.g.
-    /// `call_timeout_ms = 500`); the environment and flags override it.
-    #[arg(long, env = "PLUGBOARD_CONFIG")]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
-
-    /// Address the HTTP server (webhooks, management API, health) listens on.
-    #[arg(long, env = "PLUGBOARD_LISTEN")]
-    pub listen: Option<SocketAddr>,
-
-    /// Separate address for `/metrics` (with `/healthz` and `/readyz`); when
-    /// set, `/metrics` is no longer served on the main address.
-    #[arg(long, env = "PLUGBOARD_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
-
-    /// Folder of element plugins (`*.wasm` components), watched for changes.
-    #[arg(long, env = "PLUGBOARD_PLUGINS")]
-    pub plugins: Option<PathBuf>,
-
-    /// Folder for the embedded store, compiled-plugin cache and generated credentials.
-    #[arg(long, env = "PLUGBOARD_DATA")]
-    pub data: Option<PathBuf>,
-
-    /// CPU time one plugin call may use, in milliseconds.
-    #[arg(long, env = "PLUGBOARD_CALL_TIMEOUT_MS")]
-    pub call_timeout_ms: Option<u64>,
-
-    /// Memory one plugin call may use, in MiB.
-    #[arg(long, env = "PLUGBOARD_MEMORY_LIMIT_MB")]
-    pub memory_limit_mb: Option<usize>,
-
-    /// Most plugin calls running at once.
-    #[arg(long, env = "PLUGBOARD_MAX_CONCURRENT_CALLS")]
-    pub max_concurrent_calls: Option<usize>,
-
-    /// Disable wasmtime's pooling allocator (`--no-pooling` or `--no-pooling=false`).
-    #[arg(long, env = "PLUGBOARD_NO_POOLING", num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", value_parser = BoolishValueParser::new())]
-    pub no_pooling: Option<bool>,
-
-    /// Private addresses or CIDRs outbound requests may reach (comma-separated;
-    /// empty: only public addresses).
-    #[arg(long, env = "PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", value_delimiter = ',')]
-    pub outbound_allow_private: Option<Vec<String>>,
-
-    /// PEM file of extra certificate authorities trusted for outbound HTTPS.
-    #[arg(long, env = "PLUGBOARD_OUTBOUND_CA_FILE")]
-    pub outbound_ca_file: Option<PathBuf>,
-
-    /// Ports besides 443 that plugin fetches may use (comma-separated).
-    #[arg(long, env = "PLUGBOARD_PLUGIN_FETCH_PORTS", value_delimiter = ',')]
-    pub plugin_fetch_ports: Option<Vec<u16>>,
-
-    /// Management API user secret (`Authorization: User <secret>, Organization <secret>`).
-    /// Without it, credentials are generated on first start and kept in the data folder.
-    #[arg(long, env = "PLUGBOARD_USER_SECRET", hide_env_values = true)]
-    pub user_secret: Option<Secret>,
-
-    /// Management API organization secret; set together with the user secret.
-    #[arg(long, env = "PLUGBOARD_ORGANIZATION_SECRET", hide_env_values = true)]
-    pub organization_secret: Option<Secret>,
-
-    /// Largest inbound webhook body, in bytes.
-    #[arg(long, env = "PLUGBOARD_MAX_BODY_BYTES")]
-    pub max_body_bytes: Option<usize>,
-
-    /// A vendor message id seen again within this many seconds is not stored twice.
-    #[arg(long, env = "PLUGBOARD_DEDUP_WINDOW_SECS")]
-    pub dedup_window_secs: Option<u64>,
-
-    /// Deadline of one notification delivery, in milliseconds.
-    #[arg(long, env = "PLUGBOARD_DELIVERY_TIMEOUT_MS")]
-    pub delivery_timeout_ms: Option<u64>,
-
-    /// Delivery attempts: the delay before each, in seconds, comma-separated
-    /// (fractions allowed); the default is Svix's: immediately, 5 s, 5 min,
-    /// 30 min, 2 h, 5 h, 10 h, 10 h.
-    #[arg(
-        long,
-        env = "PLUGBOARD_DELIVERY_SCHEDULE",
-        value_delimiter = ',',
-        allow_negative_numbers = true
-    )]
-    pub delivery_schedule: Option<Vec<f64>>,
-
-    /// Most deliveries in flight to one destination host.
-    #[arg(long, env = "PLUGBOARD_DELIVERY_PER_HOST")]
-    pub delivery_per_host: Option<usize>,
-
-    /// Hours accepted receipts, their events and delivered notifications are
-    /// kept; anything not yet delivered (or dead-lettered) stays until it is.
-    /// At least `dedup_window_secs`.
-    #[arg(long, env = "PLUGBOARD_RETENTION_HOURS")]
-    pub retention_hours: Option<u64>,
-
-    /// Seconds a replaced signature key keeps signing alongside the new one.
-    #[arg(long, env = "PLUGBOARD_KEY_GRACE_SECS")]
-    pub key_grace_secs: Option<u64>,
-
-    /// Shortest polling period in seconds (fractions allowed): a shorter
-    /// `event.poller.refresh_interval` is raised to it.
-    #[arg(long, env = "PLUGBOARD_POLL_MIN_INTERVAL_SECS")]
-    pub poll_min_interval_secs: Option<f64>,
-
-    /// Most instances polled at once.
-    #[arg(long, env = "PLUGBOARD_POLL_CONCURRENCY")]
-    pub poll_concurrency: Option<usize>,
-
-    /// Deadline of one request to a polled vendor, in milliseconds.
-    #[arg(long, env = "PLUGBOARD_POLL_TIMEOUT_MS")]
-    pub poll_timeout_ms: Option<u64>,
-
-    /// On SIGTERM or SIGINT, seconds in-flight requests and deliveries get to
-    /// finish before they are abandoned (abandoned deliveries stay due).
-    #[arg(long, env = "PLUGBOARD_SHUTDOWN_TIMEOUT_SECS")]
-    pub shutdown_timeout_secs: Option<u64>,
-
-    /// Log format: `text` or `json` (the level comes from `RUST_LOG`, default `info`).
-    #[arg(long, env = "PLUGBOARD_LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
-}
-
 /// The command line, with each `serve` setting's default shown in its help.
 pub fn command() -> clap::Command {
-    let defaults =
-        toml::Table::try_from(crate::config::defaults()).expect("the defaults serialize to TOML");
+    let defaults = crate::config::flat_defaults();
     Cli::command().mut_subcommand("serve", |mut serve| {
         for (key, value) in &defaults {
             serve = serve.mut_arg(key, |arg| {
@@ -230,6 +100,7 @@ mod tests {
     use clap::FromArgMatches as _;
 
     use super::*;
+    use crate::telemetry::LogFormat;
 
     fn serve_args(args: &[&str]) -> ServeArgs {
         let matches = command()

@@ -20,6 +20,8 @@ pub mod console;
 pub mod delivery;
 pub mod ingress;
 pub mod instance;
+#[cfg(test)]
+mod module_graph;
 pub mod outbound;
 pub mod poller;
 pub mod registry;

@@ -9,6 +9,7 @@
 //! everything unfinished due for the next start.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use crate::poller::Poller;
 use crate::registry::{Registry, WatchHandle};
 use crate::runtime::Runtime;
 use crate::store::{Store, StoreConfig};
-use crate::telemetry::readiness::Readiness;
+use crate::telemetry::readiness::{self, Readiness};
 
 /// A running host.
 pub struct Server {
@@ -281,4 +282,25 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The store as readiness sees it: telemetry knows it only by this probe.
+impl readiness::StoreProbe for Store {
+    fn outbox_depth(&self) -> readiness::DepthFuture<'_> {
+        Box::pin(async move {
+            let depth = Store::outbox_depth(self).await.map_err(|e| e.to_string())?;
+            Ok((depth.pending, depth.dead))
+        })
+    }
+}
+
+/// The plugin registry as readiness sees it.
+impl readiness::PluginsProbe for Arc<Registry> {
+    fn loaded(&self) -> usize {
+        self.snapshot().plugins().count()
+    }
+
+    fn folder(&self) -> PathBuf {
+        self.dir().to_path_buf()
+    }
 }

@@ -19,7 +19,21 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::config::GivenCredentials;
+
+/// Management API credentials given by the operator.
+#[derive(Clone)]
+pub struct GivenCredentials {
+    /// The `User` secret.
+    pub user: String,
+    /// The `Organization` secret.
+    pub organization: String,
+}
+
+impl std::fmt::Debug for GivenCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GivenCredentials { .. }")
+    }
+}
 
 /// The secrets management requests must present.
 #[derive(Clone, Serialize, Deserialize)]

@@ -36,17 +36,16 @@ pub fn router(readiness: Readiness, with_metrics: bool) -> Router {
 /// The main listener's routes: [`router`], then `app` once it is set (503
 /// until then), every request in its own span with a request id.
 pub fn front(readiness: Readiness, with_metrics: bool, app: Arc<OnceLock<Router>>) -> Router {
-    router(readiness, with_metrics)
-        .fallback(move |request: Request| {
-            let app = app.get().cloned();
-            async move {
-                match app {
-                    Some(app) => app.oneshot(request).await.into_response(),
-                    None => ApiError::unavailable("plugboard is starting").into_response(),
-                }
+    let router = router(readiness, with_metrics).fallback(move |request: Request| {
+        let app = app.get().cloned();
+        async move {
+            match app {
+                Some(app) => app.oneshot(request).await.into_response(),
+                None => ApiError::unavailable("plugboard is starting").into_response(),
             }
-        })
-        .layer(axum::middleware::from_fn(request_id::span))
+        }
+    });
+    request_id::with_request_ids(router)
 }
 
 async fn readyz(State(readiness): State<Readiness>) -> Response {

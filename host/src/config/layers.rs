@@ -1,50 +1,21 @@
-//! The layers of `serve` settings: the built-in defaults (the one place
-//! they are written), the TOML config file, and the merge that puts a higher
-//! layer's values over a lower one's.
+//! The layers of `serve` settings and their merge, lowest first: the
+//! defaults ([`Sections::default`]), the TOML config file, the environment
+//! and flags (clap reads both; a flag wins over its variable).
+//!
+//! figment merges them: each layer becomes a nested dictionary in the shape
+//! of [`Sections`] (flat names moved into their sections by
+//! [`super::sections::FLAT`]), and the merged result is extracted into
+//! [`Sections`] once, an error naming the key and the layer it came from.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
+use figment::providers::Serialized;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 
-use crate::cli::ServeArgs;
-use crate::telemetry::LogFormat;
-
-/// Every setting that has a default, with it. (Settings without one —
-/// `metrics_listen`, `outbound_ca_file`, the management secrets — stay
-/// unset.)
-pub fn defaults() -> ServeArgs {
-    ServeArgs {
-        config: None,
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
-        metrics_listen: None,
-        plugins: Some(PathBuf::from("plugins/dist")),
-        data: Some(PathBuf::from("data")),
-        call_timeout_ms: Some(1_000),
-        memory_limit_mb: Some(128),
-        max_concurrent_calls: Some(64),
-        no_pooling: Some(false),
-        outbound_allow_private: Some(Vec::new()),
-        outbound_ca_file: None,
-        plugin_fetch_ports: Some(Vec::new()),
-        user_secret: None,
-        organization_secret: None,
-        max_body_bytes: Some(1 << 20),
-        dedup_window_secs: Some(86_400),
-        delivery_timeout_ms: Some(15_000),
-        delivery_schedule: Some(vec![
-            0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0,
-        ]),
-        delivery_per_host: Some(64),
-        retention_hours: Some(168),
-        key_grace_secs: Some(86_400),
-        poll_min_interval_secs: Some(60.0),
-        poll_concurrency: Some(64),
-        poll_timeout_ms: Some(30_000),
-        shutdown_timeout_secs: Some(20),
-        log_format: Some(LogFormat::Text),
-    }
-}
+use super::args::ServeArgs;
+use super::sections::{Sections, FLAT};
 
 /// How messages name a setting: its file key, variable and flag.
 pub fn named(key: &str) -> String {
@@ -63,66 +34,93 @@ pub fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
 }
 
-impl ServeArgs {
-    /// These settings, with every one left unset taken from `lower`.
-    pub fn or(self, lower: ServeArgs) -> ServeArgs {
-        // Listing every field (no `..`) makes a new setting a compile error
-        // here until it takes part in layering.
-        let ServeArgs {
-            config,
-            listen,
-            metrics_listen,
-            plugins,
-            data,
-            call_timeout_ms,
-            memory_limit_mb,
-            max_concurrent_calls,
-            no_pooling,
-            outbound_allow_private,
-            outbound_ca_file,
-            plugin_fetch_ports,
-            user_secret,
-            organization_secret,
-            max_body_bytes,
-            dedup_window_secs,
-            delivery_timeout_ms,
-            delivery_schedule,
-            delivery_per_host,
-            retention_hours,
-            key_grace_secs,
-            poll_min_interval_secs,
-            poll_concurrency,
-            poll_timeout_ms,
-            shutdown_timeout_secs,
-            log_format,
-        } = self;
-        ServeArgs {
-            config: config.or(lower.config),
-            listen: listen.or(lower.listen),
-            metrics_listen: metrics_listen.or(lower.metrics_listen),
-            plugins: plugins.or(lower.plugins),
-            data: data.or(lower.data),
-            call_timeout_ms: call_timeout_ms.or(lower.call_timeout_ms),
-            memory_limit_mb: memory_limit_mb.or(lower.memory_limit_mb),
-            max_concurrent_calls: max_concurrent_calls.or(lower.max_concurrent_calls),
-            no_pooling: no_pooling.or(lower.no_pooling),
-            outbound_allow_private: outbound_allow_private.or(lower.outbound_allow_private),
-            outbound_ca_file: outbound_ca_file.or(lower.outbound_ca_file),
-            plugin_fetch_ports: plugin_fetch_ports.or(lower.plugin_fetch_ports),
-            user_secret: user_secret.or(lower.user_secret),
-            organization_secret: organization_secret.or(lower.organization_secret),
-            max_body_bytes: max_body_bytes.or(lower.max_body_bytes),
-            dedup_window_secs: dedup_window_secs.or(lower.dedup_window_secs),
-            delivery_timeout_ms: delivery_timeout_ms.or(lower.delivery_timeout_ms),
-            delivery_schedule: delivery_schedule.or(lower.delivery_schedule),
-            delivery_per_host: delivery_per_host.or(lower.delivery_per_host),
-            retention_hours: retention_hours.or(lower.retention_hours),
-            key_grace_secs: key_grace_secs.or(lower.key_grace_secs),
-            poll_min_interval_secs: poll_min_interval_secs.or(lower.poll_min_interval_secs),
-            poll_concurrency: poll_concurrency.or(lower.poll_concurrency),
-            poll_timeout_ms: poll_timeout_ms.or(lower.poll_timeout_ms),
-            shutdown_timeout_secs: shutdown_timeout_secs.or(lower.shutdown_timeout_secs),
-            log_format: log_format.or(lower.log_format),
-        }
+/// One layer for figment: a nested dictionary in the shape of [`Sections`],
+/// and the name errors give it.
+struct Layer {
+    name: String,
+    dict: Dict,
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name.clone())
     }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Map::from([(Profile::Default, self.dict.clone())]))
+    }
+}
+
+impl Layer {
+    /// `args` as a nested dictionary named `name`: its sections as given,
+    /// then each flat setting it sets moved into its section. A setting
+    /// given both ways is refused.
+    fn from_args(name: String, args: &ServeArgs) -> anyhow::Result<Self> {
+        let mut dict = Dict::new();
+        let sections = [
+            ("server", &args.server),
+            ("runtime", &args.runtime),
+            ("outbound", &args.outbound),
+            ("management", &args.management),
+            ("ingress", &args.ingress),
+            ("delivery", &args.delivery),
+            ("poller", &args.poller),
+        ];
+        for (section, given) in sections {
+            if let Some(given) = given {
+                dict.insert(section.into(), Value::serialize(given)?);
+            }
+        }
+        let Value::Dict(_, mut flat) = Value::serialize(args)? else {
+            bail!("settings do not serialize to a table");
+        };
+        // Secrets serialize redacted; the layer needs their value.
+        for (key, secret) in [
+            ("user_secret", &args.user_secret),
+            ("organization_secret", &args.organization_secret),
+        ] {
+            if let Some(secret) = secret {
+                flat.insert(key.into(), secret.expose().into());
+            }
+        }
+        for (flat_key, section, key) in FLAT {
+            let Some(value) = flat.remove(*flat_key).filter(|v| !is_unset(v)) else {
+                continue;
+            };
+            let entry = dict
+                .entry(section.to_string())
+                .or_insert_with(|| Value::from(Dict::new()));
+            let Value::Dict(_, section_dict) = entry else {
+                bail!("{name}: [{section}] must be a table");
+            };
+            if section_dict.insert(key.to_string(), value).is_some() {
+                bail!(
+                    "{name}: {} is set twice, as `{flat_key}` and as `{key}` in [{section}]",
+                    named(flat_key)
+                );
+            }
+        }
+        Ok(Self { name, dict })
+    }
+}
+
+/// Whether a serialized field is an unset `Option`.
+fn is_unset(value: &Value) -> bool {
+    matches!(value, Value::Empty(..))
+}
+
+/// The settings of `args` (environment and flags) over the config file it
+/// names (if any) over the defaults.
+pub fn merge(args: &ServeArgs) -> anyhow::Result<Sections> {
+    let mut figment = Figment::from(Serialized::defaults(Sections::default()));
+    if let Some(path) = &args.config {
+        let file = read_file(path)?;
+        let name = format!("config file {}", path.display());
+        figment = figment.merge(Layer::from_args(name, &file)?);
+    }
+    let upper = Layer::from_args("the environment or command line".into(), args)?;
+    figment
+        .merge(upper)
+        .extract()
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }

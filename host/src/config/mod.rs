@@ -1,12 +1,14 @@
 //! The validated settings of a running host, built once at start-up.
 //!
-//! Layers, lowest first: built-in [`defaults`], the TOML config file
-//! (`--config` / `PLUGBOARD_CONFIG`), `PLUGBOARD_*` environment variables,
-//! command-line flags (see [`crate::cli::ServeArgs`]). Every check happens
-//! here, after layering, and a bad value stops the host with a message
-//! naming the setting and the reason.
+//! Layers, lowest first: the defaults of [`Sections`], the TOML config
+//! file (`--config` / `PLUGBOARD_CONFIG`), `PLUGBOARD_*` environment
+//! variables, command-line flags (see [`ServeArgs`]), merged by [`layers`].
+//! Every check happens here, once, after layering, and a bad value stops the
+//! host with a message naming the setting and the reason.
 
+mod args;
 mod layers;
+pub mod sections;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,14 +16,17 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 
-use crate::cli::ServeArgs;
+pub use crate::api::auth::GivenCredentials;
 use crate::delivery::{DeliveryConfig, RetrySchedule};
+pub use crate::ingress::IngressConfig;
 use crate::outbound::{parse_allow_list, OutboundConfig};
 use crate::poller::PollerConfig;
 use crate::runtime::RuntimeConfig;
 use crate::telemetry::LogFormat;
 
-pub use layers::{defaults, named, read_file};
+pub use args::ServeArgs;
+pub use layers::{named, read_file};
+pub use sections::{flat_defaults, Sections};
 
 /// A secret setting (management credentials): usable by the code that
 /// needs it, never shown by `Debug`, serialization or error messages.
@@ -56,30 +61,6 @@ impl serde::Serialize for Secret {
     }
 }
 
-/// Management API credentials given by the operator.
-#[derive(Clone)]
-pub struct GivenCredentials {
-    /// The `User` secret.
-    pub user: String,
-    /// The `Organization` secret.
-    pub organization: String,
-}
-
-impl std::fmt::Debug for GivenCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GivenCredentials { .. }")
-    }
-}
-
-/// Webhook ingress limits.
-#[derive(Clone, Debug)]
-pub struct IngressConfig {
-    /// Largest accepted body in bytes; larger requests get 413.
-    pub max_body_bytes: usize,
-    /// Window within which a repeated vendor message id is not stored twice.
-    pub dedup_window: Duration,
-}
-
 /// Everything the host needs to run.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -109,14 +90,8 @@ pub struct Settings {
     pub log_format: LogFormat,
 }
 
-/// A layered value that has a default.
-fn given<T>(value: Option<T>, key: &str) -> anyhow::Result<T> {
-    value.with_context(|| format!("{} has no value", named(key)))
-}
-
 /// Fails naming the setting unless `value` is positive.
-fn positive<T: Default + PartialOrd>(value: Option<T>, key: &str) -> anyhow::Result<T> {
-    let value = given(value, key)?;
+fn positive<T: Default + PartialOrd>(value: T, key: &str) -> anyhow::Result<T> {
     if value <= T::default() {
         bail!("{} must be greater than 0", named(key));
     }
@@ -127,32 +102,33 @@ impl Settings {
     /// Layers the config file (if `args.config` names one) and the defaults
     /// under the flags and environment in `args`, then validates.
     pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None => ServeArgs::default(),
-        };
-        Self::resolve(args.or(file).or(defaults()))
+        Self::resolve(layers::merge(&args)?)
     }
 
     /// Settings for tests and embedding: everything default, folders as
     /// given, listening on a free loopback port.
     pub fn for_dirs(plugins_dir: PathBuf, data_dir: PathBuf) -> Self {
-        let layer = ServeArgs {
-            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            plugins: Some(plugins_dir),
-            data: Some(data_dir),
-            ..ServeArgs::default()
-        };
-        Self::resolve(layer.or(defaults())).expect("the defaults are valid")
+        let mut sections = Sections::default();
+        sections.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        sections.server.plugins = plugins_dir;
+        sections.server.data = data_dir;
+        Self::resolve(sections).expect("the defaults are valid")
     }
 
     /// Validates fully layered settings.
-    fn resolve(a: ServeArgs) -> anyhow::Result<Self> {
-        let data_dir = given(a.data, "data")?;
-        let allow_private =
-            parse_allow_list(&a.outbound_allow_private.unwrap_or_default().join(","))
-                .map_err(|e| anyhow::anyhow!("{}: {e}", named("outbound_allow_private")))?;
-        if let Some(ca) = &a.outbound_ca_file {
+    fn resolve(sections: Sections) -> anyhow::Result<Self> {
+        let Sections {
+            server,
+            runtime,
+            outbound,
+            management,
+            ingress,
+            delivery,
+            poller,
+        } = sections;
+        let allow_private = parse_allow_list(&outbound.allow_private.join(","))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", named("outbound_allow_private")))?;
+        if let Some(ca) = &outbound.ca_file {
             std::fs::metadata(ca).with_context(|| {
                 format!(
                     "{}: cannot read {}",
@@ -161,56 +137,35 @@ impl Settings {
                 )
             })?;
         }
-        let credentials = match (a.user_secret, a.organization_secret) {
-            (Some(user), Some(organization)) => {
-                if user.expose().trim().is_empty() || organization.expose().trim().is_empty() {
-                    bail!(
-                        "{} and {} must not be empty",
-                        named("user_secret"),
-                        named("organization_secret")
-                    );
-                }
-                Some(GivenCredentials {
-                    user: user.expose().to_string(),
-                    organization: organization.expose().to_string(),
-                })
-            }
-            (None, None) => None,
-            _ => bail!(
-                "set both {} and {}, or neither",
-                named("user_secret"),
-                named("organization_secret")
-            ),
-        };
         let runtime = RuntimeConfig {
-            call_timeout_ms: positive(a.call_timeout_ms, "call_timeout_ms")?,
-            memory_limit_bytes: positive(a.memory_limit_mb, "memory_limit_mb")? << 20,
-            max_concurrent_calls: positive(a.max_concurrent_calls, "max_concurrent_calls")?,
-            pooling: !given(a.no_pooling, "no_pooling")?,
-            cache_dir: Some(data_dir.join("cache")),
+            call_timeout_ms: positive(runtime.call_timeout_ms, "call_timeout_ms")?,
+            memory_limit_bytes: positive(runtime.memory_limit_mb, "memory_limit_mb")? << 20,
+            max_concurrent_calls: positive(runtime.max_concurrent_calls, "max_concurrent_calls")?,
+            pooling: !runtime.no_pooling,
+            cache_dir: Some(server.data.join("cache")),
             compiler_program: None,
         };
         let outbound = OutboundConfig {
             allow_private,
-            ca_file: a.outbound_ca_file,
-            plugin_fetch_allowed_ports: a.plugin_fetch_ports.unwrap_or_default(),
+            ca_file: outbound.ca_file,
+            plugin_fetch_allowed_ports: outbound.plugin_fetch_ports,
             ..OutboundConfig::default()
         };
         let delivery = DeliveryConfig {
             request_timeout: Duration::from_millis(positive(
-                a.delivery_timeout_ms,
+                delivery.timeout_ms,
                 "delivery_timeout_ms",
             )?),
             schedule: RetrySchedule {
-                delays: schedule(given(a.delivery_schedule, "delivery_schedule")?)?,
+                delays: schedule(delivery.schedule)?,
                 ..RetrySchedule::default()
             },
-            per_host: positive(a.delivery_per_host, "delivery_per_host")?,
-            retention: Duration::from_secs(given(a.retention_hours, "retention_hours")? * 3600),
-            key_grace: Duration::from_secs(given(a.key_grace_secs, "key_grace_secs")?),
+            per_host: positive(delivery.per_host, "delivery_per_host")?,
+            retention: Duration::from_secs(delivery.retention_hours.saturating_mul(3600)),
+            key_grace: Duration::from_secs(delivery.key_grace_secs),
             ..DeliveryConfig::default()
         };
-        let min_interval = given(a.poll_min_interval_secs, "poll_min_interval_secs")?;
+        let min_interval = poller.min_interval_secs;
         let poller = PollerConfig {
             min_interval: Duration::try_from_secs_f64(min_interval).map_err(|_| {
                 anyhow::anyhow!(
@@ -218,11 +173,11 @@ impl Settings {
                     named("poll_min_interval_secs")
                 )
             })?,
-            concurrency: positive(a.poll_concurrency, "poll_concurrency")?,
-            request_timeout: Duration::from_millis(positive(a.poll_timeout_ms, "poll_timeout_ms")?),
+            concurrency: positive(poller.concurrency, "poll_concurrency")?,
+            request_timeout: Duration::from_millis(positive(poller.timeout_ms, "poll_timeout_ms")?),
             ..PollerConfig::default()
         };
-        let dedup_window = Duration::from_secs(given(a.dedup_window_secs, "dedup_window_secs")?);
+        let dedup_window = Duration::from_secs(ingress.dedup_window_secs);
         if delivery.retention < dedup_window {
             bail!(
                 "{} ({} h) is shorter than {} ({} s): a receipt must be kept at least as long \
@@ -234,25 +189,47 @@ impl Settings {
             );
         }
         Ok(Self {
-            listen: given(a.listen, "listen")?,
-            metrics_listen: a.metrics_listen,
-            plugins_dir: given(a.plugins, "plugins")?,
-            data_dir,
+            listen: server.listen,
+            metrics_listen: server.metrics_listen,
+            plugins_dir: server.plugins,
+            data_dir: server.data,
             runtime,
             outbound,
-            credentials,
+            credentials: credentials(management)?,
             ingress: IngressConfig {
-                max_body_bytes: positive(a.max_body_bytes, "max_body_bytes")?,
+                max_body_bytes: positive(ingress.max_body_bytes, "max_body_bytes")?,
                 dedup_window,
             },
             delivery,
             poller,
-            shutdown_timeout: Duration::from_secs(given(
-                a.shutdown_timeout_secs,
-                "shutdown_timeout_secs",
-            )?),
-            log_format: given(a.log_format, "log_format")?,
+            shutdown_timeout: Duration::from_secs(server.shutdown_timeout_secs),
+            log_format: server.log_format,
         })
+    }
+}
+
+/// The operator's management credentials: both secrets, non-empty, or neither.
+fn credentials(management: sections::Management) -> anyhow::Result<Option<GivenCredentials>> {
+    match (management.user_secret, management.organization_secret) {
+        (Some(user), Some(organization)) => {
+            if user.expose().trim().is_empty() || organization.expose().trim().is_empty() {
+                bail!(
+                    "{} and {} must not be empty",
+                    named("user_secret"),
+                    named("organization_secret")
+                );
+            }
+            Ok(Some(GivenCredentials {
+                user: user.expose().to_string(),
+                organization: organization.expose().to_string(),
+            }))
+        }
+        (None, None) => Ok(None),
+        _ => bail!(
+            "set both {} and {}, or neither",
+            named("user_secret"),
+            named("organization_secret")
+        ),
     }
 }
 

@@ -157,19 +157,121 @@ fn secrets_never_show_in_errors_or_debug() {
 fn the_sample_config_is_valid_and_documents_every_setting() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plugboard.toml");
     let text = std::fs::read_to_string(&path).unwrap();
-    read_file(&path).unwrap();
-    let every = toml::Table::try_from(ServeArgs {
-        metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
-        outbound_ca_file: Some("ca.pem".into()),
-        user_secret: Some(Secret::default()),
-        organization_secret: Some(Secret::default()),
-        ..defaults()
-    })
-    .unwrap();
-    for key in every.keys() {
+    with_file(ServeArgs::default(), &text).unwrap();
+    for (key, _, _) in sections::FLAT {
         assert!(
             text.contains(&format!("\n{key} =")) || text.contains(&format!("\n# {key} =")),
             "examples/plugboard.toml does not document {key}"
         );
     }
+}
+
+#[test]
+fn every_flat_name_is_a_flag_and_a_section_key() {
+    let serve = crate::cli::command();
+    let serve = serve.find_subcommand("serve").unwrap();
+    let defaults = toml::Table::try_from(Sections::default()).unwrap();
+    for (flat, section, key) in sections::FLAT {
+        assert!(
+            serve.get_arguments().any(|a| a.get_id() == *flat),
+            "--{flat} is missing"
+        );
+        let section = defaults[*section].as_table().unwrap();
+        let optional = [
+            "metrics_listen",
+            "ca_file",
+            "user_secret",
+            "organization_secret",
+        ];
+        assert!(
+            section.contains_key(*key) || optional.contains(key),
+            "[{flat}] has no {key}"
+        );
+    }
+}
+
+#[test]
+fn sections_and_flat_keys_both_work_in_a_file() {
+    let s = with_file(
+        ServeArgs::default(),
+        r#"
+        poll_timeout_ms = 900
+        [runtime]
+        call_timeout_ms = 300
+        [delivery]
+        schedule = [0, 1]
+        per_host = 3
+        [management]
+        user_secret = "u"
+        organization_secret = "o"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(s.runtime.call_timeout_ms, 300);
+    assert_eq!(
+        s.runtime.memory_limit_bytes,
+        128 << 20,
+        "defaults beside it"
+    );
+    assert_eq!(s.delivery.schedule.delays.len(), 2);
+    assert_eq!(s.delivery.per_host, 3);
+    assert_eq!(s.poller.request_timeout, Duration::from_millis(900));
+    assert_eq!(s.credentials.unwrap().user, "u");
+}
+
+#[test]
+fn flags_and_environment_beat_a_section_of_the_file() {
+    let args = ServeArgs {
+        call_timeout_ms: Some(42),
+        ..ServeArgs::default()
+    };
+    let s = with_file(
+        args,
+        "[runtime]\ncall_timeout_ms = 300\nmax_concurrent_calls = 7",
+    )
+    .unwrap();
+    assert_eq!(s.runtime.call_timeout_ms, 42);
+    assert_eq!(s.runtime.max_concurrent_calls, 7);
+}
+
+#[test]
+fn section_errors_name_the_key_and_the_file() {
+    let cases = [
+        ("[runtime]\ncall_timeout_ms = \"fast\"", "call_timeout_ms"),
+        ("[runtime]\ncall_timout_ms = 5", "call_timout_ms"),
+        ("[nowhere]\nx = 1", "nowhere"),
+        (
+            "call_timeout_ms = 5\n[runtime]\ncall_timeout_ms = 6",
+            "set twice",
+        ),
+        ("[runtime]\ncall_timeout_ms = 0", "must be greater than 0"),
+    ];
+    for (text, needle) in cases {
+        let msg = format!("{:#}", with_file(ServeArgs::default(), text).unwrap_err());
+        assert!(msg.contains(needle), "{text}: {msg}");
+        assert!(
+            msg.contains("config file") || msg.contains("PLUGBOARD_"),
+            "{text}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn secrets_in_a_section_stay_out_of_debug() {
+    let s = with_file(
+        ServeArgs::default(),
+        "[management]\nuser_secret = \"s3cr3t-u\"\norganization_secret = \"s3cr3t-o\"",
+    )
+    .unwrap();
+    assert!(!format!("{s:?}").contains("s3cr3t"));
+    let merged = layers::merge(&ServeArgs {
+        user_secret: Some("s3cr3t-flag".parse().unwrap()),
+        ..ServeArgs::default()
+    })
+    .unwrap();
+    assert!(!format!("{merged:?}").contains("s3cr3t"));
+    assert_eq!(
+        merged.management.user_secret.unwrap().expose(),
+        "s3cr3t-flag"
+    );
 }

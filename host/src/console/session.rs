@@ -26,6 +26,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use cookie::{Cookie, CookieBuilder, SameSite};
 use sha2::{Digest, Sha256};
 
 use super::Console;
@@ -122,21 +123,33 @@ pub fn token(headers: &HeaderMap) -> Option<&str> {
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value)
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == COOKIE)
+        .and_then(|cookie| cookie.value_raw())
         .filter(|v| !v.is_empty())
+}
+
+/// The session cookie with the attributes it always carries: sent back on
+/// every path, hidden from scripts, never on cross-site requests.
+fn session_cookie(value: &str) -> CookieBuilder<'_> {
+    Cookie::build((COOKIE, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
 }
 
 /// The `Set-Cookie` value that hands `token` to the browser.
 pub fn set_cookie(token: &str) -> String {
-    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")
+    session_cookie(token).build().to_string()
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+    session_cookie("")
+        .max_age(cookie::time::Duration::ZERO)
+        .build()
+        .to_string()
 }
 
 /// Whether the browser says the request came from another origin.
@@ -201,6 +214,22 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("cookie", "plugboard_console=".parse().unwrap());
         assert_eq!(token(&h), None);
+        let mut h = HeaderMap::new();
+        h.append("cookie", "a=1".parse().unwrap());
+        h.append("cookie", "plugboard_console=tok2".parse().unwrap());
+        assert_eq!(token(&h), Some("tok2"), "in a second Cookie header");
+    }
+
+    #[test]
+    fn the_cookie_is_http_only_strict_and_cleared_by_max_age() {
+        let set = Cookie::parse(set_cookie("tok")).unwrap();
+        assert_eq!((set.name(), set.value()), (COOKIE, "tok"));
+        assert_eq!(set.path(), Some("/"));
+        assert_eq!(set.http_only(), Some(true));
+        assert_eq!(set.same_site(), Some(SameSite::Strict));
+        let cleared = Cookie::parse(clear_cookie()).unwrap();
+        assert_eq!((cleared.name(), cleared.value()), (COOKIE, ""));
+        assert_eq!(cleared.max_age(), Some(cookie::time::Duration::ZERO));
     }
 
     #[test]

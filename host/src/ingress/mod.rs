@@ -13,7 +13,7 @@ mod instances;
 mod request;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -25,7 +25,6 @@ use time::OffsetDateTime;
 
 use crate::accept::{self, InstanceInfo, Recipient};
 use crate::api::ApiError;
-use crate::config::IngressConfig;
 use crate::delivery::Delivery;
 use crate::registry::Registry;
 use crate::runtime::{CallLabel, WebhookOutcome};
@@ -34,6 +33,15 @@ use crate::store::{NewReceipt, ReceiptOutcome, ReceiptStatus, Store};
 use crate::telemetry::metrics;
 
 pub use instances::InstanceCache;
+
+/// Webhook ingress limits.
+#[derive(Clone, Debug)]
+pub struct IngressConfig {
+    /// Largest accepted body in bytes; larger requests get 413.
+    pub max_body_bytes: usize,
+    /// Window within which a repeated vendor message id is not stored twice.
+    pub dedup_window: Duration,
+}
 
 /// What the ingress handlers share.
 #[derive(Clone)]

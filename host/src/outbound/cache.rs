@@ -3,16 +3,20 @@
 //! Plugins fetch things like signing keys on every inbound webhook; the cache keeps one
 //! vendor request from turning into one fetch per event. Only 2xx responses are stored,
 //! keyed by URL and request headers, for a fixed time-to-live. Concurrent misses for the
-//! same key wait for a single fetch instead of each sending their own. The cache holds at
-//! most a fixed number of entries: expired and abandoned ones go first, then the oldest.
+//! same key wait for a single fetch instead of each sending their own, and share its
+//! outcome: a failure or a non-2xx answer goes to every caller that waited for it (so a
+//! failing vendor is not asked again by each of them) and is not stored. The cache holds
+//! at most a fixed number of entries, the least recently used going first.
+//!
+//! [`moka`] does the work: `try_get_with` is the single flight, `time_to_live` the
+//! expiry, `max_capacity` with the LRU policy the bound.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::OnceCell;
-use tokio::time::Instant;
+use moka::future::Cache;
+use moka::policy::EvictionPolicy;
 
 use super::error::FetchError;
 use super::response::OutboundResponse;
@@ -40,50 +44,34 @@ impl CacheKey {
     }
 }
 
-/// One entry: filled once by the first successful fetch.
-struct Slot {
-    created: Instant,
-    cell: OnceCell<Stored>,
-}
-
-struct Stored {
-    at: Instant,
-    response: OutboundResponse,
-}
-
-impl Slot {
-    fn is_expired(&self, now: Instant, ttl: Duration) -> bool {
-        self.cell.get().is_some_and(|s| now >= s.at + ttl)
-    }
-}
-
-/// Why a fetch left its slot empty.
+/// Why a fetch left nothing to store.
 enum Miss {
     Failed(FetchError),
     NotCacheable(OutboundResponse),
 }
 
-/// The cache itself. Its lock is never held across an await.
+/// The cache itself; `None` when caching is off (a zero time-to-live).
 pub(super) struct ResponseCache {
-    slots: Mutex<HashMap<CacheKey, Arc<Slot>>>,
-    ttl: Duration,
-    capacity: usize,
+    entries: Option<Cache<CacheKey, OutboundResponse>>,
 }
 
 impl ResponseCache {
     /// A cache keeping successful responses for `ttl`, holding at most `capacity` entries.
     /// A zero `ttl` disables caching.
     pub(super) fn new(ttl: Duration, capacity: usize) -> Self {
-        Self {
-            slots: Mutex::new(HashMap::new()),
-            ttl,
-            capacity: capacity.max(1),
-        }
+        let entries = (!ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(capacity.max(1) as u64)
+                .time_to_live(ttl)
+                .eviction_policy(EvictionPolicy::lru())
+                .build()
+        });
+        Self { entries }
     }
 
     /// Returns the cached response for `key`, or runs `fetch` (once, however many callers
     /// are waiting) and caches its result if it is a 2xx. Errors and other statuses go back
-    /// to the caller that fetched, uncached; callers that waited then fetch in turn.
+    /// to the callers that waited for that fetch, uncached.
     pub(super) async fn get_or_fetch<F, Fut>(
         &self,
         key: CacheKey,
@@ -93,70 +81,34 @@ impl ResponseCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<OutboundResponse, FetchError>>,
     {
-        if self.ttl.is_zero() {
+        let Some(entries) = &self.entries else {
             return fetch().await;
-        }
-        let slot = self.slot(key);
-        let filled = slot
-            .cell
-            .get_or_try_init(|| async {
+        };
+        let fetched = entries
+            .try_get_with(key, async {
                 match fetch().await {
-                    Ok(response) if response.is_success() => Ok(Stored {
-                        at: Instant::now(),
-                        response,
-                    }),
+                    Ok(response) if response.is_success() => Ok(response),
                     Ok(response) => Err(Miss::NotCacheable(response)),
                     Err(err) => Err(Miss::Failed(err)),
                 }
             })
             .await;
-        match filled {
-            Ok(stored) => Ok(stored.response.clone()),
-            Err(Miss::NotCacheable(response)) => Ok(response),
-            Err(Miss::Failed(err)) => Err(err),
-        }
+        fetched.or_else(|miss: Arc<Miss>| match &*miss {
+            Miss::NotCacheable(response) => Ok(response.clone()),
+            Miss::Failed(err) => Err(err.clone()),
+        })
     }
 
-    /// The live slot for `key`, created (evicting if full) when missing or expired.
-    fn slot(&self, key: CacheKey) -> Arc<Slot> {
-        let now = Instant::now();
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = slots.get(&key).filter(|s| !s.is_expired(now, self.ttl)) {
-            return Arc::clone(slot);
-        }
-        slots.remove(&key);
-        if slots.len() >= self.capacity {
-            self.evict(&mut slots, now);
-        }
-        let slot = Arc::new(Slot {
-            created: now,
-            cell: OnceCell::new(),
-        });
-        slots.insert(key, Arc::clone(&slot));
-        slot
-    }
-
-    /// Drops expired slots and empty ones nobody is filling; if still full, the oldest.
-    fn evict(&self, slots: &mut HashMap<CacheKey, Arc<Slot>>, now: Instant) {
-        slots.retain(|_, slot| {
-            let abandoned = !slot.cell.initialized() && Arc::strong_count(slot) == 1;
-            !abandoned && !slot.is_expired(now, self.ttl)
-        });
-        while slots.len() >= self.capacity {
-            let Some(oldest) = slots
-                .iter()
-                .min_by_key(|(_, slot)| slot.created)
-                .map(|(key, _)| key.clone())
-            else {
-                break;
-            };
-            slots.remove(&oldest);
-        }
-    }
-
+    /// Entries held, once moka has applied pending evictions.
     #[cfg(test)]
-    fn len(&self) -> usize {
-        self.slots.lock().unwrap().len()
+    async fn len(&self) -> u64 {
+        match &self.entries {
+            Some(entries) => {
+                entries.run_pending_tasks().await;
+                entries.entry_count()
+            }
+            None => 0,
+        }
     }
 }
 
@@ -240,6 +192,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn concurrent_misses_share_a_failure_which_is_not_kept() {
+        let cache = ResponseCache::new(Duration::from_secs(300), 8);
+        let runs = AtomicUsize::new(0);
+        let (a, b) = tokio::join!(
+            fetch(&cache, key("https://a/"), &runs, Err(FetchError::Timeout)),
+            fetch(&cache, key("https://a/"), &runs, Err(FetchError::Timeout)),
+        );
+        assert_eq!(
+            (a.unwrap_err(), b.unwrap_err()),
+            (FetchError::Timeout, FetchError::Timeout)
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let ok = fetch(&cache, key("https://a/"), &runs, Ok(reply(200, "yes"))).await;
+        assert_eq!(ok.unwrap().body, "yes");
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
     async fn headers_are_part_of_the_key_in_any_order() {
         let cache = ResponseCache::new(Duration::from_secs(300), 8);
         let runs = AtomicUsize::new(0);
@@ -270,7 +240,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.len().await, 2);
         // The oldest went; the newest stayed.
         fetch(&cache, key("https://c/"), &runs, Ok(reply(200, "x")))
             .await
@@ -292,6 +262,6 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(runs.load(Ordering::SeqCst), 2);
-        assert_eq!(cache.len(), 0);
+        assert_eq!(cache.len().await, 0);
     }
 }

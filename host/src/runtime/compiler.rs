@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 
-use super::{build_engine, cache, LoadError, RuntimeConfig};
+use super::{artifact, build_engine, LoadError, RuntimeConfig};
 
 /// Exit code of the child when the bytes are not a valid component.
 const EXIT_INVALID: i32 = 3;
@@ -162,7 +162,7 @@ fn child_main(config_json: &str, out: &Path) -> Result<(), LoadError> {
     let bytes = component
         .serialize()
         .map_err(|e| LoadError::Io(format!("serializing the compiled plugin: {e:#}")))?;
-    cache::store(&bytes, out).map_err(|e| LoadError::Io(format!("{}: {e}", out.display())))
+    artifact::store(&bytes, out).map_err(|e| LoadError::Io(format!("{}: {e}", out.display())))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! and yield to the executor at every epoch tick, so a long call never holds
 //! a worker thread. Nothing outside this module names wasmtime types.
 
+mod artifact;
 mod bindings;
 mod cache;
 mod compiler;

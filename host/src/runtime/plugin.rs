@@ -315,12 +315,47 @@ fn classify(state: &CallState, error: wasmtime::Error) -> CallError {
     if state.memory.exceeded {
         return CallError::Memory(state.memory.limit());
     }
+    if pool_exhausted(&error) {
+        return CallError::Unavailable(format!("{:#}", error.root_cause()));
+    }
     let message = match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{:#}", error.root_cause()),
     };
-    if message.contains("pooling allocator") || message.contains("maximum concurrent") {
-        return CallError::Unavailable(message);
-    }
     CallError::Trap(message)
+}
+
+/// Whether wasmtime refused an instance because the pooling allocator has
+/// no free slot (more calls than slots): the host's limit, not the plugin's
+/// fault. Matched by wasmtime's error type, not its message.
+fn pool_exhausted(error: &wasmtime::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>())
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::{Config, Engine, InstanceAllocationStrategy, Module, PoolingAllocationConfig};
+
+    #[test]
+    fn a_full_pool_is_recognized_by_type() {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(1)
+            .total_memories(1)
+            .total_tables(1);
+        let mut config = Config::new();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let Ok(engine) = Engine::new(&config) else {
+            return; // the machine refuses the pool's reservation
+        };
+        let module = Module::new(&engine, wat::parse_str("(module)").unwrap()).unwrap();
+        let mut first = wasmtime::Store::new(&engine, ());
+        wasmtime::Instance::new(&mut first, &module, &[]).unwrap();
+        let mut second = wasmtime::Store::new(&engine, ());
+        let error = wasmtime::Instance::new(&mut second, &module, &[]).unwrap_err();
+        assert!(super::pool_exhausted(&error), "{error:#}");
+        let trap = wasmtime::Error::from(wasmtime::Trap::UnreachableCodeReached);
+        assert!(!super::pool_exhausted(&trap));
+    }
 }

@@ -6,16 +6,40 @@
 //! Ready means: every listener bound, the store open, the plugin folder
 //! scanned with at least one element plugin loaded (a sidecar whose plugin
 //! volume is still empty cannot take webhooks), and not shutting down.
+//!
+//! Telemetry sits below the stages it observes: it knows the store and the
+//! plugin registry only as the [`StoreProbe`] and [`PluginsProbe`] the
+//! server hands it at start-up, never by their types.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
 use super::metrics::Sample;
-use crate::registry::Registry;
-use crate::store::Store;
+
+/// The store's answer to "how deep is the outbox": notifications waiting
+/// for delivery and dead-lettered ones, or why they could not be counted.
+pub type DepthFuture<'a> = Pin<Box<dyn Future<Output = Result<(u64, u64), String>> + Send + 'a>>;
+
+/// What readiness and `/metrics` need of the store: its outbox depth.
+pub trait StoreProbe: Send + Sync + 'static {
+    /// Notifications waiting for delivery and dead-lettered ones, or why
+    /// they could not be counted.
+    fn outbox_depth(&self) -> DepthFuture<'_>;
+}
+
+/// What readiness and `/metrics` need of the plugin registry.
+pub trait PluginsProbe: Send + Sync + 'static {
+    /// Element plugins serving requests now.
+    fn loaded(&self) -> usize;
+    /// The watched plugin folder, named when it holds no plugin.
+    fn folder(&self) -> PathBuf;
+}
 
 /// What answers "ok" in a [`Report`].
 const OK: &str = "ok";
@@ -30,8 +54,8 @@ pub struct Readiness {
 struct Inner {
     listening: AtomicBool,
     stopping: AtomicBool,
-    store: OnceLock<Store>,
-    registry: OnceLock<Arc<Registry>>,
+    store: OnceLock<Box<dyn StoreProbe>>,
+    registry: OnceLock<Box<dyn PluginsProbe>>,
 }
 
 /// The answer of `/readyz`.
@@ -55,14 +79,14 @@ impl Readiness {
     }
 
     /// The store is open.
-    pub fn store_opened(&self, store: Store) {
-        let _ = self.inner.store.set(store);
+    pub fn store_opened(&self, store: impl StoreProbe) {
+        let _ = self.inner.store.set(Box::new(store));
     }
 
     /// The plugin folder was scanned once; from now on the registry says
     /// whether any plugin is loaded.
-    pub fn plugins_scanned(&self, registry: Arc<Registry>) {
-        let _ = self.inner.registry.set(registry);
+    pub fn plugins_scanned(&self, registry: impl PluginsProbe) {
+        let _ = self.inner.registry.set(Box::new(registry));
     }
 
     /// The host is shutting down: not ready any more.
@@ -88,8 +112,8 @@ impl Readiness {
         checks.insert("store", store);
         let plugins = match i.registry.get() {
             None => "scanning the plugin folder".to_string(),
-            Some(r) if r.snapshot().plugins().next().is_none() => {
-                format!("no element plugin is loaded from {}", r.dir().display())
+            Some(r) if r.loaded() == 0 => {
+                format!("no element plugin is loaded from {}", r.folder().display())
             }
             Some(_) => OK.to_string(),
         };
@@ -112,15 +136,15 @@ impl Readiness {
         let mut sample = Sample::default();
         if let Some(store) = self.inner.store.get() {
             match store.outbox_depth().await {
-                Ok(depth) => {
-                    sample.outbox_pending = depth.pending;
-                    sample.outbox_dead = depth.dead;
+                Ok((pending, dead)) => {
+                    sample.outbox_pending = pending;
+                    sample.outbox_dead = dead;
                 }
                 Err(e) => tracing::warn!(error = %e, "reading the outbox depth failed"),
             }
         }
         if let Some(registry) = self.inner.registry.get() {
-            sample.plugins_loaded = registry.snapshot().plugins().count();
+            sample.plugins_loaded = registry.loaded();
         }
         sample
     }
@@ -128,8 +152,9 @@ impl Readiness {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+
     use super::*;
-    use crate::runtime::{Runtime, RuntimeConfig};
 
     fn not_ok(r: &Report) -> Vec<&str> {
         r.checks
@@ -137,6 +162,28 @@ mod tests {
             .filter(|(_, v)| *v != OK)
             .map(|(k, _)| *k)
             .collect()
+    }
+
+    /// An outbox of fixed depth.
+    struct Outbox(u64, u64);
+
+    impl StoreProbe for Outbox {
+        fn outbox_depth(&self) -> DepthFuture<'_> {
+            Box::pin(async move { Ok((self.0, self.1)) })
+        }
+    }
+
+    /// A plugin folder whose count of loaded plugins the test changes.
+    #[derive(Clone, Default)]
+    struct Plugins(Arc<AtomicUsize>);
+
+    impl PluginsProbe for Plugins {
+        fn loaded(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+        fn folder(&self) -> PathBuf {
+            PathBuf::from("plugins/dist")
+        }
     }
 
     #[tokio::test]
@@ -147,26 +194,28 @@ mod tests {
         assert_eq!(not_ok(&r), ["listeners", "plugins", "store"]);
 
         readiness.listening();
-        let data = tempfile::tempdir().unwrap();
-        let config = crate::store::StoreConfig::Sqlite {
-            path: data.path().join("plugboard.db"),
-        };
-        readiness.store_opened(Store::open(&config).await.unwrap());
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = Runtime::new(RuntimeConfig {
-            pooling: false,
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
-        let registry = Registry::new(runtime, dir.path());
-        registry.rescan().await.unwrap();
-        readiness.plugins_scanned(registry);
+        readiness.store_opened(Outbox(3, 1));
+        let plugins = Plugins::default();
+        readiness.plugins_scanned(plugins.clone());
         let r = readiness.report();
         assert_eq!(not_ok(&r), ["plugins"]);
-        assert!(r.checks["plugins"].contains("no element plugin is loaded"));
+        assert_eq!(
+            r.checks["plugins"],
+            "no element plugin is loaded from plugins/dist"
+        );
+        plugins.0.store(2, Ordering::SeqCst);
+        assert!(readiness.report().ready);
+        let sample = readiness.sample().await;
+        assert_eq!(
+            (
+                sample.outbox_pending,
+                sample.outbox_dead,
+                sample.plugins_loaded
+            ),
+            (3, 1, 2)
+        );
 
         readiness.stopping();
-        assert_eq!(not_ok(&readiness.report()), ["plugins", "shutdown"]);
-        assert_eq!(readiness.sample().await.outbox_pending, 0);
+        assert_eq!(not_ok(&readiness.report()), ["shutdown"]);
     }
 }

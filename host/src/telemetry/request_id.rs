@@ -2,16 +2,20 @@
 //! path (never the query, headers or body, which may hold secrets), and the
 //! id echoed in the `x-request-id` response header.
 //!
-//! A caller's own `x-request-id` is kept when it is a short token of
-//! letters, digits, `-`, `_` or `.`; otherwise a fresh UUIDv7 is used.
-
-use std::time::Instant;
+//! tower-http does the work: [`SetRequestIdLayer`] gives a request without
+//! an id a fresh UUIDv7, [`TraceLayer`] opens the span and logs the outcome
+//! at debug, [`PropagateRequestIdLayer`] echoes the id. A caller's own
+//! `x-request-id` is kept when it is a short token of letters, digits, `-`,
+//! `_` or `.`; any other is dropped first, so it is replaced, never logged.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
-use tracing::Instrument as _;
+use axum::Router;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 
 /// The request and response header of the request id.
 pub const HEADER: &str = "x-request-id";
@@ -20,55 +24,110 @@ pub const HEADER: &str = "x-request-id";
 const MAX_LEN: usize = 64;
 
 /// Whether a caller's request id is safe to keep and log.
-fn acceptable(id: &str) -> bool {
+fn acceptable(id: &[u8]) -> bool {
     !id.is_empty()
         && id.len() <= MAX_LEN
         && id
-            .bytes()
+            .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Middleware: runs the request inside its span and logs its outcome at debug.
-pub async fn span(request: Request, next: Next) -> Response {
+/// Drops a caller's request id that is not [`acceptable`].
+fn drop_unacceptable(mut request: Request) -> Request {
+    if let Some(id) = request.headers().get(HEADER) {
+        if !acceptable(id.as_bytes()) {
+            request.headers_mut().remove(HEADER);
+        }
+    }
+    request
+}
+
+/// Fresh request ids: UUIDv7, so they sort by time in logs.
+#[derive(Clone, Copy, Debug, Default)]
+struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Uuid::now_v7().to_string();
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// The span of one request, named by its (already set) request id.
+fn request_span(request: &Request) -> tracing::Span {
     let id = request
-        .headers()
-        .get(HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| acceptable(v))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let span = tracing::info_span!(
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
         "request",
         request_id = %id,
         method = %request.method(),
         path = %request.uri().path(),
-    );
-    let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
-    span.in_scope(|| {
-        tracing::debug!(
-            status = response.status().as_u16(),
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "request finished"
-        );
-    });
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(HEADER, value);
-    }
-    response
+    )
+}
+
+/// `router` with every request in its own span carrying a request id, and
+/// the id echoed in the response.
+pub fn with_request_ids<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(request_span)
+        .on_request(())
+        .on_response(
+            DefaultOnResponse::new()
+                .level(tracing::Level::DEBUG)
+                .latency_unit(LatencyUnit::Micros),
+        )
+        .on_failure(());
+    // Layers added later run first: drop a bad id, set one, echo it, trace.
+    router
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuidV7))
+        .layer(axum::middleware::map_request(|r: Request| async move {
+            drop_unacceptable(r)
+        }))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::acceptable;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    use super::*;
 
     #[test]
     fn keeps_only_short_plain_ids() {
-        assert!(acceptable("req-1.2_3"));
-        assert!(acceptable(&"a".repeat(64)));
-        assert!(!acceptable(&"a".repeat(65)));
-        assert!(!acceptable(""));
-        assert!(!acceptable("a b"));
-        assert!(!acceptable("a\nb"));
+        assert!(acceptable(b"req-1.2_3"));
+        assert!(acceptable("a".repeat(64).as_bytes()));
+        assert!(!acceptable("a".repeat(65).as_bytes()));
+        assert!(!acceptable(b""));
+        assert!(!acceptable(b"a b"));
+        assert!(!acceptable(b"a\nb"));
+    }
+
+    async fn echoed(given: Option<&str>) -> String {
+        let router = with_request_ids(Router::new().route("/", get(|| async { "ok" })));
+        let mut request = http::Request::get("/");
+        if let Some(id) = given {
+            request = request.header(HEADER, id);
+        }
+        let response = router
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        response.headers()[HEADER].to_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_plain_caller_id_is_echoed_and_others_replaced() {
+        assert_eq!(echoed(Some("abc-1")).await, "abc-1");
+        for given in [None, Some("a b"), Some(&*"x".repeat(65))] {
+            let fresh = echoed(given).await;
+            let uuid = uuid::Uuid::parse_str(&fresh).unwrap();
+            assert_eq!(uuid.get_version_num(), 7, "{given:?} -> {fresh}");
+        }
     }
 }

@@ -1,0 +1,255 @@
+//! The settings in their sections, every one with a value: what the layers
+//! are merged into and validated from.
+//!
+//! Each section's `Default` is the one place its defaults are written; where
+//! a stage owns a setting (the runtime's limits, delivery's retry schedule,
+//! the poller's pace, the outbound policy) the section takes the default
+//! from that stage's own config, so no value is written twice. A config file
+//! may give a setting in its section (`[runtime] call_timeout_ms = 500`) or
+//! by its documented flat name (`call_timeout_ms = 500`); [`FLAT`] maps one
+//! to the other, and the environment variables and flags use the flat name.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+use crate::delivery::DeliveryConfig;
+use crate::outbound::OutboundConfig;
+use crate::poller::PollerConfig;
+use crate::runtime::RuntimeConfig;
+use crate::telemetry::LogFormat;
+
+/// Every documented flat name (file key, `PLUGBOARD_<NAME>`, `--<name>`)
+/// with the section and key it sets.
+pub const FLAT: &[(&str, &str, &str)] = &[
+    ("listen", "server", "listen"),
+    ("metrics_listen", "server", "metrics_listen"),
+    ("plugins", "server", "plugins"),
+    ("data", "server", "data"),
+    ("shutdown_timeout_secs", "server", "shutdown_timeout_secs"),
+    ("log_format", "server", "log_format"),
+    ("call_timeout_ms", "runtime", "call_timeout_ms"),
+    ("memory_limit_mb", "runtime", "memory_limit_mb"),
+    ("max_concurrent_calls", "runtime", "max_concurrent_calls"),
+    ("no_pooling", "runtime", "no_pooling"),
+    ("outbound_allow_private", "outbound", "allow_private"),
+    ("outbound_ca_file", "outbound", "ca_file"),
+    ("plugin_fetch_ports", "outbound", "plugin_fetch_ports"),
+    ("user_secret", "management", "user_secret"),
+    ("organization_secret", "management", "organization_secret"),
+    ("max_body_bytes", "ingress", "max_body_bytes"),
+    ("dedup_window_secs", "ingress", "dedup_window_secs"),
+    ("delivery_timeout_ms", "delivery", "timeout_ms"),
+    ("delivery_schedule", "delivery", "schedule"),
+    ("delivery_per_host", "delivery", "per_host"),
+    ("retention_hours", "delivery", "retention_hours"),
+    ("key_grace_secs", "delivery", "key_grace_secs"),
+    ("poll_min_interval_secs", "poller", "min_interval_secs"),
+    ("poll_concurrency", "poller", "concurrency"),
+    ("poll_timeout_ms", "poller", "timeout_ms"),
+];
+
+/// All settings of `plugboard serve`, by section.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sections {
+    /// Listening, folders, shutdown and logs.
+    pub server: Server,
+    /// The plugin sandbox.
+    pub runtime: Runtime,
+    /// Requests the host makes (plugin fetches, deliveries).
+    pub outbound: Outbound,
+    /// Management API credentials.
+    pub management: Management,
+    /// Webhook ingress.
+    pub ingress: Ingress,
+    /// Delivery of notifications.
+    pub delivery: Delivery,
+    /// Polling of vendors.
+    pub poller: Poller,
+}
+
+/// `[server]`: listening, folders, shutdown and logs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// Address of webhooks, management API and health.
+    pub listen: SocketAddr,
+    /// Separate address for `/metrics`, if any.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Watched plugin folder.
+    pub plugins: PathBuf,
+    /// Store, compiled-plugin cache and generated credentials.
+    pub data: PathBuf,
+    /// Seconds a graceful shutdown waits for in-flight work.
+    pub shutdown_timeout_secs: u64,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
+            plugins: PathBuf::from("plugins/dist"),
+            data: PathBuf::from("data"),
+            shutdown_timeout_secs: 20,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// `[runtime]`: the plugin sandbox's limits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Runtime {
+    /// CPU time one plugin call may use, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// Memory one plugin call may use, in MiB.
+    pub memory_limit_mb: usize,
+    /// Most plugin calls running at once.
+    pub max_concurrent_calls: usize,
+    /// Disable wasmtime's pooling allocator.
+    pub no_pooling: bool,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        let runtime = RuntimeConfig::default();
+        Self {
+            call_timeout_ms: runtime.call_timeout_ms,
+            memory_limit_mb: runtime.memory_limit_bytes >> 20,
+            max_concurrent_calls: runtime.max_concurrent_calls,
+            no_pooling: !runtime.pooling,
+        }
+    }
+}
+
+/// `[outbound]`: the outbound request policy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Outbound {
+    /// Private addresses or CIDRs outbound requests may reach.
+    pub allow_private: Vec<String>,
+    /// PEM file of extra trusted certificate authorities.
+    pub ca_file: Option<PathBuf>,
+    /// Ports besides 443 that plugin fetches may use.
+    pub plugin_fetch_ports: Vec<u16>,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        let outbound = OutboundConfig::default();
+        Self {
+            allow_private: outbound
+                .allow_private
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            ca_file: outbound.ca_file,
+            plugin_fetch_ports: outbound.plugin_fetch_allowed_ports,
+        }
+    }
+}
+
+/// `[management]`: management API credentials (both or neither; none means
+/// generated ones in the data folder).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Management {
+    /// The `User` secret.
+    pub user_secret: Option<Secret>,
+    /// The `Organization` secret.
+    pub organization_secret: Option<Secret>,
+}
+
+/// `[ingress]`: webhook ingress limits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ingress {
+    /// Largest webhook body, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds within which a repeated vendor message id is not stored twice.
+    pub dedup_window_secs: u64,
+}
+
+impl Default for Ingress {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            dedup_window_secs: 86_400,
+        }
+    }
+}
+
+/// `[delivery]`: delivery of notifications.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Delivery {
+    /// Deadline of one delivery, in milliseconds.
+    pub timeout_ms: u64,
+    /// Delay before each attempt, in seconds.
+    pub schedule: Vec<f64>,
+    /// Most deliveries in flight to one destination host.
+    pub per_host: usize,
+    /// Hours settled receipts and delivered notifications are kept.
+    pub retention_hours: u64,
+    /// Seconds a replaced signature key keeps signing.
+    pub key_grace_secs: u64,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        let delivery = DeliveryConfig::default();
+        Self {
+            timeout_ms: delivery.request_timeout.as_millis() as u64,
+            schedule: delivery
+                .schedule
+                .delays
+                .iter()
+                .map(|d| d.as_secs_f64())
+                .collect(),
+            per_host: delivery.per_host,
+            retention_hours: delivery.retention.as_secs() / 3600,
+            key_grace_secs: delivery.key_grace.as_secs(),
+        }
+    }
+}
+
+/// `[poller]`: polling of vendors.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Poller {
+    /// Shortest polling period, in seconds.
+    pub min_interval_secs: f64,
+    /// Most instances polled at once.
+    pub concurrency: usize,
+    /// Deadline of one request to a polled vendor, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for Poller {
+    fn default() -> Self {
+        let poller = PollerConfig::default();
+        Self {
+            min_interval_secs: poller.min_interval.as_secs_f64(),
+            concurrency: poller.concurrency,
+            timeout_ms: poller.request_timeout.as_millis() as u64,
+        }
+    }
+}
+
+/// The defaults by flat name, as TOML values (for `--help` and the sample
+/// config's check). Settings without a default are left out.
+pub fn flat_defaults() -> toml::Table {
+    let nested = toml::Table::try_from(Sections::default()).expect("the defaults serialize");
+    FLAT.iter()
+        .filter_map(|(flat, section, key)| {
+            let value = nested.get(*section)?.get(*key)?;
+            Some((flat.to_string(), value.clone()))
+        })
+        .collect()
+}
