@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-/// The contract the generated projects implement: the one this binary hosts.
+/// The contract the generated projects implement: the newest version this
+/// binary hosts.
 const CONTRACT: &str = include_str!("../../wit/element.wit");
 
 /// The README every project gets (`{{language}}` and `{{entry}}` filled in too).

@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use crate::runtime::{Runtime, RuntimeConfig};
 
 /// Loads `file` exactly as the host would and prints its description as
-/// JSON, or fails with the reason it does not fit the contract.
+/// JSON (with `contractVersion`, the contract version it implements), or
+/// fails with the reason it does not fit the contract.
 pub fn check_plugin(file: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let runtime = Runtime::new(RuntimeConfig {
@@ -17,7 +18,8 @@ pub fn check_plugin(file: &Path) -> anyhow::Result<()> {
     let plugin = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(runtime.load(&bytes))
+        .block_on(crate::registry::load_plugin(&runtime, &bytes))
+        .map_err(anyhow::Error::msg)
         .with_context(|| format!("{} cannot be loaded", file.display()))?;
     let mut out = serde_json::to_value(plugin.description())?;
     out["contentHash"] = plugin.content_hash().into();

@@ -8,11 +8,12 @@ fn plugboard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_plugboard"))
 }
 
-#[test]
-fn plugins_check_prints_the_description() {
+/// What `plugins check` prints for the plugin file at `path` (relative to
+/// the repository); panics unless it succeeds.
+fn check(path: &str) -> serde_json::Value {
     let out = plugboard()
         .args(["plugins", "check"])
-        .arg(repo_root().join("plugins/dist/connectwise.wasm"))
+        .arg(repo_root().join(path))
         .output()
         .unwrap();
     assert!(
@@ -20,13 +21,34 @@ fn plugins_check_prints_the_description() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn plugins_check_prints_the_description() {
+    let described = check("plugins/dist/connectwise.wasm");
     assert_eq!(described["key"], "connectwise");
     assert_eq!(
         described["modes"],
         serde_json::json!(["webhooks", "polling"])
     );
     assert_eq!(described["contentHash"].as_str().unwrap().len(), 64);
+    assert_eq!(described["contractVersion"], "0.2.0");
+    assert_eq!(
+        described["defaultPollConfiguration"]["tickets"],
+        serde_json::json!({"url": "/service/tickets"})
+    );
+}
+
+#[test]
+fn plugins_check_names_the_contract_version_of_a_0_1_0_component() {
+    let described = check("tests/fixtures/connectwise-0.1.0.wasm");
+    assert_eq!(described["key"], "connectwise");
+    assert_eq!(described["contractVersion"], "0.1.0");
+    assert_eq!(
+        described["defaultPollConfiguration"],
+        serde_json::Value::Null
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::support::host::{webhook_path, HostOptions, TestHost};
 use crate::support::tls::TestCa;
 
 /// A host that trusts the test CA and may reach the loopback key server.
-async fn host_for(cw: &FakeConnectWise, ca: &TestCa, allow_loopback: bool) -> TestHost {
+pub(crate) async fn host_for(cw: &FakeConnectWise, ca: &TestCa, allow_loopback: bool) -> TestHost {
     TestHost::start(HostOptions {
         allow_private: allow_loopback.then(|| "127.0.0.0/8, ::1".to_string()),
         ca_file: Some(ca.ca_file.clone()),
@@ -22,7 +22,7 @@ async fn host_for(cw: &FakeConnectWise, ca: &TestCa, allow_loopback: bool) -> Te
     .await
 }
 
-fn cw_instance(cw: &FakeConnectWise) -> Value {
+pub(crate) fn cw_instance(cw: &FakeConnectWise) -> Value {
     json!({
         "element": {"key": "connectwise"},
         "name": "ACME helpdesk",
@@ -56,7 +56,15 @@ async fn signed_callbacks_are_verified_normalized_and_stored() {
     let ca = TestCa::new();
     let cw = FakeConnectWise::start(&ca).await;
     let host = host_for(&cw, &ca, true).await;
-    let created = host.create_instance(cw_instance(&cw)).await;
+    assert_webhook_flow(&host, &cw).await;
+}
+
+/// The seed scenario on `host`, whatever build of the ConnectWise element
+/// serves it: an instance is created, signed callbacks of three kinds (by
+/// instance path and by `Element-Instances` header) are accepted and stored
+/// as the right normalized events, with their notifications.
+pub(crate) async fn assert_webhook_flow(host: &TestHost, cw: &FakeConnectWise) {
+    let created = host.create_instance(cw_instance(cw)).await;
     let id = created["id"].as_i64().unwrap();
     assert!(
         created["token"].as_str().is_some_and(|t| t.len() >= 32),
@@ -78,7 +86,7 @@ async fn signed_callbacks_are_verified_normalized_and_stored() {
     for (n, (action, kind, object_id, _)) in cases.iter().enumerate() {
         let body = cw.callback(&format!("msg-{n}"), action, kind, *object_id, &cw.key_url());
         let (status, answer) = if n % 2 == 0 {
-            signed_post(&host, &cw, &webhook_path("connectwise", id), body).await
+            signed_post(host, cw, &webhook_path("connectwise", id), body).await
         } else {
             let sig = cw.sign(&body);
             host.webhook(

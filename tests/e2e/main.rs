@@ -6,6 +6,8 @@ mod cli;
 mod compiler;
 mod config;
 mod console;
+// A 0.1.0 component beside 0.2.0 ones: hot-loaded, webhook flow, no poll defaults.
+mod contract;
 mod crash;
 mod delivery;
 mod ingress;

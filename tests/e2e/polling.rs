@@ -12,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 mod crash;
+mod defaults;
 
 use crate::support::connectwise_rest::{record, rfc3339, ConnectWiseRest, Fault};
 use crate::support::host::{HostOptions, TestHost};

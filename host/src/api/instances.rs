@@ -68,11 +68,13 @@ fn element_for(state: &ApiState, key: &str) -> Result<ElementDescription, ApiErr
         })
 }
 
-/// The instance as the API shows it: secrets redacted, token omitted.
+/// The instance as the API shows it: secrets redacted, token omitted; a
+/// polling instance also shows what it is polled with
+/// (`pollerConfiguration`: its own resources or its element's defaults).
 pub fn view(state: &ApiState, instance: &Instance) -> Value {
     let element = state.registry.get(&instance.element_key);
     let description = element.as_ref().map(|p| p.plugin.description());
-    json!({
+    let mut out = json!({
         "id": instance.id,
         "name": instance.name,
         "element": {"key": instance.element_key},
@@ -82,7 +84,11 @@ pub fn view(state: &ApiState, instance: &Instance) -> Value {
         "deliveryPaused": instance.delivery_paused,
         "createdDate": instance.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
         "updatedDate": instance.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
-    })
+    });
+    if let Some(polled) = instance::poll::effective(description, &instance.configuration) {
+        out["pollerConfiguration"] = json!(polled);
+    }
+    out
 }
 
 /// `POST /instances`.

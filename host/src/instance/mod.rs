@@ -1,10 +1,12 @@
 //! What an element instance's configuration means: the event settings of
 //! SPEC §1 parsed and validated once, the element's own keys checked against
-//! its `describe()`, and secrets redacted for display.
+//! its `describe()`, the resources a polling instance polls ([`poll`]), and
+//! secrets redacted for display.
 //!
 //! Values may arrive as strings (`"true"`, `"15"`) or as JSON values, as the
 //! Cloud Elements documents show; both are accepted.
 
+pub mod poll;
 mod settings;
 
 use serde_json::{Map, Value};
@@ -66,6 +68,7 @@ pub fn validate(
             ));
         }
     }
+    poll::check_has_resources(element, &settings, configuration)?;
     Ok(settings)
 }
 

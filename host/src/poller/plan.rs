@@ -1,12 +1,15 @@
 //! What polling one instance takes, worked out once per version of the
-//! instance: its parsed event settings, its configuration as the plugin sees
-//! it, its resources and its polling period.
+//! instance (and of its element's default poll configuration): its parsed
+//! event settings, its configuration as the plugin sees it, its resources —
+//! its own, or its element's defaults when it names none — and its polling
+//! period.
 
 use std::time::Duration;
 
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::resource::{self, Resource};
+use super::resource::Resource;
 use crate::instance::{self, EventSettings, VendorType};
 use crate::store::Instance;
 
@@ -31,13 +34,22 @@ pub struct Plan {
     pub resources: Vec<Resource>,
     /// Time between planned polls.
     pub interval: Duration,
+    /// The element's default poll configuration when the plan was made
+    /// (used only if the instance names no resources).
+    pub element_defaults: Option<Map<String, Value>>,
 }
 
 impl Plan {
     /// The plan of `instance`, or `None` when it is not polled: events off,
-    /// webhooks, or no resources. A stored configuration that no longer
-    /// parses (it was valid when saved) is logged and not polled.
-    pub fn of(instance: &Instance, min_interval: Duration) -> Option<Plan> {
+    /// webhooks, or no resources — neither its own nor `element_defaults`,
+    /// its element's default poll configuration. A stored configuration
+    /// that no longer parses (it was valid when saved) is logged and not
+    /// polled.
+    pub fn of(
+        instance: &Instance,
+        element_defaults: Option<&Map<String, Value>>,
+        min_interval: Duration,
+    ) -> Option<Plan> {
         if !instance.events_enabled {
             return None;
         }
@@ -51,8 +63,8 @@ impl Plan {
         if !settings.enabled || settings.vendor_type != VendorType::Polling {
             return None;
         }
-        let resources = match resource::parse_all(&instance.configuration) {
-            Ok(r) if !r.is_empty() => r,
+        let resources = match instance::poll::resources(element_defaults, &instance.configuration) {
+            Ok(r) if !r.resources.is_empty() => r.resources,
             Ok(_) => return None,
             Err(e) => {
                 tracing::error!(instance = instance.id, error = %e, "stored poll configuration is invalid; not polling");
@@ -70,7 +82,18 @@ impl Plan {
             resources,
             interval: interval(minutes, min_interval),
             settings,
+            element_defaults: element_defaults.cloned(),
         })
+    }
+
+    /// Whether this plan still fits `instance` and its element's current
+    /// default poll configuration.
+    pub fn is_current(
+        &self,
+        instance: &Instance,
+        element_defaults: Option<&Map<String, Value>>,
+    ) -> bool {
+        self.updated_at == instance.updated_at && self.element_defaults.as_ref() == element_defaults
     }
 }
 
@@ -115,16 +138,40 @@ mod tests {
     #[test]
     fn polls_only_enabled_polling_instances_with_resources() {
         let min = Duration::from_secs(60);
-        let plan = Plan::of(&instance(polling("15"), true), min).unwrap();
+        let plan = Plan::of(&instance(polling("15"), true), None, min).unwrap();
         assert_eq!(plan.interval, Duration::from_secs(900));
         assert_eq!(plan.resources[0].name, "tickets");
-        assert!(Plan::of(&instance(polling("15"), false), min).is_none());
+        assert!(Plan::of(&instance(polling("15"), false), None, min).is_none());
         let mut webhooks = polling("15");
         webhooks["event.vendor.type"] = json!("webhooks");
-        assert!(Plan::of(&instance(webhooks, true), min).is_none());
+        assert!(Plan::of(&instance(webhooks, true), None, min).is_none());
         let mut empty = polling("15");
         empty["event.poller.configuration"] = json!({});
-        assert!(Plan::of(&instance(empty, true), min).is_none());
+        assert!(Plan::of(&instance(empty, true), None, min).is_none());
+    }
+
+    #[test]
+    fn an_instance_naming_no_resources_polls_its_element_s_defaults() {
+        let min = Duration::from_secs(60);
+        let mut bare = polling("15");
+        bare.as_object_mut()
+            .unwrap()
+            .remove("event.poller.configuration");
+        let bare = instance(bare, true);
+        let defaults = json!({"companies": {"url": "/company/companies"}, "contacts": {}});
+        let defaults = defaults.as_object().unwrap();
+        let plan = Plan::of(&bare, Some(defaults), min).unwrap();
+        let names: Vec<&str> = plan.resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["companies", "contacts"]);
+        assert!(plan.is_current(&bare, Some(defaults)));
+        // New defaults from a new plugin version make the plan stale.
+        let newer = json!({"companies": {"url": "/company/companies", "pageSize": 50}});
+        assert!(!plan.is_current(&bare, newer.as_object()));
+        assert!(Plan::of(&bare, None, min).is_none());
+        // An instance that names its own resources ignores the defaults.
+        let own = Plan::of(&instance(polling("15"), true), Some(defaults), min).unwrap();
+        assert_eq!(own.resources.len(), 1);
+        assert_eq!(own.resources[0].name, "tickets");
     }
 
     #[test]

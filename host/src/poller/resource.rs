@@ -93,6 +93,14 @@ pub fn parse_all(configuration: &Map<String, Value>) -> Result<Vec<Resource>, Co
         .collect()
 }
 
+/// The resources of one `event.poller.configuration` object (resource name
+/// → its configuration), such as an element's default poll configuration.
+pub fn parse_object(by_name: &Map<String, Value>) -> Result<Vec<Resource>, ConfigError> {
+    let mut configuration = Map::new();
+    configuration.insert(CONFIGURATION_KEY.into(), Value::Object(by_name.clone()));
+    parse_all(&configuration)
+}
+
 fn configuration_object(
     configuration: &Map<String, Value>,
 ) -> Result<Option<Map<String, Value>>, ConfigError> {

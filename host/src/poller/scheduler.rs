@@ -177,13 +177,17 @@ fn apply(shared: &Arc<Shared>, schedule: &mut Schedule, found: Loaded) {
 
 /// Schedules, re-plans or drops one instance.
 fn update(shared: &Arc<Shared>, schedule: &mut Schedule, id: i64, instance: Option<&Instance>) {
+    let plugin = instance.and_then(|i| shared.registry.get(&i.element_key));
+    let defaults = plugin
+        .as_ref()
+        .and_then(|p| p.plugin.description().default_poll_configuration.as_ref());
     if let (Some(instance), Some(entry)) = (instance, shared.entry(id)) {
-        if entry.plan().updated_at == instance.updated_at && schedule.live.contains_key(&id) {
+        if entry.plan().is_current(instance, defaults) && schedule.live.contains_key(&id) {
             return; // unchanged since it was planned: nothing to parse again
         }
     }
     let min_interval = shared.config.min_interval;
-    let plan = instance.and_then(|i| Plan::of(i, min_interval));
+    let plan = instance.and_then(|i| Plan::of(i, defaults, min_interval));
     let mut entries = shared.entries.write().expect("entries lock");
     let Some(plan) = plan else {
         if entries.remove(&id).is_some() {
@@ -196,7 +200,8 @@ fn update(shared: &Arc<Shared>, schedule: &mut Schedule, id: i64, instance: Opti
     let entry = match entries.entry(id) {
         MapEntry::Occupied(o) => {
             let entry = o.get().clone();
-            if entry.plan().updated_at != plan.updated_at {
+            let old = entry.plan();
+            if old.updated_at != plan.updated_at || old.element_defaults != plan.element_defaults {
                 entry.set_plan(plan);
             }
             entry

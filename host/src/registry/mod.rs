@@ -85,6 +85,23 @@ impl Snapshot {
     }
 }
 
+/// Loads plugin bytes as the registry does: the runtime compiles, links and
+/// describes them, and the description must suit the instances that will
+/// use it (a default poll configuration the poller can read). The error
+/// says which part does not fit.
+pub async fn load_plugin(runtime: &Runtime, wasm: &[u8]) -> Result<ElementPlugin, String> {
+    let plugin = runtime.load(wasm).await.map_err(|e| e.to_string())?;
+    crate::instance::poll::check_defaults(plugin.description()).map_err(|e| {
+        format!(
+            "describe() failed: default-poll-configuration is not a valid {}: {}: {}",
+            crate::poller::resource::CONFIGURATION_KEY,
+            e.field,
+            e.message
+        )
+    })?;
+    Ok(plugin)
+}
+
 /// The plugin registry for one folder.
 pub struct Registry {
     runtime: Runtime,

@@ -124,7 +124,7 @@ impl Registry {
         if entry.failed_hash.as_deref() == Some(hash.as_str()) {
             return None;
         }
-        match self.runtime.load(&bytes).await {
+        match super::load_plugin(&self.runtime, &bytes).await {
             Ok(plugin) => Some(Arc::new(LoadedPlugin {
                 plugin,
                 file: path.to_path_buf(),
@@ -132,7 +132,7 @@ impl Registry {
             })),
             Err(e) => {
                 entry.failed_hash = Some(hash);
-                record_error(entry, name, e.to_string());
+                record_error(entry, name, e);
                 None
             }
         }

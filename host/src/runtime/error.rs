@@ -14,8 +14,9 @@ pub enum LoadError {
     /// The bytes are not a valid WebAssembly component.
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(String),
-    /// The component does not match the `plugboard:element@0.1.0` contract.
-    #[error("does not match the plugboard:element@0.1.0 contract: {0}")]
+    /// The component does not match any `plugboard:element` contract version
+    /// the host serves (the message names the version it claims).
+    #[error("does not match the plugboard:element contract: {0}")]
     Contract(String),
     /// `describe()` failed or returned something unusable.
     #[error("describe() failed: {0}")]

@@ -2,7 +2,9 @@
 //!
 //! One [`Runtime`] owns the wasmtime `Engine` and the `Linker`. Each plugin
 //! file is compiled once (or loaded from the on-disk cache of compiled
-//! artifacts), pre-linked into an `InstancePre`, and described. Every call
+//! artifacts), pre-linked into an `InstancePre` with the bindings of the
+//! contract version it exports (every version in
+//! [`ContractVersion::SERVED`] is linked), and described. Every call
 //! then gets a fresh `Store` and instance, with its own CPU deadline and
 //! memory cap: a trap, an endless loop or a memory blow-up fails that call
 //! only. Calls are asynchronous: they run on a fiber inside the caller's
@@ -14,6 +16,7 @@ mod artifact;
 mod bindings;
 mod cache;
 mod compiler;
+mod contract;
 mod error;
 mod limits;
 mod plugin;
@@ -33,10 +36,12 @@ pub use bindings::{
     NormalizedEvent, PollContext, PollPage, WebhookEvents, WebhookOutcome,
 };
 pub use compiler::run_child as run_compiler_child;
+pub use contract::ContractVersion;
 pub use error::{CallError, LoadError};
 pub use plugin::{ElementDescription, ElementPlugin};
 pub use state::{CallLabel, FetchScope};
 
+use contract::ElementPre;
 use state::CallState;
 
 /// Bytes of each linear memory kept mapped (and reset in place) between calls.
@@ -120,12 +125,18 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
-        bindings::ElementPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+        bindings::v0_2::ElementPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |state| state,
         )
         .map_err(anyhow::Error::from)
         .context("linking host imports")?;
+        bindings::v0_1::ElementPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(anyhow::Error::from)
+        .context("linking the 0.1.0 host imports")?;
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating plugin cache folder {}", dir.display()))?;
@@ -165,20 +176,16 @@ impl Runtime {
         ElementPlugin::new(self.clone(), pre, hash).await
     }
 
-    /// Compiles (or loads from cache) and pre-links a plugin. CPU-heavy on a
-    /// cache miss.
-    fn link(
-        &self,
-        wasm: &[u8],
-        hash: &str,
-    ) -> Result<bindings::ElementPluginPre<CallState>, LoadError> {
+    /// Compiles (or loads from cache) and pre-links a plugin against the
+    /// contract version it exports. CPU-heavy on a cache miss.
+    fn link(&self, wasm: &[u8], hash: &str) -> Result<ElementPre, LoadError> {
         let component = self.compile(wasm, hash)?;
         let pre = self
             .inner
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Contract(format!("{e:#}")))?;
-        bindings::ElementPluginPre::new(pre).map_err(|e| LoadError::Contract(format!("{e:#}")))
+        ElementPre::new(&component, pre)
     }
 
     fn compile(&self, wasm: &[u8], hash: &str) -> Result<Component, LoadError> {

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::{self, ElementPluginPre};
+use super::bindings::convert::Cast;
+use super::bindings::{self};
+use super::contract::{ContractVersion, ElementPre};
 use super::limits::{CpuDeadline, MemoryCap};
 use super::state::{CallLabel, CallState, FetchScope};
 use super::{
@@ -36,6 +39,12 @@ pub struct ElementDescription {
     pub fetch_hosts: Vec<String>,
     /// Configuration keys whose URL's host the element may fetch from.
     pub fetch_host_config_keys: Vec<String>,
+    /// What a polling instance polls when its configuration names no
+    /// resources: an `event.poller.configuration` object (resource name →
+    /// poll configuration). Always `None` for a 0.1.0 component.
+    pub default_poll_configuration: Option<Map<String, Value>>,
+    /// The contract version the component implements.
+    pub contract_version: ContractVersion,
 }
 
 /// One configuration key of an element.
@@ -53,7 +62,7 @@ pub struct ConfigKeyDescription {
 }
 
 impl ElementDescription {
-    fn from_wit(info: ElementInfo) -> Result<Self, LoadError> {
+    fn from_wit(info: ElementInfo, contract_version: ContractVersion) -> Result<Self, LoadError> {
         let valid_key = |k: &str| {
             !k.is_empty()
                 && k.len() <= 64
@@ -81,6 +90,23 @@ impl ElementDescription {
         if info.modes.contains(bindings::EventModes::POLLING) {
             modes.push("polling");
         }
+        let default_poll_configuration = match info.default_poll_configuration {
+            None => None,
+            Some(text) => match serde_json::from_str(&text) {
+                Ok(Value::Object(resources)) if modes.contains(&"polling") => Some(resources),
+                Ok(Value::Object(_)) => return Err(LoadError::Describe(
+                    "default-poll-configuration is set, but the element does not support polling"
+                        .into(),
+                )),
+                _ => {
+                    return Err(LoadError::Describe(
+                        "default-poll-configuration must be the JSON text of an object \
+                         (resource name → poll configuration)"
+                            .into(),
+                    ))
+                }
+            },
+        };
         Ok(Self {
             key: info.key,
             aliases: info.aliases,
@@ -99,6 +125,8 @@ impl ElementDescription {
                 .collect(),
             fetch_hosts: info.fetch_hosts,
             fetch_host_config_keys: info.fetch_host_config_keys,
+            default_poll_configuration,
+            contract_version,
         })
     }
 
@@ -112,28 +140,41 @@ impl ElementDescription {
 #[derive(Clone)]
 pub struct ElementPlugin {
     runtime: Runtime,
-    pre: ElementPluginPre<CallState>,
+    pre: ElementPre,
     description: Arc<ElementDescription>,
     hash: Arc<str>,
 }
 
 /// Runs one export of `$plugin` in a fresh instance: waits for a call slot,
 /// instantiates in a new store with the runtime's limits, binds the export
-/// interface to `$guest` and the store to `$store` for `$call`, and records
-/// the call in the metrics under `$what`.
+/// interface of the component's contract version to `$guest` and the store
+/// to `$store` for the call of that version (`v0_2`: the internal types as
+/// they are; `v0_1`: arguments converted down, the result converted up),
+/// and records the call in the metrics under `$what`.
 macro_rules! call_export {
-    ($plugin:expr, $what:literal, $label:expr, $fetch:expr, |$guest:ident, $store:ident| $call:expr) => {{
+    ($plugin:expr, $what:literal, $label:expr, $fetch:expr, |$guest:ident, $store:ident|
+     v0_2: $current:expr, v0_1: $legacy:expr $(,)?) => {{
         let plugin = $plugin;
         let _permit = plugin.call_slot().await?;
         let mut store = plugin.new_store($label, $fetch);
         let started = Instant::now();
-        let result = match plugin.pre.instantiate_async(&mut store).await {
-            Ok(instance) => {
-                let $guest = instance.plugboard_element_element();
-                let $store = &mut store;
-                $call.await
-            }
-            Err(e) => Err(e),
+        let result = match &plugin.pre {
+            ElementPre::V0_2(pre) => match pre.instantiate_async(&mut store).await {
+                Ok(instance) => {
+                    let $guest = instance.plugboard_element_element();
+                    let $store = &mut store;
+                    $current.await
+                }
+                Err(e) => Err(e),
+            },
+            ElementPre::V0_1(pre) => match pre.instantiate_async(&mut store).await {
+                Ok(instance) => {
+                    let $guest = instance.plugboard_element_element();
+                    let $store = &mut store;
+                    $legacy.await.map(Cast::cast)
+                }
+                Err(e) => Err(e),
+            },
         };
         plugin.finish($what, started, &store, result)
     }};
@@ -142,9 +183,10 @@ macro_rules! call_export {
 impl ElementPlugin {
     pub(super) async fn new(
         runtime: Runtime,
-        pre: ElementPluginPre<CallState>,
+        pre: ElementPre,
         hash: String,
     ) -> Result<Self, LoadError> {
+        let contract_version = pre.version();
         let mut plugin = Self {
             runtime,
             pre,
@@ -157,6 +199,8 @@ impl ElementPlugin {
                 config_keys: vec![],
                 fetch_hosts: vec![],
                 fetch_host_config_keys: vec![],
+                default_poll_configuration: None,
+                contract_version,
             }),
             hash: hash.into(),
         };
@@ -166,13 +210,14 @@ impl ElementPlugin {
                 "describe",
                 CallLabel::default(),
                 FetchScope::default(),
-                |guest, store| guest.call_describe(store)
+                |guest, store| v0_2: guest.call_describe(store),
+                v0_1: guest.call_describe(store),
             )
         };
         let info = described
             .await
             .map_err(|e| LoadError::Describe(e.to_string()))?;
-        plugin.description = Arc::new(ElementDescription::from_wit(info)?);
+        plugin.description = Arc::new(ElementDescription::from_wit(info, contract_version)?);
         Ok(plugin)
     }
 
@@ -200,8 +245,10 @@ impl ElementPlugin {
         config: &Vec<(String, String)>,
         request: &HttpRequest,
     ) -> Result<WebhookOutcome, CallError> {
-        call_export!(self, "webhook", label, fetch, |guest, store| guest
-            .call_webhook(store, config, request))?
+        call_export!(self, "webhook", label, fetch, |guest, store|
+            v0_2: guest.call_webhook(store, config, request),
+            v0_1: guest.call_webhook(store, config, &request.clone().cast()),
+        )?
         .map_err(CallError::Element)
     }
 
@@ -219,7 +266,8 @@ impl ElementPlugin {
             "prepare_poll",
             label,
             FetchScope::default(),
-            |guest, store| guest.call_prepare_poll(store, config, poll, draft)
+            |guest, store| v0_2: guest.call_prepare_poll(store, config, poll, draft),
+            v0_1: guest.call_prepare_poll(store, config, &poll.clone().cast(), &draft.clone().cast()),
         )?
         .map_err(CallError::Element)
     }
@@ -238,7 +286,8 @@ impl ElementPlugin {
             "map_poll",
             label,
             FetchScope::default(),
-            |guest, store| guest.call_map_poll(store, config, poll, response)
+            |guest, store| v0_2: guest.call_map_poll(store, config, poll, response),
+            v0_1: guest.call_map_poll(store, config, &poll.clone().cast(), &response.clone().cast()),
         )?
         .map_err(CallError::Element)
     }

@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::plugboard::element::{host, types};
+use super::bindings::v0_2::plugboard::element::{host, types};
 use super::bindings::{FetchError, Header, LogLevel};
 use super::limits::{CpuDeadline, MemoryCap};
 use crate::outbound::{self, HostAllowList, OutboundClient};

@@ -3,6 +3,7 @@
 use crate::bindings::plugboard::element::types::{
     ConfigKey, ElementError, ElementInfo, EventModes,
 };
+use crate::rest;
 
 /// The ConnectWise site URL with the `api-` prefix, e.g. `https://api-na.myconnectwise.net`.
 pub const SERVER_URL: &str = "helpdesk.connectwise.server.url";
@@ -132,7 +133,20 @@ pub fn element_info() -> ElementInfo {
             "*.connectwisedev.com".to_owned(),
         ],
         fetch_host_config_keys: vec![SERVER_URL.to_owned()],
+        default_poll_configuration: Some(default_poll_configuration()),
     }
+}
+
+/// The resources a polling instance polls when it names none: every
+/// well-known resource at its REST path, mapped by this element (paging by
+/// `page`/`pageSize`, dates from `_info`), as `event.poller.configuration`
+/// JSON text: `{"tickets": {"url": "/service/tickets"}, …}`.
+pub fn default_poll_configuration() -> String {
+    let resources: serde_json::Map<String, serde_json::Value> = rest::KNOWN_RESOURCES
+        .iter()
+        .map(|known| (known.name.to_owned(), serde_json::json!({ "url": known.path })))
+        .collect();
+    serde_json::Value::Object(resources).to_string()
 }
 
 #[cfg(test)]
@@ -190,5 +204,19 @@ mod tests {
             .iter()
             .filter(|k| k.secret)
             .all(|k| k.name == PUBLIC_KEY || k.name == PRIVATE_KEY));
+    }
+
+    #[test]
+    fn polls_tickets_companies_and_contacts_by_default() {
+        let text = element_info().default_poll_configuration.unwrap();
+        let defaults: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            defaults,
+            serde_json::json!({
+                "tickets": {"url": "/service/tickets"},
+                "companies": {"url": "/company/companies"},
+                "contacts": {"url": "/company/contacts"},
+            })
+        );
     }
 }

@@ -21,25 +21,49 @@ pub fn api_base(server_url: &str) -> String {
     base
 }
 
+/// A resource the element knows without configuration.
+pub struct KnownResource {
+    /// The resource name in a poll configuration, e.g. `tickets`.
+    pub name: &'static str,
+    /// Its path below the API base.
+    pub path: &'static str,
+    /// The object type of its events, as callbacks name it (`ticket`).
+    pub object_type: &'static str,
+}
+
+/// The well-known resources; a polling instance that names no resources
+/// polls all of them (see `config::default_poll_configuration`).
+pub const KNOWN_RESOURCES: &[KnownResource] = &[
+    KnownResource {
+        name: "tickets",
+        path: "/service/tickets",
+        object_type: "ticket",
+    },
+    KnownResource {
+        name: "companies",
+        path: "/company/companies",
+        object_type: "company",
+    },
+    KnownResource {
+        name: "contacts",
+        path: "/company/contacts",
+        object_type: "contact",
+    },
+];
+
+fn known(resource: &str) -> Option<&'static KnownResource> {
+    KNOWN_RESOURCES.iter().find(|known| known.name == resource)
+}
+
 /// The REST path of a well-known resource name.
 pub fn resource_path(resource: &str) -> Option<&'static str> {
-    match resource {
-        "tickets" => Some("/service/tickets"),
-        "companies" => Some("/company/companies"),
-        "contacts" => Some("/company/contacts"),
-        _ => None,
-    }
+    known(resource).map(|known| known.path)
 }
 
 /// The singular object type of a resource name (`tickets` → `ticket`);
 /// unknown resources keep their name.
 pub fn object_type(resource: &str) -> &str {
-    match resource {
-        "tickets" => "ticket",
-        "companies" => "company",
-        "contacts" => "contact",
-        other => other,
-    }
+    known(resource).map_or(resource, |known| known.object_type)
 }
 
 /// The URL to poll for `resource`: the resource configuration's `url` when it

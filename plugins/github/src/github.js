@@ -37,6 +37,7 @@ export function describe() {
     ],
     fetchHosts: [],
     fetchHostConfigKeys: [],
+    defaultPollConfiguration: undefined,
   };
 }
 

@@ -9,7 +9,7 @@
  * tests.
  */
 
-import * as host from 'plugboard:element/host@0.1.0';
+import * as host from 'plugboard:element/host@0.2.0';
 
 import { describe, webhook } from './github.js';
 import { unsupported } from './errors.js';

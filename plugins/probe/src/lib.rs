@@ -225,6 +225,7 @@ impl Guest for Probe {
             }],
             fetch_hosts: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
             fetch_host_config_keys: Vec::new(),
+            default_poll_configuration: None,
         }
     }
 

@@ -56,6 +56,7 @@ def describe() -> types.ElementInfo:
         ],
         fetch_hosts=[],
         fetch_host_config_keys=[],
+        default_poll_configuration=None,
     )
 
 

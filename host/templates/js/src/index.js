@@ -14,7 +14,7 @@
  * Error whose `payload` is the `element-error` value.
  */
 
-import { base64Decode, constantTimeEq, hmacSha256 } from 'plugboard:element/host@0.1.0';
+import { base64Decode, constantTimeEq, hmacSha256 } from 'plugboard:element/host@0.2.0';
 
 const SECRET_KEY = '{{name}}.webhook.secret';
 const SIGNATURE_HEADER = 'x-signature';
@@ -38,6 +38,9 @@ export const element = {
       ],
       fetchHosts: [],
       fetchHostConfigKeys: [],
+      // A polling element names the resources an instance polls when it
+      // names none, as JSON text of an event.poller.configuration object.
+      defaultPollConfiguration: undefined,
     };
   },
 

@@ -43,6 +43,9 @@ class Element(exports.Element):
             ],
             fetch_hosts=[],
             fetch_host_config_keys=[],
+            # A polling element names the resources an instance polls when it
+            # names none, as JSON text of an event.poller.configuration object.
+            default_poll_configuration=None,
         )
 
     def webhook(self, config, request: types.HttpRequest) -> types.WebhookOutcome:

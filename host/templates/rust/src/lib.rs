@@ -46,6 +46,9 @@ impl Guest for Element {
             }],
             fetch_hosts: vec![],
             fetch_host_config_keys: vec![],
+            // A polling element names the resources an instance polls when it
+            // names none, as JSON text of an `event.poller.configuration` object.
+            default_poll_configuration: None,
         }
     }
 

@@ -1,0 +1,13 @@
+//! Bindings of `plugboard:element@0.2.0` (`wit/element.wit`), the newest
+//! contract version, whose types the runtime uses throughout.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "element-plugin",
+    imports: {
+        "plugboard:element/host.https-get": async,
+    },
+    exports: {
+        default: async,
+    },
+});
