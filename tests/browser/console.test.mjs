@@ -28,6 +28,7 @@ const cwSigningKey = env('CW_SIGNING_KEY');
 const receiverUrl = env('RECEIVER_URL');
 const deadUrl = env('DEAD_CALLBACK_URL');
 const shots = env('SCREENSHOT_DIR');
+const rotatedKeysFile = env('ROTATED_KEYS_FILE');
 const authorization = `User ${user}, Organization ${organization}`;
 
 const CHROMIUM_FLAGS = [
@@ -56,8 +57,9 @@ async function eventually(what, check, ms = 30000) {
   }
 }
 
-async function shot(name) {
-  await page.screenshot({ path: path.join(shots, `console-${name}.png`), fullPage: true });
+/** Saves a screenshot of the whole page, or with `{ fullPage: false }` of what the window shows. */
+async function shot(name, { fullPage = true } = {}) {
+  await page.screenshot({ path: path.join(shots, `console-${name}.png`), fullPage });
 }
 
 /** A management API call made outside the browser, with the header. */
@@ -91,6 +93,26 @@ function withCustomSection(wasm) {
 }
 
 const webhookPath = (element, id) => `/events/${element}/${Buffer.from(String(id)).toString('base64')}`;
+
+/** Sends a signed ConnectWise callback for ticket `id` to the ConnectWise instance; resolves to the answer. */
+async function sendTicket(messageId, id) {
+  const { body, signature } = connectWiseCallback(messageId, 'added', 'ticket', id);
+  return fetch(`${base}${webhookPath('connectwise', state.instance)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-content-signature': signature },
+    body,
+  });
+}
+
+/** Sends ticket `id` and waits until the receiver acknowledged its notification. */
+async function deliverTicket(messageId, id) {
+  const res = await sendTicket(messageId, id);
+  assert.equal(res.status, 200, await res.text());
+  await eventually(`ticket ${id} to be delivered`, async () => {
+    const { json } = await api('GET', `/instances/${state.instance}/events?pageSize=20`);
+    return json.events.some((e) => e.status === 'NOTIFIED' && e.events?.[0]?.objectId === String(id));
+  });
+}
 
 before(async () => {
   fs.mkdirSync(shots, { recursive: true });
@@ -162,8 +184,14 @@ test('creates a ConnectWise instance through the form, after a validation error'
   await page.getByLabel('helpdesk.connectwise.server.url').fill(cwServerUrl);
   await page.getByLabel('helpdesk.connectwise.company').fill('acme');
 
+  const signingHint = page.locator('#signing-hint');
+  assert.equal(await signingHint.isVisible(), false, 'no signing hint while events are off');
   await page.getByRole('switch', { name: 'Events Enabled' }).check();
   assert.equal(await page.getByRole('radio', { name: /Webhooks/ }).isChecked(), true);
+  // Switched on, the form points at the signature key among the optional fields.
+  await signingHint.waitFor();
+  assert.match(await signingHint.textContent(), /unsigned unless you add a\s+Callback Notification Signature Key/);
+  assert.equal(await page.getByLabel('Callback Notification Signature Key').isVisible(), false);
   await page.getByLabel('Event Notification Callback URL').fill('ftp://example.com/hook');
   await page.getByLabel('Element instance tags').fill('acme, helpdesk');
   await page.getByRole('button', { name: 'Create Instance' }).click();
@@ -174,12 +202,15 @@ test('creates a ConnectWise instance through the form, after a validation error'
   assert.equal(await callback.getAttribute('aria-invalid'), 'true');
   assert.match(await callback.getAttribute('aria-describedby'), /callback-url-error/);
   assert.equal(await page.evaluate(() => document.activeElement.id), 'callback-url');
-  await page.getByRole('button', { name: 'Show optional fields' }).click();
+  await shot('new-instance');
+  await signingHint.getByRole('button', { name: 'Add a signature key' }).click();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'signature-key');
+  assert.equal(await signingHint.isVisible(), false);
+  assert.equal(await page.getByRole('button', { name: 'Hide optional fields' }).getAttribute('aria-expanded'), 'true');
   await page.getByLabel('Callback Notification Signature Key').fill('callback-secret');
   assert.equal(await page.getByLabel('helpdesk.connectwise.private.key').getAttribute('type'), 'password');
   await page.getByLabel('helpdesk.connectwise.public.key').fill('public-123');
   await page.getByLabel('helpdesk.connectwise.private.key').fill('private-456');
-  await shot('new-instance');
 
   // Polling asks for its own settings, validated the same way.
   await callback.fill(receiverUrl);
@@ -229,14 +260,15 @@ test('shows plugins dropped, replaced and broken without reloading the page', as
   fs.copyFileSync(extraPlugin, `${github}.tmp`);
   fs.renameSync(`${github}.tmp`, github);
 
-  // Replaced: the same element from a different file, by atomic rename.
+  // Replaced: the same element from a different file, by atomic rename. It
+  // compiles after the large github component on a busy machine: allow time.
   const probe = path.join(pluginDir, 'probe.wasm');
   const probeRow = page.locator('tr[data-file="probe.wasm"]');
   const hashBefore = await probeRow.locator('code[title]').getAttribute('title');
   fs.writeFileSync(`${probe}.tmp`, withCustomSection(fs.readFileSync(probe)));
   fs.renameSync(`${probe}.tmp`, probe);
   await eventually('the replaced probe to load', async () =>
-    (await probeRow.locator('code[title]').getAttribute('title')) !== hashBefore, 60000);
+    (await probeRow.locator('code[title]').getAttribute('title')) !== hashBefore, 120000);
 
   // Broken: reported with its error.
   fs.writeFileSync(path.join(pluginDir, 'broken.wasm'), 'this is not a component');
@@ -252,12 +284,7 @@ test('shows plugins dropped, replaced and broken without reloading the page', as
 });
 
 test('follows a signed webhook to its delivery, and redelivers it', async () => {
-  const { body, signature } = connectWiseCallback('msg-console-1', 'added', 'ticket', 101);
-  const res = await fetch(`${base}${webhookPath('connectwise', state.instance)}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-content-signature': signature },
-    body,
-  });
+  const res = await sendTicket('msg-console-1', 101);
   assert.equal(res.status, 200, await res.text());
 
   await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Events' }).click();
@@ -283,6 +310,7 @@ test('follows a signed webhook to its delivery, and redelivers it', async () => 
   assert.match(await attempts.first().textContent(), /200.*\d+ ms/);
 
   await page.getByRole('button', { name: 'Redeliver' }).click();
+  await page.locator('#redeliver-result').filter({ hasText: 'Queued for redelivery' }).waitFor();
   await eventually('a second attempt', async () => (await attempts.count()) === 2);
   assert.match(await attempts.nth(1).textContent(), /200/);
   await page.locator('#summary').filter({ hasText: 'NOTIFIED' }).waitFor();
@@ -296,6 +324,7 @@ test('redelivers every dead-lettered event of an instance', async () => {
     configuration: { 'event.notification.enabled': true, 'event.notification.callback.url': deadUrl },
   });
   assert.equal(status, 200, JSON.stringify(json));
+  state.goneInstance = json.id;
   const res = await fetch(`${base}${webhookPath('probe', json.id)}`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-probe-id': 'obj-1' }, body: '{"n":1}',
   });
@@ -307,12 +336,158 @@ test('redelivers every dead-lettered event of an instance', async () => {
   await eventually('the event to be dead-lettered', async () => /FAILED/.test(await row.textContent()), 30000);
   const before = (await api('GET', `/instances/events/${await row.getAttribute('data-event')}`)).json;
   assert.equal(before.status, 'FAILED');
+  state.goneEvent = before.eventId;
+  const result = page.locator('#redeliver-result');
   await page.getByRole('button', { name: 'Redeliver dead-lettered' }).click();
-  await page.locator('#announcer').filter({ hasText: '1 dead-lettered event scheduled for redelivery' }).waitFor();
+  await result.filter({ hasText: `1 dead-lettered event of instance ${json.id} queued for redelivery.` }).waitFor();
+  await shot('events-redelivered');
   await eventually('the redelivery to be attempted', async () => {
     const now = (await api('GET', `/instances/events/${before.eventId}`)).json;
     return now.attemptLog.length > before.attemptLog.length;
   }, 30000);
+
+  // An instance with nothing dead-lettered says so.
+  await page.getByLabel('Instance').selectOption(String(state.instance));
+  await page.getByRole('button', { name: 'Redeliver dead-lettered' }).click();
+  await result.filter({ hasText: `No dead-lettered events of instance ${state.instance} to redeliver.` }).waitFor();
+});
+
+test('edits an instance: changed keys saved, emptied ones removed, secrets kept unless typed', async () => {
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Instances' }).click();
+  await page.getByRole('link', { name: `Edit instance ${state.instance}` }).click();
+  await page.getByRole('heading', { name: `Instance ${state.instance}: ACME helpdesk` }).waitFor();
+  const company = page.getByLabel('helpdesk.connectwise.company');
+  const clientId = page.getByLabel('helpdesk.connectwise.client.id');
+  const privateKey = page.getByLabel('helpdesk.connectwise.private.key');
+  const callback = page.getByLabel('Event Notification Callback URL');
+  assert.equal(await company.inputValue(), 'acme');
+  assert.equal(await clientId.inputValue(), '');
+  assert.equal(await privateKey.getAttribute('type'), 'password');
+  assert.equal(await privateKey.inputValue(), '', 'a secret is never shown');
+  assert.match(await page.locator(`#${await privateKey.getAttribute('id')}-kept`).textContent(), /stays as it is/);
+  assert.equal(await callback.inputValue(), receiverUrl);
+
+  await page.getByLabel('Instance name').fill('ACME helpdesk east');
+  await company.fill('acme-east');
+  await clientId.fill('console-client');
+  await callback.fill('ftp://example.com/hook');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#callback-url-error').filter({ hasText: 'must be an http or https URL' }).waitFor();
+  assert.equal(await callback.getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'callback-url');
+  let { json } = await api('GET', `/instances/${state.instance}`);
+  assert.equal(json.configuration['helpdesk.connectwise.company'], 'acme', 'nothing stored from a refused save');
+
+  await callback.fill(receiverUrl);
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#edit-saved').filter({ hasText: /^Saved at / }).waitFor();
+  assert.equal(await page.locator('#callback-url-error').count(), 0);
+  await page.getByRole('heading', { name: `Instance ${state.instance}: ACME helpdesk east` }).waitFor();
+  ({ json } = await api('GET', `/instances/${state.instance}`));
+  assert.equal(json.name, 'ACME helpdesk east');
+  assert.equal(json.configuration['helpdesk.connectwise.company'], 'acme-east');
+  assert.equal(json.configuration['helpdesk.connectwise.client.id'], 'console-client');
+  assert.equal(json.configuration['helpdesk.connectwise.public.key'], '********', 'an untouched secret is kept');
+  assert.equal(json.configuration['helpdesk.connectwise.private.key'], '********', 'an untouched secret is kept');
+  assert.equal(json.configuration['event.notification.callback.url'], receiverUrl);
+  assert.equal(json.configuration['event.notification.signature.key'], '********');
+  await shot('instance');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#edit-saved').filter({ hasText: 'Nothing changed.' }).waitFor();
+
+  // An emptied field removes its key.
+  assert.equal(await clientId.inputValue(), 'console-client');
+  await clientId.fill('');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#edit-saved').filter({ hasText: /^Saved at / }).waitFor();
+  ({ json } = await api('GET', `/instances/${state.instance}`));
+  assert.equal('helpdesk.connectwise.client.id' in json.configuration, false, 'an emptied key is removed');
+  assert.equal(json.configuration['helpdesk.connectwise.company'], 'acme-east');
+});
+
+test('switches events off and on from the instance page', async () => {
+  const toggle = page.getByRole('switch', { name: 'Events Enabled' });
+  const eventsState = page.locator('#events-state');
+  assert.equal(await toggle.isChecked(), true);
+  await toggle.uncheck();
+  await eventsState.filter({ hasText: /^Off:/ }).waitFor();
+  assert.equal((await api('GET', `/instances/${state.instance}`)).json.eventsEnabled, false);
+  assert.equal((await sendTicket('msg-console-off', 150)).status, 409, 'webhooks refused while events are off');
+
+  await toggle.check();
+  await eventsState.filter({ hasText: `On: notifications go to ${receiverUrl}` }).waitFor();
+  assert.equal((await api('GET', `/instances/${state.instance}`)).json.eventsEnabled, true);
+});
+
+test('rotates the signature key: generated or typed, shown once, the next notifications signed with it', async () => {
+  assert.match(await page.locator('#key-state').textContent(), /^Set\./);
+  await page.getByRole('button', { name: 'Rotate signature key' }).click();
+  await page.locator('#rotate-grace').filter({ hasText: 'keeps signing, next to the new one' }).waitFor();
+  assert.equal(await page.getByRole('radio', { name: /Generate a strong random key/ }).isChecked(), true);
+  await page.getByRole('button', { name: 'Rotate key' }).click();
+  await page.getByRole('heading', { name: 'New signature key, shown only once' }).waitFor();
+  const generated = await page.getByLabel('New signature key', { exact: true }).inputValue();
+  assert.match(generated, /^whsec_[A-Za-z0-9+/]{43}=$/);
+  assert.equal(Buffer.from(generated.slice('whsec_'.length), 'base64').length, 32);
+  assert.match(await page.locator('#rotated-grace').textContent(), /previous key keeps signing too, for the host's key grace period/);
+  await shot('key-rotated', { fullPage: false });
+  await page.locator('#copy-key').click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), generated);
+  await page.getByRole('button', { name: 'Done' }).click();
+  assert.equal(await page.locator('#rotated').isVisible(), false);
+  assert.equal(await page.locator('#new-key').inputValue(), '', 'the key is not kept on the page');
+  assert.equal((await api('GET', `/instances/${state.instance}`)).json.configuration['event.notification.signature.key'], '********');
+  await deliverTicket('msg-console-2', 102);
+
+  // A key of one's own: asked for when empty, then used as typed.
+  const typed = 'typed-in-the-console-0123456789';
+  await page.getByRole('button', { name: 'Rotate signature key' }).click();
+  await page.getByRole('radio', { name: 'Type my own' }).check();
+  await page.getByRole('button', { name: 'Rotate key' }).click();
+  await page.locator('#typed-key-error').filter({ hasText: 'Type a key' }).waitFor();
+  await page.getByLabel('Your new signature key').fill(typed);
+  await page.getByRole('button', { name: 'Rotate key' }).click();
+  await page.getByRole('heading', { name: 'New signature key, shown only once' }).waitFor();
+  assert.equal(await page.getByLabel('New signature key', { exact: true }).inputValue(), typed);
+  await page.getByRole('button', { name: 'Done' }).click();
+  await deliverTicket('msg-console-3', 103);
+  // The Rust side checks the receiver saw each notification signed with these, newest first.
+  fs.writeFileSync(rotatedKeysFile, JSON.stringify([generated, typed]));
+});
+
+test('deletes an instance only after confirmation', async () => {
+  const id = state.goneInstance;
+  await page.goto(`${base}/console/instances/${id}`);
+  await page.getByRole('heading', { name: `Instance ${id}: Gone receiver` }).waitFor();
+  const dialog = page.getByRole('dialog');
+  await page.getByRole('button', { name: 'Delete instance…' }).click();
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /"Gone receiver" \(probe\), its event log/);
+  await shot('delete-confirm', { fullPage: false });
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal((await api('GET', `/instances/${id}`)).status, 200, 'cancel keeps it');
+
+  await page.getByRole('button', { name: 'Delete instance…' }).click();
+  await dialog.getByRole('button', { name: `Delete instance ${id}` }).click();
+  await page.locator('#notice').filter({ hasText: `Instance ${id} deleted.` }).waitFor();
+  assert.equal(new URL(page.url()).pathname, '/console/instances');
+  await page.locator(`tr[data-instance="${state.instance}"]`).waitFor();
+  assert.equal(await page.locator(`tr[data-instance="${id}"]`).count(), 0);
+  assert.equal((await api('GET', `/instances/${id}`)).status, 404);
+  assert.equal((await api('GET', `/instances/events/${state.goneEvent}`)).status, 404, 'its events went with it');
+});
+
+test('serves an icon, at /favicon.ico too', async () => {
+  const ico = await fetch(`${base}/favicon.ico`);
+  assert.equal(ico.status, 200);
+  assert.equal(ico.headers.get('content-type'), 'image/x-icon');
+  assert.deepEqual([...Buffer.from(await ico.arrayBuffer()).subarray(0, 4)], [0, 0, 1, 0]);
+  const linked = await page.evaluate(async () => {
+    const res = await fetch(document.querySelector('link[rel="icon"]').href);
+    return [res.status, res.headers.get('content-type')];
+  });
+  assert.deepEqual(linked, [200, 'image/svg+xml']);
 });
 
 test('signs out', async () => {

@@ -2,8 +2,11 @@
 //! ConnectWise and a receiver are started here, and
 //! `tests/browser/console.test.mjs` drives headless Chromium through the
 //! console against them (sign in, create an instance through the form,
-//! watch plugins reload, follow a webhook to its delivery, redeliver).
-//! A second test checks the session rules over plain HTTP.
+//! watch plugins reload, follow a webhook to its delivery, redeliver, edit
+//! an instance, switch its events, rotate its signature key, delete one).
+//! This side then checks what the receiver got, signatures included. A
+//! second test checks the session rules over plain HTTP, for every kind of
+//! request that changes state.
 //!
 //! Needs Debian's `chromium` and the browser tests' `npm ci`, both done by
 //! `tests/browser/setup.sh` (which `tests/run.sh` runs). Screenshots go to
@@ -13,8 +16,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use plugboard::delivery::{DeliveryConfig, RetrySchedule};
 use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sha2::Sha256;
 
 use crate::support::connectwise::FakeConnectWise;
 use crate::support::host::{HostOptions, TestHost, ORG, USER};
@@ -23,7 +31,7 @@ use crate::support::tls::TestCa;
 use crate::support::{plugin_bytes, repo_root};
 
 /// Longest the whole browser run may take.
-const BROWSER_DEADLINE: Duration = Duration::from_secs(240);
+const BROWSER_DEADLINE: Duration = Duration::from_secs(360);
 
 /// Fast retries, so a dead receiver dead-letters within seconds.
 fn fast_delivery() -> DeliveryConfig {
@@ -48,6 +56,13 @@ fn browser_tests() -> PathBuf {
         "the browser tests need chromium and playwright-core: run tests/browser/setup.sh"
     );
     dir
+}
+
+/// The Cloud Elements signature of `body` under `key`: `sha256=<base64 HMAC-SHA256>`.
+fn elements_signature(key: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
 /// A loopback URL nothing listens on.
@@ -77,6 +92,7 @@ async fn console_in_headless_chromium() {
     std::fs::write(&extra, plugin_bytes("github")).unwrap();
     let shots = std::env::var_os("PLUGBOARD_CONSOLE_SCREENSHOTS")
         .map_or_else(|| scratch.path().join("shots"), |d| repo_root().join(d));
+    let rotated_keys = scratch.path().join("rotated-keys.json");
 
     let run = tokio::process::Command::new("node")
         .args(["--test", "--test-reporter=spec", "console.test.mjs"])
@@ -92,6 +108,7 @@ async fn console_in_headless_chromium() {
         .env("RECEIVER_URL", receiver.url())
         .env("DEAD_CALLBACK_URL", dead_url().await)
         .env("SCREENSHOT_DIR", &shots)
+        .env("ROTATED_KEYS_FILE", &rotated_keys)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(BROWSER_DEADLINE, run)
@@ -103,15 +120,39 @@ async fn console_in_headless_chromium() {
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser tests failed: {}", out.status);
 
-    // What the browser did reached the real host: the webhook was delivered
-    // twice (once, then again on the console's Redeliver) with one eventId.
+    // What the browser did reached the real host: the first webhook was
+    // delivered twice (once, then again on the console's Redeliver) with one
+    // eventId, signed with the key typed into the create form; after each
+    // key rotation the next one is signed with the new key first and every
+    // replaced key after it (the grace period).
     let got = receiver.received();
-    assert_eq!(got.len(), 2, "deliveries to the receiver");
+    assert_eq!(got.len(), 4, "deliveries to the receiver");
     assert_eq!(
         got[0].header("elements-webhook-id"),
         got[1].header("elements-webhook-id")
     );
-    assert_eq!(got[0].json()["message"]["events"][0]["objectId"], "101");
+    let first_key = "callback-secret";
+    let keys: Vec<String> =
+        serde_json::from_slice(&std::fs::read(&rotated_keys).expect("the rotated keys")).unwrap();
+    let (generated, typed) = (keys[0].as_str(), keys[1].as_str());
+    let expected: [(&str, Vec<&str>); 4] = [
+        ("101", vec![first_key]),
+        ("101", vec![first_key]),
+        ("102", vec![generated, first_key]),
+        ("103", vec![typed, generated, first_key]),
+    ];
+    for (delivery, (object, keys)) in got.iter().zip(expected) {
+        assert_eq!(delivery.json()["message"]["events"][0]["objectId"], object);
+        let signatures: Vec<String> = keys
+            .iter()
+            .map(|k| elements_signature(k, &delivery.body))
+            .collect();
+        assert_eq!(
+            delivery.header("elements-webhook-signature"),
+            signatures.join(","),
+            "signatures of ticket {object}"
+        );
+    }
     for page in [
         "login",
         "instances",
@@ -120,6 +161,10 @@ async fn console_in_headless_chromium() {
         "plugins",
         "events",
         "event",
+        "events-redelivered",
+        "instance",
+        "key-rotated",
+        "delete-confirm",
     ] {
         let file = shots.join(format!("console-{page}.png"));
         assert!(file.exists(), "screenshot {} was made", file.display());
@@ -201,6 +246,81 @@ async fn a_console_session_stands_in_for_the_credentials() {
         status(cross_site.send().await.unwrap()),
         StatusCode::UNAUTHORIZED
     );
+
+    // The console's other writes (edit, events switch, key rotation, redelivery,
+    // delete) follow the same rule: refused without the header or from another
+    // site, and the instance untouched; done with it.
+    let id = host
+        .create_instance(json!({"element": {"key": "probe"}, "name": "csrf"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let writes = [
+        (
+            Method::PATCH,
+            format!("/instances/{id}"),
+            json!({"name": "forged"}),
+        ),
+        (
+            Method::PATCH,
+            format!("/instances/{id}"),
+            json!({"configuration": {"event.notification.signature.key": "forged"}}),
+        ),
+        (
+            Method::PUT,
+            format!("/instances/{id}/events/enabled"),
+            json!({"enabled": false}),
+        ),
+        (
+            Method::POST,
+            format!("/instances/{id}/events/redeliver"),
+            json!({}),
+        ),
+        (Method::DELETE, format!("/instances/{id}"), json!({})),
+    ];
+    let send = |method: &Method, path: &str, body: &serde_json::Value, headers: &[(&str, &str)]| {
+        let mut req = client
+            .request(method.clone(), url(path))
+            .header("cookie", &cookie)
+            .json(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send()
+    };
+    for (method, path, body) in &writes {
+        for headers in [
+            &[][..],
+            &[
+                ("x-plugboard-console", "1"),
+                ("sec-fetch-site", "cross-site"),
+            ][..],
+        ] {
+            let answer = send(method, path, body, headers).await.unwrap();
+            assert_eq!(
+                answer.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {headers:?}"
+            );
+        }
+    }
+    let (_, unchanged) = host
+        .api(Method::GET, &format!("/instances/{id}"), None)
+        .await;
+    assert_eq!(unchanged["name"], "csrf");
+    assert!(unchanged["configuration"]
+        .get("event.notification.signature.key")
+        .is_none());
+    for (method, path, body) in &writes {
+        let answer = send(method, path, body, &[("x-plugboard-console", "1")])
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{method} {path}");
+    }
+    let (gone, _) = host
+        .api(Method::GET, &format!("/instances/{id}"), None)
+        .await;
+    assert_eq!(gone, StatusCode::NOT_FOUND);
 
     let out = client
         .post(url("/console/logout"))

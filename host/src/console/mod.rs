@@ -1,4 +1,5 @@
-//! The web console under `/console`: create element instances, watch
+//! The web console under `/console`: create, edit and delete element
+//! instances, switch their events and rotate their signature keys, watch
 //! plugins load and reload, follow events and their deliveries, and replay
 //! them, from a browser.
 //!
@@ -62,7 +63,8 @@ fn router(console: Console) -> Router {
         .route("/console/", get(|| async { Redirect::to(pages::HOME) }))
         .route("/console/login", get(login::form).post(login::submit))
         .route("/console/logout", post(login::logout))
-        .route("/console/assets/{name}", get(assets::serve));
+        .route("/console/assets/{name}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon));
     for page in pages::PAGES {
         router = router.route(
             page.path,

@@ -21,8 +21,9 @@ pub struct Page {
     pub path: &'static str,
     /// Title of the browser tab.
     title: &'static str,
-    /// Script under `/console/assets/` that drives it, without `.js`.
-    script: &'static str,
+    /// Scripts under `/console/assets/` that drive it, without `.js`, in
+    /// load order (after `common.js`, which every page loads).
+    scripts: &'static [&'static str],
     /// Which navigation entry is current on this page.
     section: &'static str,
     /// Skeleton of the page's `<main>`.
@@ -34,35 +35,42 @@ pub const PAGES: &[Page] = &[
     Page {
         path: "/console/instances",
         title: "Instances",
-        script: "instances",
+        scripts: &["instances"],
         section: "instances",
         main: include_str!("assets/pages/instances.html"),
     },
     Page {
         path: "/console/instances/new",
         title: "New instance",
-        script: "new-instance",
+        scripts: &["forms", "new-instance"],
         section: "instances",
         main: include_str!("assets/pages/new-instance.html"),
     },
     Page {
+        path: "/console/instances/{id}",
+        title: "Instance",
+        scripts: &["forms", "instance"],
+        section: "instances",
+        main: include_str!("assets/pages/instance.html"),
+    },
+    Page {
         path: "/console/plugins",
         title: "Plugins",
-        script: "plugins",
+        scripts: &["plugins"],
         section: "plugins",
         main: include_str!("assets/pages/plugins.html"),
     },
     Page {
         path: "/console/events",
         title: "Events",
-        script: "events",
+        scripts: &["events"],
         section: "events",
         main: include_str!("assets/pages/events.html"),
     },
     Page {
         path: "/console/events/{event_id}",
         title: "Event",
-        script: "event",
+        scripts: &["event"],
         section: "events",
         main: include_str!("assets/pages/event.html"),
     },
@@ -118,9 +126,14 @@ pub async fn render(
     if !signed_in {
         return Redirect::to("/console/login").into_response();
     }
+    let scripts: String = page
+        .scripts
+        .iter()
+        .map(|s| format!(r#"<script src="/console/assets/{s}.js" defer></script>"#))
+        .collect();
     let body = SHELL
         .replace("{{title}}", page.title)
-        .replace("{{script}}", page.script)
+        .replace("{{scripts}}", &scripts)
         .replace("{{nav}}", &nav(page.section))
         .replace("{{main}}", page.main);
     html(StatusCode::OK, body)
@@ -131,14 +144,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_page_has_a_script_and_a_heading() {
+    fn every_page_has_its_scripts_and_a_heading() {
         for page in PAGES {
             assert!(page.main.contains("<h1"), "{}", page.path);
-            assert!(
-                super::super::assets::find(&format!("{}.js", page.script)).is_some(),
-                "{}",
-                page.script
-            );
+            assert!(!page.scripts.is_empty(), "{}", page.path);
+            for script in page.scripts {
+                assert!(
+                    super::super::assets::find(&format!("{script}.js")).is_some(),
+                    "{script}"
+                );
+            }
         }
     }
 

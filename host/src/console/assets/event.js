@@ -4,7 +4,7 @@
 'use strict';
 
 (() => {
-  const { api, el, when, status, showError, every, announce } = pb;
+  const { api, el, when, status, showError, every } = pb;
   const id = decodeURIComponent(location.pathname.split('/').pop());
   const loadError = document.getElementById('load-error');
   const summary = document.getElementById('summary');
@@ -62,7 +62,9 @@
   document.getElementById('redeliver').addEventListener('click', async () => {
     try {
       await api('POST', `/instances/events/${encodeURIComponent(id)}/redeliver`);
-      announce('Scheduled for redelivery');
+      const result = document.getElementById('redeliver-result');
+      result.textContent = `Queued for redelivery at ${new Date().toLocaleTimeString()}, under the same eventId.`;
+      result.hidden = false;
       run();
     } catch (err) {
       showError(loadError, err);

@@ -4,7 +4,7 @@
 'use strict';
 
 (() => {
-  const { api, el, when, status, showError, every, announce } = pb;
+  const { api, el, when, status, showError, every } = pb;
   const body = document.querySelector('#events tbody');
   const empty = document.getElementById('empty');
   const older = document.getElementById('older');
@@ -73,19 +73,33 @@
     }
   }
 
+  /** What a redelivery queued, in words; `scope` names the instance, if one was chosen. */
+  function queuedText(scheduled, scope) {
+    if (scheduled === 0) return `No dead-lettered events${scope} to redeliver.`;
+    return `${scheduled} dead-lettered event${scheduled === 1 ? '' : 's'}${scope} queued for redelivery.`;
+  }
+
   async function redeliverDead() {
     const targets = instanceSelect.value ? [instanceSelect.value] : instances.map((i) => i.id);
+    const scope = instanceSelect.value ? ` of instance ${instanceSelect.value}` : '';
+    const button = document.getElementById('redeliver-dead');
+    const result = document.getElementById('redeliver-result');
+    button.disabled = true;
+    result.hidden = true;
     try {
       let scheduled = 0;
       for (const id of targets) {
         const answer = await api('POST', `/instances/${encodeURIComponent(id)}/events/redeliver`);
         scheduled += answer.scheduled;
       }
-      announce(`${scheduled} dead-lettered event${scheduled === 1 ? '' : 's'} scheduled for redelivery`);
+      result.textContent = queuedText(scheduled, scope);
+      result.hidden = false;
       showError(loadError, null);
       run();
     } catch (err) {
       showError(loadError, err);
+    } finally {
+      button.disabled = false;
     }
   }
 

@@ -1,6 +1,7 @@
 // The instances page: every element instance with its tags, whether its
 // events are on, and the URL its vendor calls; events can be switched on
-// and off here.
+// and off here, and each instance opens for editing. After a deletion
+// (?deleted=id) it says which instance went.
 'use strict';
 
 (() => {
@@ -42,13 +43,14 @@
       }
     });
     return el('td', { class: 'actions' },
+      el('a', { href: `/console/instances/${instance.id}`, 'aria-label': `Edit instance ${instance.id}` }, 'Edit'), ' ',
       el('a', { href: `/console/events?instance=${instance.id}` }, 'Events'), ' ', toggle);
   }
 
   function row(instance) {
     return el('tr', { 'data-instance': instance.id },
       el('td', {}, instance.id),
-      el('td', {}, instance.name),
+      el('td', {}, el('a', { href: `/console/instances/${instance.id}` }, instance.name)),
       el('td', {}, instance.element.key),
       el('td', {}, (instance.tags || []).map((t) => el('span', { class: 'tag' }, t))),
       eventsCell(instance),
@@ -68,5 +70,12 @@
     }
   }
 
+  const deleted = new URLSearchParams(location.search).get('deleted');
+  if (deleted) {
+    const notice = document.getElementById('notice');
+    notice.textContent = `Instance ${deleted} deleted.`;
+    notice.hidden = false;
+    history.replaceState(null, '', location.pathname);
+  }
   load();
 })();

@@ -1,7 +1,9 @@
 // The create-instance form, generated from the chosen element's describe()
 // (GET /plugins): required keys first, optional ones on demand, secrets as
-// password fields; then the event settings and tags. The server validates;
-// its 400 names the field, and the message is shown beside that field.
+// password fields; then the event settings and tags. While events are on
+// and the optional fields hidden, a hint beside the callback URL points at
+// the signature key among them. The server validates; its 400 names the
+// field, and the message is shown beside that field.
 'use strict';
 
 (() => {
@@ -15,45 +17,17 @@
   const vendorType = document.getElementById('vendor-type');
   const polling = document.getElementById('polling-settings');
   const toggleOptional = document.getElementById('toggle-optional');
+  const signingHint = document.getElementById('signing-hint');
   const value = (id) => document.getElementById(id).value.trim();
   let elements = new Map();
   let showOptional = false;
-
-  function keyField(key, index) {
-    const id = `key-${index}`;
-    const hintId = `${id}-hint`;
-    return el('div', { class: key.required ? 'field' : 'field optional', hidden: !key.required && !showOptional },
-      el('label', { for: id }, el('code', {}, key.name), key.required ? el('span', { class: 'required' }, ' (required)') : null),
-      el('input', {
-        id,
-        type: key.secret ? 'password' : 'text',
-        autocomplete: key.secret ? 'new-password' : 'off',
-        'data-key': key.name,
-        'data-field': `configuration.${key.name}`,
-        'aria-required': key.required ? 'true' : null,
-        'aria-describedby': key.description ? hintId : null,
-      }),
-      key.description ? el('p', { class: 'hint', id: hintId }, withCode(key.description)) : null);
-  }
-
-  /** Text with `backticked` parts shown as code, as element descriptions write them. */
-  function withCode(text) {
-    return text.split('`').map((part, i) => (i % 2 === 1 ? el('code', {}, part) : part));
-  }
-
-  function vendorTypes(modes) {
-    const choices = modes.length ? modes : ['webhooks'];
-    vendorType.replaceChildren(...choices.map((mode, i) => el('label', { class: 'choice' },
-      el('input', { type: 'radio', name: 'vendor-type', value: mode, checked: i === 0 }),
-      mode === 'webhooks' ? ' Webhooks (the vendor calls plugboard)' : ' Polling (plugboard calls the vendor)')));
-  }
 
   function chooseElement() {
     const element = elements.get(select.value);
     if (!element) return;
     const keys = [...element.configKeys].sort((a, b) => Number(b.required) - Number(a.required));
-    keysBox.replaceChildren(...keys.map(keyField));
-    vendorTypes(element.modes || []);
+    keysBox.replaceChildren(...keys.map((key, i) => forms.keyField(key, i, { hidden: !key.required && !showOptional })));
+    forms.vendorTypes(vendorType, element.modes || []);
     syncVisibility();
   }
 
@@ -62,40 +36,16 @@
     const mode = form.querySelector('input[name="vendor-type"]:checked');
     polling.hidden = !mode || mode.value !== 'polling';
     for (const node of form.querySelectorAll('.optional')) node.hidden = !showOptional;
+    signingHint.hidden = showOptional;
     toggleOptional.textContent = showOptional ? 'Hide optional fields' : 'Show optional fields';
     toggleOptional.setAttribute('aria-expanded', String(showOptional));
   }
 
-  function clearErrors() {
-    showError(formError, null);
-    for (const node of form.querySelectorAll('.field-error')) node.remove();
-    for (const node of form.querySelectorAll('[aria-invalid]')) {
-      node.removeAttribute('aria-invalid');
-      const described = (node.getAttribute('aria-describedby') || '').split(' ').filter((id) => id && !id.endsWith('-error'));
-      if (described.length) node.setAttribute('aria-describedby', described.join(' '));
-      else node.removeAttribute('aria-describedby');
-    }
-  }
-
-  function fieldError(err) {
-    const target = err.field && [...form.querySelectorAll('[data-field]')].find((n) => n.dataset.field === err.field);
-    if (!target) {
-      showError(formError, err);
-      return;
-    }
+  function revealOptional(target) {
     if (target.closest('.optional')) {
       showOptional = true;
       syncVisibility();
     }
-    const id = `${target.id}-error`;
-    const text = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
-    const message = el('p', { class: 'error field-error', id }, text);
-    (target.closest('.field') || target).append(message);
-    target.setAttribute('aria-invalid', 'true');
-    const described = target.getAttribute('aria-describedby');
-    target.setAttribute('aria-describedby', described ? `${id} ${described}` : id);
-    const focusable = target.matches('input, select, textarea') ? target : target.querySelector('input');
-    focusable?.focus();
   }
 
   function configuration() {
@@ -132,6 +82,7 @@
     document.getElementById('instance-token').value = instance.token || '';
     document.getElementById('created-heading').textContent = `Instance ${instance.id} created`;
     document.getElementById('created-events').href = `/console/events?instance=${instance.id}`;
+    document.getElementById('created-settings').href = `/console/instances/${instance.id}`;
     section.hidden = false;
     section.focus();
     announce(`Instance ${instance.id} created`);
@@ -139,7 +90,7 @@
 
   async function submit(event) {
     event.preventDefault();
-    clearErrors();
+    forms.clearErrors(form, formError);
     const tags = value('tags').split(',').map((t) => t.trim()).filter(Boolean);
     const body = { element: { key: select.value }, configuration: configuration(), tags };
     if (value('name')) body.name = value('name');
@@ -148,7 +99,7 @@
     try {
       created(await api('POST', '/instances', body));
     } catch (err) {
-      fieldError(err);
+      forms.showFieldError(form, formError, err, revealOptional);
     } finally {
       button.disabled = false;
     }
@@ -156,8 +107,7 @@
 
   async function start() {
     try {
-      const plugins = await api('GET', '/plugins');
-      elements = new Map(plugins.filter((p) => p.element).map((p) => [p.element.key, p.element]));
+      elements = await forms.elements();
     } catch (err) {
       showError(formError, err);
       return;
@@ -180,6 +130,11 @@
   toggleOptional.addEventListener('click', () => {
     showOptional = !showOptional;
     syncVisibility();
+  });
+  document.getElementById('show-signature-key').addEventListener('click', () => {
+    showOptional = true;
+    syncVisibility();
+    document.getElementById('signature-key').focus();
   });
   document.getElementById('copy-webhook').addEventListener('click', (e) => copy(value('webhook-url'), e.currentTarget));
   document.getElementById('copy-token').addEventListener('click', (e) => copy(value('instance-token'), e.currentTarget));
