@@ -5,6 +5,8 @@
 mod cli;
 mod compiler;
 mod config;
+// Idle, slow and excess connections; oversized bodies; shutdown with idle keep-alives.
+mod connections;
 mod console;
 mod crash;
 mod delivery;

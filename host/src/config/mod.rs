@@ -78,6 +78,17 @@ pub struct IngressConfig {
     pub max_body_bytes: usize,
     /// Window within which a repeated vendor message id is not stored twice.
     pub dedup_window: Duration,
+    /// Time a request body has to arrive in full.
+    pub body_read_timeout: Duration,
+}
+
+/// Limits on inbound HTTP connections.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpConfig {
+    /// Most connections served at once (before fitting the open-file limit).
+    pub max_connections: usize,
+    /// Time a connection has to send a complete request head.
+    pub header_read_timeout: Duration,
 }
 
 /// Everything the host needs to run.
@@ -97,6 +108,8 @@ pub struct Settings {
     pub outbound: OutboundConfig,
     /// Credentials from the operator; `None` means generated ones in the data folder.
     pub credentials: Option<GivenCredentials>,
+    /// Inbound connection limits.
+    pub http: HttpConfig,
     /// Ingress limits.
     pub ingress: IngressConfig,
     /// Delivery of notifications.
@@ -241,9 +254,20 @@ impl Settings {
             runtime,
             outbound,
             credentials,
+            http: HttpConfig {
+                max_connections: positive(a.max_connections, "max_connections")?,
+                header_read_timeout: Duration::from_secs(positive(
+                    a.header_read_timeout_secs,
+                    "header_read_timeout_secs",
+                )?),
+            },
             ingress: IngressConfig {
                 max_body_bytes: positive(a.max_body_bytes, "max_body_bytes")?,
                 dedup_window,
+                body_read_timeout: Duration::from_secs(positive(
+                    a.body_read_timeout_secs,
+                    "body_read_timeout_secs",
+                )?),
             },
             delivery,
             poller,

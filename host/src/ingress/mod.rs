@@ -145,7 +145,13 @@ async fn handle(
         ));
     }
     let (parts, body) = request.into_parts();
-    let body = request::read_body(&parts.headers, body, state.config.max_body_bytes).await?;
+    let body = request::read_body(
+        &parts.headers,
+        body,
+        state.config.max_body_bytes,
+        state.config.body_read_timeout,
+    )
+    .await?;
     let http_request = request::to_plugin(&parts, &body);
     let started = Instant::now();
     let outcome = loaded
