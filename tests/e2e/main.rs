@@ -5,6 +5,8 @@
 mod cli;
 mod compiler;
 mod config;
+// Idle, slow and excess connections; oversized bodies; shutdown with idle keep-alives.
+mod connections;
 mod console;
 // A 0.1.0 component beside 0.2.0 ones: hot-loaded, webhook flow, no poll defaults.
 mod contract;

@@ -85,6 +85,21 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
 
+    /// Seconds a request body has to arrive in full; a slower one gets 408.
+    #[arg(long, env = "PLUGBOARD_BODY_READ_TIMEOUT_SECS")]
+    pub body_read_timeout_secs: Option<u64>,
+
+    /// Seconds a connection has to send a complete request head, after
+    /// connecting or after its previous response (so also the longest an
+    /// idle keep-alive connection is kept).
+    #[arg(long, env = "PLUGBOARD_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+
+    /// Most inbound connections served at once; one more is answered 503 and
+    /// closed. Lowered to fit the open-file limit (raised at start to the hard limit).
+    #[arg(long, env = "PLUGBOARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
     /// A vendor message id seen again within this many seconds is not stored twice.
     #[arg(long, env = "PLUGBOARD_DEDUP_WINDOW_SECS")]
     pub dedup_window_secs: Option<u64>,

@@ -61,6 +61,15 @@ impl serde::Serialize for Secret {
     }
 }
 
+/// Limits on inbound HTTP connections.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpConfig {
+    /// Most connections served at once (before fitting the open-file limit).
+    pub max_connections: usize,
+    /// Time a connection has to send a complete request head.
+    pub header_read_timeout: Duration,
+}
+
 /// Everything the host needs to run.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -80,6 +89,8 @@ pub struct Settings {
     pub credentials: Option<GivenCredentials>,
     /// Ingress limits.
     pub ingress: IngressConfig,
+    /// Inbound connection limits.
+    pub http: HttpConfig,
     /// Delivery of notifications.
     pub delivery: DeliveryConfig,
     /// Polling of vendors.
@@ -196,9 +207,20 @@ impl Settings {
             runtime,
             outbound,
             credentials: credentials(management)?,
+            http: HttpConfig {
+                max_connections: positive(server.max_connections, "max_connections")?,
+                header_read_timeout: Duration::from_secs(positive(
+                    server.header_read_timeout_secs,
+                    "header_read_timeout_secs",
+                )?),
+            },
             ingress: IngressConfig {
                 max_body_bytes: positive(ingress.max_body_bytes, "max_body_bytes")?,
                 dedup_window,
+                body_read_timeout: Duration::from_secs(positive(
+                    ingress.body_read_timeout_secs,
+                    "body_read_timeout_secs",
+                )?),
             },
             delivery,
             poller,

@@ -30,6 +30,8 @@ pub const FLAT: &[(&str, &str, &str)] = &[
     ("data", "server", "data"),
     ("shutdown_timeout_secs", "server", "shutdown_timeout_secs"),
     ("log_format", "server", "log_format"),
+    ("max_connections", "server", "max_connections"),
+    ("header_read_timeout_secs", "server", "header_read_timeout_secs"),
     ("call_timeout_ms", "runtime", "call_timeout_ms"),
     ("memory_limit_mb", "runtime", "memory_limit_mb"),
     ("max_concurrent_calls", "runtime", "max_concurrent_calls"),
@@ -41,6 +43,7 @@ pub const FLAT: &[(&str, &str, &str)] = &[
     ("organization_secret", "management", "organization_secret"),
     ("max_body_bytes", "ingress", "max_body_bytes"),
     ("dedup_window_secs", "ingress", "dedup_window_secs"),
+    ("body_read_timeout_secs", "ingress", "body_read_timeout_secs"),
     ("delivery_timeout_ms", "delivery", "timeout_ms"),
     ("delivery_schedule", "delivery", "schedule"),
     ("delivery_per_host", "delivery", "per_host"),
@@ -87,6 +90,10 @@ pub struct Server {
     pub shutdown_timeout_secs: u64,
     /// Log format.
     pub log_format: LogFormat,
+    /// Most inbound connections served at once.
+    pub max_connections: usize,
+    /// Seconds a connection has to send a complete request head.
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for Server {
@@ -98,6 +105,8 @@ impl Default for Server {
             data: PathBuf::from("data"),
             shutdown_timeout_secs: 20,
             log_format: LogFormat::Text,
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
         }
     }
 }
@@ -174,6 +183,8 @@ pub struct Ingress {
     pub max_body_bytes: usize,
     /// Seconds within which a repeated vendor message id is not stored twice.
     pub dedup_window_secs: u64,
+    /// Seconds a request body has to arrive in full.
+    pub body_read_timeout_secs: u64,
 }
 
 impl Default for Ingress {
@@ -181,6 +192,7 @@ impl Default for Ingress {
         Self {
             max_body_bytes: 1 << 20,
             dedup_window_secs: 86_400,
+            body_read_timeout_secs: 30,
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct IngressConfig {
     pub max_body_bytes: usize,
     /// Window within which a repeated vendor message id is not stored twice.
     pub dedup_window: Duration,
+    /// Time a request body has to arrive in full.
+    pub body_read_timeout: Duration,
 }
 
 /// What the ingress handlers share.
@@ -153,7 +155,13 @@ async fn handle(
         ));
     }
     let (parts, body) = request.into_parts();
-    let body = request::read_body(&parts.headers, body, state.config.max_body_bytes).await?;
+    let body = request::read_body(
+        &parts.headers,
+        body,
+        state.config.max_body_bytes,
+        state.config.body_read_timeout,
+    )
+    .await?;
     let http_request = request::to_plugin(&parts, &body);
     let started = Instant::now();
     let outcome = loaded

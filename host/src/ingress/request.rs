@@ -4,32 +4,74 @@
 use axum::body::Body;
 use axum::http::{request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 
 use crate::api::ApiError;
 use crate::runtime::{Header, HttpRequest, HttpResponse};
 
-/// Reads the whole body, refusing (413) a declared or actual length over
-/// `limit` without reading past it.
+/// The most bytes of a too-large body read and thrown away before the 413
+/// is sent: a vendor still sending would otherwise see its connection reset
+/// instead of the answer, and retry the same payload. Past this the
+/// connection is closed.
+const DISCARD_BYTES: usize = 16 << 20;
+
+/// Reads the whole body within `timeout`, refusing (413) a declared or
+/// actual length over `limit` — after reading and discarding the rest (up
+/// to [`DISCARD_BYTES`], still within `timeout`) so the vendor receives the
+/// answer. A body that does not arrive in time is a 408.
 pub(super) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Bytes, ApiError> {
+    let deadline = tokio::time::Instant::now() + timeout;
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut body = body;
     if declared.is_some_and(|n| n > limit as u64) {
+        discard(&mut body, deadline).await;
         return Err(ApiError::too_large(limit));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "could not read the request body: {e}"
-        ))),
+    let mut bytes = BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(ApiError::body_timeout(timeout.as_secs())),
+            Ok(None) => return Ok(bytes.freeze()),
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::bad_request(format!(
+                    "could not read the request body: {e}"
+                )))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if bytes.len() + data.len() > limit {
+            discard(&mut body, deadline).await;
+            return Err(ApiError::too_large(limit));
+        }
+        bytes.extend_from_slice(&data);
+    }
+}
+
+/// Reads and drops what is left of `body`, up to [`DISCARD_BYTES`] and until
+/// `deadline`.
+async fn discard(body: &mut Body, deadline: tokio::time::Instant) {
+    let mut dropped = 0usize;
+    while dropped < DISCARD_BYTES {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                dropped += frame.data_ref().map_or(0, |d| d.len());
+            }
+            _ => return,
+        }
     }
 }
 

@@ -67,6 +67,7 @@ struct Metrics {
     poll_errors: Family<ElementLabel, Counter>,
     plugin_loads: Family<Outcome, Counter>,
     plugins_loaded: Gauge,
+    connections_refused: Counter,
 }
 
 fn plugin_call_histogram() -> Histogram {
@@ -91,6 +92,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         poll_errors: Family::default(),
         plugin_loads: Family::default(),
         plugins_loaded: Gauge::default(),
+        connections_refused: Counter::default(),
     };
     let r = &mut registry;
     r.register(
@@ -146,6 +148,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "plugins_loaded",
         "Element plugins serving requests",
         m.plugins_loaded.clone(),
+    );
+    r.register(
+        "connections_refused",
+        "Inbound connections answered 503 and closed because the connection limit was reached",
+        m.connections_refused.clone(),
     );
     Metrics { registry, ..m }
 });
@@ -231,6 +238,11 @@ pub fn poll_run(element: &str, ok: bool) {
     if !ok {
         m.poll_errors.get_or_create(&label).inc();
     }
+}
+
+/// An inbound connection was refused: the connection limit was reached.
+pub fn connection_refused() {
+    METRICS.connections_refused.inc();
 }
 
 /// A changed plugin file was loaded (`ok`) or refused.

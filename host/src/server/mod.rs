@@ -30,6 +30,11 @@ use crate::runtime::Runtime;
 use crate::store::{Store, StoreConfig};
 use crate::telemetry::readiness::{self, Readiness};
 
+mod listener;
+
+pub use listener::raise_open_file_limit;
+use listener::{serve, HttpLimits};
+
 /// A running host.
 pub struct Server {
     addr: SocketAddr,
@@ -62,20 +67,24 @@ async fn bind(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("listening on {addr} ({})", crate::config::named(setting)))
 }
 
-/// Serves `router` on `listener` until `stop` turns true, then lets
-/// in-flight requests finish.
-fn serve(
-    listener: TcpListener,
-    router: Router,
-    mut stop: watch::Receiver<bool>,
-) -> JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            })
-            .await
-    })
+/// The connection limits of `settings`, fitted to the open-file limit
+/// (raised first to the hard limit).
+fn http_limits(settings: &Settings) -> HttpLimits {
+    let open_files = listener::raise_open_file_limit();
+    let wanted = settings.http.max_connections;
+    let max_connections = listener::fit_connections(wanted, open_files);
+    if max_connections < wanted {
+        tracing::warn!(
+            wanted,
+            max_connections,
+            open_files,
+            "max_connections lowered to fit the open-file limit"
+        );
+    }
+    HttpLimits {
+        max_connections,
+        header_read_timeout: settings.http.header_read_timeout,
+    }
 }
 
 impl Listening {
@@ -97,11 +106,17 @@ impl Listening {
         let app = Arc::new(OnceLock::new());
         let (shutdown, stop) = watch::channel(false);
         let front = health::front(readiness.clone(), metrics_listener.is_none(), app.clone());
-        let mut http = vec![serve(listener, front, stop.clone())];
+        let limits = http_limits(settings);
+        let mut http = vec![serve(listener, front, limits, stop.clone())];
         let mut metrics_addr = None;
         if let Some(l) = metrics_listener {
             metrics_addr = Some(l.local_addr()?);
-            http.push(serve(l, health::router(readiness.clone(), true), stop));
+            http.push(serve(
+                l,
+                health::router(readiness.clone(), true),
+                limits,
+                stop,
+            ));
         }
         readiness.listening();
         Ok(Self {
