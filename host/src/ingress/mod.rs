@@ -9,6 +9,7 @@
 //! [`crate::api::ApiError`]; a plugin trap, timeout or memory blow-up is a
 //! 5xx and the raw receipt is kept as `failed` for reprocessing.
 
+mod address;
 pub(crate) mod events;
 mod instances;
 mod request;
@@ -16,14 +17,14 @@ mod request;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::Engine as _;
 use time::OffsetDateTime;
 
+use crate::api::extract::Path;
 use crate::api::ApiError;
 use crate::config::IngressConfig;
 use crate::delivery::notification::{self, InstanceInfo, Source};
@@ -37,6 +38,8 @@ use crate::store::{
 };
 use crate::telemetry::metrics;
 
+use address::decode_instance_id;
+pub use address::{WebhookAddress, INSTANCE_HEADER};
 pub use instances::InstanceCache;
 
 /// What the ingress handlers share.
@@ -82,7 +85,7 @@ async fn by_header(
 ) -> Response {
     let id = request
         .headers()
-        .get("element-instances")
+        .get(INSTANCE_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok());
     respond(
@@ -105,18 +108,6 @@ fn respond(state: &IngressState, element: &str, result: Result<Response, ApiErro
         response.status().as_u16(),
     );
     response
-}
-
-/// `base64(instanceId)` as in `/events/closeio/MjA5MzE=`; URL-safe and
-/// unpadded forms are accepted too.
-fn decode_instance_id(encoded: &str) -> Option<i64> {
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-    let trimmed = encoded.trim_end_matches('=');
-    let bytes = STANDARD
-        .decode(encoded)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed))
-        .ok()?;
-    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
 }
 
 #[tracing::instrument(skip_all, fields(element = %element_key, instance = ?instance_id))]
@@ -299,17 +290,4 @@ async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Resp
         }
     };
     Ok((StatusCode::OK, Json(body)).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decode_instance_id;
-
-    #[test]
-    fn decodes_instance_ids_like_cloud_elements() {
-        assert_eq!(decode_instance_id("MjA5MzE="), Some(20931));
-        assert_eq!(decode_instance_id("MjA5MzE"), Some(20931));
-        assert_eq!(decode_instance_id("not base64!"), None);
-        assert_eq!(decode_instance_id("YWJj"), None); // "abc"
-    }
 }
