@@ -10,6 +10,8 @@ mod config;
 mod console;
 mod crash;
 mod delivery;
+/// The README's "A first webhook" run as written: signed GitHub webhook to verified notification.
+mod first_webhook;
 mod ingress;
 mod instances_api;
 mod languages;
