@@ -74,7 +74,7 @@ INSTANCE=$(curl -sf "http://127.0.0.1:$PORT/instances" -H "Authorization: $AUTH"
     "event.notification.callback.url": "http://127.0.0.1:'"$RECEIVER_PORT"'/plugboard",
     "event.notification.signature.key": "'"$SIGNATURE_KEY"'"}}')
 ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$INSTANCE")
-WEBHOOK="http://127.0.0.1:$PORT/events/connectwise/$(printf %s "$ID" | base64)"
+WEBHOOK="http://127.0.0.1:$PORT$(python3 -c 'import json,sys; print(json.load(sys.stdin)["webhook"]["path"])' <<<"$INSTANCE")"
 echo "instance $ID; ConnectWise calls $WEBHOOK"
 
 echo "== the vendor sends callbacks"

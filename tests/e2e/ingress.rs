@@ -309,6 +309,7 @@ async fn instances_and_events_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_plugin_keeps_the_raw_receipt_and_answers_5xx() {
     let host = TestHost::start(HostOptions {
+        allow_private: Some("127.0.0.0/8".into()),
         call_timeout_ms: Some(200),
         ..HostOptions::default()
     })

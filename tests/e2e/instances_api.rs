@@ -1,10 +1,12 @@
 //! The instances API: authentication, validation that names the field,
-//! the seeds' string forms, updates and deletion.
+//! the seeds' string forms, updates and deletion, the webhook address every
+//! answer carries, and callback URLs the outbound policy would refuse.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::host::{HostOptions, TestHost};
+use crate::support::host::{webhook_path, HostOptions, TestHost};
+use crate::support::receiver::Receiver;
 
 fn cw(config: Value) -> Value {
     let mut base = json!({
@@ -175,4 +177,129 @@ async fn instances_accept_the_seed_forms_and_can_be_changed_and_deleted() {
         .api(Method::DELETE, &format!("/instances/{id}"), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_instance_answer_carries_its_working_webhook_address() {
+    let receiver = Receiver::start().await;
+    let host = TestHost::start(HostOptions {
+        allow_private: Some("127.0.0.0/8".into()),
+        ..HostOptions::default()
+    })
+    .await;
+    let created = host
+        .create_instance(json!({"element": {"key": "probe"}, "configuration": {
+            "event.notification.enabled": true,
+            "event.notification.callback.url": receiver.url()}}))
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let expected = json!({
+        "path": webhook_path("probe", id),
+        "headerPath": "/events/probe",
+        "headers": {"Element-Instances": id.to_string()},
+    });
+    assert_eq!(created["webhook"], expected, "{created}");
+    let (_, read) = host
+        .api(Method::GET, &format!("/instances/{id}"), None)
+        .await;
+    assert_eq!(read["webhook"], expected, "{read}");
+    let (_, listed) = host.api(Method::GET, "/instances", None).await;
+    assert_eq!(listed[0]["webhook"], expected, "{listed}");
+
+    // Both forms reach the instance, as given.
+    let by_path = created["webhook"]["path"].as_str().unwrap();
+    let (status, answer) = host.webhook(by_path, &[], b"{}".to_vec()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let by_header = created["webhook"]["headerPath"].as_str().unwrap();
+    let header = ("Element-Instances", id.to_string());
+    let (status, answer) = host.webhook(by_header, &[header], b"{}".to_vec()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(host.events(id).await.len(), 2);
+}
+
+/// The callback URLs the outbound policy refuses without resolving them.
+const REFUSED_CALLBACKS: &[&str] = &[
+    "http://127.0.0.1:9000/hook",
+    "http://[::1]:9000/hook",
+    "http://10.0.0.5/hook",
+    "http://169.254.169.254/latest/meta-data",
+    "http://localhost:9000/hook",
+];
+
+const CALLBACK_FIELD: &str = "configuration.event.notification.callback.url";
+
+fn probe_with_callback(url: &str) -> Value {
+    json!({"element": {"key": "probe"}, "configuration": {
+        "event.notification.enabled": true, "event.notification.callback.url": url}})
+}
+
+fn assert_refused_callback(status: StatusCode, answer: &Value, url: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{url} -> {answer}");
+    assert_eq!(answer["field"], CALLBACK_FIELD, "{url} -> {answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.contains("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE"),
+        "{url} -> {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn callbacks_the_outbound_policy_refuses_are_a_400_on_create_and_patch() {
+    let host = TestHost::start(HostOptions::default()).await;
+    for url in REFUSED_CALLBACKS {
+        let (status, answer) = host
+            .api(Method::POST, "/instances", Some(probe_with_callback(url)))
+            .await;
+        assert_refused_callback(status, &answer, url);
+    }
+    let (_, list) = host.api(Method::GET, "/instances", None).await;
+    assert_eq!(list, json!([]), "nothing was created");
+
+    // Host names are judged when a delivery resolves them.
+    let public = "https://app.example.com/hook";
+    let created = host.create_instance(probe_with_callback(public)).await;
+    let path = format!("/instances/{}", created["id"]);
+    for url in REFUSED_CALLBACKS {
+        let change = json!({"configuration": {"event.notification.callback.url": url}});
+        let (status, answer) = host.api(Method::PATCH, &path, Some(change)).await;
+        assert_refused_callback(status, &answer, url);
+    }
+    let (_, unchanged) = host.api(Method::GET, &path, None).await;
+    assert_eq!(
+        unchanged["configuration"]["event.notification.callback.url"],
+        public
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn callbacks_the_operator_allows_are_accepted() {
+    let host = TestHost::start(HostOptions {
+        allow_private: Some("127.0.0.0/8, ::1".into()),
+        ..HostOptions::default()
+    })
+    .await;
+    for url in [
+        "http://127.0.0.1:9000/hook",
+        "http://[::1]:9000/hook",
+        "http://localhost:9000/hook",
+    ] {
+        host.create_instance(probe_with_callback(url)).await;
+    }
+    let created = host
+        .create_instance(probe_with_callback("https://app.example.com/hook"))
+        .await;
+    let path = format!("/instances/{}", created["id"]);
+    let change =
+        json!({"configuration": {"event.notification.callback.url": "http://127.0.0.1:1/x"}});
+    let (status, answer) = host.api(Method::PATCH, &path, Some(change)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // What the list does not name stays refused.
+    let (status, answer) = host
+        .api(
+            Method::POST,
+            "/instances",
+            Some(probe_with_callback("http://10.0.0.5/hook")),
+        )
+        .await;
+    assert_refused_callback(status, &answer, "http://10.0.0.5/hook");
 }

@@ -2,6 +2,8 @@
 //! `plugins/build.sh`), a real embedded store and real HTTP on loopback.
 //! One test binary; shared helpers live in `support`.
 
+/// Every error of the HTTP surface is the API's JSON, framework rejections included.
+mod api_errors;
 mod cli;
 mod compiler;
 mod config;
@@ -12,6 +14,8 @@ mod console;
 mod contract;
 mod crash;
 mod delivery;
+/// The README's "A first webhook" run as written: signed GitHub webhook to verified notification.
+mod first_webhook;
 mod ingress;
 mod instances_api;
 mod languages;

@@ -1,7 +1,8 @@
 //! Health, readiness and metrics of the real binary: `/readyz` follows the
 //! plugin folder and shutdown, and every metric family moves under a
 //! scripted scenario (accepted, rejected and failing webhooks, delivered,
-//! failed and dead-lettered notifications, a parked outbox, plugin loads).
+//! failed and dead-lettered notifications, a parked outbox, plugin loads);
+//! logs written to a pipe carry no colour codes.
 
 use std::time::Duration;
 
@@ -296,5 +297,23 @@ async fn metrics_listen_moves_metrics_off_the_main_address() {
         get(format!("{side}/instances")).await,
         404,
         "nothing else there"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_on_a_pipe_carry_no_colour_codes() {
+    let (plugins, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(plugins.path().join("probe.wasm"), plugin_bytes("probe")).unwrap();
+    let process = Binary::serve(plugins.path(), data.path()).spawn_piped();
+    process.wait_ready().await;
+    let log = wait_until("the start to be logged", Duration::from_secs(10), || {
+        let log = process.log();
+        std::future::ready(log.contains("plugboard listening").then_some(log))
+    })
+    .await;
+    assert!(log.contains(" INFO "), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "escape sequences in a log on a pipe: {log:?}"
     );
 }

@@ -1,7 +1,11 @@
 //! The one error type of the HTTP API and the one place that chooses an
-//! HTTP status for every failure, including plugin errors.
+//! HTTP status for every failure, including plugin errors, the framework's
+//! own rejections (path parameters, request bodies) and requests no route
+//! serves: every error answer is the JSON `{"code","message","field"?}`.
 
-use axum::http::StatusCode;
+use axum::extract::path::ErrorKind as PathErrorKind;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -128,6 +132,87 @@ impl ApiError {
             }
         }
     }
+
+    /// A path parameter that does not parse, naming it (`names` are the
+    /// route's parameter names in order, for rejections that only know the
+    /// position).
+    pub fn from_path_rejection(rejection: PathRejection, names: &[String]) -> Self {
+        let PathRejection::FailedToDeserializePathParams(failed) = rejection else {
+            return Self::internal("reading the path parameters failed", &rejection.body_text());
+        };
+        let expected = |ty: &str| match ty {
+            "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => "an integer".into(),
+            other => format!("a value of type {other}"),
+        };
+        let (key, message) = match failed.kind() {
+            PathErrorKind::ParseErrorAtKey {
+                key,
+                value,
+                expected_type,
+            } => (
+                Some(key.clone()),
+                format!("expected {}, got {value:?}", expected(expected_type)),
+            ),
+            PathErrorKind::ParseErrorAtIndex {
+                index,
+                value,
+                expected_type,
+            } => (
+                names.get(*index).cloned(),
+                format!("expected {}, got {value:?}", expected(expected_type)),
+            ),
+            PathErrorKind::ParseError {
+                value,
+                expected_type,
+            } => (
+                names.first().cloned(),
+                format!("expected {}, got {value:?}", expected(expected_type)),
+            ),
+            PathErrorKind::InvalidUtf8InPathParam { key } => {
+                (Some(key.clone()), "is not valid UTF-8".into())
+            }
+            PathErrorKind::DeserializeError { key, message, .. } => {
+                (Some(key.clone()), message.clone())
+            }
+            other => (None, other.to_string()),
+        };
+        match key {
+            Some(key) => Self::invalid_field(key, format!("path parameter: {message}")),
+            None if failed.status().is_client_error() => {
+                Self::bad_request(format!("path is not valid: {message}"))
+            }
+            None => Self::internal("reading the path parameters failed", &message),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    /// A body that could not be read: over the body limit (413) or broken off.
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::too_large(super::MAX_MANAGEMENT_BODY_BYTES)
+        } else {
+            Self::bad_request(format!(
+                "the request body could not be read: {}",
+                rejection.body_text()
+            ))
+        }
+    }
+}
+
+/// The answer to a request no route serves: 404 naming the path.
+pub async fn no_route(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", uri.path()))
+}
+
+/// The answer to a method a route does not serve: 405 naming both (the
+/// router adds the `Allow` header).
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not serve {method}", uri.path()),
+    )
 }
 
 impl From<CallError> for ApiError {

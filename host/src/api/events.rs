@@ -10,23 +10,31 @@
 //! Statuses: `RECEIVED` (stored, not yet attempted), `DISPATCHED` (attempted,
 //! waiting for a retry), `NOTIFIED` (a receiver answered 2xx) and `FAILED`
 //! (dead-lettered after the last attempt).
+//!
+//! Attempts: a delivery cycle starts when the notification is stored and
+//! again at each redelivery. `cycleAttempts` counts the attempts of the
+//! current cycle (what the retry schedule goes by; `attempts` is the same
+//! number, kept for existing clients), `totalAttempts` those of every cycle
+//! — as many as `attemptLog` lists, whose last `cycleAttempts` entries are
+//! the current cycle's.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::extract::{Path, Query};
 use super::{ApiError, ApiState};
 use crate::store::{DeliveryState, NotificationQuery, Redeliver, StoredNotification};
 
 /// Most entries one page returns.
 const MAX_PAGE: u32 = 500;
 
-/// Query parameters of the event log.
+/// Query parameters of the event log; any other is refused.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListParams {
     /// Page size (default 100, at most 500).
     page_size: Option<u32>,
@@ -77,6 +85,8 @@ pub fn view(n: &StoredNotification) -> Value {
         "status": status_of(n),
         "source": n.source.as_str(),
         "attempts": n.attempts,
+        "cycleAttempts": n.attempts,
+        "totalAttempts": n.total_attempts,
         "nextAttemptDate": rfc3339(n.next_attempt_at),
         "lastStatusCode": n.last_status,
         "lastError": n.last_error,

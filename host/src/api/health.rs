@@ -23,20 +23,28 @@ use crate::telemetry::readiness::Readiness;
 use crate::telemetry::{metrics, request_id};
 
 /// `/healthz` and `/readyz`, plus `/metrics` when `with_metrics`.
-pub fn router(readiness: Readiness, with_metrics: bool) -> Router {
+fn routes(readiness: Readiness, with_metrics: bool) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
     if with_metrics {
         router = router.route("/metrics", get(scrape));
     }
-    router.with_state(readiness)
+    router
+        .method_not_allowed_fallback(super::error::method_not_allowed)
+        .with_state(readiness)
 }
 
-/// The main listener's routes: [`router`], then `app` once it is set (503
+/// A listener of its own for these routes (`metrics_listen`): any other
+/// request is the API's JSON 404.
+pub fn router(readiness: Readiness, with_metrics: bool) -> Router {
+    routes(readiness, with_metrics).fallback(super::error::no_route)
+}
+
+/// The main listener's routes: [`router`]'s, then `app` once it is set (503
 /// until then), every request in its own span with a request id.
 pub fn front(readiness: Readiness, with_metrics: bool, app: Arc<OnceLock<Router>>) -> Router {
-    let router = router(readiness, with_metrics).fallback(move |request: Request| {
+    let router = routes(readiness, with_metrics).fallback(move |request: Request| {
         let app = app.get().cloned();
         async move {
             match app {

@@ -2,20 +2,30 @@
 //! element instances, and switch their events on or off.
 //!
 //! Every write is validated against the element's `describe()` and the
-//! event settings rules before it is stored; a 400 names the field. Secret
-//! values are redacted in every response; the instance token is shown once,
-//! in the creation response.
+//! event settings rules before it is stored; a 400 names the field. A
+//! callback URL the outbound policy refuses without resolving it (an IP
+//! literal or `localhost` outside the operator's allow-list) is refused
+//! here rather than at every delivery; other names are judged when a
+//! delivery resolves them. Secret values are redacted in every response;
+//! the instance token is shown once, in the creation response. Every
+//! response carries the instance's webhook address (`webhook`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::extract::{JsonBody, NoParams, Path, Query};
 use super::{ApiError, ApiState};
-use crate::instance;
+use crate::ingress::WebhookAddress;
+use crate::instance::{self, EventSettings};
+use crate::outbound::ALLOW_PRIVATE_SETTING;
 use crate::runtime::ElementDescription;
 use crate::store::{Instance, InstancePatch, NewInstance};
+
+/// The configuration key of the callback URL.
+const CALLBACK_URL: &str = "event.notification.callback.url";
 
 /// `{"element": {"key": "connectwise"}}`.
 #[derive(Deserialize)]
@@ -50,11 +60,6 @@ pub struct EventsSwitch {
     enabled: bool,
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("request body is not valid: {e}")))
-}
-
 fn element_for(state: &ApiState, key: &str) -> Result<ElementDescription, ApiError> {
     state
         .registry
@@ -84,6 +89,7 @@ pub fn view(state: &ApiState, instance: &Instance) -> Value {
         "deliveryPaused": instance.delivery_paused,
         "createdDate": instance.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
         "updatedDate": instance.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
+        "webhook": WebhookAddress::of(&instance.element_key, instance.id),
     });
     if let Some(polled) = instance::poll::effective(description, &instance.configuration) {
         out["pollerConfiguration"] = json!(polled);
@@ -91,12 +97,31 @@ pub fn view(state: &ApiState, instance: &Instance) -> Value {
     out
 }
 
+/// Refuses a callback URL the outbound policy would refuse at every
+/// delivery without even resolving it.
+fn deliverable(state: &ApiState, settings: &EventSettings) -> Result<(), ApiError> {
+    let Some(host) = settings.callback_url.as_ref().and_then(url::Url::host) else {
+        return Ok(());
+    };
+    state
+        .outbound_policy
+        .check_unresolved(&host)
+        .map_err(|denial| {
+            ApiError::invalid_field(
+                format!("configuration.{CALLBACK_URL}"),
+                format!(
+                "{denial}, so every delivery to it would be refused; the operator can allow it \
+                 by listing it in {ALLOW_PRIVATE_SETTING} (outbound_allow_private)"
+            ),
+            )
+        })
+}
+
 /// `POST /instances`.
 pub async fn create(
     State(state): State<ApiState>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<CreateInstance>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let req: CreateInstance = parse_body(&body)?;
     let key = req
         .element
         .and_then(|e| e.key)
@@ -105,6 +130,7 @@ pub async fn create(
     let element = element_for(&state, key.trim())?;
     let settings = instance::validate(&element, &req.configuration)
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    deliverable(&state, &settings)?;
     let created = state
         .store
         .create_instance(NewInstance {
@@ -124,7 +150,10 @@ pub async fn create(
 }
 
 /// `GET /instances`.
-pub async fn list(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<ApiState>,
+    Query(NoParams {}): Query<NoParams>,
+) -> Result<Json<Value>, ApiError> {
     let all = state
         .store
         .list_instances()
@@ -156,9 +185,8 @@ pub async fn get(
 pub async fn patch(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<PatchInstance>,
 ) -> Result<Json<Value>, ApiError> {
-    let req: PatchInstance = parse_body(&body)?;
     let current = load(&state, id).await?;
     let mut configuration = current.configuration.clone();
     if let Some(changes) = req.configuration {
@@ -177,9 +205,8 @@ pub async fn patch(
 pub async fn switch_events(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<EventsSwitch>,
 ) -> Result<Json<Value>, ApiError> {
-    let req: EventsSwitch = parse_body(&body)?;
     let current = load(&state, id).await?;
     let mut configuration = current.configuration.clone();
     configuration.insert(
@@ -216,6 +243,9 @@ async fn apply(
     let element = element_for(state, &current.element_key)?;
     let settings = instance::validate(&element, &configuration)
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    if configuration.get(CALLBACK_URL) != current.configuration.get(CALLBACK_URL) {
+        deliverable(state, &settings)?;
+    }
     let old_key = instance::EventSettings::parse(&current.configuration)
         .ok()
         .and_then(|s| s.signature_key);

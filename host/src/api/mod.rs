@@ -2,10 +2,16 @@
 //! health, readiness, metrics), the authenticated management API (plugins,
 //! instances, event log), and the vendor-facing webhook endpoints of
 //! [`crate::ingress`].
+//!
+//! Every error answer of the HTTP surface is the JSON of [`ApiError`]: the
+//! handlers read their input through [`extract`], whose rejections are API
+//! errors, and [`with_fallbacks`] answers unknown routes and methods the
+//! same way.
 
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod health;
 pub mod instances;
 pub mod plugins;
@@ -13,15 +19,21 @@ pub mod poller;
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::Router;
 
 use crate::delivery::Delivery;
 use crate::ingress::InstanceCache;
+use crate::outbound::AddressPolicy;
 use crate::registry::Registry;
 use crate::store::Store;
 
 pub use error::ApiError;
+
+/// Largest body a management request may carry (webhooks have their own
+/// limit, `max_body_bytes`).
+pub const MAX_MANAGEMENT_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -40,6 +52,9 @@ pub struct ApiState {
     pub key_grace: std::time::Duration,
     /// The poller, told of instance changes.
     pub poller: crate::poller::Poller,
+    /// The outbound address policy, to refuse callback URLs it would refuse
+    /// at every delivery.
+    pub outbound_policy: AddressPolicy,
 }
 
 impl axum::extract::FromRef<ApiState> for Arc<Registry> {
@@ -85,6 +100,15 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.credentials.clone(),
             auth::require,
-        ));
+        ))
+        .layer(DefaultBodyLimit::max(MAX_MANAGEMENT_BODY_BYTES));
     management.with_state(state)
+}
+
+/// `app` answering requests no route serves with the JSON 404, and methods
+/// a route does not serve with the JSON 405. Call it last, once every
+/// route is in `app`.
+pub fn with_fallbacks(app: Router) -> Router {
+    app.fallback(error::no_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
 }

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 
+use super::extract::{NoParams, Query};
 use crate::registry::{PluginStatus, Registry};
 use crate::runtime::ElementDescription;
 
@@ -20,7 +21,10 @@ pub struct PluginView {
 }
 
 /// Lists every plugin file and its status.
-pub async fn list(State(registry): State<Arc<Registry>>) -> Json<Vec<PluginView>> {
+pub async fn list(
+    State(registry): State<Arc<Registry>>,
+    Query(NoParams {}): Query<NoParams>,
+) -> Json<Vec<PluginView>> {
     let snapshot = registry.snapshot();
     let views = snapshot
         .files()

@@ -3,9 +3,10 @@
 //! events found; `POST /instances/{id}/poller` polls now and answers with
 //! the status afterwards (after any poll of the instance in progress).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 
+use super::extract::Path;
 use super::{ApiError, ApiState};
 use crate::poller::InstanceStatus;
 

@@ -9,21 +9,22 @@
 //! [`crate::api::ApiError`]; a plugin trap, timeout or memory blow-up is a
 //! 5xx and the raw receipt is kept as `failed` for reprocessing.
 
+mod address;
 mod instances;
 mod request;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::Engine as _;
 use time::OffsetDateTime;
 
 use crate::accept::{self, InstanceInfo, Recipient};
+use crate::api::extract::Path;
 use crate::api::ApiError;
 use crate::delivery::Delivery;
 use crate::registry::Registry;
@@ -32,6 +33,8 @@ use crate::runtime::{CallLabel, WebhookOutcome};
 use crate::store::{NewReceipt, ReceiptOutcome, ReceiptStatus, Store};
 use crate::telemetry::metrics;
 
+use address::decode_instance_id;
+pub use address::{WebhookAddress, INSTANCE_HEADER};
 pub use instances::InstanceCache;
 
 /// Webhook ingress limits.
@@ -88,7 +91,7 @@ async fn by_header(
 ) -> Response {
     let id = request
         .headers()
-        .get("element-instances")
+        .get(INSTANCE_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok());
     respond(
@@ -111,18 +114,6 @@ fn respond(state: &IngressState, element: &str, result: Result<Response, ApiErro
         response.status().as_u16(),
     );
     response
-}
-
-/// `base64(instanceId)` as in `/events/closeio/MjA5MzE=`; URL-safe and
-/// unpadded forms are accepted too.
-fn decode_instance_id(encoded: &str) -> Option<i64> {
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-    let trimmed = encoded.trim_end_matches('=');
-    let bytes = STANDARD
-        .decode(encoded)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed))
-        .ok()?;
-    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
 }
 
 #[tracing::instrument(skip_all, fields(element = %element_key, instance = ?instance_id))]
@@ -281,17 +272,4 @@ async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Resp
         }
     };
     Ok((StatusCode::OK, Json(body)).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decode_instance_id;
-
-    #[test]
-    fn decodes_instance_ids_like_cloud_elements() {
-        assert_eq!(decode_instance_id("MjA5MzE="), Some(20931));
-        assert_eq!(decode_instance_id("MjA5MzE"), Some(20931));
-        assert_eq!(decode_instance_id("not base64!"), None);
-        assert_eq!(decode_instance_id("YWJj"), None); // "abc"
-    }
 }

@@ -113,16 +113,15 @@ impl OutboundClient {
     /// Refuses an IP-literal host the policy does not permit. Names go through the
     /// resolver instead.
     pub(super) fn check_literal(&self, host: &Host<&str>) -> Result<(), FetchError> {
-        let ip = match host {
-            Host::Domain(_) => return Ok(()),
-            Host::Ipv4(v4) => (*v4).into(),
-            Host::Ipv6(v6) => (*v6).into(),
-        };
-        if self.inner.policy.permits(ip) {
-            Ok(())
-        } else {
-            Err(FetchError::Denied(AddressPolicy::literal_denial(ip)))
-        }
+        self.inner
+            .policy
+            .check_literal(host)
+            .map_err(FetchError::Denied)
+    }
+
+    /// The address policy every request obeys.
+    pub fn policy(&self) -> &AddressPolicy {
+        &self.inner.policy
     }
 
     /// Sends a request whose URL was already checked and reads the response, all within

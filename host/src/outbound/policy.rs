@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, LazyLock};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use url::Host;
 
 use super::config::ALLOW_PRIVATE_SETTING;
 
@@ -117,6 +118,43 @@ impl AddressPolicy {
             self.allow_private
                 .iter()
                 .any(|net| net.contains(&ip) || net.contains(&canonical))
+        }
+    }
+
+    /// Judges an IP-literal host, as every request's host is judged before it leaves
+    /// (names pass here; their addresses are judged when they are resolved). The error is
+    /// the denial message, naming the setting that would allow the address.
+    pub fn check_literal<S: AsRef<str>>(&self, host: &Host<S>) -> Result<(), String> {
+        let ip = match host {
+            Host::Ipv4(v4) => IpAddr::V4(*v4),
+            Host::Ipv6(v6) => IpAddr::V6(*v6),
+            Host::Domain(_) => return Ok(()),
+        };
+        if self.permits(ip) {
+            Ok(())
+        } else {
+            Err(Self::literal_denial(ip))
+        }
+    }
+
+    /// Judges a host that is not resolved yet, for a URL kept to be used later (a
+    /// callback URL): an IP literal as [`check_literal`](Self::check_literal) does, and
+    /// the name `localhost` (or a name under `.localhost`, which RFC 6761 keeps for
+    /// loopback) as the loopback addresses it stands for. Any other name passes; what it
+    /// resolves to can change, so it is judged at each request.
+    pub fn check_unresolved<S: AsRef<str>>(&self, host: &Host<S>) -> Result<(), String> {
+        let Host::Domain(name) = host else {
+            return self.check_literal(host);
+        };
+        let name = name.as_ref().trim_end_matches('.').to_ascii_lowercase();
+        if name != "localhost" && !name.ends_with(".localhost") {
+            return Ok(());
+        }
+        let loopback = [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+        if loopback.iter().any(|ip| self.permits(*ip)) {
+            Ok(())
+        } else {
+            Err(Self::denial(&name, &loopback))
         }
     }
 
@@ -252,6 +290,46 @@ mod tests {
         assert!(!permits("::1"));
         assert!(!permits("169.254.169.254"));
         assert!(!AddressPolicy::default().permits("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn unresolved_hosts_are_judged_by_literal_and_loopback_name() {
+        let host = |url: &str| url::Url::parse(url).unwrap().host().unwrap().to_owned();
+        let closed = AddressPolicy::default();
+        for refused in [
+            "http://127.0.0.1:9000/x",
+            "http://0x7f.1/",
+            "http://[::1]/",
+            "http://10.0.0.5/",
+            "http://169.254.169.254/latest",
+            "http://[::ffff:192.168.1.1]/",
+            "http://localhost:9000/",
+            "http://LOCALHOST./",
+            "http://app.localhost/",
+        ] {
+            let denial = closed.check_unresolved(&host(refused)).unwrap_err();
+            assert!(
+                denial.contains(ALLOW_PRIVATE_SETTING),
+                "{refused}: {denial}"
+            );
+        }
+        for passes in [
+            "https://8.8.8.8/",
+            "https://app.example.com/",
+            "https://localhost.example.com/",
+        ] {
+            assert_eq!(closed.check_unresolved(&host(passes)), Ok(()), "{passes}");
+        }
+        let loopback = AddressPolicy::new(vec!["127.0.0.1/32".parse().unwrap()]);
+        assert_eq!(
+            loopback.check_unresolved(&host("http://127.0.0.1:9/")),
+            Ok(())
+        );
+        assert_eq!(
+            loopback.check_unresolved(&host("http://localhost/")),
+            Ok(())
+        );
+        assert!(loopback.check_unresolved(&host("http://[::1]/")).is_err());
     }
 
     #[test]

@@ -181,6 +181,7 @@ impl Server {
         readiness.plugins_scanned(registry.clone());
         let delivery = Delivery::start(store.clone(), outbound.clone(), settings.delivery.clone());
         let instances = InstanceCache::new(outbound.clone());
+        let outbound_policy = outbound.policy().clone();
         let poller = Poller::start(
             store.clone(),
             registry.clone(),
@@ -197,6 +198,7 @@ impl Server {
             delivery: delivery.clone(),
             key_grace: settings.delivery.key_grace,
             poller: poller.clone(),
+            outbound_policy,
         })
         .merge(ingress::router(IngressState {
             registry: registry.clone(),
@@ -205,7 +207,7 @@ impl Server {
             config: Arc::new(settings.ingress.clone()),
             delivery: delivery.clone(),
         }));
-        let app = crate::console::mount(app, credentials.clone());
+        let app = api::with_fallbacks(crate::console::mount(app, credentials.clone()));
         let _ = listening.app.set(app);
         let addr = listening.addr;
         tracing::info!(%addr, metrics = ?listening.metrics_addr, plugins = %settings.plugins_dir.display(), data = %settings.data_dir.display(), "plugboard listening");

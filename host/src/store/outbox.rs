@@ -162,8 +162,10 @@ pub struct StoredNotification {
     pub source: NotificationSource,
     /// Delivery state.
     pub state: DeliveryState,
-    /// Attempts in the current cycle.
+    /// Attempts in the current cycle (a redelivery starts a new one).
     pub attempts: u32,
+    /// Attempts in every cycle: the length of the whole attempt log.
+    pub total_attempts: u32,
     /// When the next attempt is due (pending only).
     pub next_attempt_at: Option<OffsetDateTime>,
     /// The last attempt's status code.

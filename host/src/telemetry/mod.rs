@@ -1,5 +1,7 @@
 //! What the host tells its operator: logs (`tracing` to standard error, as
-//! text or JSON, filtered by `RUST_LOG`, default `info`), Prometheus
+//! text or JSON, filtered by `RUST_LOG`, default `info`; coloured only when
+//! standard error is a terminal, so a log file or pipe gets plain text),
+//! Prometheus
 //! metrics ([`metrics`]), readiness ([`readiness`]) and a span per HTTP
 //! request carrying its request id ([`request_id`]).
 //!
@@ -10,6 +12,8 @@
 pub mod metrics;
 pub mod readiness;
 pub mod request_id;
+
+use std::io::IsTerminal as _;
 
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
@@ -25,11 +29,13 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber. Safe to call more than once (later calls
-/// are ignored).
+/// are ignored). ANSI colours are used only when standard error is a
+/// terminal.
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),

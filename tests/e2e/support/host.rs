@@ -128,6 +128,12 @@ impl TestHost {
         self.boot().await;
     }
 
+    /// Stops the host and starts it again on the same folders with other settings.
+    pub async fn restart_with(&mut self, opts: HostOptions) {
+        self.opts = opts;
+        self.restart().await;
+    }
+
     /// The server.
     pub fn server(&self) -> &Server {
         self.server.as_ref().unwrap()

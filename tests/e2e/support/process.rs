@@ -75,6 +75,25 @@ impl Binary {
         self
     }
 
+    /// Starts the process with its standard error on a pipe, as under a
+    /// process supervisor; a thread copies the pipe to the log file.
+    pub fn spawn_piped(mut self) -> Process {
+        let mut log = std::fs::File::create(&self.log).unwrap();
+        let mut child = self
+            .command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut pipe, &mut log));
+        Process {
+            child,
+            port: self.port,
+            log: self.log,
+        }
+    }
+
     /// Starts the process.
     pub fn spawn(mut self) -> Process {
         let log = std::fs::File::create(&self.log).unwrap();

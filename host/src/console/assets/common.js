@@ -78,9 +78,9 @@ const pb = (() => {
     setTimeout(() => { region.textContent = text; }, 50);
   }
 
-  /** The URL a vendor calls for an instance: /events/{element}/{base64(id)}. */
-  function webhookUrl(elementKey, id) {
-    return `${location.origin}/events/${encodeURIComponent(elementKey)}/${btoa(String(id))}`;
+  /** The URL a vendor calls for an instance: the API's `webhook.path` on this origin. */
+  function webhookUrl(instance) {
+    return `${location.origin}${instance.webhook.path}`;
   }
 
   /** Copies `text` to the clipboard and says so on `button`. */

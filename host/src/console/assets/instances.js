@@ -20,7 +20,7 @@
   function webhookCell(instance) {
     const type = instance.configuration['event.vendor.type'];
     if (type === 'polling') return el('td', { class: 'hint' }, 'Polled');
-    const url = webhookUrl(instance.element.key, instance.id);
+    const url = webhookUrl(instance);
     const button = el('button', {
       type: 'button',
       class: 'small',

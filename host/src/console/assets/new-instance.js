@@ -78,7 +78,7 @@
     const section = document.getElementById('created');
     const webhook = document.getElementById('webhook-url');
     const polled = instance.configuration['event.vendor.type'] === 'polling';
-    webhook.value = polled ? 'Not needed: plugboard polls this vendor.' : webhookUrl(instance.element.key, instance.id);
+    webhook.value = polled ? 'Not needed: plugboard polls this vendor.' : webhookUrl(instance);
     document.getElementById('instance-token').value = instance.token || '';
     document.getElementById('created-heading').textContent = `Instance ${instance.id} created`;
     document.getElementById('created-events').href = `/console/events?instance=${instance.id}`;

@@ -211,7 +211,8 @@ pub(super) fn depth(conn: &Connection) -> Result<OutboxDepth> {
 
 const COLUMNS: &str =
     "id, instance_id, receipt_id, source, status, attempts, next_attempt_at, last_status, \
-                       last_error, created_at, delivered_at, event_count, body";
+                       last_error, created_at, delivered_at, event_count, body, \
+     (SELECT count(*) FROM delivery_attempts a WHERE a.notification_id = notifications.id)";
 
 fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
     let source: String = row.get(3)?;
@@ -231,6 +232,7 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
         },
         state,
         attempts: row.get(5)?,
+        total_attempts: row.get(13)?,
         next_attempt_at: match row.get::<_, Option<i64>>(6)? {
             Some(t) if state == DeliveryState::Pending && t != PARKED => Some(from_millis(t)?),
             _ => None,
