@@ -14,10 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Circles between top-level modules that are known and not yet broken:
-/// the stage boundaries between ingress, api, instance, poller and delivery
-/// (one accept step and one instance service replace them).
-const KNOWN: &[&[&str]] = &[&["api", "delivery", "ingress", "instance", "poller"]];
+/// Circles between top-level modules that are known and not yet broken
+/// (none: a new one fails the test).
+const KNOWN: &[&[&str]] = &[];
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 

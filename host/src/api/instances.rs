@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::extract::{JsonBody, NoParams, Path, Query};
 use super::{ApiError, ApiState};
-use crate::ingress::WebhookAddress;
+use crate::instance::WebhookAddress;
 use crate::instance::{self, EventSettings};
 use crate::outbound::ALLOW_PRIVATE_SETTING;
 use crate::runtime::ElementDescription;

@@ -24,7 +24,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 
 use crate::delivery::Delivery;
-use crate::ingress::InstanceCache;
+use crate::instance::InstanceCache;
 use crate::outbound::AddressPolicy;
 use crate::registry::Registry;
 use crate::store::Store;

@@ -9,8 +9,6 @@
 //! [`crate::api::ApiError`]; a plugin trap, timeout or memory blow-up is a
 //! 5xx and the raw receipt is kept as `failed` for reprocessing.
 
-mod address;
-mod instances;
 mod request;
 
 use std::sync::Arc;
@@ -27,15 +25,12 @@ use crate::accept::{self, InstanceInfo, Recipient};
 use crate::api::extract::Path;
 use crate::api::ApiError;
 use crate::delivery::Delivery;
+use crate::instance::{decode_instance_id, InstanceCache, INSTANCE_HEADER};
 use crate::registry::Registry;
 use crate::runtime::{CallLabel, WebhookOutcome};
 
 use crate::store::{NewReceipt, ReceiptOutcome, ReceiptStatus, Store};
 use crate::telemetry::metrics;
-
-use address::decode_instance_id;
-pub use address::{WebhookAddress, INSTANCE_HEADER};
-pub use instances::InstanceCache;
 
 /// Webhook ingress limits.
 #[derive(Clone, Debug)]
@@ -134,7 +129,12 @@ async fn handle(
     })?;
     let instance = state
         .instances
-        .get(&state.store, &loaded, id)
+        .get(
+            &state.store,
+            loaded.plugin.description(),
+            loaded.plugin.content_hash(),
+            id,
+        )
         .await
         .map_err(|e| ApiError::internal("reading the instance failed", &e))?
         .filter(|i| loaded.plugin.description().key == i.instance.element_key)

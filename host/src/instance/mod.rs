@@ -6,13 +6,18 @@
 //! Values may arrive as strings (`"true"`, `"15"`) or as JSON values, as the
 //! Cloud Elements documents show; both are accepted.
 
+mod address;
+mod cache;
 pub mod poll;
+pub mod resources;
 mod settings;
 
 use serde_json::{Map, Value};
 
 use crate::runtime::ElementDescription;
 
+pub use address::{decode_instance_id, WebhookAddress, INSTANCE_HEADER};
+pub use cache::{CachedInstance, InstanceCache};
 pub use settings::{EventSettings, VendorType};
 
 /// Configuration keys plugboard itself treats as secret.
@@ -55,7 +60,7 @@ pub fn validate(
         }
     }
     let settings = EventSettings::parse(configuration)?;
-    crate::poller::resource::parse_all(configuration)?;
+    resources::parse_all(configuration)?;
     if settings.enabled {
         let mode = match settings.vendor_type {
             VendorType::Webhooks => "webhooks",

@@ -7,8 +7,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::resources::{self as resource, Resource, CONFIGURATION_KEY};
 use super::{ConfigError, EventSettings, VendorType};
-use crate::poller::resource::{self, Resource, CONFIGURATION_KEY};
 use crate::runtime::ElementDescription;
 
 /// Where the resources an instance polls come from.

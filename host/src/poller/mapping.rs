@@ -8,7 +8,7 @@ use serde_json::Value;
 use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::OffsetDateTime;
 
-use super::resource::{DateField, Resource};
+use crate::instance::resources::{DateField, Resource};
 use crate::store::{EventType, NewEvent};
 
 /// The time span one poll reads.

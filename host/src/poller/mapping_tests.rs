@@ -4,7 +4,7 @@ use serde_json::json;
 use time::macros::datetime;
 
 use super::*;
-use crate::poller::resource::parse_all;
+use crate::instance::resources::parse_all;
 
 fn resource(config: Value) -> Resource {
     let all = json!({"event.poller.configuration": {"tickets": config}});

@@ -21,15 +21,11 @@
 mod error;
 pub mod mapping;
 mod page;
-pub mod pattern;
 pub mod plan;
-pub mod resource;
 mod run;
 mod scheduler;
 pub mod status;
 mod store_page;
-pub mod template;
-pub mod zone;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -19,9 +19,9 @@ use time::OffsetDateTime;
 use super::error::PollError;
 use super::mapping::{self, Window};
 use super::plan::Plan;
-use super::resource::Resource;
 use super::store_page::{store_page, PageEvents};
 use super::Shared;
+use crate::instance::resources::Resource;
 use crate::registry::LoadedPlugin;
 use crate::runtime::{
     CallError, CallLabel, ElementError, Header, HttpRequest, HttpResponse, PollContext,
@@ -273,7 +273,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::poller::resource::parse_all;
+    use crate::instance::resources::parse_all;
 
     fn resource(config: serde_json::Value) -> Resource {
         let all = json!({"event.poller.configuration": {"items": config}});

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::resource::Resource;
+use crate::instance::resources::Resource;
 use crate::instance::{self, EventSettings, VendorType};
 use crate::store::Instance;
 

@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 use super::error::PollError;
 use super::mapping::Window;
 use super::page::Target;
-use super::resource::Resource;
 use crate::accept::{self, InstanceInfo, Recipient};
+use crate::instance::resources::Resource;
 use crate::runtime::{HttpRequest, HttpResponse, NormalizedEvent};
 use crate::store::{NewEvent, NewReceipt, PollWrite};
 

@@ -94,7 +94,7 @@ pub async fn load_plugin(runtime: &Runtime, wasm: &[u8]) -> Result<ElementPlugin
     crate::instance::poll::check_defaults(plugin.description()).map_err(|e| {
         format!(
             "describe() failed: default-poll-configuration is not a valid {}: {}: {}",
-            crate::poller::resource::CONFIGURATION_KEY,
+            crate::instance::resources::CONFIGURATION_KEY,
             e.field,
             e.message
         )

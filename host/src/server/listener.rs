@@ -58,7 +58,7 @@ const OVER_LIMIT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: application/json\r\n\
 retry-after: 1\r\n\
 connection: close\r\n\
-content-length: 83\r\n\r\n\
+content-length: 84\r\n\r\n\
 {\"code\":\"too_many_connections\",\"message\":\"too many open connections; retry shortly\"}";
 
 /// Serves `router` on `listener` under `limits` until `stop` turns true;

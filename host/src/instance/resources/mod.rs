@@ -4,7 +4,7 @@
 //! (`resource|url|xPathFilter|updatedField|updatedFormat|updatedZone|createdField|createdFormat|createdZone`).
 //! A resource named in both takes the object's configuration.
 //!
-//! Keys of one resource: `url` (a template, see [`super::template`]),
+//! Keys of one resource: `url` (a template, see [`template`]),
 //! `idField` (dotted path, default `id`), `datesConfiguration`
 //! (`updatedDateField`, `updatedDateFormat`, `updatedDateTimezone`,
 //! `createdDateField`, `createdDateFormat`, `createdDateTimezone`),
@@ -19,10 +19,14 @@
 use serde_json::{json, Map, Value};
 use time::Duration;
 
-use super::pattern::JavaPattern;
-use super::template::UrlTemplate;
-use super::zone::Zone;
-use crate::instance::ConfigError;
+pub mod pattern;
+pub mod template;
+pub mod zone;
+
+use super::ConfigError;
+use pattern::JavaPattern;
+use template::UrlTemplate;
+use zone::Zone;
 
 /// Key of the per-resource configuration object.
 pub const CONFIGURATION_KEY: &str = "event.poller.configuration";

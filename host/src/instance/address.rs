@@ -39,7 +39,7 @@ impl WebhookAddress {
 
 /// `base64(instanceId)` as in `/events/closeio/MjA5MzE=`; URL-safe and
 /// unpadded forms are accepted too.
-pub(super) fn decode_instance_id(encoded: &str) -> Option<i64> {
+pub fn decode_instance_id(encoded: &str) -> Option<i64> {
     let trimmed = encoded.trim_end_matches('=');
     let bytes = STANDARD
         .decode(encoded)

@@ -8,8 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::instance::{self, EventSettings};
 use crate::outbound::{HostAllowList, OutboundClient};
-use crate::registry::LoadedPlugin;
-use crate::runtime::FetchScope;
+use crate::runtime::{ElementDescription, FetchScope};
 use crate::store::{Instance, Store};
 
 /// An instance prepared for handling webhooks.
@@ -41,14 +40,16 @@ impl InstanceCache {
         }
     }
 
-    /// The instance `id` prepared for `plugin`, from cache or the store.
+    /// The instance `id` prepared for the plugin described by `description`
+    /// (whose content hash is `plugin_hash`), from cache or the store.
     pub async fn get(
         &self,
         store: &Store,
-        plugin: &LoadedPlugin,
+        description: &ElementDescription,
+        plugin_hash: &str,
         id: i64,
     ) -> anyhow::Result<Option<Arc<CachedInstance>>> {
-        let hash = plugin.plugin.content_hash();
+        let hash = plugin_hash;
         if let Some(hit) = self.entries.read().expect("cache lock").get(&id) {
             if hit.plugin_hash == hash {
                 return Ok(Some(hit.clone()));
@@ -57,7 +58,6 @@ impl InstanceCache {
         let Some(instance) = store.get_instance(id).await? else {
             return Ok(None);
         };
-        let description = plugin.plugin.description();
         let settings = EventSettings::parse(&instance.configuration).unwrap_or_else(|e| {
             tracing::error!(instance = id, error = %e, "stored instance has invalid event settings; events treated as disabled");
             EventSettings::parse(&serde_json::Map::new()).expect("empty settings are valid")
