@@ -21,7 +21,9 @@ async fn start(settings: &[(&str, &str)]) -> (Process, tempfile::TempDir, tempfi
     let plugins = tempfile::tempdir().unwrap();
     std::fs::write(plugins.path().join("probe.wasm"), plugin_bytes("probe")).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let mut binary = Binary::serve(plugins.path(), data.path());
+    // The probe instances deliver to a closed loopback port.
+    let mut binary = Binary::serve(plugins.path(), data.path())
+        .env("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", "127.0.0.1");
     for (key, value) in settings {
         binary = binary.env(key, value);
     }

@@ -83,7 +83,11 @@ impl Setup {
             .json()
             .await
             .unwrap();
-        webhook_path("connectwise", created["id"].as_i64().unwrap())
+        let id = created["id"].as_i64();
+        webhook_path(
+            "connectwise",
+            id.unwrap_or_else(|| panic!("instance not created: {created}")),
+        )
     }
 
     /// A signed callback body and its signature.

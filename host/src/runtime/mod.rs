@@ -11,6 +11,34 @@
 //! task (no hand-off to another thread for a call of a few microseconds)
 //! and yield to the executor at every epoch tick, so a long call never holds
 //! a worker thread. Nothing outside this module names wasmtime types.
+//!
+//! # How one call runs
+//!
+//! 1. **Loading, once per plugin file** ([`Runtime::load`]): the component
+//!    is looked up in the compiled-artifact cache (`data/cache`, keyed by
+//!    content hash and engine settings); a miss is compiled by a short-lived
+//!    child process (`plugboard plugins compile`, [`compiler`]) so the
+//!    compiler's memory never stays in the sidecar, then the artifact is
+//!    mapped from its file. The contract version is read from the
+//!    component's exports ([`contract`]), the component is pre-linked
+//!    against that version's bindings ([`bindings`]: one `bindgen!` per
+//!    version) and `describe()` is called once.
+//! 2. **A slot** (shared by every [`ElementPlugin`]): at most `max_concurrent_calls`
+//!    run at once; taking a slot wakes the epoch ticker thread, which
+//!    sleeps while no call is in flight.
+//! 3. **A fresh `Store` and instance**: the instance comes from the pooling
+//!    allocator (falling back to on-demand allocation where the address
+//!    space cannot be reserved); its memory is reset in place when the slot
+//!    is reused, so a call starts from the component's initial state and
+//!    sees nothing of earlier calls. The store carries the call's memory
+//!    cap ([`limits`], a `ResourceLimiter`) and CPU deadline.
+//! 4. **The call** runs on a fiber in the caller's task. At every epoch
+//!    tick (`EPOCH_TICK`) the guest yields to the executor and its CPU
+//!    budget is checked; time spent waiting to be resumed, and time in host
+//!    imports such as `https-get` ([`state`]), is not charged.
+//! 5. **The outcome**: a result, a typed element error (a WIT variant), or
+//!    a [`CallError`] naming what stopped the guest — trap, timeout, memory
+//!    — for that call only. The store and instance are dropped.
 
 mod artifact;
 mod bindings;

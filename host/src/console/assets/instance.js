@@ -39,7 +39,7 @@
 
   function webhookItem() {
     if (polled()) return item('Vendor webhook URL', el('span', { class: 'hint' }, 'None: plugboard polls this vendor.'));
-    const url = webhookUrl(instance.element.key, instance.id);
+    const url = webhookUrl(instance);
     const button = el('button', { type: 'button', class: 'small' }, 'Copy');
     button.addEventListener('click', () => copy(url, button));
     return item('Vendor webhook URL', el('code', { id: 'webhook-url' }, url), ' ', button);
