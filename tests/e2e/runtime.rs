@@ -248,7 +248,9 @@ async fn watched_registry(
 async fn wait_for_hash(registry: &Arc<Registry>, key: &str, hash: &str) {
     wait_until(
         &format!("{key} to serve {hash}"),
-        Duration::from_secs(20),
+        // Generous: a swap compiles the new file, which can wait behind the
+        // large JavaScript and Python components other tests compile.
+        Duration::from_secs(60),
         || async {
             registry
                 .get(key)

@@ -119,7 +119,6 @@ impl Listening {
                 stop,
             ));
         }
-        readiness.listening();
         Ok(Self {
             addr,
             metrics_addr,
@@ -210,6 +209,9 @@ impl Server {
         }));
         let app = api::with_fallbacks(crate::console::mount(app, credentials.clone()));
         let _ = listening.app.set(app);
+        // Ready only once the routes are in place: until now every request but
+        // health and metrics is answered "starting".
+        readiness.listening();
         let addr = listening.addr;
         tracing::info!(%addr, metrics = ?listening.metrics_addr, plugins = %settings.plugins_dir.display(), data = %settings.data_dir.display(), "plugboard listening");
         Ok(Self {

@@ -73,7 +73,7 @@ impl Readiness {
         Self::default()
     }
 
-    /// Every listener is bound.
+    /// Every listener is bound and serves the full set of routes.
     pub fn listening(&self) {
         self.inner.listening.store(true, Ordering::SeqCst);
     }
@@ -101,7 +101,7 @@ impl Readiness {
         let listening = if i.listening.load(Ordering::SeqCst) {
             OK.to_string()
         } else {
-            "binding the listeners".into()
+            "starting the listeners and routes".into()
         };
         checks.insert("listeners", listening);
         let store = if i.store.get().is_some() {
