@@ -12,8 +12,11 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::support::host::webhook_path;
-use crate::support::process::{Binary, Process, AUTH};
+use crate::support::process::{probe_instance, Binary, Process};
 use crate::support::{plugin_bytes, wait_until};
+
+/// Where the probe instances deliver: a closed loopback port.
+const CLOSED_PORT_CALLBACK: &str = "http://127.0.0.1:9/hook";
 
 /// A real `plugboard serve` with the probe element and the given settings.
 async fn start(settings: &[(&str, &str)]) -> (Process, tempfile::TempDir, tempfile::TempDir) {
@@ -30,23 +33,6 @@ async fn start(settings: &[(&str, &str)]) -> (Process, tempfile::TempDir, tempfi
     let process = binary.spawn();
     process.wait_ready().await;
     (process, plugins, data)
-}
-
-/// A probe instance (events on, delivery to a closed loopback port); its id.
-async fn probe_instance(base: &str) -> i64 {
-    let created: Value = reqwest::Client::new()
-        .post(format!("{base}/instances"))
-        .header("authorization", AUTH)
-        .json(&json!({"element": {"key": "probe"}, "configuration": {
-            "event.notification.enabled": true,
-            "event.notification.callback.url": "http://127.0.0.1:9/hook"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["id"].as_i64().expect("instance created")
 }
 
 /// Opens `n` connections to `port`, each sending `prefix` (maybe nothing).
@@ -104,7 +90,7 @@ async fn idle_and_half_sent_connections_are_closed_while_the_host_keeps_serving(
     ])
     .await;
     let base = process.base();
-    let id = probe_instance(&base).await;
+    let id = probe_instance(&base, CLOSED_PORT_CALLBACK).await;
 
     // More idle connections than the default open-file limit of 1,024.
     let idle = open(process.port, 1_100, b"").await;
@@ -203,7 +189,7 @@ async fn connections_past_the_limit_are_refused_at_once() {
 async fn an_oversized_webhook_gets_its_413() {
     let (process, _plugins, _data) = start(&[]).await;
     let base = process.base();
-    let id = probe_instance(&base).await;
+    let id = probe_instance(&base, CLOSED_PORT_CALLBACK).await;
     let body = vec![b'x'; 2 << 20];
     for _ in 0..3 {
         let response = reqwest::Client::new()

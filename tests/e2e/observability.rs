@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::support::host::webhook_path;
-use crate::support::process::{Binary, Process, AUTH};
+use crate::support::process::{probe_instance, Binary, Process, AUTH};
 use crate::support::receiver::{Answer, Receiver};
 use crate::support::scrape::{scrape, sum};
 use crate::support::{plugin_bytes, variant, wait_until, write_atomic};
@@ -70,23 +70,6 @@ async fn readyz_follows_the_plugin_folder_and_shutdown() {
     process.terminate();
     assert!(process.exited(Duration::from_secs(30)).await.success());
     assert!(process.log().contains("stopped"), "{}", process.log());
-}
-
-/// Creates a probe instance delivering to `callback`; returns its id.
-async fn probe_instance(client: &reqwest::Client, base: &str, callback: &str) -> i64 {
-    let created: Value = client
-        .post(format!("{base}/instances"))
-        .header("authorization", AUTH)
-        .json(&json!({"element": {"key": "probe"}, "configuration": {
-            "event.notification.enabled": true,
-            "event.notification.callback.url": callback}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["id"].as_i64().expect("instance created")
 }
 
 /// Creates a ConnectWise polling instance whose vendor cannot be reached,
@@ -150,9 +133,9 @@ async fn every_metric_family_moves_under_a_scripted_scenario() {
     );
     failing.always(Answer::Status(500, None));
     gone.always(Answer::Status(410, None));
-    let delivered = probe_instance(&client, &base, &ok.url()).await;
-    let dead = probe_instance(&client, &base, &failing.url()).await;
-    let parked = probe_instance(&client, &base, &gone.url()).await;
+    let delivered = probe_instance(&base, &ok.url()).await;
+    let dead = probe_instance(&base, &failing.url()).await;
+    let parked = probe_instance(&base, &gone.url()).await;
 
     let webhook = |id: i64, action: &'static str| {
         let (client, url) = (

@@ -173,3 +173,25 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
+
+/// Creates a probe instance of the binary at `base` delivering to
+/// `callback` (events on); returns its id.
+pub async fn probe_instance(base: &str, callback: &str) -> i64 {
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/instances"))
+        .header("authorization", AUTH)
+        .json(
+            &serde_json::json!({"element": {"key": "probe"}, "configuration": {
+            "event.notification.enabled": true,
+            "event.notification.callback.url": callback}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("instance not created: {created}"))
+}
