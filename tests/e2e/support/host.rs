@@ -134,11 +134,6 @@ impl TestHost {
         self.restart().await;
     }
 
-    /// The server.
-    pub fn server(&self) -> &Server {
-        self.server.as_ref().unwrap()
-    }
-
     /// An authenticated management request; returns status and JSON body.
     pub async fn api(
         &self,

@@ -1,8 +1,6 @@
 //! Helpers shared by the end-to-end tests: plugin files, waiting with a
 //! deadline, and request builders.
 
-#![allow(dead_code)]
-
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
