@@ -1,14 +1,15 @@
 //! Accepting what a plugin found, the one step webhooks and polls share:
-//! the plugin's normalized events are checked and converted
-//! ([`normalize`]), and the notifications about them are built — body bytes,
+//! the plugin's normalized events are checked and converted into
+//! [`NewEvent`]s ([`normalize`]), and the notifications about them are built — body bytes,
 //! `eventId`, split by the source's limit — as the receipt's outcome, so the
-//! store writes receipt, events and notifications in one transaction.
+//! store writes the receipt and its notifications in one transaction.
 //!
 //! Data path: [`crate::ingress`] (webhook → plugin) and [`crate::poller`]
 //! (timer → plugin) call down into this module, then hand the receipt to
 //! [`crate::store`]; [`crate::delivery`] later sends the stored bytes as they
 //! are. Nothing here does I/O.
 
+mod event;
 mod normalize;
 pub mod notification;
 
@@ -17,8 +18,9 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::runtime::NormalizedEvent;
-use crate::store::{NewEvent, NewNotification, NotificationSource, ReceiptStatus};
+use crate::store::{NewNotification, NotificationSource, ReceiptStatus};
 
+pub use event::{EventType, NewEvent};
 pub use normalize::normalize;
 pub use notification::{Format, InstanceInfo, Source};
 

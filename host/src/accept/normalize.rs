@@ -7,8 +7,8 @@ use serde_json::value::RawValue;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::runtime::{EventType, NormalizedEvent};
-use crate::store::{self, NewEvent};
+use super::event::{EventType, NewEvent};
+use crate::runtime::{self, NormalizedEvent};
 
 /// Converts every event, or says which one is malformed and how.
 pub fn normalize(
@@ -38,10 +38,10 @@ pub fn normalize(
             };
             Ok(NewEvent {
                 event_type: match e.event_type {
-                    EventType::Created => store::EventType::Created,
-                    EventType::Updated => store::EventType::Updated,
-                    EventType::Deleted => store::EventType::Deleted,
-                    EventType::Unknown => store::EventType::Unknown,
+                    runtime::EventType::Created => EventType::Created,
+                    runtime::EventType::Updated => EventType::Updated,
+                    runtime::EventType::Deleted => EventType::Deleted,
+                    runtime::EventType::Unknown => EventType::Unknown,
                 },
                 object_type: e.object_type,
                 object_id: e.object_id,

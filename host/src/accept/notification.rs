@@ -14,7 +14,7 @@
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
-use crate::store::NewEvent;
+use super::event::NewEvent;
 
 /// Where the events came from; it sets how many go into one notification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,8 +192,8 @@ pub fn prepare<R: Serialize + ?Sized>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::event::EventType;
     use super::*;
-    use crate::store::EventType;
     use serde_json::{json, Value};
 
     fn events(n: usize) -> Vec<NewEvent> {

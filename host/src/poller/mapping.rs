@@ -8,8 +8,8 @@ use serde_json::Value;
 use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::OffsetDateTime;
 
+use crate::accept::{EventType, NewEvent};
 use crate::instance::resources::{DateField, Resource};
-use crate::store::{EventType, NewEvent};
 
 /// The time span one poll reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

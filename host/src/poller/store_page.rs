@@ -15,10 +15,10 @@ use time::OffsetDateTime;
 use super::error::PollError;
 use super::mapping::Window;
 use super::page::Target;
-use crate::accept::{self, InstanceInfo, Recipient};
+use crate::accept::{self, InstanceInfo, NewEvent, Recipient};
 use crate::instance::resources::Resource;
 use crate::runtime::{HttpRequest, HttpResponse, NormalizedEvent};
-use crate::store::{NewEvent, NewReceipt, PollWrite};
+use crate::store::{NewReceipt, PollWrite};
 
 /// The events of one page, ready to store.
 pub(super) struct PageEvents {

@@ -25,7 +25,6 @@ mod backend;
 #[cfg(test)]
 mod conformance;
 mod error;
-mod event;
 mod handle;
 mod instance;
 mod outbox;
@@ -37,7 +36,6 @@ mod test_support;
 mod timestamp;
 
 pub use error::{ErrorKind, Result, StoreError};
-pub use event::{EventType, NewEvent};
 pub use handle::{Pruned, Store, StoreConfig, StoreStats, PRUNE_CHUNK};
 pub use instance::{Instance, InstancePatch, NewInstance};
 pub use outbox::{

@@ -1,6 +1,8 @@
-//! Normalized events: what a plugin made of a vendor payload, one per
-//! changed object. They are stored inside the notifications that carry
-//! them (the event log is the notifications), not as rows of their own.
+//! Accepted events: what a plugin made of a vendor payload (or the generic
+//! poll mapping of a page), one per changed object, checked and typed. The
+//! accept step turns them into notification bodies; the store keeps them
+//! only inside the notifications that carry them (the event log is the
+//! notifications), never as rows of their own.
 
 use std::fmt;
 
@@ -40,7 +42,7 @@ impl fmt::Display for EventType {
     }
 }
 
-/// One event to store with its receipt.
+/// One accepted event, to be carried by the notifications built from it.
 #[derive(Clone, Debug)]
 pub struct NewEvent {
     /// What happened.
