@@ -1,21 +1,25 @@
 //! The database schema and its migrations.
 //!
-//! [`MIGRATIONS`] is an ordered list; the database's `user_version` counts
-//! how many have been applied. Opening applies the missing ones, each in its
-//! own transaction together with the version bump, and refuses a database
+//! [`MIGRATIONS`] is an ordered list run by `rusqlite_migration`, which
+//! keeps the database's `user_version` as the count of migrations applied
+//! (the same counter plugboard kept before it used the crate, so existing
+//! databases open unchanged). Opening applies the missing ones in one
+//! transaction together with the version bump, and refuses a database
 //! written by a newer plugboard. Published migrations are never edited: a
 //! change is a new entry at the end.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, SchemaVersion, M};
 
 /// Schema migrations, oldest first. Entry `n` takes the schema from version
 /// `n` to `n + 1`.
 ///
 /// Times plugboard stamps are unix milliseconds; vendor dates are RFC 3339
 /// text; JSON columns hold compact JSON text.
-pub(super) const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[M<'static>] = &[
     // 1: instances, receipts and events.
-    r#"
+    M::up(
+        r#"
     CREATE TABLE instances (
         id             INTEGER PRIMARY KEY AUTOINCREMENT,
         token          TEXT    NOT NULL UNIQUE,
@@ -62,9 +66,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_by_instance ON events (instance_id, id);
     CREATE INDEX events_by_receipt ON events (receipt_id, seq);
     "#,
+    ),
     // 2: the outbox (notifications and delivery attempts), paused delivery,
     // and signing keys kept through a rotation's grace period.
-    r#"
+    M::up(
+        r#"
     CREATE TABLE notifications (
         id              TEXT    PRIMARY KEY,
         instance_id     INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
@@ -105,9 +111,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX retired_signing_keys_by_instance ON retired_signing_keys (instance_id, expires_at);
     "#,
+    ),
     // 3: poll checkpoints: per instance and resource, the end of the last
     // poll window whose events are stored (unix milliseconds).
-    r#"
+    M::up(
+        r#"
     CREATE TABLE poll_checkpoints (
         instance_id INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
         resource    TEXT    NOT NULL,
@@ -116,6 +124,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (instance_id, resource)
     ) STRICT, WITHOUT ROWID;
     "#,
+    ),
     // 4: constraints that hold with several writers, and no unread writes.
     // - De-duplication becomes a unique key: `dedup_key` holds the vendor
     //   message id while the receipt guards it (the newest accepted one per
@@ -124,7 +133,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // - Claimed notifications carry their claim's lease token.
     // - The `events` table goes: nothing read it; notifications carry the
     //   events. So does the failed-receipt index nothing queried.
-    r#"
+    M::up(
+        r#"
     ALTER TABLE receipts ADD COLUMN dedup_key TEXT;
     UPDATE receipts SET dedup_key = message_id
     WHERE status = 'accepted' AND message_id IS NOT NULL
@@ -143,39 +153,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
 
     DROP TABLE events;
     "#,
+    ),
 ];
 
 /// The schema version this build writes.
-pub(super) fn latest_version() -> u32 {
-    u32::try_from(MIGRATIONS.len()).expect("fewer than 2^32 migrations")
+pub(super) fn latest_version() -> usize {
+    MIGRATIONS.len()
 }
 
 /// Brings the schema up to date and returns the version it is now at.
-pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<u32> {
-    let mut version = current_version(conn)?;
+pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<usize> {
+    let migrations = Migrations::from_slice(MIGRATIONS);
     let latest = latest_version();
-    if version > latest {
-        anyhow::bail!(
-            "the database has schema version {version}, newer than this plugboard knows \
+    let found = match migrations.current_version(conn)? {
+        SchemaVersion::NoneSet => 0,
+        SchemaVersion::Inside(v) => v.get(),
+        SchemaVersion::Outside(v) => anyhow::bail!(
+            "the database has schema version {v}, newer than this plugboard knows \
              ({latest}); upgrade plugboard or use another data folder"
-        );
+        ),
+    };
+    if found < latest {
+        migrations
+            .to_latest(conn)
+            .map_err(|e| anyhow::anyhow!("schema migration from version {found}: {e}"))?;
+        tracing::info!(from = found, to = latest, "store schema migrated");
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let next = u32::try_from(index + 1)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)
-            .map_err(|e| anyhow::anyhow!("schema migration to version {next}: {e}"))?;
-        tx.pragma_update(None, "user_version", next)?;
-        tx.commit()?;
-        tracing::info!(version = next, "store schema migrated");
-        version = next;
-    }
-    Ok(version)
-}
-
-/// The schema version recorded in the database (0 for a new file).
-pub(super) fn current_version(conn: &Connection) -> rusqlite::Result<u32> {
-    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+    Ok(latest)
 }
 
 #[cfg(test)]
@@ -213,15 +217,81 @@ mod tests {
 mod upgrade_tests {
     use super::*;
 
+    use std::sync::Arc;
+
+    use super::super::super::test_support::receipt;
+    use super::super::super::{ReceiptOutcome, Store};
+    use super::super::{SqliteOptions, SqliteStore};
+
     /// Applies the first `n` migrations only, as an older plugboard did.
     fn at_version(n: usize) -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
-        for (i, sql) in MIGRATIONS.iter().take(n).enumerate() {
-            conn.execute_batch(sql).unwrap();
-            conn.pragma_update(None, "user_version", i + 1).unwrap();
-        }
+        Migrations::from_slice(&MIGRATIONS[..n])
+            .to_latest(&mut conn)
+            .unwrap();
+        let pending = Migrations::from_slice(MIGRATIONS)
+            .pending_migrations(&conn)
+            .unwrap();
+        assert_eq!(pending, i32::try_from(latest_version() - n).unwrap());
         conn
+    }
+
+    /// `tests/fixtures/store-v4.db` was written by plugboard's own
+    /// migration runner, before `rusqlite_migration` ran them: a GitHub
+    /// instance whose signing key was rotated once, one webhook receipt
+    /// and its notification with two failed delivery attempts, written
+    /// through the HTTP API of that build and checkpointed on shutdown.
+    /// It opens as it is (no migration runs) and keeps its data.
+    #[tokio::test]
+    async fn a_database_from_the_earlier_runner_opens_with_its_data() {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/store-v4.db");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plugboard.db");
+        std::fs::copy(fixture, &path).unwrap();
+        let sqlite = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        let store = Store::from_backend(Arc::new(sqlite));
+
+        let instance = store.get_instance(1).await.unwrap().unwrap();
+        assert_eq!(
+            (instance.element_key.as_str(), instance.name.as_str()),
+            ("github", "octo-org")
+        );
+        assert_eq!(instance.tags, ["fixture"]);
+        assert_eq!(instance.version, 2, "created, then its key rotated");
+        assert_eq!(
+            instance.configuration["event.notification.signature.key"],
+            "rotated-secret"
+        );
+        let notification = store
+            .get_notification("01a218c4-492a-7089-91ad-67dc15f5a4c8")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            notification.receipt_id.as_deref(),
+            Some("01a218c4-492d-7298-bd6d-bbfddc305a32")
+        );
+        assert_eq!(notification.attempt_log.len(), 2);
+        assert_eq!(
+            notification.body["message"]["events"][0]["objectId"],
+            "1001"
+        );
+        // Still written to: a new receipt is stored beside the old one.
+        let stored = store.record_receipt(receipt(instance.id)).await.unwrap();
+        assert!(
+            matches!(stored, ReceiptOutcome::Stored { .. }),
+            "{stored:?}"
+        );
+        drop(store);
+
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(
+            Migrations::from_slice(MIGRATIONS)
+                .current_version(&conn)
+                .unwrap(),
+            SchemaVersion::Inside(std::num::NonZeroUsize::new(4).unwrap())
+        );
     }
 
     #[test]
