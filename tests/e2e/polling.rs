@@ -217,13 +217,15 @@ async fn generic_mapping_reads_local_dates_and_skips_records_older_than_the_wind
     }});
     let (id, since) = create(&host, instance(&cw, &receiver, BY_HAND, resources)).await;
     let t1 = after(since);
-    let new_york = jiff::tz::TimeZone::get("America/New_York").unwrap();
+    let new_york = tzdb::tz_by_name("America/New_York").unwrap();
     let local = |t: OffsetDateTime| {
-        jiff::Timestamp::from_second(t.unix_timestamp())
+        let offset = new_york.find_local_time_type(t.unix_timestamp()).unwrap();
+        let offset = time::UtcOffset::from_whole_seconds(offset.ut_offset()).unwrap();
+        t.to_offset(offset)
+            .format(time::macros::format_description!(
+                "[month]/[day]/[year] [hour repr:12]:[minute]:[second] [period]"
+            ))
             .unwrap()
-            .to_zoned(new_york.clone())
-            .strftime("%m/%d/%Y %I:%M:%S %p")
-            .to_string()
     };
     let contact = |n: u64, entered: OffsetDateTime, updated: OffsetDateTime| {
         let mut r = record(n, entered, updated);

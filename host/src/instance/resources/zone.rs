@@ -1,20 +1,40 @@
 //! Time zones as poll configurations name them: `GMT`, `UTC`, fixed offsets
 //! (`GMT+05:30`, `-08:00`) and IANA names (`America/New_York`), the last
-//! resolved with the tz database bundled into the binary (jiff), so a host
-//! without `/usr/share/zoneinfo` behaves the same.
+//! resolved with the tz database compiled into the binary (`tzdb`, read
+//! with `tz-rs`; dates stay `time` values), so a host without
+//! `/usr/share/zoneinfo` behaves the same.
 //!
 //! Java's `TimeZone.getTimeZone` quietly turns an unknown name into GMT;
 //! here an unknown name is an error, reported when the instance is saved.
 
+use std::fmt;
+
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use tz::datetime::FoundDateTimeKind;
+use tz::{DateTime, TimeZoneRef};
 
 /// A zone dates are written or read in.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Zone {
     /// A fixed offset from UTC (UTC itself included).
     Fixed(UtcOffset),
     /// An IANA zone, with daylight saving time and historical changes.
-    Named(jiff::tz::TimeZone),
+    Named {
+        /// The name as configured, e.g. `America/New_York`.
+        name: Box<str>,
+        /// The zone's rules from the compiled-in tz database.
+        rules: TimeZoneRef<'static>,
+    },
+}
+
+impl fmt::Debug for Zone {
+    /// The offset or the zone's name (not its table of transitions).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Zone::Fixed(offset) => write!(f, "Fixed({offset})"),
+            Zone::Named { name, .. } => write!(f, "Named({name})"),
+        }
+    }
 }
 
 impl Zone {
@@ -44,21 +64,23 @@ impl Zone {
                 .map(Zone::Fixed)
                 .ok_or_else(|| format!("{name:?} is not a valid UTC offset"));
         }
-        jiff::tz::TimeZone::get(name)
-            .map(Zone::Named)
-            .map_err(|_| format!("{name:?} is not a known time zone"))
+        tzdb::tz_by_name(name)
+            .map(|rules| Zone::Named {
+                name: name.into(),
+                rules,
+            })
+            .ok_or_else(|| format!("{name:?} is not a known time zone"))
     }
 
     /// The zone's offset from UTC at instant `t`.
     pub fn offset_at(&self, t: OffsetDateTime) -> UtcOffset {
         match self {
             Zone::Fixed(offset) => *offset,
-            Zone::Named(tz) => {
-                let seconds = jiff::Timestamp::from_nanosecond(t.unix_timestamp_nanos())
-                    .map(|ts| tz.to_offset(ts).seconds())
-                    .unwrap_or(0);
-                UtcOffset::from_whole_seconds(seconds).unwrap_or(UtcOffset::UTC)
-            }
+            Zone::Named { rules, .. } => rules
+                .find_local_time_type(t.unix_timestamp())
+                .ok()
+                .and_then(|local| UtcOffset::from_whole_seconds(local.ut_offset()).ok())
+                .unwrap_or(UtcOffset::UTC),
         }
     }
 
@@ -73,23 +95,36 @@ impl Zone {
     pub fn resolve(&self, local: PrimitiveDateTime) -> Result<OffsetDateTime, String> {
         match self {
             Zone::Fixed(offset) => Ok(local.assume_offset(*offset)),
-            Zone::Named(tz) => {
-                let civil = jiff::civil::DateTime::new(
-                    i16::try_from(local.year()).map_err(|_| "year out of range".to_string())?,
-                    i8::try_from(u8::from(local.month())).unwrap_or(1),
-                    i8::try_from(local.day()).unwrap_or(1),
-                    i8::try_from(local.hour()).unwrap_or(0),
-                    i8::try_from(local.minute()).unwrap_or(0),
-                    i8::try_from(local.second()).unwrap_or(0),
-                    i32::try_from(local.nanosecond()).unwrap_or(0),
+            Zone::Named { rules, .. } => {
+                let found = DateTime::find(
+                    local.year(),
+                    u8::from(local.month()),
+                    local.day(),
+                    local.hour(),
+                    local.minute(),
+                    local.second(),
+                    local.nanosecond(),
+                    *rules,
                 )
                 .map_err(|e| format!("{local} is not a valid local time: {e}"))?;
-                let instant = tz
-                    .to_ambiguous_timestamp(civil)
-                    .compatible()
-                    .map_err(|e| format!("{local} has no instant in its zone: {e}"))?;
-                OffsetDateTime::from_unix_timestamp_nanos(instant.as_nanosecond())
-                    .map_err(|e| e.to_string())
+                // Candidates come in time order: the first is the earlier of
+                // a repeated time; a skipped one is read with the offset in
+                // force before the change, which moves it forward by the gap.
+                match found.into_inner().first() {
+                    Some(FoundDateTimeKind::Normal(at)) => {
+                        OffsetDateTime::from_unix_timestamp_nanos(at.total_nanoseconds())
+                            .map_err(|e| e.to_string())
+                    }
+                    Some(FoundDateTimeKind::Skipped {
+                        before_transition, ..
+                    }) => {
+                        let before = before_transition.local_time_type().ut_offset();
+                        UtcOffset::from_whole_seconds(before)
+                            .map(|offset| local.assume_offset(offset))
+                            .map_err(|e| e.to_string())
+                    }
+                    None => Err(format!("{local} has no instant in its zone")),
+                }
             }
         }
     }
@@ -158,5 +193,33 @@ mod tests {
         // 02:30 on 10 March 2024 does not exist in New York: moved forward by the gap.
         let skipped = ny.resolve(datetime!(2024-03-10 02:30)).unwrap();
         assert_eq!(skipped, datetime!(2024-03-10 07:30 UTC));
+        // 01:30 on 3 November 2024 happens twice: the first (still EDT) is taken.
+        let repeated = ny.resolve(datetime!(2024-11-03 01:30)).unwrap();
+        assert_eq!(repeated, datetime!(2024-11-03 05:30 UTC));
+        assert_eq!(ny.local(repeated).offset(), offset!(-4));
+        // Seconds and fractions survive the round trip.
+        let precise = datetime!(2024-07-15 08:00:07.123456789);
+        assert_eq!(
+            ny.resolve(precise).unwrap(),
+            datetime!(2024-07-15 12:00:07.123456789 UTC)
+        );
+    }
+
+    #[test]
+    fn zones_with_half_hour_and_southern_daylight_saving() {
+        let adelaide = Zone::parse("Australia/Adelaide").unwrap();
+        assert_eq!(
+            adelaide.offset_at(datetime!(2024-01-15 0:00 UTC)),
+            offset!(+10:30)
+        );
+        assert_eq!(
+            adelaide.offset_at(datetime!(2024-07-15 0:00 UTC)),
+            offset!(+9:30)
+        );
+        assert_eq!(
+            format!("{adelaide:?}"),
+            "Named(Australia/Adelaide)",
+            "a zone prints its name, not its rules"
+        );
     }
 }
