@@ -14,6 +14,8 @@ mod console;
 mod contract;
 mod crash;
 mod delivery;
+// Hostile payloads (lone surrogates, invalid UTF-8, deep nesting, huge numbers) read back byte-exact.
+mod event_log_payloads;
 /// The README's "A first webhook" run as written: signed GitHub webhook to verified notification.
 mod first_webhook;
 mod ingress;
