@@ -10,7 +10,8 @@
 //! probe element: accept → store → every read route → redeliver, against
 //! a host on loopback with its real store and a receiver. It runs 64 cases
 //! unless `PROPTEST_CASES` asks for more. A second test sends a lone
-//! surrogate through the signed GitHub element, across a restart.
+//! surrogate through the signed GitHub element, across a restart, and runs
+//! the console's event page script (under Node, `render_event.js`) on one.
 
 use std::time::Duration;
 
@@ -72,23 +73,13 @@ impl Rig {
         }
     }
 
-    /// The deliveries of notification `event_id` so far.
-    fn deliveries(&self, event_id: &str) -> Vec<Received> {
-        let needle = format!("\"eventId\":\"{event_id}\"");
-        self.receiver
-            .received()
-            .into_iter()
-            .filter(|r| r.body.windows(needle.len()).any(|w| w == needle.as_bytes()))
-            .collect()
-    }
-
     /// Waits until notification `event_id` has been delivered `n` times.
     async fn delivered(&self, event_id: &str, n: usize) -> Vec<Received> {
         wait_until(
             &format!("delivery {n} of {event_id}"),
             Duration::from_secs(20),
             || async {
-                let got = self.deliveries(event_id);
+                let got = self.receiver.received_with("webhook-id", event_id);
                 (got.len() >= n).then_some(got)
             },
         )
@@ -386,7 +377,37 @@ async fn a_lone_surrogate_through_signed_github_reads_back_after_a_restart() {
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&text));
     let (status, _) = rig.get(&format!("/instances/{}/events", rig.id)).await;
     assert_eq!(status, StatusCode::OK);
-    // And the probe, the element the report came through.
+    // And the probe, the element the report came through; the console's
+    // event page renders it.
     let probe = Rig::start("probe", json!({})).await;
-    round_trip(&probe, &[], br#"{"a":"\ud800"}"#).await.unwrap();
+    let event_id = round_trip(&probe, &[], br#"{"a":"\ud800","n":1e400}"#)
+        .await
+        .unwrap();
+    let (status, detail) = probe.get(&format!("/instances/events/{event_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let shown = console_raw(&detail);
+    assert!(shown.contains(r#""a": "\ud800""#), "{shown}");
+}
+
+/// What the console's event page shows as the raw payload of the API's
+/// answer `detail`, by running the page's own script under Node.
+fn console_raw(detail: &[u8]) -> String {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let script = crate::support::repo_root().join("tests/e2e/render_event.js");
+    let mut node = Command::new("node")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the console check runs the page script under node");
+    node.stdin.take().unwrap().write_all(detail).unwrap();
+    let out = node.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the event page failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
