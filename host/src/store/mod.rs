@@ -35,6 +35,7 @@ mod sqlite;
 #[cfg(test)]
 mod test_support;
 mod timestamp;
+mod write_health;
 
 pub use error::{ErrorKind, Result, StoreError};
 pub use event::{EventType, NewEvent};
@@ -47,3 +48,4 @@ pub use outbox::{
 };
 pub use poll::{PollCheckpoint, PollOutcome, PollWrite};
 pub use receipt::{NewReceipt, ReceiptOutcome, ReceiptState, ReceiptStatus};
+pub use write_health::PROBE_INTERVAL;
