@@ -20,6 +20,10 @@
 //!   attempt's outcome is written only while that token still holds it.
 //! - **Checkpoints move forward only**, and **instance updates can be
 //!   conditional** on the version the caller read.
+//! - **It says when it cannot write.** After a receipt, poll page or
+//!   attempt write failed with the database unavailable (a full disk, an
+//!   I/O error), [`Store::write_problem`] names why until a write or the
+//!   store's own probe succeeds (`write_health`); readiness reports it.
 
 mod backend;
 #[cfg(test)]
@@ -48,4 +52,3 @@ pub use outbox::{
 };
 pub use poll::{PollCheckpoint, PollOutcome, PollWrite};
 pub use receipt::{NewReceipt, ReceiptOutcome, ReceiptState, ReceiptStatus};
-pub use write_health::PROBE_INTERVAL;

@@ -17,7 +17,7 @@ use super::backend::Backend;
 use super::error::{ErrorKind, Result};
 
 /// How often a store that cannot write is probed.
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The store's ability to write, shared by every clone of the store.
 #[derive(Default)]
