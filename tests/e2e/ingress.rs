@@ -40,6 +40,18 @@ pub(crate) fn cw_instance(cw: &FakeConnectWise) -> Value {
     })
 }
 
+/// A fake ConnectWise, a host (allowed to reach loopback or not) and an
+/// instance of it, with the CA they trust, kept alive with them.
+async fn connectwise_instance(allow_loopback: bool) -> (TestCa, FakeConnectWise, TestHost, i64) {
+    let ca = TestCa::new();
+    let cw = FakeConnectWise::start(&ca).await;
+    let host = host_for(&cw, &ca, allow_loopback).await;
+    let id = host.create_instance(cw_instance(&cw)).await["id"]
+        .as_i64()
+        .unwrap();
+    (ca, cw, host, id)
+}
+
 async fn signed_post(
     host: &TestHost,
     cw: &FakeConnectWise,
@@ -140,12 +152,7 @@ pub(crate) async fn assert_webhook_flow(host: &TestHost, cw: &FakeConnectWise) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_webhooks_are_rejected_and_nothing_is_stored() {
-    let ca = TestCa::new();
-    let cw = FakeConnectWise::start(&ca).await;
-    let host = host_for(&cw, &ca, true).await;
-    let id = host.create_instance(cw_instance(&cw)).await["id"]
-        .as_i64()
-        .unwrap();
+    let (_ca, cw, host, id) = connectwise_instance(true).await;
     let path = webhook_path("connectwise", id);
 
     // Missing signature: refused before any key fetch.
@@ -239,13 +246,8 @@ async fn bad_webhooks_are_rejected_and_nothing_is_stored() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn key_url_resolving_to_a_private_address_is_refused() {
-    let ca = TestCa::new();
-    let cw = FakeConnectWise::start(&ca).await;
     // Default outbound policy: no private addresses allowed.
-    let host = host_for(&cw, &ca, false).await;
-    let id = host.create_instance(cw_instance(&cw)).await["id"]
-        .as_i64()
-        .unwrap();
+    let (_ca, cw, host, id) = connectwise_instance(false).await;
     let body = cw.callback("m-1", "added", "ticket", 1, &cw.key_url());
     let (status, answer) = signed_post(&host, &cw, &webhook_path("connectwise", id), body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
@@ -253,6 +255,42 @@ async fn key_url_resolving_to_a_private_address_is_refused() {
     assert!(message.contains("of localhost is private"), "{message}");
     assert_eq!(cw.key_fetches(), 0, "no connection was made");
     assert!(host.events(id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_keys_come_only_from_exact_cloud_hosts_or_the_configured_server() {
+    let (_ca, cw, host, id) = connectwise_instance(true).await;
+    let path = webhook_path("connectwise", id);
+    // Subdomains of ConnectWise's domains that are not its documented cloud
+    // API hosts, nor this instance's server, never serve a signing key.
+    for (n, key_host) in [
+        "evil.myconnectwise.net",
+        "x.api-na.myconnectwise.net",
+        "myconnectwise.net",
+        "staging.connectwisedev.com",
+        "api-cloudelements.connectwisedev.com",
+        "api-na.myconnectwise.net.attacker.example",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key_url =
+            format!("https://{key_host}/v4_6_release/system/callbackkey/index.rails?id=1");
+        let body = cw.callback(&format!("m-{n}"), "added", "ticket", 1, &key_url);
+        let (status, answer) = signed_post(&host, &cw, &path, body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{key_host}: {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(
+            message.contains("not in the element's allowed hosts"),
+            "{key_host}: {message}"
+        );
+    }
+    assert_eq!(cw.key_fetches(), 0);
+    // The instance's own configured server does.
+    let body = cw.callback("m-own", "added", "ticket", 1, &cw.key_url());
+    let (status, answer) = signed_post(&host, &cw, &path, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(cw.key_fetches(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,8 +14,12 @@ mod console;
 mod contract;
 mod crash;
 mod delivery;
+// Hostile payloads (lone surrogates, invalid UTF-8, deep nesting, huge numbers) read back byte-exact.
+mod event_log_payloads;
 /// The README's "A first webhook" run as written: signed GitHub webhook to verified notification.
 mod first_webhook;
+// A full data folder on a real tmpfs: 503 with Retry-After, not ready, recovers, nothing lost.
+mod full_disk;
 mod ingress;
 mod instances_api;
 mod languages;

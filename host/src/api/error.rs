@@ -5,7 +5,7 @@
 
 use axum::extract::path::ErrorKind as PathErrorKind;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -240,14 +240,26 @@ impl From<CallError> for ApiError {
     }
 }
 
+/// Seconds a client is asked to wait before trying a 503 again.
+pub const RETRY_AFTER_SECS: u64 = 30;
+
 impl IntoResponse for ApiError {
+    /// The JSON body; a 503 (the host cannot serve this now: starting, a
+    /// plugin out of time, a store that cannot write) also carries
+    /// `Retry-After`, so vendors and clients know to try again.
     fn into_response(self) -> Response {
         let body = Body {
             code: self.code,
             message: &self.message,
             field: self.field.as_deref(),
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 
@@ -276,5 +288,15 @@ mod tests {
         );
         let e = ApiError::store("doing it failed", &StoreError::corrupt("secret detail"));
         assert_eq!(e.message, "doing it failed", "details stay in the log");
+    }
+
+    #[test]
+    fn only_503_says_when_to_retry() {
+        let full = StoreError::new(ErrorKind::Unavailable, "SQLite: database or disk is full");
+        let response = ApiError::store("storing the receipt failed", &full).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "30");
+        let response = ApiError::not_found("no such instance").into_response();
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
 }

@@ -19,8 +19,10 @@
 //! the current cycle's.
 
 use axum::extract::State;
+use axum::response::{IntoResponse as _, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -66,50 +68,112 @@ pub fn status_of(n: &StoredNotification) -> &'static str {
     }
 }
 
-fn rfc3339(t: Option<OffsetDateTime>) -> Value {
+fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {
     t.and_then(|t| t.format(&Rfc3339).ok())
-        .map_or(Value::Null, Value::String)
+}
+
+/// The parts of a stored body the log lists: the element and the
+/// normalized events, from `message` (Cloud Elements) or `data`
+/// (CloudEvents). Everything else, the vendor's `raw` above all, is skipped
+/// unparsed, so a body holding JSON that parses only as text (a lone
+/// surrogate escape, a number beyond any machine type, any depth) is
+/// listed like every other.
+#[derive(Default, Deserialize)]
+struct Envelope {
+    message: Option<Message>,
+    data: Option<Message>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Message {
+    element_key: Option<Value>,
+    events: Option<Value>,
+}
+
+/// One recorded attempt as the log shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AttemptView<'a> {
+    date: Option<String>,
+    status_code: Option<u16>,
+    error: Option<&'a str>,
+    latency_ms: u32,
+}
+
+/// A log entry as the API shows it; `notification` (the body, exactly as
+/// stored and sent) only in the detail of one entry.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryView<'a> {
+    event_id: &'a str,
+    instance_id: i64,
+    element_key: Option<Value>,
+    status: &'static str,
+    source: &'static str,
+    attempts: u32,
+    cycle_attempts: u32,
+    total_attempts: u32,
+    next_attempt_date: Option<String>,
+    last_status_code: Option<u16>,
+    last_error: Option<&'a str>,
+    created_date: Option<String>,
+    delivered_date: Option<String>,
+    events: Option<Value>,
+    receipt_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attempt_log: Vec<AttemptView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notification: Option<Box<RawValue>>,
 }
 
 /// A log entry as the API shows it.
-pub fn view(n: &StoredNotification) -> Value {
-    let message = n
-        .body
-        .get("message")
-        .or_else(|| n.body.get("data"))
-        .unwrap_or(&Value::Null);
-    let mut v = json!({
-        "eventId": n.id,
-        "instanceId": n.instance_id,
-        "elementKey": message.get("elementKey"),
-        "status": status_of(n),
-        "source": n.source.as_str(),
-        "attempts": n.attempts,
-        "cycleAttempts": n.attempts,
-        "totalAttempts": n.total_attempts,
-        "nextAttemptDate": rfc3339(n.next_attempt_at),
-        "lastStatusCode": n.last_status,
-        "lastError": n.last_error,
-        "createdDate": rfc3339(Some(n.created_at)),
-        "deliveredDate": rfc3339(n.delivered_at),
-        "events": message.get("events"),
-        "receiptId": n.receipt_id,
-    });
-    if !n.attempt_log.is_empty() {
-        v["attemptLog"] = n
+pub fn view(n: &StoredNotification) -> EntryView<'_> {
+    let envelope: Envelope = serde_json::from_slice(&n.body).unwrap_or_default();
+    let message = envelope.message.or(envelope.data);
+    let (element_key, events) = message.map_or((None, None), |m| (m.element_key, m.events));
+    EntryView {
+        event_id: &n.id,
+        instance_id: n.instance_id,
+        element_key,
+        status: status_of(n),
+        source: n.source.as_str(),
+        attempts: n.attempts,
+        cycle_attempts: n.attempts,
+        total_attempts: n.total_attempts,
+        next_attempt_date: rfc3339(n.next_attempt_at),
+        last_status_code: n.last_status,
+        last_error: n.last_error.as_deref(),
+        created_date: rfc3339(Some(n.created_at)),
+        delivered_date: rfc3339(n.delivered_at),
+        events,
+        receipt_id: n.receipt_id.as_deref(),
+        attempt_log: n
             .attempt_log
             .iter()
-            .map(|a| {
-                json!({
-                    "date": rfc3339(Some(a.attempted_at)),
-                    "statusCode": a.status_code,
-                    "error": a.error,
-                    "latencyMs": a.latency_ms,
-                })
+            .map(|a| AttemptView {
+                date: rfc3339(Some(a.attempted_at)),
+                status_code: a.status_code,
+                error: a.error.as_deref(),
+                latency_ms: a.latency_ms,
             })
-            .collect();
+            .collect(),
+        notification: None,
     }
-    v
+}
+
+/// The stored body as JSON text to embed as it is: byte for byte what the
+/// receiver gets. Bodies are JSON built by the host, so the fallback (the
+/// bytes as a JSON string) is there only so that whatever was stored can
+/// always be shown.
+fn body_json(body: &[u8]) -> Box<RawValue> {
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| RawValue::from_string(text.to_owned()).ok())
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body).into_owned();
+            serde_json::value::to_raw_value(&text).expect("a string serializes")
+        })
 }
 
 fn parse_status(s: &str) -> Result<(DeliveryState, Option<bool>), ApiError> {
@@ -127,11 +191,19 @@ fn parse_status(s: &str) -> Result<(DeliveryState, Option<bool>), ApiError> {
     })
 }
 
+/// One page of the log.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryPage<'a> {
+    events: Vec<EntryView<'a>>,
+    next_page: Option<String>,
+}
+
 async fn list_for(
     state: &ApiState,
     instance_id: Option<i64>,
     p: ListParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = p.page_size.unwrap_or(100).clamp(1, MAX_PAGE);
     let (status, attempted) = match p.status.as_deref() {
         Some(s) => {
@@ -157,17 +229,18 @@ async fn list_for(
     let next = (entries.len() as u32 == limit)
         .then(|| entries.last().map(|e| e.id.clone()))
         .flatten();
-    Ok(Json(json!({
-        "events": entries.iter().map(view).collect::<Vec<_>>(),
-        "nextPage": next,
-    })))
+    Ok(Json(EntryPage {
+        events: entries.iter().map(view).collect(),
+        next_page: next,
+    })
+    .into_response())
 }
 
 /// `GET /instances/events`.
 pub async fn list_all(
     State(state): State<ApiState>,
     Query(p): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     list_for(&state, None, p).await
 }
 
@@ -176,7 +249,7 @@ pub async fn list_instance(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
     Query(p): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     list_for(&state, Some(id), p).await
 }
 
@@ -194,26 +267,27 @@ async fn one(
         .ok_or_else(|| ApiError::not_found(format!("no event {event_id}")))
 }
 
-fn detail(n: &StoredNotification) -> Value {
-    let mut v = view(n);
-    v["notification"] = n.body.clone();
-    v
+fn detail(n: &StoredNotification) -> Json<EntryView<'_>> {
+    Json(EntryView {
+        notification: Some(body_json(&n.body)),
+        ..view(n)
+    })
 }
 
 /// `GET /instances/events/{eventId}`.
 pub async fn get_any(
     State(state): State<ApiState>,
     Path(event_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(detail(&one(&state, None, &event_id).await?)))
+) -> Result<Response, ApiError> {
+    Ok(detail(&one(&state, None, &event_id).await?).into_response())
 }
 
 /// `GET /instances/{id}/events/{eventId}`.
 pub async fn get_for_instance(
     State(state): State<ApiState>,
     Path((id, event_id)): Path<(i64, String)>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(detail(&one(&state, Some(id), &event_id).await?)))
+) -> Result<Response, ApiError> {
+    Ok(detail(&one(&state, Some(id), &event_id).await?).into_response())
 }
 
 /// `POST /instances/events/{eventId}/redeliver`: send it again, same eventId.

@@ -306,6 +306,10 @@ async fn wait_for_signal() {
 
 /// The store as readiness sees it: telemetry knows it only by this probe.
 impl readiness::StoreProbe for Store {
+    fn write_problem(&self) -> Option<String> {
+        Store::write_problem(self)
+    }
+
     fn outbox_depth(&self) -> readiness::DepthFuture<'_> {
         Box::pin(async move {
             let depth = Store::outbox_depth(self).await.map_err(|e| e.to_string())?;

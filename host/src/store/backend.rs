@@ -124,4 +124,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Counters of the writes so far.
     fn stats(&self) -> StoreStats;
+
+    /// After a write failed with the database unavailable: whether it can
+    /// be written now, checked by a write that leaves what it stores
+    /// unchanged. `None` when the backend has no such check; the store then
+    /// waits for its next successful write.
+    async fn probe_write(&self) -> Option<Result<()>> {
+        None
+    }
 }

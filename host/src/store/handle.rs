@@ -22,6 +22,7 @@ use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::sqlite::{SqliteOptions, SqliteStore};
 use super::timestamp;
+use super::write_health::WriteHealth;
 
 /// Rows handed to one write while pruning.
 pub const PRUNE_CHUNK: usize = 1_000;
@@ -67,6 +68,7 @@ pub struct StoreStats {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    health: Arc<WriteHealth>,
 }
 
 impl Store {
@@ -86,7 +88,10 @@ impl Store {
 
     /// A store over `backend`.
     pub(crate) fn from_backend(backend: Arc<dyn Backend>) -> Store {
-        Store { backend }
+        Store {
+            backend,
+            health: Arc::default(),
+        }
     }
 
     /// Creates an instance with a fresh random token, at version 1.
@@ -160,14 +165,18 @@ impl Store {
     /// accepted receipt within its de-duplication window. Returns once the
     /// transaction holding it is committed; concurrent calls share commits.
     pub async fn record_receipt(&self, receipt: NewReceipt) -> Result<ReceiptOutcome> {
-        self.backend.record_receipt(receipt).await
+        let result = self.backend.record_receipt(receipt).await;
+        self.health.observe(&result, &self.backend);
+        result
     }
 
     /// Durably stores one page of a poll: its receipt and notifications,
     /// and (on the page that closes the poll window) the resource's new
     /// checkpoint, all in one transaction. A checkpoint never moves back.
     pub async fn record_poll(&self, write: PollWrite) -> Result<PollOutcome> {
-        self.backend.record_poll(write).await
+        let result = self.backend.record_poll(write).await;
+        self.health.observe(&result, &self.backend);
+        result
     }
 
     /// The poll checkpoints of an instance, by resource name.
@@ -195,7 +204,9 @@ impl Store {
         if records.is_empty() {
             return Ok(RecordedAttempts::default());
         }
-        self.backend.record_attempts(records).await
+        let result = self.backend.record_attempts(records).await;
+        self.health.observe(&result, &self.backend);
+        result
     }
 
     /// Makes notifications due again now; returns how many.
@@ -256,6 +267,15 @@ impl Store {
     pub async fn retired_keys(&self, instance_id: i64) -> Result<Vec<String>> {
         let now = timestamp::to_millis(timestamp::now());
         self.backend.retired_keys(instance_id, now).await
+    }
+
+    /// Why the store cannot write right now, if it cannot: the reason the
+    /// last write of a receipt, poll page or delivery attempt failed, while
+    /// the database was unavailable (a full disk, an I/O error) and nothing
+    /// has been written since. Cleared by the next write that succeeds, or
+    /// by the store's own probe once the database can be written again.
+    pub fn write_problem(&self) -> Option<String> {
+        self.health.problem()
     }
 
     /// Counters of the store's writes, for metrics and tests.

@@ -20,6 +20,10 @@
 //!   attempt's outcome is written only while that token still holds it.
 //! - **Checkpoints move forward only**, and **instance updates can be
 //!   conditional** on the version the caller read.
+//! - **It says when it cannot write.** After a receipt, poll page or
+//!   attempt write failed with the database unavailable (a full disk, an
+//!   I/O error), [`Store::write_problem`] names why until a write or the
+//!   store's own probe succeeds (`write_health`); readiness reports it.
 
 mod backend;
 #[cfg(test)]
@@ -34,6 +38,7 @@ mod sqlite;
 #[cfg(test)]
 mod test_support;
 mod timestamp;
+mod write_health;
 
 pub use error::{ErrorKind, Result, StoreError};
 pub use handle::{Pruned, Store, StoreConfig, StoreStats, PRUNE_CHUNK};

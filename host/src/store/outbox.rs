@@ -10,7 +10,6 @@
 //! claimant still holding the lease.
 
 use bytes::Bytes;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 /// Where a notification's events came from.
@@ -178,8 +177,11 @@ pub struct StoredNotification {
     pub delivered_at: Option<OffsetDateTime>,
     /// How many events it carries.
     pub event_count: u32,
-    /// The body, parsed.
-    pub body: Value,
+    /// The body exactly as stored and sent on every attempt. It is not
+    /// parsed here: the vendor's raw data inside it may hold JSON that
+    /// parses only as text (lone surrogate escapes, numbers beyond any
+    /// machine type, any depth), and must read back as it was accepted.
+    pub body: Bytes,
     /// Every attempt (filled by `get_notification` only).
     pub attempt_log: Vec<StoredAttempt>,
 }

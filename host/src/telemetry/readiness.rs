@@ -3,7 +3,9 @@
 //! host as stopping. `/readyz` reports it (200, or 503 naming each part
 //! that is not ready), and `/metrics` samples its store and registry.
 //!
-//! Ready means: every listener bound, the store open, the plugin folder
+//! Ready means: every listener bound, the store open and able to write
+//! (a store whose last write failed for want of disk space or with an I/O
+//! error is not ready until a write succeeds again), the plugin folder
 //! scanned with at least one element plugin loaded (a sidecar whose plugin
 //! volume is still empty cannot take webhooks), and not shutting down.
 //!
@@ -26,8 +28,13 @@ use super::metrics::Sample;
 /// for delivery and dead-lettered ones, or why they could not be counted.
 pub type DepthFuture<'a> = Pin<Box<dyn Future<Output = Result<(u64, u64), String>> + Send + 'a>>;
 
-/// What readiness and `/metrics` need of the store: its outbox depth.
+/// What readiness and `/metrics` need of the store: whether it can write,
+/// and its outbox depth.
 pub trait StoreProbe: Send + Sync + 'static {
+    /// Why the store cannot write right now (a full disk, an I/O error), if
+    /// it cannot.
+    fn write_problem(&self) -> Option<String>;
+
     /// Notifications waiting for delivery and dead-lettered ones, or why
     /// they could not be counted.
     fn outbox_depth(&self) -> DepthFuture<'_>;
@@ -104,10 +111,12 @@ impl Readiness {
             "starting the listeners and routes".into()
         };
         checks.insert("listeners", listening);
-        let store = if i.store.get().is_some() {
-            OK.to_string()
-        } else {
-            "opening the store".into()
+        let store = match i.store.get() {
+            None => "opening the store".into(),
+            Some(store) => match store.write_problem() {
+                Some(why) => format!("cannot write: {why}"),
+                None => OK.to_string(),
+            },
         };
         checks.insert("store", store);
         let plugins = match i.registry.get() {
@@ -153,6 +162,7 @@ impl Readiness {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
 
     use super::*;
 
@@ -164,10 +174,13 @@ mod tests {
             .collect()
     }
 
-    /// An outbox of fixed depth.
-    struct Outbox(u64, u64);
+    /// An outbox of fixed depth, writable or not.
+    struct Outbox(u64, u64, Arc<Mutex<Option<String>>>);
 
     impl StoreProbe for Outbox {
+        fn write_problem(&self) -> Option<String> {
+            self.2.lock().unwrap().clone()
+        }
         fn outbox_depth(&self) -> DepthFuture<'_> {
             Box::pin(async move { Ok((self.0, self.1)) })
         }
@@ -194,7 +207,8 @@ mod tests {
         assert_eq!(not_ok(&r), ["listeners", "plugins", "store"]);
 
         readiness.listening();
-        readiness.store_opened(Outbox(3, 1));
+        let unwritable = Arc::new(Mutex::new(None));
+        readiness.store_opened(Outbox(3, 1, unwritable.clone()));
         let plugins = Plugins::default();
         readiness.plugins_scanned(plugins.clone());
         let r = readiness.report();
@@ -204,6 +218,12 @@ mod tests {
             "no element plugin is loaded from plugins/dist"
         );
         plugins.0.store(2, Ordering::SeqCst);
+        assert!(readiness.report().ready);
+        *unwritable.lock().unwrap() = Some("database or disk is full".into());
+        let r = readiness.report();
+        assert_eq!(not_ok(&r), ["store"]);
+        assert_eq!(r.checks["store"], "cannot write: database or disk is full");
+        *unwritable.lock().unwrap() = None;
         assert!(readiness.report().ready);
         let sample = readiness.sample().await;
         assert_eq!(

@@ -24,6 +24,19 @@ pub const WSDL_PATH: &str = "helpdesk.connectwise.wsdl.path";
 /// `"false"` turns off verification of `x-content-signature` on callbacks.
 pub const VERIFY_SIGNATURE: &str = "connectwise.webhook.verify.signature";
 
+/// ConnectWise's documented cloud API hosts, the only ones besides the
+/// instance's own server (`helpdesk.connectwise.server.url`, which the host
+/// adds per instance) that may serve a callback's signing key. Exact names:
+/// a wildcard over the domain would let a callback name any subdomain.
+pub const CLOUD_API_HOSTS: [&str; 6] = [
+    "api-na.myconnectwise.net",
+    "api-eu.myconnectwise.net",
+    "api-au.myconnectwise.net",
+    "api-aus.myconnectwise.net",
+    "api-za.myconnectwise.net",
+    "api-staging.connectwisedev.com",
+];
+
 /// Read access to one instance's configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings<'a>(&'a [(String, String)]);
@@ -128,10 +141,7 @@ pub fn element_info() -> ElementInfo {
                  `false` accepts unsigned callbacks and logs a warning on each.",
             ),
         ],
-        fetch_hosts: vec![
-            "*.myconnectwise.net".to_owned(),
-            "*.connectwisedev.com".to_owned(),
-        ],
+        fetch_hosts: CLOUD_API_HOSTS.iter().map(|&h| h.to_owned()).collect(),
         fetch_host_config_keys: vec![SERVER_URL.to_owned()],
         default_poll_configuration: Some(default_poll_configuration()),
     }
@@ -204,6 +214,18 @@ mod tests {
             .iter()
             .filter(|k| k.secret)
             .all(|k| k.name == PUBLIC_KEY || k.name == PRIVATE_KEY));
+    }
+
+    #[test]
+    fn signing_keys_come_from_exact_cloud_hosts_or_the_configured_server() {
+        let info = element_info();
+        assert_eq!(info.fetch_hosts, CLOUD_API_HOSTS);
+        assert!(
+            info.fetch_hosts.iter().all(|h| !h.contains('*')),
+            "no wildcard: {:?}",
+            info.fetch_hosts
+        );
+        assert_eq!(info.fetch_host_config_keys, [SERVER_URL]);
     }
 
     #[test]

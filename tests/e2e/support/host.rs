@@ -32,6 +32,8 @@ pub struct HostOptions {
     pub delivery: Option<plugboard::delivery::DeliveryConfig>,
     /// Poller settings (shortest interval, concurrency).
     pub poller: Option<plugboard::poller::PollerConfig>,
+    /// Folder to make the data folder in (default: the system's temporary folder).
+    pub data_parent: Option<PathBuf>,
 }
 
 /// A running host and the folders it owns.
@@ -70,7 +72,11 @@ impl TestHost {
             )
             .unwrap();
         }
-        let data = tempfile::tempdir().unwrap();
+        let data = match &opts.data_parent {
+            Some(parent) => tempfile::tempdir_in(parent),
+            None => tempfile::tempdir(),
+        }
+        .unwrap();
         let mut host = Self {
             server: None,
             base: String::new(),

@@ -94,6 +94,20 @@ impl Receiver {
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().got.clone()
     }
+
+    /// The requests received so far whose header `name` is `value` (e.g.
+    /// every delivery of one notification, by `webhook-id`), found without
+    /// copying the others.
+    pub fn received_with(&self, name: &str, value: &str) -> Vec<Received> {
+        self.inner
+            .lock()
+            .unwrap()
+            .got
+            .iter()
+            .filter(|r| r.header(name) == value)
+            .cloned()
+            .collect()
+    }
 }
 
 async fn handle(

@@ -72,6 +72,7 @@ macro_rules! conformance_suite {
                 receipts::only_accepted_receipts_with_a_window_deduplicate,
                 receipts::concurrent_repeats_are_stored_once,
                 receipts::a_missing_instance_fails_alone,
+                receipts::bodies_read_back_byte_exact,
                 outbox::a_due_notification_is_claimed_once,
                 outbox::an_expired_lease_is_reclaimed_and_the_stale_outcome_rejected,
                 outbox::an_outcome_applies_once,

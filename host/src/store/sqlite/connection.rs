@@ -210,6 +210,21 @@ impl Conn {
     pub(super) fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>> {
         outbox::retired_keys(&self.conn, instance_id, now_ms)
     }
+
+    /// Commits a transaction that creates and drops a table: new pages go
+    /// through the log to the disk, but nothing stored changes (only the
+    /// schema cookie moves on). Fails as the store's writes would when the
+    /// disk is full.
+    pub(super) fn probe_write(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "CREATE TABLE plugboard_write_probe (x BLOB); DROP TABLE plugboard_write_probe;",
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -226,6 +226,10 @@ impl Backend for SqliteStore {
             .await
     }
 
+    async fn probe_write(&self) -> Option<Result<()>> {
+        Some(self.write(|conn| conn.probe_write()).await)
+    }
+
     fn stats(&self) -> StoreStats {
         self.writer.stats()
     }

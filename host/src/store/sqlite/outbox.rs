@@ -242,7 +242,7 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
         created_at: from_millis(row.get(9)?)?,
         delivered_at: opt_time(row.get(10)?)?,
         event_count: row.get(11)?,
-        body: serde_json::from_slice(&body)?,
+        body: body.into(),
         attempt_log: Vec::new(),
     })
 }
