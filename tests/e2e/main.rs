@@ -14,6 +14,8 @@ mod console;
 mod contract;
 mod crash;
 mod delivery;
+// Per-element concurrency budget and circuit breaker; the plugin file size cap.
+mod fairness;
 /// The README's "A first webhook" run as written: signed GitHub webhook to verified notification.
 mod first_webhook;
 mod ingress;
