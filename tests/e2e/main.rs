@@ -16,6 +16,8 @@ mod crash;
 mod delivery;
 // Hostile payloads (lone surrogates, invalid UTF-8, deep nesting, huge numbers) read back byte-exact.
 mod event_log_payloads;
+// Per-element concurrency budget and circuit breaker; the plugin file size cap.
+mod fairness;
 /// The README's "A first webhook" run as written: signed GitHub webhook to verified notification.
 mod first_webhook;
 // A full data folder on a real tmpfs: 503 with Retry-After, not ready, recovers, nothing lost.

@@ -59,6 +59,32 @@ pub struct ServeArgs {
           default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub no_pooling: Option<bool>,
 
+    /// Most calls of one element's plugin running at once, so one element
+    /// never takes every slot of `max_concurrent_calls` (default: half of it).
+    #[arg(long, env = "PLUGBOARD_ELEMENT_MAX_CONCURRENT_CALLS")]
+    pub element_max_concurrent_calls: Option<usize>,
+
+    /// Plugin failures (traps, timeouts, memory blow-ups) of one element
+    /// within `breaker_window_secs` that open its circuit breaker: its
+    /// requests are then answered 503 with `Retry-After` without running the
+    /// plugin, until the cool-down is over (0: never open it).
+    #[arg(long, env = "PLUGBOARD_BREAKER_FAILURES")]
+    pub breaker_failures: Option<u32>,
+
+    /// Seconds within which an element's plugin failures are counted together.
+    #[arg(long, env = "PLUGBOARD_BREAKER_WINDOW_SECS")]
+    pub breaker_window_secs: Option<u64>,
+
+    /// Seconds an open circuit breaker refuses the element's calls before it
+    /// lets one trial call through (success closes it, failure reopens it).
+    #[arg(long, env = "PLUGBOARD_BREAKER_COOLDOWN_SECS")]
+    pub breaker_cooldown_secs: Option<u64>,
+
+    /// Largest plugin file read from the plugin folder, in MiB; a bigger file
+    /// is refused by name before it is read.
+    #[arg(long, env = "PLUGBOARD_MAX_PLUGIN_FILE_MB")]
+    pub max_plugin_file_mb: Option<u64>,
+
     /// Private addresses or CIDRs outbound requests may reach (comma-separated;
     /// empty: only public addresses).
     #[arg(long, env = "PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", value_delimiter = ',')]

@@ -21,7 +21,7 @@ use crate::delivery::{DeliveryConfig, RetrySchedule};
 pub use crate::ingress::IngressConfig;
 use crate::outbound::{parse_allow_list, OutboundConfig};
 use crate::poller::PollerConfig;
-use crate::runtime::RuntimeConfig;
+use crate::runtime::{FairnessConfig, RuntimeConfig};
 use crate::telemetry::LogFormat;
 
 pub use args::ServeArgs;
@@ -109,6 +109,29 @@ fn positive<T: Default + PartialOrd>(value: T, key: &str) -> anyhow::Result<T> {
     Ok(value)
 }
 
+/// The runtime's sharing between elements, validated: the per-element
+/// budget at most `max_concurrent_calls`, the breaker's window and
+/// cool-down positive.
+fn fairness(runtime: &sections::Runtime) -> anyhow::Result<FairnessConfig> {
+    if let Some(budget) = runtime.element_max_concurrent_calls {
+        let budget = positive(budget, "element_max_concurrent_calls")?;
+        if budget > runtime.max_concurrent_calls {
+            bail!(
+                "{} ({budget}) must not be more than {} ({})",
+                named("element_max_concurrent_calls"),
+                named("max_concurrent_calls"),
+                runtime.max_concurrent_calls
+            );
+        }
+    }
+    Ok(FairnessConfig {
+        element_max_concurrent_calls: runtime.element_max_concurrent_calls,
+        breaker_failures: runtime.breaker_failures,
+        breaker_window_secs: positive(runtime.breaker_window_secs, "breaker_window_secs")?,
+        breaker_cooldown_secs: positive(runtime.breaker_cooldown_secs, "breaker_cooldown_secs")?,
+    })
+}
+
 impl Settings {
     /// Layers the config file (if `args.config` names one) and the defaults
     /// under the flags and environment in `args`, then validates.
@@ -153,6 +176,10 @@ impl Settings {
             memory_limit_bytes: positive(runtime.memory_limit_mb, "memory_limit_mb")? << 20,
             max_concurrent_calls: positive(runtime.max_concurrent_calls, "max_concurrent_calls")?,
             pooling: !runtime.no_pooling,
+            fairness: fairness(&runtime)?,
+            max_plugin_file_bytes: positive(runtime.max_plugin_file_mb, "max_plugin_file_mb")?
+                .checked_mul(1 << 20)
+                .ok_or_else(|| anyhow::anyhow!("{} is too large", named("max_plugin_file_mb")))?,
             cache_dir: Some(server.data.join("cache")),
             compiler_program: None,
         };

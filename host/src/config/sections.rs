@@ -40,6 +40,15 @@ pub const FLAT: &[(&str, &str, &str)] = &[
     ("memory_limit_mb", "runtime", "memory_limit_mb"),
     ("max_concurrent_calls", "runtime", "max_concurrent_calls"),
     ("no_pooling", "runtime", "no_pooling"),
+    (
+        "element_max_concurrent_calls",
+        "runtime",
+        "element_max_concurrent_calls",
+    ),
+    ("breaker_failures", "runtime", "breaker_failures"),
+    ("breaker_window_secs", "runtime", "breaker_window_secs"),
+    ("breaker_cooldown_secs", "runtime", "breaker_cooldown_secs"),
+    ("max_plugin_file_mb", "runtime", "max_plugin_file_mb"),
     ("outbound_allow_private", "outbound", "allow_private"),
     ("outbound_ca_file", "outbound", "ca_file"),
     ("plugin_fetch_ports", "outbound", "plugin_fetch_ports"),
@@ -131,6 +140,18 @@ pub struct Runtime {
     pub max_concurrent_calls: usize,
     /// Disable wasmtime's pooling allocator.
     pub no_pooling: bool,
+    /// Most calls of one element running at once (default: half of
+    /// `max_concurrent_calls`).
+    pub element_max_concurrent_calls: Option<usize>,
+    /// Plugin failures of one element within `breaker_window_secs` that open
+    /// its circuit breaker (0: never).
+    pub breaker_failures: u32,
+    /// Seconds within which an element's plugin failures are counted together.
+    pub breaker_window_secs: u64,
+    /// Seconds an open circuit breaker answers 503 before it tries one call.
+    pub breaker_cooldown_secs: u64,
+    /// Largest plugin file read from the plugin folder, in MiB.
+    pub max_plugin_file_mb: u64,
 }
 
 impl Default for Runtime {
@@ -141,6 +162,11 @@ impl Default for Runtime {
             memory_limit_mb: runtime.memory_limit_bytes >> 20,
             max_concurrent_calls: runtime.max_concurrent_calls,
             no_pooling: !runtime.pooling,
+            element_max_concurrent_calls: runtime.fairness.element_max_concurrent_calls,
+            breaker_failures: runtime.fairness.breaker_failures,
+            breaker_window_secs: runtime.fairness.breaker_window_secs,
+            breaker_cooldown_secs: runtime.fairness.breaker_cooldown_secs,
+            max_plugin_file_mb: runtime.max_plugin_file_bytes >> 20,
         }
     }
 }

@@ -182,6 +182,7 @@ fn every_flat_name_is_a_flag_and_a_section_key() {
             "ca_file",
             "user_secret",
             "organization_secret",
+            "element_max_concurrent_calls",
         ];
         assert!(
             section.contains_key(*key) || optional.contains(key),

@@ -7,7 +7,9 @@
 //! Statuses: unknown element or instance 404; events disabled 409; body over
 //! the limit 413 (without reading the rest); plugin answers map through
 //! [`crate::api::ApiError`]; a plugin trap, timeout or memory blow-up is a
-//! 5xx and the raw receipt is kept as `failed` for reprocessing.
+//! 5xx and the raw receipt is kept as `failed` for reprocessing; while the
+//! element's circuit breaker is open the plugin does not run, the answer is
+//! 503 with `Retry-After` and nothing is stored (the vendor retries).
 
 mod request;
 
@@ -27,7 +29,7 @@ use crate::api::ApiError;
 use crate::delivery::Delivery;
 use crate::instance::{decode_instance_id, InstanceCache, INSTANCE_HEADER};
 use crate::registry::Registry;
-use crate::runtime::{CallLabel, WebhookOutcome};
+use crate::runtime::{CallError, CallLabel, WebhookOutcome};
 
 use crate::store::{NewReceipt, ReceiptOutcome, ReceiptStatus, Store};
 use crate::telemetry::metrics;
@@ -222,6 +224,10 @@ async fn handle(
         Err(e) if e.is_plugin_failure() => {
             tracing::warn!(error = %e, "plugin failed; receipt kept for reprocessing");
             keep_failed(state, receipt, e.to_string()).await?;
+            Err(e.into())
+        }
+        Err(e @ CallError::CircuitOpen { .. }) => {
+            tracing::debug!(error = %e, "webhook refused: the element's circuit breaker is open");
             Err(e.into())
         }
         Err(e) => {

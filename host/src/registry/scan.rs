@@ -91,6 +91,10 @@ impl Registry {
                 continue;
             }
             entry.seen = Some((*len, *mtime));
+            if let Err(why) = self.runtime.config().check_plugin_size(*len) {
+                record_error(entry, name, why);
+                continue;
+            }
             let path = self.dir.join(name);
             if let Some(loaded) = self.try_load(name, &path, entry).await {
                 candidates.insert(name.clone(), loaded);
@@ -109,10 +113,10 @@ impl Registry {
         path: &Path,
         entry: &mut FileEntry,
     ) -> Option<Arc<LoadedPlugin>> {
-        let bytes = match tokio::fs::read(path).await {
+        let bytes = match self.read_plugin_file(path).await {
             Ok(b) => b,
-            Err(e) => {
-                record_error(entry, name, format!("cannot read file: {e}"));
+            Err(why) => {
+                record_error(entry, name, why);
                 return None;
             }
         };
@@ -136,6 +140,29 @@ impl Registry {
                 None
             }
         }
+    }
+}
+
+impl Registry {
+    /// Reads a plugin file, reading no more than the size cap allows (the
+    /// file may have grown since it was listed).
+    async fn read_plugin_file(&self, path: &Path) -> Result<Vec<u8>, String> {
+        use tokio::io::AsyncReadExt as _;
+        let config = self.runtime.config();
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| format!("cannot read file: {e}"))?;
+        let mut bytes = Vec::new();
+        let read = file
+            .take(config.max_plugin_file_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| format!("cannot read file: {e}"))?;
+        if let Err(why) = config.check_plugin_size(read as u64) {
+            let len = tokio::fs::metadata(path).await.map_or(0, |m| m.len());
+            return Err(config.check_plugin_size(len).err().unwrap_or(why));
+        }
+        Ok(bytes)
     }
 }
 

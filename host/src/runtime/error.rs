@@ -2,7 +2,9 @@
 //!
 //! A plugin's own answer ([`CallError::Element`]) is distinct from the
 //! plugin failing ([`CallError::Trap`], [`CallError::Timeout`],
-//! [`CallError::Memory`]); the HTTP layer maps each to a status in one place.
+//! [`CallError::Memory`]), and both from the host refusing to run the call
+//! ([`CallError::CircuitOpen`], [`CallError::Unavailable`]); the HTTP layer
+//! maps each to a status in one place.
 
 use std::time::Duration;
 
@@ -41,6 +43,19 @@ pub enum CallError {
     /// The plugin tried to use more memory than its cap.
     #[error("plugin exceeded its memory limit of {0} bytes")]
     Memory(usize),
+    /// The element's calls kept failing and its circuit breaker is open: the
+    /// call was refused without running; try again after `retry_after`.
+    #[error(
+        "element '{element}' keeps failing (trap, timeout or memory); its calls are refused \
+         for {} s",
+        retry_after.as_secs()
+    )]
+    CircuitOpen {
+        /// The element's key.
+        element: String,
+        /// Time until the breaker lets a call through again (whole seconds).
+        retry_after: Duration,
+    },
     /// The host could not set up the call (e.g. too many concurrent calls).
     #[error("plugin call could not start: {0}")]
     Unavailable(String),
@@ -57,6 +72,7 @@ impl CallError {
             CallError::Trap(_) => "trap",
             CallError::Timeout(_) => "timeout",
             CallError::Memory(_) => "memory",
+            CallError::CircuitOpen { .. } => "circuit_open",
             CallError::Unavailable(_) => "unavailable",
         }
     }

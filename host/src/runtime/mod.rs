@@ -23,9 +23,14 @@
 //!    component's exports ([`contract`]), the component is pre-linked
 //!    against that version's bindings ([`bindings`]: one `bindgen!` per
 //!    version) and `describe()` is called once.
-//! 2. **A slot** (shared by every [`ElementPlugin`]): at most `max_concurrent_calls`
-//!    run at once; taking a slot wakes the epoch ticker thread, which
-//!    sleeps while no call is in flight.
+//! 2. **Admission and a slot**: the call first takes a place in its
+//!    element's concurrency budget and asks the element's circuit breaker
+//!    ([`fairness`]): an element whose calls keep trapping or timing out is
+//!    refused at once for a cool-down instead of taking CPU from the
+//!    others. Then it waits for one of the runtime's slots (shared by every
+//!    [`ElementPlugin`]): at most `max_concurrent_calls` run at once; taking
+//!    a slot wakes the epoch ticker thread, which sleeps while no call is in
+//!    flight.
 //! 3. **A fresh `Store` and instance**: the instance comes from the pooling
 //!    allocator (falling back to on-demand allocation where the address
 //!    space cannot be reserved); its memory is reset in place when the slot
@@ -38,14 +43,22 @@
 //!    imports such as `https-get` ([`state`]), is not charged.
 //! 5. **The outcome**: a result, a typed element error (a WIT variant), or
 //!    a [`CallError`] naming what stopped the guest — trap, timeout, memory
-//!    — for that call only. The store and instance are dropped.
+//!    — for that call only; the element's breaker counts the failure. The
+//!    store and instance are dropped and the slot's memory is given back:
+//!    pages beyond `KEEP_RESIDENT_BYTES` are decommitted, the fiber stack is
+//!    zeroed (beyond `KEEP_RESIDENT_STACK_BYTES`, decommitted), and at most
+//!    `MAX_UNUSED_WARM_SLOTS` idle slots stay warm, so the set of slots
+//!    holding memory is bounded by the peak of calls in flight rather than
+//!    growing towards the size of the pool.
 
 mod artifact;
 mod bindings;
+mod breaker;
 mod cache;
 mod compiler;
 mod contract;
 mod error;
+mod fairness;
 mod limits;
 mod plugin;
 mod state;
@@ -66,16 +79,27 @@ pub use bindings::{
 pub use compiler::run_child as run_compiler_child;
 pub use contract::ContractVersion;
 pub use error::{CallError, LoadError};
+pub use fairness::FairnessConfig;
 pub use plugin::{ElementDescription, ElementPlugin};
 pub use state::{CallLabel, FetchScope};
 
 use contract::ElementPre;
+use fairness::ElementGuards;
 use state::CallState;
 
 /// Bytes of each linear memory kept mapped (and reset in place) between calls.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 /// Bytes of each table kept mapped between calls.
 const KEEP_RESIDENT_TABLE_BYTES: usize = 64 << 10;
+/// Bytes at the top of each fiber stack zeroed in place between calls; the
+/// rest of the stack (whatever a deep call touched) is decommitted.
+const KEEP_RESIDENT_STACK_BYTES: usize = 64 << 10;
+/// Idle pool slots that stay warm (keeping their resident pages) for the
+/// plugin that used them last; beyond that, a new call reuses an idle
+/// slot of another plugin before touching a cold one. Without this bound
+/// (wasmtime's default is 100) every call in turn warms another slot and
+/// resident memory creeps up long after a burst of calls.
+const MAX_UNUSED_WARM_SLOTS: u32 = 4;
 
 /// How often the engine's epoch advances; the granularity of CPU deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -94,6 +118,12 @@ pub struct RuntimeConfig {
     /// Use wasmtime's pooling allocator (fast instantiation). Falls back to
     /// on-demand allocation if the machine refuses the reservation.
     pub pooling: bool,
+    /// How the runtime is shared between elements (concurrency budget and
+    /// circuit breaker per element).
+    pub fairness: FairnessConfig,
+    /// Largest plugin file loaded, in bytes; bigger files are refused
+    /// before they are read.
+    pub max_plugin_file_bytes: u64,
     /// Folder for compiled plugin artifacts (keyed by content hash and engine
     /// compatibility). `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
@@ -112,9 +142,28 @@ impl Default for RuntimeConfig {
             memory_limit_bytes: 128 << 20,
             max_concurrent_calls: 64,
             pooling: true,
+            fairness: FairnessConfig::default(),
+            max_plugin_file_bytes: 64 << 20,
             cache_dir: None,
             compiler_program: None,
         }
+    }
+}
+
+impl RuntimeConfig {
+    /// Refuses a plugin of `len` bytes if it is over `max_plugin_file_bytes`,
+    /// naming both sizes and the setting.
+    pub fn check_plugin_size(&self, len: u64) -> Result<(), String> {
+        if len <= self.max_plugin_file_bytes {
+            return Ok(());
+        }
+        let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+        Err(format!(
+            "the file is {len} bytes ({:.1} MiB), larger than max_plugin_file_mb \
+             ({:.0} MiB); it was not read",
+            mib(len),
+            mib(self.max_plugin_file_bytes)
+        ))
     }
 }
 
@@ -130,6 +179,8 @@ struct Inner {
     config: RuntimeConfig,
     pooled: bool,
     calls: Arc<tokio::sync::Semaphore>,
+    /// Each element's concurrency budget and circuit breaker.
+    elements: ElementGuards,
     /// The thread advancing the epoch; woken when a call starts.
     ticker: std::thread::Thread,
 }
@@ -171,6 +222,7 @@ impl Runtime {
         }
         let calls = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_calls));
         let ticker = start_epoch_ticker(&engine, calls.clone(), config.max_concurrent_calls);
+        let elements = ElementGuards::new(&config.fairness, config.max_concurrent_calls);
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -178,6 +230,7 @@ impl Runtime {
                 config,
                 pooled,
                 calls,
+                elements,
                 ticker,
             }),
         })
@@ -196,6 +249,10 @@ impl Runtime {
     /// Compiles (or loads from cache) and links a plugin on a blocking
     /// thread, then asks it to describe itself.
     pub async fn load(&self, wasm: &[u8]) -> Result<ElementPlugin, LoadError> {
+        self.inner
+            .config
+            .check_plugin_size(wasm.len() as u64)
+            .map_err(LoadError::Invalid)?;
         let hash = cache::content_hash(wasm);
         let (runtime, bytes, key) = (self.clone(), wasm.to_vec(), hash.clone());
         let pre = tokio::task::spawn_blocking(move || runtime.link(&bytes, &key))
@@ -241,6 +298,9 @@ fn build_engine(config: &RuntimeConfig) -> anyhow::Result<(Engine, bool)> {
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
     if config.pooling {
         let mut pooled = base.clone();
+        // Zero each fiber stack when its call ends, so a deep call's stack
+        // pages are given back instead of staying resident in the pool.
+        pooled.async_stack_zeroing(true);
         let mut pool = PoolingAllocationConfig::default();
         let slots = u32::try_from(config.max_concurrent_calls)
             .unwrap_or(u32::MAX)
@@ -263,6 +323,8 @@ fn build_engine(config: &RuntimeConfig) -> anyhow::Result<(Engine, bool)> {
             // most of the cost of a fresh instance per call.
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES)
+            .async_stack_keep_resident(KEEP_RESIDENT_STACK_BYTES)
+            .max_unused_warm_slots(MAX_UNUSED_WARM_SLOTS)
             // One fiber stack per call in flight (calls run asynchronously).
             .total_stacks(slots)
             .pagemap_scan(wasmtime::Enabled::Auto);

@@ -11,6 +11,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::convert::Cast;
 use super::bindings::{self};
 use super::contract::{ContractVersion, ElementPre};
+use super::fairness::{Admission, ElementGuard};
 use super::limits::{CpuDeadline, MemoryCap};
 use super::state::{CallLabel, CallState, FetchScope};
 use super::{
@@ -143,10 +144,13 @@ pub struct ElementPlugin {
     pre: ElementPre,
     description: Arc<ElementDescription>,
     hash: Arc<str>,
+    /// The element's budget and breaker; `None` while `describe()` runs
+    /// (the key is not known yet).
+    guard: Option<Arc<ElementGuard>>,
 }
 
-/// Runs one export of `$plugin` in a fresh instance: waits for a call slot,
-/// instantiates in a new store with the runtime's limits, binds the export
+/// Runs one export of `$plugin` in a fresh instance: is admitted by the
+/// element's budget and breaker, waits for a call slot, instantiates in a new store with the runtime's limits, binds the export
 /// interface of the component's contract version to `$guest` and the store
 /// to `$store` for the call of that version (`v0_2`: the internal types as
 /// they are; `v0_1`: arguments converted down, the result converted up),
@@ -155,6 +159,7 @@ macro_rules! call_export {
     ($plugin:expr, $what:literal, $label:expr, $fetch:expr, |$guest:ident, $store:ident|
      v0_2: $current:expr, v0_1: $legacy:expr $(,)?) => {{
         let plugin = $plugin;
+        let admission = plugin.admit().await?;
         let _permit = plugin.call_slot().await?;
         let mut store = plugin.new_store($label, $fetch);
         let started = Instant::now();
@@ -176,7 +181,7 @@ macro_rules! call_export {
                 Err(e) => Err(e),
             },
         };
-        plugin.finish($what, started, &store, result)
+        plugin.finish($what, started, &store, result, admission)
     }};
 }
 
@@ -203,6 +208,7 @@ impl ElementPlugin {
                 contract_version,
             }),
             hash: hash.into(),
+            guard: None,
         };
         let described = async {
             call_export!(
@@ -218,6 +224,7 @@ impl ElementPlugin {
             .await
             .map_err(|e| LoadError::Describe(e.to_string()))?;
         plugin.description = Arc::new(ElementDescription::from_wit(info, contract_version)?);
+        plugin.guard = Some(plugin.runtime.inner.elements.get(&plugin.description.key));
         Ok(plugin)
     }
 
@@ -292,6 +299,15 @@ impl ElementPlugin {
         .map_err(CallError::Element)
     }
 
+    /// Takes a place in the element's budget, if the element's breaker
+    /// lets the call run.
+    async fn admit(&self) -> Result<Option<Admission>, CallError> {
+        match &self.guard {
+            Some(guard) => guard.admit().await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Waits for one of the runtime's call slots, and makes sure the epoch
     /// ticker runs while the call does.
     async fn call_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
@@ -340,18 +356,27 @@ impl ElementPlugin {
         store
     }
 
-    /// Records a finished call in the metrics and names the limit that
-    /// stopped it, if one did.
+    /// Records a finished call in the metrics and with the element's
+    /// breaker, and names the limit that stopped it, if one did.
     fn finish<R>(
         &self,
         what: &'static str,
         started: Instant,
         store: &Store<CallState>,
         result: wasmtime::Result<R>,
+        admission: Option<Admission>,
     ) -> Result<R, CallError> {
         let result = result.map_err(|e| classify(store.data(), e));
-        let failure = result.as_ref().err().map(CallError::kind);
-        metrics::plugin_call(&self.description.key, what, started.elapsed(), failure);
+        let failure = result.as_ref().err();
+        metrics::plugin_call(
+            &self.description.key,
+            what,
+            started.elapsed(),
+            failure.map(CallError::kind),
+        );
+        if let Some(admission) = admission {
+            admission.finish(failure.is_some_and(CallError::is_plugin_failure));
+        }
         result
     }
 }

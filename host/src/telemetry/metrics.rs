@@ -2,8 +2,9 @@
 //!
 //! One process-wide set of metric families (the host is one deployable;
 //! every stage records into the same registry), with small functions for
-//! each stage to call: [`webhook`], [`plugin_call`], [`delivery_attempt`],
-//! [`poll_run`], [`plugin_load`]. Gauges that describe state rather than
+//! each stage to call: [`webhook`], [`plugin_call`], [`plugin_breaker`],
+//! [`plugin_call_refused`], [`delivery_attempt`], [`poll_run`],
+//! [`plugin_load`]. Gauges that describe state rather than
 //! events (outbox depth, plugins loaded) are set at scrape time by
 //! [`render`]'s caller. Label values are bounded: element keys of loaded
 //! plugins only (unknown elements count as `unknown`), HTTP statuses, and
@@ -59,6 +60,9 @@ struct Metrics {
     webhooks_rejected: Family<ElementStatus, Counter>,
     plugin_call_seconds: Histograms<ElementCall>,
     plugin_errors: Family<ElementKind, Counter>,
+    breaker_open: Family<ElementLabel, Gauge>,
+    breaker_openings: Family<ElementLabel, Counter>,
+    calls_refused: Family<ElementLabel, Counter>,
     deliveries: Family<Outcome, Counter>,
     delivery_seconds: Histogram,
     outbox_pending: Gauge,
@@ -83,6 +87,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         webhooks_rejected: Family::default(),
         plugin_call_seconds: Family::new_with_constructor(plugin_call_histogram),
         plugin_errors: Family::default(),
+        breaker_open: Family::default(),
+        breaker_openings: Family::default(),
+        calls_refused: Family::default(),
         deliveries: Family::default(),
         // 1 ms … ~33 s: loopback receivers to the longest delivery timeout.
         delivery_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
@@ -115,6 +122,21 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "plugin_errors",
         "Plugin calls that failed (trap, timeout, memory, unavailable), by element and kind",
         m.plugin_errors.clone(),
+    );
+    r.register(
+        "plugin_breaker_open",
+        "1 while an element's circuit breaker is open or half-open (its calls keep failing), else 0",
+        m.breaker_open.clone(),
+    );
+    r.register(
+        "plugin_breaker_openings",
+        "Times an element's circuit breaker opened (after repeated failures, or a failed trial call)",
+        m.breaker_openings.clone(),
+    );
+    r.register(
+        "plugin_calls_refused",
+        "Plugin calls refused without running because the element's circuit breaker was open",
+        m.calls_refused.clone(),
     );
     r.register("deliveries", "Notification delivery attempts by outcome: delivered, failed (retried later) or dead_lettered", m.deliveries.clone());
     r.register_with_unit(
@@ -202,6 +224,29 @@ pub fn plugin_call(
             })
             .inc();
     }
+}
+
+/// An element's circuit breaker changed state: `open` while open or
+/// half-open; `opened` when it just opened (again).
+pub fn plugin_breaker(element: &str, open: bool, opened: bool) {
+    let m = &*METRICS;
+    let label = ElementLabel {
+        element: element.to_string(),
+    };
+    m.breaker_open.get_or_create(&label).set(i64::from(open));
+    if opened {
+        m.breaker_openings.get_or_create(&label).inc();
+    }
+}
+
+/// A call of `element` was refused because its circuit breaker was open.
+pub fn plugin_call_refused(element: &str) {
+    METRICS
+        .calls_refused
+        .get_or_create(&ElementLabel {
+            element: element.to_string(),
+        })
+        .inc();
 }
 
 /// How one delivery attempt ended.
@@ -295,6 +340,8 @@ mod tests {
         delivery_attempt(DeliveryOutcome::DeadLettered, Duration::from_millis(3));
         poll_run("unit-test-element", false);
         plugin_load(false);
+        plugin_breaker("unit-test-element", true, true);
+        plugin_call_refused("unit-test-element");
         let text = render(Sample {
             outbox_pending: 7,
             outbox_dead: 2,
@@ -305,6 +352,9 @@ mod tests {
             "plugboard_webhooks_rejected_total{element=\"unit-test-element\",status=\"401\"}",
             "plugboard_plugin_call_duration_seconds_bucket{le=\"0.0002\",element=\"unit-test-element\",call=\"webhook\"} 1",
             "plugboard_plugin_errors_total{element=\"unit-test-element\",kind=\"trap\"}",
+            "plugboard_plugin_breaker_open{element=\"unit-test-element\"} 1",
+            "plugboard_plugin_breaker_openings_total{element=\"unit-test-element\"} 1",
+            "plugboard_plugin_calls_refused_total{element=\"unit-test-element\"} 1",
             "plugboard_deliveries_total{outcome=\"dead_lettered\"}",
             "plugboard_delivery_duration_seconds_count",
             "plugboard_outbox_pending 7",

@@ -177,14 +177,22 @@ impl Process {
 /// Creates a probe instance of the binary at `base` delivering to
 /// `callback` (events on); returns its id.
 pub async fn probe_instance(base: &str, callback: &str) -> i64 {
+    create_instance(
+        base,
+        serde_json::json!({"element": {"key": "probe"}, "configuration": {
+            "event.notification.enabled": true,
+            "event.notification.callback.url": callback}}),
+    )
+    .await
+}
+
+/// Creates an instance of the binary at `base` from `body` (the
+/// `POST /instances` request); returns its id.
+pub async fn create_instance(base: &str, body: serde_json::Value) -> i64 {
     let created: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/instances"))
         .header("authorization", AUTH)
-        .json(
-            &serde_json::json!({"element": {"key": "probe"}, "configuration": {
-            "event.notification.enabled": true,
-            "event.notification.callback.url": callback}}),
-        )
+        .json(&body)
         .send()
         .await
         .unwrap()
@@ -194,4 +202,18 @@ pub async fn probe_instance(base: &str, callback: &str) -> i64 {
     created["id"]
         .as_i64()
         .unwrap_or_else(|| panic!("instance not created: {created}"))
+}
+
+/// An authenticated management `GET` of `url`, as JSON; `None` while the
+/// binary does not answer with JSON.
+pub async fn get_json(url: &str) -> Option<serde_json::Value> {
+    reqwest::Client::new()
+        .get(url)
+        .header("authorization", AUTH)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
 }
