@@ -28,7 +28,7 @@ use crate::outbound::OutboundClient;
 use crate::poller::Poller;
 use crate::registry::{Registry, WatchHandle};
 use crate::runtime::Runtime;
-use crate::store::{Store, StoreConfig};
+use crate::store::Store;
 use crate::telemetry::readiness::{self, Readiness};
 
 mod listener;
@@ -165,13 +165,10 @@ impl Server {
         let outbound = OutboundClient::new(&settings.outbound)
             .context("outbound HTTP client")
             .map_err(failed)?;
-        let store_path = settings.data_dir.join("plugboard.db");
-        let store = Store::open(&StoreConfig::Sqlite {
-            path: store_path.clone(),
-        })
-        .await
-        .with_context(|| format!("opening the store {}", store_path.display()))
-        .map_err(failed)?;
+        let store = Store::open(&settings.store)
+            .await
+            .with_context(|| format!("opening the store ({})", settings.store.describe()))
+            .map_err(failed)?;
         readiness.store_opened(store.clone());
         let runtime = Runtime::new(settings.runtime.clone())
             .context("plugin runtime")
@@ -306,6 +303,10 @@ async fn wait_for_signal() {
 
 /// The store as readiness sees it: telemetry knows it only by this probe.
 impl readiness::StoreProbe for Store {
+    fn reachable(&self) -> readiness::CheckFuture<'_> {
+        Box::pin(async move { self.check().await.map_err(|e| e.to_string()) })
+    }
+
     fn outbox_depth(&self) -> readiness::DepthFuture<'_> {
         Box::pin(async move {
             let depth = Store::outbox_depth(self).await.map_err(|e| e.to_string())?;

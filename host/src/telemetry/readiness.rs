@@ -3,7 +3,8 @@
 //! host as stopping. `/readyz` reports it (200, or 503 naming each part
 //! that is not ready), and `/metrics` samples its store and registry.
 //!
-//! Ready means: every listener bound, the store open, the plugin folder
+//! Ready means: every listener bound, the store open and its database
+//! answering (a database server is asked on every check), the plugin folder
 //! scanned with at least one element plugin loaded (a sidecar whose plugin
 //! volume is still empty cannot take webhooks), and not shutting down.
 //!
@@ -26,8 +27,18 @@ use super::metrics::Sample;
 /// for delivery and dead-lettered ones, or why they could not be counted.
 pub type DepthFuture<'a> = Pin<Box<dyn Future<Output = Result<(u64, u64), String>> + Send + 'a>>;
 
-/// What readiness and `/metrics` need of the store: its outbox depth.
+/// The store's answer to "does the database answer now": why not, if not.
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// How long readiness waits for the database to answer.
+const STORE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What readiness and `/metrics` need of the store: whether its database
+/// answers, and its outbox depth.
 pub trait StoreProbe: Send + Sync + 'static {
+    /// Whether the database answers now, or why not.
+    fn reachable(&self) -> CheckFuture<'_>;
+
     /// Notifications waiting for delivery and dead-lettered ones, or why
     /// they could not be counted.
     fn outbox_depth(&self) -> DepthFuture<'_>;
@@ -94,8 +105,9 @@ impl Readiness {
         self.inner.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// Checks every part now.
-    pub fn report(&self) -> Report {
+    /// Checks every part now (asking the database, for at most a couple of
+    /// seconds).
+    pub async fn report(&self) -> Report {
         let i = &self.inner;
         let mut checks = BTreeMap::new();
         let listening = if i.listening.load(Ordering::SeqCst) {
@@ -104,10 +116,17 @@ impl Readiness {
             "starting the listeners and routes".into()
         };
         checks.insert("listeners", listening);
-        let store = if i.store.get().is_some() {
-            OK.to_string()
-        } else {
-            "opening the store".into()
+        let store = match i.store.get() {
+            None => "opening the store".to_string(),
+            Some(store) => match tokio::time::timeout(STORE_CHECK_TIMEOUT, store.reachable()).await
+            {
+                Ok(Ok(())) => OK.to_string(),
+                Ok(Err(e)) => format!("the store's database does not answer: {e}"),
+                Err(_) => format!(
+                    "the store's database did not answer within {} s",
+                    STORE_CHECK_TIMEOUT.as_secs()
+                ),
+            },
         };
         checks.insert("store", store);
         let plugins = match i.registry.get() {
@@ -168,6 +187,16 @@ mod tests {
     struct Outbox(u64, u64);
 
     impl StoreProbe for Outbox {
+        fn reachable(&self) -> CheckFuture<'_> {
+            Box::pin(async move {
+                if self.0 == u64::MAX {
+                    Err("connection refused".into())
+                } else {
+                    Ok(())
+                }
+            })
+        }
+
         fn outbox_depth(&self) -> DepthFuture<'_> {
             Box::pin(async move { Ok((self.0, self.1)) })
         }
@@ -189,7 +218,7 @@ mod tests {
     #[tokio::test]
     async fn names_what_is_not_ready_until_everything_is() {
         let readiness = Readiness::new();
-        let r = readiness.report();
+        let r = readiness.report().await;
         assert!(!r.ready);
         assert_eq!(not_ok(&r), ["listeners", "plugins", "store"]);
 
@@ -197,14 +226,14 @@ mod tests {
         readiness.store_opened(Outbox(3, 1));
         let plugins = Plugins::default();
         readiness.plugins_scanned(plugins.clone());
-        let r = readiness.report();
+        let r = readiness.report().await;
         assert_eq!(not_ok(&r), ["plugins"]);
         assert_eq!(
             r.checks["plugins"],
             "no element plugin is loaded from plugins/dist"
         );
         plugins.0.store(2, Ordering::SeqCst);
-        assert!(readiness.report().ready);
+        assert!(readiness.report().await.ready);
         let sample = readiness.sample().await;
         assert_eq!(
             (
@@ -216,6 +245,17 @@ mod tests {
         );
 
         readiness.stopping();
-        assert_eq!(not_ok(&readiness.report()), ["shutdown"]);
+        assert_eq!(not_ok(&readiness.report().await), ["shutdown"]);
+    }
+
+    #[tokio::test]
+    async fn a_database_that_does_not_answer_is_named() {
+        let readiness = Readiness::new();
+        readiness.store_opened(Outbox(u64::MAX, 0));
+        let r = readiness.report().await;
+        assert_eq!(
+            r.checks["store"],
+            "the store's database does not answer: connection refused"
+        );
     }
 }
