@@ -16,5 +16,12 @@ bash plugins/test.sh
 echo "== browser test tools (chromium, playwright-core)"
 bash tests/browser/setup.sh
 
+echo "== PostgreSQL (the store's PostgreSQL tests start throwaway clusters of it)"
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then as_root=(); else as_root=(sudo); fi
+    "${as_root[@]}" apt-get update
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+fi
+
 echo "== host tests (the console's browser test is tests/e2e/console.rs)"
 cargo test --workspace --all-targets

@@ -57,7 +57,7 @@ pub fn front(readiness: Readiness, with_metrics: bool, app: Arc<OnceLock<Router>
 }
 
 async fn readyz(State(readiness): State<Readiness>) -> Response {
-    let report = readiness.report();
+    let report = readiness.report().await;
     let status = if report.ready {
         StatusCode::OK
     } else {

@@ -177,6 +177,13 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_SHUTDOWN_TIMEOUT_SECS")]
     pub shutdown_timeout_secs: Option<u64>,
 
+    /// PostgreSQL database to keep the store in, as a URL:
+    /// `postgres://user:password@host:5432/db` (`?sslmode=require` for TLS) or
+    /// `postgres:///db?host=/run/postgresql` (a Unix socket). Unset: the
+    /// embedded SQLite database in the data folder. Never logged or shown.
+    #[arg(long, env = "PLUGBOARD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+
     /// Log format: `text` or `json` (the level comes from `RUST_LOG`, default `info`).
     #[arg(long, env = "PLUGBOARD_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -215,4 +222,9 @@ pub struct ServeArgs {
     #[arg(skip)]
     #[serde(default, skip_serializing)]
     pub poller: Option<toml::Table>,
+
+    /// `[store]` of a config file (file only).
+    #[arg(skip)]
+    #[serde(default, skip_serializing)]
+    pub store: Option<toml::Table>,
 }

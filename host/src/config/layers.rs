@@ -65,6 +65,7 @@ impl Layer {
             ("ingress", &args.ingress),
             ("delivery", &args.delivery),
             ("poller", &args.poller),
+            ("store", &args.store),
         ];
         for (section, given) in sections {
             if let Some(given) = given {
@@ -78,6 +79,7 @@ impl Layer {
         for (key, secret) in [
             ("user_secret", &args.user_secret),
             ("organization_secret", &args.organization_secret),
+            ("database_url", &args.database_url),
         ] {
             if let Some(secret) = secret {
                 flat.insert(key.into(), secret.expose().into());

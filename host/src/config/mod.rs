@@ -22,6 +22,7 @@ pub use crate::ingress::IngressConfig;
 use crate::outbound::{parse_allow_list, OutboundConfig};
 use crate::poller::PollerConfig;
 use crate::runtime::{FairnessConfig, RuntimeConfig};
+use crate::store::StoreConfig;
 use crate::telemetry::LogFormat;
 
 pub use args::ServeArgs;
@@ -79,8 +80,10 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Watched plugin folder.
     pub plugins_dir: PathBuf,
-    /// Data folder (store, caches, generated credentials).
+    /// Data folder (SQLite store, caches, generated credentials).
     pub data_dir: PathBuf,
+    /// Where the store is kept: SQLite in the data folder, or PostgreSQL.
+    pub store: StoreConfig,
     /// Plugin runtime limits.
     pub runtime: RuntimeConfig,
     /// Outbound request policy.
@@ -159,7 +162,9 @@ impl Settings {
             ingress,
             delivery,
             poller,
+            store,
         } = sections;
+        let store = store_config(store, &server.data)?;
         let allow_private = parse_allow_list(&outbound.allow_private.join(","))
             .map_err(|e| anyhow::anyhow!("{}: {e}", named("outbound_allow_private")))?;
         if let Some(ca) = &outbound.ca_file {
@@ -231,6 +236,7 @@ impl Settings {
             metrics_listen: server.metrics_listen,
             plugins_dir: server.plugins,
             data_dir: server.data,
+            store,
             runtime,
             outbound,
             credentials: credentials(management)?,
@@ -278,6 +284,40 @@ fn credentials(management: sections::Management) -> anyhow::Result<Option<GivenC
             "set both {} and {}, or neither",
             named("user_secret"),
             named("organization_secret")
+        ),
+    }
+}
+
+/// The store `database_url` names: PostgreSQL for a `postgres://` or
+/// `postgresql://` URL, the SQLite file `plugboard.db` in the data folder
+/// when unset. The URL is never repeated in an error (it may hold a
+/// password).
+fn store_config(store: sections::Store, data: &std::path::Path) -> anyhow::Result<StoreConfig> {
+    let Some(url) = store.database_url else {
+        return Ok(StoreConfig::Sqlite {
+            path: data.join("plugboard.db"),
+        });
+    };
+    let url = url.expose().trim();
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgres" | "postgresql") => Ok(StoreConfig::Postgres {
+            url: url.to_string(),
+        }),
+        _ if url.is_empty() => bail!(
+            "{} is empty: give a postgres:// URL, or leave it unset for the embedded \
+             SQLite store",
+            named("database_url")
+        ),
+        Some(other) if !other.contains(['@', '/', ':']) => bail!(
+            "{}: a {other}:// URL is not supported; give a postgres:// or postgresql:// URL, \
+             or leave it unset for the embedded SQLite store",
+            named("database_url")
+        ),
+        _ => bail!(
+            "{}: not a postgres:// or postgresql:// URL; leave it unset for the embedded \
+             SQLite store",
+            named("database_url")
         ),
     }
 }

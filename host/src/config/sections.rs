@@ -69,6 +69,7 @@ pub const FLAT: &[(&str, &str, &str)] = &[
     ("poll_min_interval_secs", "poller", "min_interval_secs"),
     ("poll_concurrency", "poller", "concurrency"),
     ("poll_timeout_ms", "poller", "timeout_ms"),
+    ("database_url", "store", "database_url"),
 ];
 
 /// All settings of `plugboard serve`, by section.
@@ -89,6 +90,8 @@ pub struct Sections {
     pub delivery: Delivery,
     /// Polling of vendors.
     pub poller: Poller,
+    /// Where the store is kept.
+    pub store: Store,
 }
 
 /// `[server]`: listening, folders, shutdown and logs.
@@ -286,6 +289,16 @@ impl Default for Poller {
             timeout_ms: poller.request_timeout.as_millis() as u64,
         }
     }
+}
+
+/// `[store]`: where the store is kept.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Store {
+    /// A PostgreSQL database URL (`postgres://…` or `postgresql://…`); unset
+    /// for the embedded SQLite database in the data folder. A secret: it
+    /// may hold a password.
+    pub database_url: Option<Secret>,
 }
 
 /// The defaults by flat name, as TOML values (for `--help` and the sample

@@ -183,6 +183,7 @@ fn every_flat_name_is_a_flag_and_a_section_key() {
             "user_secret",
             "organization_secret",
             "element_max_concurrent_calls",
+            "database_url",
         ];
         assert!(
             section.contains_key(*key) || optional.contains(key),
@@ -275,4 +276,48 @@ fn secrets_in_a_section_stay_out_of_debug() {
         merged.management.user_secret.unwrap().expose(),
         "s3cr3t-flag"
     );
+}
+
+#[test]
+fn database_url_chooses_the_store_and_never_shows_its_password() {
+    let s = Settings::from_args(ServeArgs::default()).unwrap();
+    assert_eq!(
+        s.store,
+        StoreConfig::Sqlite {
+            path: PathBuf::from("data/plugboard.db")
+        }
+    );
+    let url = "postgres://plugboard:s3cr3t-pw@db.internal:5432/plugboard?sslmode=require";
+    let args = ServeArgs {
+        database_url: Some(url.parse().unwrap()),
+        ..ServeArgs::default()
+    };
+    let s = Settings::from_args(args).unwrap();
+    assert_eq!(s.store, StoreConfig::Postgres { url: url.into() });
+    let shown = format!("{s:?} {}", s.store.describe());
+    assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+    assert!(shown.contains("db.internal"), "{shown}");
+
+    let s = with_file(
+        ServeArgs::default(),
+        "[store]\ndatabase_url = \"postgresql:///plugboard?host=/run/postgresql\"",
+    )
+    .unwrap();
+    assert!(matches!(s.store, StoreConfig::Postgres { .. }));
+}
+
+#[test]
+fn a_database_url_that_is_not_postgres_is_refused_by_name() {
+    for given in ["mysql://u:s3cr3t@db/x", "/var/lib/plugboard.db", ""] {
+        let args = ServeArgs {
+            database_url: Some(given.parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let msg = format!("{:#}", Settings::from_args(args).unwrap_err());
+        assert!(
+            msg.contains("database_url (PLUGBOARD_DATABASE_URL, --database-url)"),
+            "{msg}"
+        );
+        assert!(!msg.contains("s3cr3t"), "{msg}");
+    }
 }

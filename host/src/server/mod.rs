@@ -28,7 +28,7 @@ use crate::outbound::OutboundClient;
 use crate::poller::Poller;
 use crate::registry::{Registry, WatchHandle};
 use crate::runtime::Runtime;
-use crate::store::{Store, StoreConfig};
+use crate::store::Store;
 use crate::telemetry::readiness::{self, Readiness};
 
 mod listener;
@@ -165,13 +165,10 @@ impl Server {
         let outbound = OutboundClient::new(&settings.outbound)
             .context("outbound HTTP client")
             .map_err(failed)?;
-        let store_path = settings.data_dir.join("plugboard.db");
-        let store = Store::open(&StoreConfig::Sqlite {
-            path: store_path.clone(),
-        })
-        .await
-        .with_context(|| format!("opening the store {}", store_path.display()))
-        .map_err(failed)?;
+        let store = Store::open(&settings.store)
+            .await
+            .with_context(|| format!("opening the store ({})", settings.store.describe()))
+            .map_err(failed)?;
         readiness.store_opened(store.clone());
         let runtime = Runtime::new(settings.runtime.clone())
             .context("plugin runtime")
@@ -306,8 +303,15 @@ async fn wait_for_signal() {
 
 /// The store as readiness sees it: telemetry knows it only by this probe.
 impl readiness::StoreProbe for Store {
-    fn write_problem(&self) -> Option<String> {
-        Store::write_problem(self)
+    fn reachable(&self) -> readiness::CheckFuture<'_> {
+        Box::pin(async move {
+            if let Some(why) = self.write_problem() {
+                return Err(format!("cannot write: {why}"));
+            }
+            self.check()
+                .await
+                .map_err(|e| format!("the store's database does not answer: {e}"))
+        })
     }
 
     fn outbox_depth(&self) -> readiness::DepthFuture<'_> {

@@ -122,6 +122,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Retired signing keys of an instance still in their grace period.
     async fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>>;
 
+    /// Whether the database answers right now (for readiness): an embedded
+    /// database that opened always does; a server is asked.
+    async fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Counters of the writes so far.
     fn stats(&self) -> StoreStats;
 

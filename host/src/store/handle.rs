@@ -19,6 +19,7 @@ use super::outbox::{
     StoredNotification,
 };
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
+use super::postgres::{redact_url, PostgresStore};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::sqlite::{SqliteOptions, SqliteStore};
 use super::timestamp;
@@ -28,7 +29,7 @@ use super::write_health::WriteHealth;
 pub const PRUNE_CHUNK: usize = 1_000;
 
 /// Which database holds the store.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreConfig {
     /// The embedded SQLite database in this file (created, with its folder,
     /// if missing).
@@ -36,6 +37,37 @@ pub enum StoreConfig {
         /// The database file.
         path: PathBuf,
     },
+    /// A PostgreSQL database (its schema is created or migrated at open).
+    Postgres {
+        /// Its URL, e.g. `postgres://plugboard:pw@db:5432/plugboard` or
+        /// `postgres:///plugboard?host=/run/postgresql`; may hold a
+        /// password, so it is never shown (`Debug` and [`StoreConfig::describe`]
+        /// redact it).
+        url: String,
+    },
+}
+
+impl StoreConfig {
+    /// Which database this is, for messages and logs, with any password
+    /// replaced by `********`.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreConfig::Sqlite { path } => format!("SQLite database {}", path.display()),
+            StoreConfig::Postgres { url } => format!("PostgreSQL database {}", redact_url(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreConfig::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            StoreConfig::Postgres { url } => f
+                .debug_struct("Postgres")
+                .field("url", &redact_url(url))
+                .finish(),
+        }
+    }
 }
 
 /// What one [`Store::prune`] deleted.
@@ -81,6 +113,10 @@ impl Store {
                     SqliteStore::open(&path, SqliteOptions::default())
                 })
                 .await??;
+                Ok(Self::from_backend(Arc::new(store)))
+            }
+            StoreConfig::Postgres { url } => {
+                let store = PostgresStore::open(url).await?;
                 Ok(Self::from_backend(Arc::new(store)))
             }
         }
@@ -276,6 +312,12 @@ impl Store {
     /// by the store's own probe once the database can be written again.
     pub fn write_problem(&self) -> Option<String> {
         self.health.problem()
+    }
+
+    /// Whether the database answers right now, for readiness: fails (as
+    /// unavailable) while a database server cannot be reached.
+    pub async fn check(&self) -> Result<()> {
+        self.backend.check().await
     }
 
     /// Counters of the store's writes, for metrics and tests.

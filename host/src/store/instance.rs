@@ -92,6 +92,19 @@ impl InstancePatch {
     }
 }
 
+impl InstancePatch {
+    /// The new tags and configuration as the JSON text stored for them.
+    pub(super) fn json_columns(&self) -> serde_json::Result<(Option<String>, Option<String>)> {
+        let tags = self.tags.as_ref().map(serde_json::to_string).transpose()?;
+        let configuration = self
+            .configuration
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        Ok((tags, configuration))
+    }
+}
+
 /// A fresh instance token from the thread's cryptographically secure
 /// generator.
 pub(super) fn generate_token() -> String {

@@ -3,9 +3,10 @@
 //! and poll checkpoints.
 //!
 //! [`Store`] is what the rest of the host calls; it hands every operation
-//! to a [`backend::Backend`] chosen by [`StoreConfig`]. The embedded SQLite
-//! database (`sqlite/`) is the one backend today; its writer thread, read
-//! pool, pragmas, log checkpoints and group commit are its own business.
+//! to a [`backend::Backend`] chosen by [`StoreConfig`]: the embedded SQLite
+//! database (`sqlite/`, the default) or a PostgreSQL server (`postgres/`).
+//! How each runs (SQLite's writer thread, read pool and log checkpoints;
+//! PostgreSQL's connection pool and batching task) is its own business.
 //! The guarantees, the same for every backend (and checked for each by the
 //! conformance suite):
 //! - **Durable before acknowledged.** [`Store::record_receipt`] returns
@@ -28,11 +29,14 @@
 mod backend;
 #[cfg(test)]
 mod conformance;
+mod counters;
 mod error;
 mod handle;
+mod ids;
 mod instance;
 mod outbox;
 mod poll;
+mod postgres;
 mod receipt;
 mod sqlite;
 #[cfg(test)]

@@ -125,6 +125,28 @@ pub struct AttemptRecord {
     pub next: AttemptNext,
 }
 
+impl AttemptRecord {
+    /// What the attempt writes to its notification: the new state, the
+    /// next attempt time for a retry and the delivery time (unix
+    /// milliseconds), the same for every backend.
+    pub(super) fn outcome_columns(&self) -> (DeliveryState, Option<i64>, Option<i64>) {
+        let at = super::timestamp::to_millis(self.attempted_at);
+        match &self.next {
+            AttemptNext::Delivered => (
+                DeliveryState::Delivered,
+                None,
+                Some(at + i64::from(self.latency_ms)),
+            ),
+            AttemptNext::RetryAt(t) => (
+                DeliveryState::Pending,
+                Some(super::timestamp::to_millis(*t)),
+                None,
+            ),
+            AttemptNext::Dead => (DeliveryState::Dead, None, None),
+        }
+    }
+}
+
 /// What [`Store::record_attempts`](super::Store::record_attempts) wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecordedAttempts {

@@ -27,6 +27,21 @@ pub struct PollWrite {
     pub checkpoint: Option<OffsetDateTime>,
 }
 
+impl PollWrite {
+    /// Fails unless the page (if any) is of the polled instance.
+    pub(super) fn check_page(&self) -> super::Result<()> {
+        match &self.page {
+            Some(page) if page.instance_id != self.instance_id => {
+                Err(super::StoreError::invalid_value(format!(
+                    "poll page of instance {} filed under instance {}",
+                    page.instance_id, self.instance_id
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What became of a stored poll page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PollOutcome {

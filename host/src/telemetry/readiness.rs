@@ -3,7 +3,8 @@
 //! host as stopping. `/readyz` reports it (200, or 503 naming each part
 //! that is not ready), and `/metrics` samples its store and registry.
 //!
-//! Ready means: every listener bound, the store open and able to write
+//! Ready means: every listener bound, the store open, its database
+//! answering (a database server is asked on every check) and able to write
 //! (a store whose last write failed for want of disk space or with an I/O
 //! error is not ready until a write succeeds again), the plugin folder
 //! scanned with at least one element plugin loaded (a sidecar whose plugin
@@ -28,12 +29,18 @@ use super::metrics::Sample;
 /// for delivery and dead-lettered ones, or why they could not be counted.
 pub type DepthFuture<'a> = Pin<Box<dyn Future<Output = Result<(u64, u64), String>> + Send + 'a>>;
 
-/// What readiness and `/metrics` need of the store: whether it can write,
-/// and its outbox depth.
+/// The store's answer to "can you serve now": why not, if not.
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// How long readiness waits for the database to answer.
+const STORE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What readiness and `/metrics` need of the store: whether it can serve
+/// (its database answers and its last write did not fail), and its outbox
+/// depth.
 pub trait StoreProbe: Send + Sync + 'static {
-    /// Why the store cannot write right now (a full disk, an I/O error), if
-    /// it cannot.
-    fn write_problem(&self) -> Option<String>;
+    /// Whether the store can serve now, or why not.
+    fn reachable(&self) -> CheckFuture<'_>;
 
     /// Notifications waiting for delivery and dead-lettered ones, or why
     /// they could not be counted.
@@ -101,8 +108,9 @@ impl Readiness {
         self.inner.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// Checks every part now.
-    pub fn report(&self) -> Report {
+    /// Checks every part now (asking the database, for at most a couple of
+    /// seconds).
+    pub async fn report(&self) -> Report {
         let i = &self.inner;
         let mut checks = BTreeMap::new();
         let listening = if i.listening.load(Ordering::SeqCst) {
@@ -112,10 +120,15 @@ impl Readiness {
         };
         checks.insert("listeners", listening);
         let store = match i.store.get() {
-            None => "opening the store".into(),
-            Some(store) => match store.write_problem() {
-                Some(why) => format!("cannot write: {why}"),
-                None => OK.to_string(),
+            None => "opening the store".to_string(),
+            Some(store) => match tokio::time::timeout(STORE_CHECK_TIMEOUT, store.reachable()).await
+            {
+                Ok(Ok(())) => OK.to_string(),
+                Ok(Err(e)) => e,
+                Err(_) => format!(
+                    "the store's database did not answer within {} s",
+                    STORE_CHECK_TIMEOUT.as_secs()
+                ),
             },
         };
         checks.insert("store", store);
@@ -178,9 +191,15 @@ mod tests {
     struct Outbox(u64, u64, Arc<Mutex<Option<String>>>);
 
     impl StoreProbe for Outbox {
-        fn write_problem(&self) -> Option<String> {
-            self.2.lock().unwrap().clone()
+        fn reachable(&self) -> CheckFuture<'_> {
+            Box::pin(async move {
+                match self.2.lock().unwrap().clone() {
+                    Some(why) => Err(format!("cannot write: {why}")),
+                    None => Ok(()),
+                }
+            })
         }
+
         fn outbox_depth(&self) -> DepthFuture<'_> {
             Box::pin(async move { Ok((self.0, self.1)) })
         }
@@ -202,7 +221,7 @@ mod tests {
     #[tokio::test]
     async fn names_what_is_not_ready_until_everything_is() {
         let readiness = Readiness::new();
-        let r = readiness.report();
+        let r = readiness.report().await;
         assert!(!r.ready);
         assert_eq!(not_ok(&r), ["listeners", "plugins", "store"]);
 
@@ -211,20 +230,20 @@ mod tests {
         readiness.store_opened(Outbox(3, 1, unwritable.clone()));
         let plugins = Plugins::default();
         readiness.plugins_scanned(plugins.clone());
-        let r = readiness.report();
+        let r = readiness.report().await;
         assert_eq!(not_ok(&r), ["plugins"]);
         assert_eq!(
             r.checks["plugins"],
             "no element plugin is loaded from plugins/dist"
         );
         plugins.0.store(2, Ordering::SeqCst);
-        assert!(readiness.report().ready);
+        assert!(readiness.report().await.ready);
         *unwritable.lock().unwrap() = Some("database or disk is full".into());
-        let r = readiness.report();
+        let r = readiness.report().await;
         assert_eq!(not_ok(&r), ["store"]);
         assert_eq!(r.checks["store"], "cannot write: database or disk is full");
         *unwritable.lock().unwrap() = None;
-        assert!(readiness.report().ready);
+        assert!(readiness.report().await.ready);
         let sample = readiness.sample().await;
         assert_eq!(
             (
@@ -236,6 +255,17 @@ mod tests {
         );
 
         readiness.stopping();
-        assert_eq!(not_ok(&readiness.report()), ["shutdown"]);
+        assert_eq!(not_ok(&readiness.report().await), ["shutdown"]);
+    }
+
+    #[tokio::test]
+    async fn a_database_that_does_not_answer_is_named() {
+        let readiness = Readiness::new();
+        readiness.store_opened(Outbox(u64::MAX, 0));
+        let r = readiness.report().await;
+        assert_eq!(
+            r.checks["store"],
+            "the store's database does not answer: connection refused"
+        );
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! [`conformance_suite!`] instantiates every test for one backend given an
 //! `async fn() -> TestStore` that opens a fresh, empty store of that
-//! backend; the SQLite instantiation is at the bottom of this file. A
-//! second backend adds one more line like it.
+//! backend; the instantiations (SQLite in a temporary file, PostgreSQL in
+//! a fresh database of the test process's throwaway cluster) are at the
+//! bottom of this file.
 
 mod instances;
 mod outbox;
@@ -43,7 +44,7 @@ impl Deref for TestStore {
 }
 
 /// Every notification of an instance, newest first.
-async fn notifications_of(store: &Store, instance_id: i64) -> Vec<StoredNotification> {
+pub(crate) async fn notifications_of(store: &Store, instance_id: i64) -> Vec<StoredNotification> {
     store
         .list_notifications(NotificationQuery {
             instance_id: Some(instance_id),
@@ -106,3 +107,21 @@ async fn sqlite() -> TestStore {
 }
 
 conformance_suite!(sqlite_file, super::sqlite);
+
+/// A PostgreSQL store in a fresh database of this test process's throwaway
+/// cluster (started on first use; the tests fail if PostgreSQL is not
+/// installed).
+pub(crate) async fn postgres() -> TestStore {
+    let url = fresh_database().await;
+    let config = super::StoreConfig::Postgres { url };
+    TestStore::new(Store::open(&config).await.unwrap(), ())
+}
+
+/// The URL of a fresh database on the test process's throwaway cluster.
+pub(crate) async fn fresh_database() -> String {
+    tokio::task::spawn_blocking(|| throwaway_postgres::shared().create_database())
+        .await
+        .unwrap()
+}
+
+conformance_suite!(postgres_server, super::postgres);

@@ -47,12 +47,7 @@ pub(super) fn update(
     patch: &InstancePatch,
     now: OffsetDateTime,
 ) -> Result<Option<Instance>> {
-    let tags = patch.tags.as_ref().map(serde_json::to_string).transpose()?;
-    let configuration = patch
-        .configuration
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()?;
+    let (tags, configuration) = patch.json_columns()?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let changed = tx
         .prepare_cached(

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::super::error::{Result, StoreError};
 use super::super::outbox::{
-    AttemptNext, AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
+    AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
     NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
     StoredNotification,
 };
@@ -123,15 +123,7 @@ pub(super) fn record_attempts(
         )?;
         for r in records {
             let at = to_millis(r.attempted_at);
-            let (state, next, delivered) = match &r.next {
-                AttemptNext::Delivered => (
-                    DeliveryState::Delivered,
-                    None,
-                    Some(at + i64::from(r.latency_ms)),
-                ),
-                AttemptNext::RetryAt(t) => (DeliveryState::Pending, Some(to_millis(*t)), None),
-                AttemptNext::Dead => (DeliveryState::Dead, None, None),
-            };
+            let (state, next, delivered) = r.outcome_columns();
             let applied = update.execute(params![
                 r.notification_id,
                 r.status_code,
@@ -191,7 +183,7 @@ pub(super) fn prune_delivered(conn: &Connection, before_ms: i64, limit: usize) -
         .execute(params![
             before_ms,
             i64::try_from(limit).unwrap_or(i64::MAX),
-            super::receipts::id_floor(before_ms)
+            super::super::ids::id_floor(before_ms)
         ])?;
     Ok(n as u64)
 }

@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use super::super::error::{Result, StoreError};
+use super::super::error::Result;
 use super::super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::super::timestamp::{from_millis, now, to_millis};
 use super::error::missing_instance;
@@ -53,13 +53,8 @@ fn write_page(conn: &Connection, write: &PollWrite) -> Result<PollOutcome> {
         receipt_id: None,
         checkpoint_moved: false,
     };
+    write.check_page()?;
     if let Some(page) = &write.page {
-        if page.instance_id != write.instance_id {
-            return Err(StoreError::invalid_value(format!(
-                "poll page of instance {} filed under instance {}",
-                page.instance_id, write.instance_id
-            )));
-        }
         // Pages carry no vendor message id, so they are never repeats.
         let stored = super::batch::write_receipt(conn, page)?;
         outcome.receipt_id = Some(stored.receipt_id().to_owned());

@@ -13,12 +13,12 @@
 //! the last handle is dropped the thread finishes what is queued and exits,
 //! and the drop waits for it, so the database is closed cleanly.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::super::counters::Counters;
 use super::super::error::{Result, StoreError};
 use super::super::poll::{PollOutcome, PollWrite};
 use super::super::receipt::{NewReceipt, ReceiptOutcome};
@@ -51,14 +51,6 @@ enum Command {
 /// work (and the allocator's cross-thread locking) off the writer thread,
 /// which every receipt has to pass through.
 type Stored = (Result<ReceiptOutcome>, NewReceipt);
-
-#[derive(Default)]
-struct Counters {
-    batches: AtomicU64,
-    stored: AtomicU64,
-    duplicate: AtomicU64,
-    failed: AtomicU64,
-}
 
 /// The handle to the writer thread.
 pub(super) struct Writer {
@@ -121,17 +113,11 @@ impl Writer {
 
     /// The counters so far.
     pub(super) fn stats(&self) -> StoreStats {
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        StoreStats {
-            batches: load(&self.counters.batches),
-            receipts_stored: load(&self.counters.stored),
-            receipts_duplicate: load(&self.counters.duplicate),
-            receipts_failed: load(&self.counters.failed),
-            queued: self
-                .queue
+        self.counters.stats(
+            self.queue
                 .as_ref()
                 .map_or(0, |q| q.max_capacity() - q.capacity()),
-        }
+        )
     }
 
     async fn send(&self, command: Command) -> Result<()> {
@@ -213,24 +199,9 @@ fn commit_batch(backend: &mut Conn, pending: &mut Vec<Pending>, counters: &Count
     }
     let (receipts, replies): (Vec<NewReceipt>, Vec<_>) = pending.drain(..).unzip();
     let results = backend.commit_receipts(&receipts);
-    count(&results, counters);
+    counters.count(&results);
     tracing::trace!(receipts = receipts.len(), "receipt batch written");
     for ((result, reply), receipt) in results.into_iter().zip(replies).zip(receipts) {
         let _ = reply.send((result, receipt));
-    }
-}
-
-/// Adds one batch's results to the counters.
-fn count(results: &[Result<ReceiptOutcome>], counters: &Counters) {
-    for result in results {
-        let counter = match result {
-            Ok(ReceiptOutcome::Stored { .. }) => &counters.stored,
-            Ok(ReceiptOutcome::Duplicate { .. }) => &counters.duplicate,
-            Err(_) => &counters.failed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-    if results.iter().any(|r| r.is_ok()) {
-        counters.batches.fetch_add(1, Ordering::Relaxed);
     }
 }

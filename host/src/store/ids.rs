@@ -1,0 +1,37 @@
+//! Receipt and notification ids as time bounds.
+//!
+//! Receipt ids (and the ids of the notifications plugboard makes) are
+//! UUIDv7, whose text sorts by the millisecond they were generated, so a
+//! time bound becomes an id bound and pruning scans walk a primary key.
+
+/// Largest millisecond count a UUIDv7 can hold (48 bits).
+const MAX_V7_MILLIS: i64 = (1 << 48) - 1;
+
+/// The smallest UUIDv7 text of the millisecond `ms`: every id generated in
+/// that millisecond or later sorts at or above it, every earlier one below.
+pub(super) fn id_floor(ms: i64) -> String {
+    let ms = ms.clamp(0, MAX_V7_MILLIS);
+    format!(
+        "{:08x}-{:04x}-0000-0000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_floor_brackets_the_ids_of_its_millisecond() {
+        for _ in 0..100 {
+            let id = uuid::Uuid::now_v7();
+            let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+            let ms = i64::try_from(secs).unwrap() * 1000 + i64::from(nanos / 1_000_000);
+            let id = id.to_string();
+            assert!(id_floor(ms) <= id, "{id} vs {}", id_floor(ms));
+            assert!(id < id_floor(ms + 1));
+        }
+        assert_eq!(id_floor(-5), "00000000-0000-0000-0000-000000000000");
+    }
+}

@@ -1,0 +1,184 @@
+//! Connections to PostgreSQL: the database URL, TLS, and the pool every
+//! operation borrows a connection from.
+//!
+//! The URL is anything `tokio-postgres` understands: `postgres://user:pw@host:5432/db`,
+//! with `?sslmode=require` for TLS (rustls with the bundled public roots,
+//! the same stack as the host's outbound HTTPS), or a Unix-socket folder as
+//! host (`postgres:///db?host=/run/postgresql`). Connecting gives up after
+//! a few seconds, and so does waiting for a pooled connection, so a
+//! database that is down makes operations fail as unavailable instead of
+//! hanging. Connections the server closed (a restart) are noticed when they
+//! are handed back and replaced, so the pool recovers by itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use rustls::{ClientConfig, RootCertStore};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{Config, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// How long opening one connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long an operation waits for a pooled connection.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections kept per store.
+pub(super) const POOL_SIZE: usize = 16;
+
+/// A parsed database URL with the TLS connector to reach it (none over a
+/// Unix socket or with `sslmode=disable`).
+#[derive(Clone)]
+pub(super) struct Target {
+    pub(super) config: Config,
+    tls: Option<MakeRustlsConnect>,
+}
+
+impl Target {
+    /// Parses `url`. The error never repeats the URL (it may hold a password).
+    pub(super) fn parse(url: &str) -> anyhow::Result<Self> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("the PostgreSQL database URL is not valid: {e}"))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("plugboard");
+        }
+        let local = config
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
+        let tls = if local || config.get_ssl_mode() == SslMode::Disable {
+            None
+        } else {
+            Some(MakeRustlsConnect::new(tls_config()?))
+        };
+        Ok(Self { config, tls })
+    }
+
+    /// A dedicated connection outside the pool (migrations); its driver
+    /// task ends when the client is dropped.
+    pub(super) async fn connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let client = match &self.tls {
+            Some(tls) => {
+                let (client, connection) = self.config.connect(tls.clone()).await?;
+                tokio::spawn(drive(connection));
+                client
+            }
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await?;
+                tokio::spawn(drive(connection));
+                client
+            }
+        };
+        Ok(client)
+    }
+
+    /// The pool of up to `size` connections.
+    pub(super) fn pool(&self, size: usize) -> anyhow::Result<Pool> {
+        let config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &self.tls {
+            Some(tls) => Manager::from_config(self.config.clone(), tls.clone(), config),
+            None => Manager::from_config(self.config.clone(), NoTls, config),
+        };
+        Pool::builder(manager)
+            .max_size(size)
+            .wait_timeout(Some(WAIT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .context("building the PostgreSQL connection pool")
+    }
+}
+
+/// Runs a dedicated connection until its client is dropped.
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "PostgreSQL connection ended");
+    }
+}
+
+/// TLS for `sslmode=prefer`/`require`: rustls with ring and the bundled
+/// public roots.
+fn tls_config() -> anyhow::Result<ClientConfig> {
+    let roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// `url` with any password replaced by `********`, for messages and logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("********"));
+            }
+            let pairs: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "password" {
+                        "********".to_string()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            if !pairs.is_empty() {
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(a URL that does not parse)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_wherever_they_are() {
+        let url = redact_url("postgres://app:s3cr3t@db.example:5432/plugboard?sslmode=require");
+        assert_eq!(
+            url,
+            "postgres://app:********@db.example:5432/plugboard?sslmode=require"
+        );
+        let url = redact_url("postgresql:///plugboard?host=/run/pg&password=s3cr3t");
+        assert!(!url.contains("s3cr3t"), "{url}");
+        assert!(!redact_url("postgres://a:s3cr3t@[bad").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_without_repeating_it() {
+        let err = Target::parse("postgres://app:s3cr3t@host:notaport/db")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("not valid"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn unix_socket_hosts_parse() {
+        let target = Target::parse("postgres:///db?user=postgres&host=/tmp/pg").unwrap();
+        assert!(matches!(
+            target.config.get_hosts(),
+            [tokio_postgres::config::Host::Unix(_)]
+        ));
+    }
+}

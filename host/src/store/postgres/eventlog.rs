@@ -1,0 +1,170 @@
+//! The outbox's reads: its depth, the event log (notifications with their
+//! attempts), and the retired signing keys delivery signs with.
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use super::super::error::{Result, StoreError};
+use super::super::outbox::{
+    DeliveryState, NotificationQuery, NotificationSource, OutboxDepth, StoredAttempt,
+    StoredNotification,
+};
+use super::super::timestamp::{from_millis, to_millis};
+use super::error::get as col;
+use super::outbox::PARKED;
+
+/// Pending and dead-lettered counts (each counted on the status index).
+pub(super) async fn depth(client: &impl GenericClient) -> Result<OutboxDepth> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM notifications WHERE status = 'pending'), \
+                    (SELECT count(*) FROM notifications WHERE status = 'dead')",
+        )
+        .await?;
+    let row = client.query_one(&stmt, &[]).await?;
+    let count = |i| col::<i64>(&row, i).map(|n| u64::try_from(n).unwrap_or(0));
+    Ok(OutboxDepth {
+        pending: count(0)?,
+        dead: count(1)?,
+    })
+}
+
+const COLUMNS: &str =
+    "id, instance_id, receipt_id, source, status, attempts, next_attempt_at, last_status, \
+     last_error, created_at, delivered_at, event_count, body, \
+     (SELECT count(*) FROM delivery_attempts a WHERE a.notification_id = notifications.id)";
+
+fn from_row(row: &Row) -> Result<StoredNotification> {
+    let source: String = col(row, 3)?;
+    let status: String = col(row, 4)?;
+    let state = DeliveryState::parse(&status)
+        .ok_or_else(|| StoreError::corrupt(format!("notification status {status:?}")))?;
+    let body: Vec<u8> = col(row, 12)?;
+    let opt_time = |v: Option<i64>| v.map(from_millis).transpose();
+    let small = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    Ok(StoredNotification {
+        id: col(row, 0)?,
+        instance_id: col(row, 1)?,
+        receipt_id: col(row, 2)?,
+        source: if source == "polling" {
+            NotificationSource::Polling
+        } else {
+            NotificationSource::Webhook
+        },
+        state,
+        attempts: small(col(row, 5)?),
+        total_attempts: small(col(row, 13)?),
+        next_attempt_at: match col::<Option<i64>>(row, 6)? {
+            Some(t) if state == DeliveryState::Pending && t != PARKED => Some(from_millis(t)?),
+            _ => None,
+        },
+        last_status: col::<Option<i64>>(row, 7)?.and_then(|s| u16::try_from(s).ok()),
+        last_error: col(row, 8)?,
+        created_at: from_millis(col(row, 9)?)?,
+        delivered_at: opt_time(col(row, 10)?)?,
+        event_count: small(col(row, 11)?),
+        body: serde_json::from_slice(&body)?,
+        attempt_log: Vec::new(),
+    })
+}
+
+/// A page of notifications, newest first.
+pub(super) async fn list(
+    client: &impl GenericClient,
+    q: &NotificationQuery,
+) -> Result<Vec<StoredNotification>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM notifications WHERE true");
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut bind = |sql: &mut String, clause: &str, value: Box<dyn ToSql + Sync + Send>| {
+        args.push(value);
+        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+    };
+    if let Some(id) = q.instance_id {
+        bind(&mut sql, " AND instance_id = ?", Box::new(id));
+    }
+    if let Some(state) = q.state {
+        bind(&mut sql, " AND status = ?", Box::new(state.as_str()));
+    }
+    match q.attempted {
+        Some(true) => sql.push_str(" AND attempts > 0"),
+        Some(false) => sql.push_str(" AND attempts = 0"),
+        None => {}
+    }
+    if let Some(after) = &q.after {
+        bind(&mut sql, " AND id < ?", Box::new(after.clone()));
+    }
+    if let Some(since) = q.since {
+        bind(&mut sql, " AND created_at >= ?", Box::new(to_millis(since)));
+    }
+    if let Some(until) = q.until {
+        bind(&mut sql, " AND created_at < ?", Box::new(to_millis(until)));
+    }
+    bind(
+        &mut sql,
+        " ORDER BY id DESC LIMIT ?",
+        Box::new(i64::from(q.limit)),
+    );
+    let params: Vec<&(dyn ToSql + Sync)> = args
+        .iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query(&stmt, &params)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// One notification with every attempt.
+pub(super) async fn get(
+    client: &impl GenericClient,
+    id: &str,
+) -> Result<Option<StoredNotification>> {
+    let sql = format!("SELECT {COLUMNS} FROM notifications WHERE id = $1");
+    let Some(row) = client
+        .query_opt(&client.prepare_cached(&sql).await?, &[&id])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut n = from_row(&row)?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT attempted_at, status_code, error, latency_ms FROM delivery_attempts \
+             WHERE notification_id = $1 ORDER BY id",
+        )
+        .await?;
+    for row in client.query(&stmt, &[&id]).await? {
+        n.attempt_log.push(StoredAttempt {
+            attempted_at: from_millis(col(&row, 0)?)?,
+            status_code: col::<Option<i64>>(&row, 1)?.and_then(|s| u16::try_from(s).ok()),
+            error: col(&row, 2)?,
+            latency_ms: u32::try_from(col::<i64>(&row, 3)?).unwrap_or(u32::MAX),
+        });
+    }
+    Ok(Some(n))
+}
+
+/// Keys retired from signing for an instance that are still in their grace
+/// period at `now_ms`, most recently retired first.
+pub(super) async fn retired_keys(
+    client: &impl GenericClient,
+    instance_id: i64,
+    now_ms: i64,
+) -> Result<Vec<String>> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT key FROM retired_signing_keys WHERE instance_id = $1 AND expires_at > $2 \
+             ORDER BY id DESC",
+        )
+        .await?;
+    client
+        .query(&stmt, &[&instance_id, &now_ms])
+        .await?
+        .iter()
+        .map(|row| col(row, 0))
+        .collect()
+}

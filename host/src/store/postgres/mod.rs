@@ -1,0 +1,189 @@
+//! The PostgreSQL backend: the store on a database server, shared safely by
+//! several writers (pools, processes, replicas).
+//!
+//! Every operation borrows a connection from a pool (`connection`);
+//! receipts are group-committed by a task of their own (`batch`), a whole
+//! batch in one transaction of three statements. What holds with any number
+//! of writers rests on the database, not on this process: de-duplication
+//! on a unique key with `INSERT … ON CONFLICT`, claims with
+//! `FOR UPDATE SKIP LOCKED` and a lease token the outcome must match,
+//! checkpoints moved by an upsert that refuses to go back. The schema is
+//! migrated at open under an advisory lock (`schema`).
+
+mod batch;
+mod connection;
+mod error;
+mod eventlog;
+mod instances;
+mod outbox;
+mod polls;
+mod receipts;
+mod schema;
+
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use time::OffsetDateTime;
+
+use super::backend::Backend;
+use super::error::Result;
+use super::instance::{Instance, InstancePatch, NewInstance};
+use super::outbox::{
+    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver,
+    StoredNotification,
+};
+use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
+use super::receipt::{NewReceipt, ReceiptOutcome};
+use super::StoreStats;
+use batch::Batcher;
+pub(crate) use connection::redact_url;
+use connection::{Target, POOL_SIZE};
+
+/// The PostgreSQL store: its pool and its group-commit task.
+pub(crate) struct PostgresStore {
+    pool: Pool,
+    batcher: Batcher,
+}
+
+impl PostgresStore {
+    /// Connects to the database `url` names, brings its schema up to date
+    /// and starts the group-commit task on the current runtime. Errors
+    /// never repeat the URL.
+    pub(crate) async fn open(url: &str) -> anyhow::Result<Self> {
+        let target = Target::parse(url)?;
+        let version = schema::migrate(&target).await?;
+        tracing::debug!(version, "PostgreSQL store schema is up to date");
+        let pool = target.pool(POOL_SIZE)?;
+        Ok(Self {
+            batcher: Batcher::start(pool.clone()),
+            pool,
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresStore {
+    async fn insert_instance(
+        &self,
+        new: NewInstance,
+        token: String,
+        now: OffsetDateTime,
+    ) -> Result<Instance> {
+        instances::insert(&self.client().await?, &new, &token, now).await
+    }
+
+    async fn get_instance(&self, id: i64) -> Result<Option<Instance>> {
+        instances::get(&self.client().await?, id).await
+    }
+
+    async fn list_instances(&self) -> Result<Vec<Instance>> {
+        instances::list(&self.client().await?).await
+    }
+
+    async fn update_instance(
+        &self,
+        id: i64,
+        expected_version: Option<i64>,
+        patch: InstancePatch,
+        now: OffsetDateTime,
+    ) -> Result<Option<Instance>> {
+        let mut client = self.client().await?;
+        instances::update(&mut client, id, expected_version, &patch, now).await
+    }
+
+    async fn delete_instance(&self, id: i64) -> Result<bool> {
+        instances::delete(&self.client().await?, id).await
+    }
+
+    async fn record_receipt(&self, receipt: NewReceipt) -> Result<ReceiptOutcome> {
+        self.batcher.record(receipt).await
+    }
+
+    async fn record_poll(&self, write: PollWrite) -> Result<PollOutcome> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = polls::stage(&tx, &write).await?;
+        tx.commit().await?;
+        let stored = outcome.receipt_id.clone();
+        if let (Some(receipt_id), Some(page)) = (stored, &write.page) {
+            let result = Ok(ReceiptOutcome::Stored { receipt_id });
+            if batch::stored_notifications(&result, page) {
+                batch::announce(&client).await;
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>> {
+        polls::checkpoints(&self.client().await?, instance_id).await
+    }
+
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueNotification>> {
+        outbox::claim_due(&self.client().await?, now_ms, lease_until_ms, limit).await
+    }
+
+    async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<RecordedAttempts> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let recorded = outbox::record_attempts(&tx, &records).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn redeliver(&self, target: Redeliver, now_ms: i64) -> Result<u64> {
+        outbox::redeliver(&self.client().await?, &target, now_ms).await
+    }
+
+    async fn prune_delivered(&self, before_ms: i64, limit: usize) -> Result<u64> {
+        outbox::prune_delivered(&self.client().await?, before_ms, limit).await
+    }
+
+    async fn prune_receipts(
+        &self,
+        after: Option<String>,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<(u64, Option<String>)> {
+        receipts::prune(&self.client().await?, after.as_deref(), before_ms, limit).await
+    }
+
+    async fn outbox_depth(&self) -> Result<OutboxDepth> {
+        eventlog::depth(&self.client().await?).await
+    }
+
+    async fn list_notifications(
+        &self,
+        query: NotificationQuery,
+    ) -> Result<Vec<StoredNotification>> {
+        eventlog::list(&self.client().await?, &query).await
+    }
+
+    async fn get_notification(&self, id: String) -> Result<Option<StoredNotification>> {
+        eventlog::get(&self.client().await?, &id).await
+    }
+
+    async fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>> {
+        eventlog::retired_keys(&self.client().await?, instance_id, now_ms).await
+    }
+
+    async fn check(&self) -> Result<()> {
+        let client = self.client().await?;
+        client.execute("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.batcher.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,271 @@
+//! SQL for the outbox's writes: notifications inserted with their receipt,
+//! claims, attempt outcomes, replay and pruning. (The event log's reads are
+//! in [`super::eventlog`].)
+//!
+//! Claims take due rows with `FOR UPDATE SKIP LOCKED`, so concurrent
+//! claimers (other pools, other processes) each get different rows without
+//! waiting for one another, and stamp them with a fresh lease token; an
+//! attempt's outcome is written only where the token still matches.
+
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+use super::super::error::Result;
+use super::super::outbox::{
+    AttemptRecord, DueNotification, NewNotification, RecordedAttempts, Redeliver,
+};
+use super::super::timestamp::to_millis;
+use super::error::get as col;
+
+/// `next_attempt_at` of notifications whose instance's delivery is paused:
+/// never due until delivery resumes.
+pub(super) const PARKED: i64 = i64::MAX;
+
+/// One notification to insert, with what it belongs to.
+pub(super) struct NotificationRow<'a> {
+    pub(super) instance_id: i64,
+    pub(super) receipt_id: Option<&'a str>,
+    pub(super) created_at: i64,
+    pub(super) notification: &'a NewNotification,
+}
+
+/// Inserts notifications in one statement: due at once, or parked if their
+/// instance's delivery is paused (decided here, in the same transaction,
+/// so a pause can never be missed).
+pub(super) async fn insert(
+    client: &impl GenericClient,
+    rows: &[NotificationRow<'_>],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = rows.iter().map(|r| r.notification.id.as_str()).collect();
+    let instances: Vec<i64> = rows.iter().map(|r| r.instance_id).collect();
+    let receipts: Vec<Option<&str>> = rows.iter().map(|r| r.receipt_id).collect();
+    let sources: Vec<&str> = rows
+        .iter()
+        .map(|r| r.notification.source.as_str())
+        .collect();
+    let types: Vec<&str> = rows
+        .iter()
+        .map(|r| r.notification.content_type.as_str())
+        .collect();
+    let bodies: Vec<&[u8]> = rows.iter().map(|r| &r.notification.body[..]).collect();
+    let counts: Vec<i64> = rows
+        .iter()
+        .map(|r| i64::from(r.notification.event_count))
+        .collect();
+    let created: Vec<i64> = rows.iter().map(|r| r.created_at).collect();
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
+             event_count, status, attempts, next_attempt_at, created_at) \
+             SELECT n.id, n.instance_id, n.receipt_id, n.source, n.content_type, n.body, \
+             n.event_count, 'pending', 0, \
+             CASE WHEN (SELECT delivery_paused FROM instances WHERE id = n.instance_id) IS NULL \
+                  THEN n.created_at ELSE $9 END, n.created_at \
+             FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+                         $6::bytea[], $7::int8[], $8::int8[]) \
+                  AS n(id, instance_id, receipt_id, source, content_type, body, event_count, created_at)",
+        )
+        .await?;
+    client
+        .execute(
+            &stmt,
+            &[
+                &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created, &PARKED,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Parks (`paused = true`) every pending notification of an instance, or
+/// makes the parked ones due at `now_ms` again.
+pub(super) async fn park(
+    client: &impl GenericClient,
+    instance_id: i64,
+    paused: bool,
+    now_ms: i64,
+) -> Result<()> {
+    if paused {
+        let stmt = client
+            .prepare_cached(
+                "UPDATE notifications SET next_attempt_at = $2 \
+                 WHERE instance_id = $1 AND status = 'pending'",
+            )
+            .await?;
+        client.execute(&stmt, &[&instance_id, &PARKED]).await?;
+    } else {
+        let stmt = client
+            .prepare_cached(
+                "UPDATE notifications SET next_attempt_at = $2 \
+                 WHERE instance_id = $1 AND status = 'pending' AND next_attempt_at = $3",
+            )
+            .await?;
+        client
+            .execute(&stmt, &[&instance_id, &now_ms, &PARKED])
+            .await?;
+    }
+    Ok(())
+}
+
+/// Takes up to `limit` due notifications, oldest due first, in one
+/// statement: rows another claimer is taking right now are skipped, the
+/// taken ones move their next attempt to `lease_until_ms` and carry a fresh
+/// lease token. Parked notifications are never due.
+pub(super) async fn claim_due(
+    client: &impl GenericClient,
+    now_ms: i64,
+    lease_until_ms: i64,
+    limit: u32,
+) -> Result<Vec<DueNotification>> {
+    let lease = Uuid::new_v4().to_string();
+    let stmt = client
+        .prepare_cached(
+            "UPDATE notifications SET next_attempt_at = $3, lease_token = $4 \
+             WHERE id IN (SELECT id FROM notifications \
+                          WHERE status = 'pending' AND next_attempt_at <= $1 \
+                          ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, instance_id, content_type, body, attempts",
+        )
+        .await?;
+    let rows = client
+        .query(
+            &stmt,
+            &[&now_ms, &i64::from(limit), &lease_until_ms, &lease],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(DueNotification {
+                id: col(row, 0)?,
+                instance_id: col(row, 1)?,
+                content_type: col(row, 2)?,
+                body: col::<Vec<u8>>(row, 3)?.into(),
+                attempts: u32::try_from(col::<i64>(row, 4)?).unwrap_or(u32::MAX),
+                lease: lease.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Records attempts and their consequences in the transaction `tx`. Each
+/// outcome is written only where the notification still carries the
+/// attempt's lease token (which is then cleared, so it applies once); the
+/// others affect no row and are returned as stale. The updates are sent
+/// pipelined, then the attempts of the applied ones in one insert.
+pub(super) async fn record_attempts(
+    tx: &deadpool_postgres::Transaction<'_>,
+    records: &[AttemptRecord],
+) -> Result<RecordedAttempts> {
+    let update = tx
+        .prepare_cached(
+            // A retry of a paused instance's notification is parked.
+            "UPDATE notifications SET attempts = attempts + 1, last_status = $2, last_error = $3, \
+             status = $4, delivered_at = $6, lease_token = NULL, next_attempt_at = CASE \
+               WHEN $5::bigint IS NULL THEN next_attempt_at \
+               WHEN (SELECT delivery_paused FROM instances WHERE id = notifications.instance_id) IS NULL THEN $5 \
+               ELSE $7 END \
+             WHERE id = $1 AND lease_token = $8",
+        )
+        .await?;
+    let writes = records.iter().map(|r| {
+        let update = &update;
+        async move {
+            let (state, next, delivered) = r.outcome_columns();
+            let status = r.status_code.map(i64::from);
+            tx.execute(
+                update,
+                &[
+                    &r.notification_id,
+                    &status,
+                    &r.error,
+                    &state.as_str(),
+                    &next,
+                    &delivered,
+                    &PARKED,
+                    &r.lease,
+                ],
+            )
+            .await
+        }
+    });
+    let applied = futures_util::future::try_join_all(writes).await?;
+    let mut recorded = RecordedAttempts::default();
+    let mut kept = Vec::new();
+    for (r, n) in records.iter().zip(applied) {
+        if n == 0 {
+            recorded.stale.push(r.notification_id.clone());
+        } else {
+            kept.push(r);
+        }
+    }
+    recorded.applied = kept.len() as u64;
+    if kept.is_empty() {
+        return Ok(recorded);
+    }
+    let ids: Vec<&str> = kept.iter().map(|r| r.notification_id.as_str()).collect();
+    let at: Vec<i64> = kept.iter().map(|r| to_millis(r.attempted_at)).collect();
+    let status: Vec<Option<i64>> = kept.iter().map(|r| r.status_code.map(i64::from)).collect();
+    let errors: Vec<Option<&str>> = kept.iter().map(|r| r.error.as_deref()).collect();
+    let latency: Vec<i64> = kept.iter().map(|r| i64::from(r.latency_ms)).collect();
+    tx.execute(
+        &tx.prepare_cached(
+            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, latency_ms) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[])",
+        )
+        .await?,
+        &[&ids, &at, &status, &errors, &latency],
+    )
+    .await?;
+    Ok(recorded)
+}
+
+/// Makes notifications due again now with a fresh attempt cycle; returns how many.
+pub(super) async fn redeliver(
+    client: &impl GenericClient,
+    target: &Redeliver,
+    now_ms: i64,
+) -> Result<u64> {
+    Ok(match target {
+        Redeliver::One(id) => {
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE notifications SET status = 'pending', attempts = 0, \
+                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL WHERE id = $1",
+                )
+                .await?;
+            client.execute(&stmt, &[id, &now_ms]).await?
+        }
+        Redeliver::DeadOf(instance) => {
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE notifications SET status = 'pending', attempts = 0, \
+                     next_attempt_at = $2, lease_token = NULL \
+                     WHERE instance_id = $1 AND status = 'dead'",
+                )
+                .await?;
+            client.execute(&stmt, &[instance, &now_ms]).await?
+        }
+    })
+}
+
+/// Deletes at most `limit` notifications delivered before `before_ms`;
+/// returns how many. Ids are UUIDv7 for webhook and poll notifications, so
+/// the scan stays within the ids created before then.
+pub(super) async fn prune_delivered(
+    client: &impl GenericClient,
+    before_ms: i64,
+    limit: usize,
+) -> Result<u64> {
+    let stmt = client
+        .prepare_cached(
+            "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications \
+             WHERE status = 'delivered' AND id < $3 AND delivered_at < $1 LIMIT $2)",
+        )
+        .await?;
+    let floor = super::super::ids::id_floor(before_ms);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(client.execute(&stmt, &[&before_ms, &limit, &floor]).await?)
+}

@@ -1,0 +1,262 @@
+//! SQL for the `receipts` table: writing receipts with their notifications
+//! inside a caller's transaction, and pruning.
+//!
+//! [`stage`] writes any number of receipts in three statements, whatever
+//! their number: all receipt rows in one `INSERT … SELECT FROM unnest(…)
+//! ON CONFLICT DO NOTHING`, then (for the few whose de-duplication key was
+//! taken) a check of the key's holder, then all notification rows in one
+//! insert. De-duplication is the unique key on `(instance_id, dedup_key)`:
+//! the insert that does nothing on conflict waits for a concurrent writer
+//! of the same key and then yields to it, so two writers (two pools, two
+//! processes) can never both store one vendor message. A holder older
+//! than the window gives the key up to the newcomer.
+//!
+//! Rows are inserted in key order, so concurrent batches take their
+//! unique-key locks in the same order and do not deadlock on each other.
+
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+use super::super::error::{Result, StoreError};
+use super::super::ids::id_floor;
+use super::super::receipt::{NewReceipt, ReceiptOutcome, ReceiptState, ReceiptStatus};
+use super::super::timestamp::to_millis;
+use super::error::get as col;
+use super::outbox::NotificationRow;
+
+/// One receipt ready to insert.
+struct Row<'a> {
+    id: String,
+    receipt: &'a NewReceipt,
+    dedup_key: Option<&'a str>,
+    headers: String,
+    status: ReceiptState,
+    error: Option<&'a str>,
+}
+
+impl<'a> Row<'a> {
+    fn new(receipt: &'a NewReceipt) -> Result<Self> {
+        let (status, error) = match &receipt.outcome {
+            ReceiptStatus::Accepted { .. } => (ReceiptState::Accepted, None),
+            ReceiptStatus::Failed { error } => (ReceiptState::Failed, Some(error.as_str())),
+        };
+        let dedup_key = receipt
+            .message_id
+            .as_deref()
+            .filter(|_| status == ReceiptState::Accepted && !receipt.dedup_window.is_zero());
+        Ok(Self {
+            id: Uuid::now_v7().to_string(),
+            receipt,
+            dedup_key,
+            headers: serde_json::to_string(&receipt.headers)?,
+            status,
+            error,
+        })
+    }
+}
+
+/// Writes `receipts` with their notifications in the caller's transaction
+/// and returns each one's outcome, in the order given. An error means the
+/// transaction must be rolled back (nothing of it may be committed).
+pub(super) async fn stage(
+    client: &impl GenericClient,
+    receipts: &[NewReceipt],
+) -> Result<Vec<ReceiptOutcome>> {
+    let rows = receipts.iter().map(Row::new).collect::<Result<Vec<_>>>()?;
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| (rows[i].receipt.instance_id, rows[i].dedup_key));
+    let inserted = insert_rows(client, &rows, &order).await.map_err(|e| {
+        // Only a batch of one instance can say which instance is missing.
+        match rows.first() {
+            Some(first)
+                if rows
+                    .iter()
+                    .all(|r| r.receipt.instance_id == first.receipt.instance_id) =>
+            {
+                super::error::missing_instance(e, first.receipt.instance_id)
+            }
+            _ => e.into(),
+        }
+    })?;
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut notifications = Vec::new();
+    for row in &rows {
+        let outcome = if inserted.contains(&row.id) {
+            ReceiptOutcome::Stored {
+                receipt_id: row.id.clone(),
+            }
+        } else {
+            settle_conflict(client, row).await?
+        };
+        if let (
+            ReceiptOutcome::Stored { .. },
+            ReceiptStatus::Accepted {
+                notifications: list,
+            },
+        ) = (&outcome, &row.receipt.outcome)
+        {
+            notifications.extend(list.iter().map(|n| NotificationRow {
+                instance_id: row.receipt.instance_id,
+                receipt_id: Some(&row.id),
+                created_at: to_millis(row.receipt.received_at),
+                notification: n,
+            }));
+        }
+        outcomes.push(outcome);
+    }
+    super::outbox::insert(client, &notifications).await?;
+    Ok(outcomes)
+}
+
+/// Inserts the rows (in `order`) in one statement; returns the ids of those
+/// inserted (the others' de-duplication key is taken).
+async fn insert_rows(
+    client: &impl GenericClient,
+    rows: &[Row<'_>],
+    order: &[usize],
+) -> Result<std::collections::HashSet<String>, tokio_postgres::Error> {
+    let pick = |i: &usize| &rows[*i];
+    let ids: Vec<&str> = order.iter().map(|i| pick(i).id.as_str()).collect();
+    let instances: Vec<i64> = order.iter().map(|i| pick(i).receipt.instance_id).collect();
+    let elements: Vec<&str> = order
+        .iter()
+        .map(|i| pick(i).receipt.element_key.as_str())
+        .collect();
+    let received: Vec<i64> = order
+        .iter()
+        .map(|i| to_millis(pick(i).receipt.received_at))
+        .collect();
+    let messages: Vec<Option<&str>> = order
+        .iter()
+        .map(|i| pick(i).receipt.message_id.as_deref())
+        .collect();
+    let keys: Vec<Option<&str>> = order.iter().map(|i| pick(i).dedup_key).collect();
+    let methods: Vec<&str> = order
+        .iter()
+        .map(|i| pick(i).receipt.method.as_str())
+        .collect();
+    let paths: Vec<&str> = order
+        .iter()
+        .map(|i| pick(i).receipt.path.as_str())
+        .collect();
+    let headers: Vec<&str> = order.iter().map(|i| pick(i).headers.as_str()).collect();
+    let bodies: Vec<&[u8]> = order.iter().map(|i| &pick(i).receipt.body[..]).collect();
+    let states: Vec<&str> = order.iter().map(|i| pick(i).status.as_str()).collect();
+    let errors: Vec<Option<&str>> = order.iter().map(|i| pick(i).error).collect();
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO receipts (id, instance_id, element_key, received_at, message_id, \
+             dedup_key, method, path, headers, body, status, error) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], \
+                                  $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[], \
+                                  $11::text[], $12::text[]) \
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .await?;
+    let returned = client
+        .query(
+            &stmt,
+            &[
+                &ids, &instances, &elements, &received, &messages, &keys, &methods, &paths,
+                &headers, &bodies, &states, &errors,
+            ],
+        )
+        .await?;
+    Ok(returned.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
+/// A row whose key was taken: by a receipt within the window (a repeat),
+/// or by an older one, which gives the key up to this one.
+async fn settle_conflict(client: &impl GenericClient, row: &Row<'_>) -> Result<ReceiptOutcome> {
+    let r = row.receipt;
+    let key = row.dedup_key.ok_or_else(|| {
+        StoreError::corrupt(format!("receipt {} conflicted without a key", row.id))
+    })?;
+    let window = i64::try_from(r.dedup_window.as_millis()).unwrap_or(i64::MAX);
+    let since = to_millis(r.received_at).saturating_sub(window);
+    let released = client
+        .execute(
+            &client
+                .prepare_cached(
+                    "UPDATE receipts SET dedup_key = NULL \
+                     WHERE instance_id = $1 AND dedup_key = $2 AND received_at < $3",
+                )
+                .await?,
+            &[&r.instance_id, &key, &since],
+        )
+        .await?;
+    if released > 0 {
+        let inserted = insert_rows(client, std::slice::from_ref(row), &[0]).await?;
+        if inserted.contains(&row.id) {
+            return Ok(ReceiptOutcome::Stored {
+                receipt_id: row.id.clone(),
+            });
+        }
+    }
+    let original = client
+        .query_opt(
+            &client
+                .prepare_cached("SELECT id FROM receipts WHERE instance_id = $1 AND dedup_key = $2")
+                .await?,
+            &[&r.instance_id, &key],
+        )
+        .await?;
+    match original {
+        Some(found) => Ok(ReceiptOutcome::Duplicate {
+            receipt_id: col(&found, 0)?,
+        }),
+        // The holder went away meanwhile (pruned or its instance deleted):
+        // the caller's transaction is retried as a whole.
+        None => Err(StoreError::new(
+            super::super::ErrorKind::Unavailable,
+            format!("the holder of message id {key:?} went away; try again"),
+        )),
+    }
+}
+
+/// Deletes, among the next `limit` receipts after `after` (in id order)
+/// received before `before_ms`, the accepted ones none of whose
+/// notifications is still pending or dead-lettered; their delivered
+/// notifications go with them (foreign-key cascade). Failed receipts stay
+/// for reprocessing. Returns how many were deleted and where the next call
+/// continues (`None`: nothing older is left to look at).
+pub(super) async fn prune(
+    client: &impl GenericClient,
+    after: Option<&str>,
+    before_ms: i64,
+    limit: usize,
+) -> Result<(u64, Option<String>)> {
+    let after = after.unwrap_or("");
+    let before = id_floor(before_ms);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let last: Option<String> = col(
+        &client
+            .query_one(
+                &client
+                    .prepare_cached(
+                        "SELECT max(id) FROM (SELECT id FROM receipts WHERE id > $1 AND id < $2 \
+                         ORDER BY id LIMIT $3) AS chunk",
+                    )
+                    .await?,
+                &[&after, &before, &limit],
+            )
+            .await?,
+        0,
+    )?;
+    let Some(last) = last else {
+        return Ok((0, None));
+    };
+    let deleted = client
+        .execute(
+            &client
+                .prepare_cached(
+                    "DELETE FROM receipts WHERE id > $1 AND id <= $2 AND status = 'accepted' \
+                     AND NOT EXISTS (SELECT 1 FROM notifications n \
+                                     WHERE n.receipt_id = receipts.id AND n.status != 'delivered')",
+                )
+                .await?,
+            &[&after, &last],
+        )
+        .await?;
+    Ok((deleted, Some(last)))
+}

@@ -1,0 +1,234 @@
+//! What only several writers on one PostgreSQL database show: two stores
+//! (two pools, as two processes or replicas would have) racing the same
+//! vendor message and the same due notifications, a stale claimant's
+//! outcome changing no row, migrations started at once, large batches with
+//! a bad receipt, and an outage of the server. Behaviour every backend
+//! shares is in the conformance suite.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use super::super::conformance::{fresh_database, notifications_of};
+use super::super::test_support::{new_instance, receipt, receipt_notifying, receipt_with_message};
+use super::super::timestamp;
+use super::super::{AttemptNext, AttemptRecord, ErrorKind, ReceiptOutcome, Store, StoreConfig};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+async fn open(url: &str) -> Store {
+    Store::open(&StoreConfig::Postgres {
+        url: url.to_string(),
+    })
+    .await
+    .unwrap()
+}
+
+/// Two stores on one fresh database.
+async fn two_stores() -> (Store, Store) {
+    let url = fresh_database().await;
+    (open(&url).await, open(&url).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_pools_racing_one_message_store_it_once() {
+    let (a, b) = two_stores().await;
+    let id = a.create_instance(new_instance("a")).await.unwrap().id;
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                store
+                    .record_receipt(receipt_with_message(id, "same"))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    let mut stored = 0;
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        if matches!(outcome, ReceiptOutcome::Stored { .. }) {
+            stored += 1;
+        }
+        ids.insert(outcome.receipt_id().to_owned());
+    }
+    assert_eq!(stored, 1, "exactly one writer stores the message");
+    assert_eq!(ids.len(), 1, "every other writer names that receipt");
+    assert_eq!(notifications_of(&a, id).await.len(), 1);
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!(sa.receipts_stored + sb.receipts_stored, 1);
+    assert_eq!(sa.receipts_duplicate + sb.receipts_duplicate, 199);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_claimers_never_get_the_same_notification() {
+    let (a, b) = two_stores().await;
+    let id = a.create_instance(new_instance("a")).await.unwrap().id;
+    for i in 0..300 {
+        a.record_receipt(receipt_notifying(id, &format!("n-{i:03}")))
+            .await
+            .unwrap();
+    }
+    let now = timestamp::now();
+    let claims: Vec<_> = (0..20)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { store.claim_due(now, LEASE, 25).await.unwrap() })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let mut leases = HashSet::new();
+    for claim in claims {
+        for n in claim.await.unwrap() {
+            assert!(seen.insert(n.id.clone()), "{} claimed twice", n.id);
+            leases.insert(n.lease);
+        }
+    }
+    assert_eq!(seen.len(), 300, "every due notification is claimed once");
+    assert!(leases.len() > 1, "each claim has its own lease token");
+    assert!(a.claim_due(now, LEASE, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_claimants_outcome_changes_no_row() {
+    let (a, b) = two_stores().await;
+    let id = a.create_instance(new_instance("a")).await.unwrap().id;
+    a.record_receipt(receipt_notifying(id, "n-1"))
+        .await
+        .unwrap();
+    let t0 = timestamp::now();
+    let first = a.claim_due(t0, LEASE, 10).await.unwrap().remove(0);
+    // The lease runs out; the other store's claimant takes over.
+    let later = t0 + LEASE + Duration::from_secs(1);
+    let second = b.claim_due(later, LEASE, 10).await.unwrap().remove(0);
+    assert_eq!(second.id, "n-1");
+    assert_ne!(first.lease, second.lease);
+    let outcome = |n: &super::super::DueNotification, status, next| AttemptRecord {
+        notification_id: n.id.clone(),
+        lease: n.lease.clone(),
+        attempted_at: timestamp::now(),
+        status_code: Some(status),
+        error: None,
+        latency_ms: 5,
+        next,
+    };
+    // The new claimant delivers; the stale one's failure arrives late.
+    let applied = b
+        .record_attempts(vec![outcome(&second, 200, AttemptNext::Delivered)])
+        .await
+        .unwrap();
+    assert_eq!((applied.applied, applied.stale.len()), (1, 0));
+    let stale = a
+        .record_attempts(vec![outcome(&first, 500, AttemptNext::Dead)])
+        .await
+        .unwrap();
+    assert_eq!(stale.applied, 0, "0 rows affected");
+    assert_eq!(stale.stale, vec!["n-1".to_string()]);
+    let kept = a.get_notification("n-1").await.unwrap().unwrap();
+    assert_eq!(kept.state, super::super::DeliveryState::Delivered);
+    assert_eq!(kept.last_status, Some(200));
+    assert_eq!(
+        kept.attempt_log.len(),
+        1,
+        "only the holder's attempt is logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_opened_at_once_migrate_once() {
+    let url = fresh_database().await;
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { open(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for open in opens {
+        stores.push(open.await.unwrap());
+    }
+    let made = stores[0].create_instance(new_instance("a")).await.unwrap();
+    assert_eq!(
+        stores[3].get_instance(made.id).await.unwrap(),
+        Some(made),
+        "every store sees one schema"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_batch_with_a_bad_receipt_stores_the_rest() {
+    let url = fresh_database().await;
+    let store = open(&url).await;
+    let kept = store
+        .create_instance(new_instance("kept"))
+        .await
+        .unwrap()
+        .id;
+    let gone = store
+        .create_instance(new_instance("gone"))
+        .await
+        .unwrap()
+        .id;
+    assert!(store.delete_instance(gone).await.unwrap());
+    // Far more than 64 receipts queued at once: they share transactions.
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let store = store.clone();
+            let target = if i == 150 { gone } else { kept };
+            tokio::spawn(async move { store.record_receipt(receipt(target)).await })
+        })
+        .collect();
+    let mut failed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => {}
+            Err(e) => {
+                assert!(e.is_not_found(), "{e}");
+                failed += 1;
+            }
+        }
+    }
+    assert_eq!(failed, 1);
+    assert_eq!(notifications_of(&store, kept).await.len(), 299);
+    let stats = store.stats();
+    assert_eq!((stats.receipts_stored, stats.receipts_failed), (299, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_is_unavailable_and_the_store_recovers_by_itself() {
+    let cluster = tokio::task::spawn_blocking(throwaway_postgres::Cluster::start)
+        .await
+        .unwrap();
+    let url = {
+        let cluster = &cluster;
+        tokio::task::block_in_place(|| cluster.create_database())
+    };
+    let store = open(&url).await;
+    let id = store.create_instance(new_instance("a")).await.unwrap().id;
+    store.record_receipt(receipt(id)).await.unwrap();
+    store.check().await.unwrap();
+
+    tokio::task::block_in_place(|| cluster.stop_immediate());
+    let err = store.record_receipt(receipt(id)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert_eq!(
+        store.check().await.unwrap_err().kind(),
+        ErrorKind::Unavailable
+    );
+
+    tokio::task::block_in_place(|| cluster.start_server());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match store.record_receipt(receipt(id)).await {
+            Ok(_) => break,
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+                assert!(Instant::now() < deadline, "not recovered: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    store.check().await.unwrap();
+    assert_eq!(notifications_of(&store, id).await.len(), 2);
+}
