@@ -64,7 +64,7 @@ fn from_row(row: &Row) -> Result<StoredNotification> {
         created_at: from_millis(col(row, 9)?)?,
         delivered_at: opt_time(col(row, 10)?)?,
         event_count: small(col(row, 11)?),
-        body: serde_json::from_slice(&body)?,
+        body: body.into(),
         attempt_log: Vec::new(),
     })
 }

@@ -274,7 +274,8 @@ mod upgrade_tests {
         );
         assert_eq!(notification.attempt_log.len(), 2);
         assert_eq!(
-            notification.body["message"]["events"][0]["objectId"],
+            serde_json::from_slice::<serde_json::Value>(&notification.body).unwrap()["message"]
+                ["events"][0]["objectId"],
             "1001"
         );
         // Still written to: a new receipt is stored beside the old one.
