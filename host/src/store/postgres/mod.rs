@@ -183,6 +183,23 @@ impl Backend for PostgresStore {
     fn stats(&self) -> StoreStats {
         self.batcher.stats()
     }
+
+    /// A temporary table written and dropped in one transaction: fails
+    /// while the server cannot be reached or cannot write.
+    async fn probe_write(&self) -> Option<Result<()>> {
+        let probe = async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            tx.batch_execute(
+                "CREATE TEMP TABLE plugboard_write_probe (x int) ON COMMIT DROP; \
+                 INSERT INTO plugboard_write_probe VALUES (1)",
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        };
+        Some(probe.await)
+    }
 }
 
 #[cfg(test)]
