@@ -1,7 +1,7 @@
 //! Turning a plugin's normalized events into events to store: dates parsed
 //! (empty means the time of receipt), raw data parsed as JSON. A plugin
 //! that returns an unparsable date or raw value has failed, and the receipt
-//! is kept for reprocessing rather than stored half-right.
+//! is stored as `failed` rather than half-right.
 
 use serde_json::value::RawValue;
 use time::format_description::well_known::Rfc3339;

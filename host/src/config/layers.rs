@@ -28,7 +28,7 @@ pub fn named(key: &str) -> String {
 
 /// Reads a config file. Unknown keys and values of the wrong type are
 /// refused with the file, line and key at fault.
-pub fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
+fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("config file {}: cannot read it", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))

@@ -26,7 +26,7 @@ use crate::store::StoreConfig;
 use crate::telemetry::LogFormat;
 
 pub use args::ServeArgs;
-pub use layers::{named, read_file};
+pub use layers::named;
 pub use sections::{flat_defaults, Sections};
 
 /// A secret setting (management credentials): usable by the code that

@@ -7,7 +7,8 @@
 //! Statuses: unknown element or instance 404; events disabled 409; body over
 //! the limit 413 (without reading the rest); plugin answers map through
 //! [`crate::api::ApiError`]; a plugin trap, timeout or memory blow-up is a
-//! 5xx and the raw receipt is kept as `failed` for reprocessing; while the
+//! 5xx and the raw receipt is stored as `failed` with the error (no route
+//! reads failed receipts back yet; pruning leaves them in place); while the
 //! element's circuit breaker is open the plugin does not run, the answer is
 //! 503 with `Retry-After` and nothing is stored (the vendor retries).
 
@@ -222,7 +223,7 @@ async fn handle(
             }
         }
         Err(e) if e.is_plugin_failure() => {
-            tracing::warn!(error = %e, "plugin failed; receipt kept for reprocessing");
+            tracing::warn!(error = %e, "plugin failed; receipt stored as failed");
             keep_failed(state, receipt, e.to_string()).await?;
             Err(e.into())
         }
@@ -237,7 +238,7 @@ async fn handle(
     }
 }
 
-/// Keeps a receipt the plugin could not process, for reprocessing.
+/// Stores a receipt the plugin could not process as `failed`, with the error.
 async fn keep_failed(
     state: &IngressState,
     mut receipt: NewReceipt,

@@ -35,6 +35,6 @@ pub use allow_list::HostAllowList;
 pub use client::OutboundClient;
 pub use config::{parse_allow_list, OutboundConfig, ALLOW_PRIVATE_SETTING};
 pub use error::FetchError;
-pub use policy::{is_public, AddressPolicy};
+pub use policy::AddressPolicy;
 pub use resolver::{PolicyResolver, ResolveError};
 pub use response::OutboundResponse;

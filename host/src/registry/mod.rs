@@ -23,13 +23,11 @@ use crate::runtime::{ElementPlugin, Runtime};
 
 pub use watch::WatchHandle;
 
-/// A plugin serving an element key, with where it came from.
+/// A plugin serving an element key, and when it was loaded.
 #[derive(Clone)]
 pub struct LoadedPlugin {
     /// The plugin.
     pub plugin: ElementPlugin,
-    /// The file it was loaded from.
-    pub file: PathBuf,
     /// When it was loaded.
     pub loaded_at: OffsetDateTime,
 }

@@ -131,7 +131,6 @@ impl Registry {
         match super::load_plugin(&self.runtime, &bytes).await {
             Ok(plugin) => Some(Arc::new(LoadedPlugin {
                 plugin,
-                file: path.to_path_buf(),
                 loaded_at: OffsetDateTime::now_utc(),
             })),
             Err(e) => {

@@ -39,7 +39,6 @@ use listener::{serve, HttpLimits};
 /// A running host.
 pub struct Server {
     addr: SocketAddr,
-    metrics_addr: Option<SocketAddr>,
     readiness: Readiness,
     registry: Arc<Registry>,
     credentials: Arc<Credentials>,
@@ -213,7 +212,6 @@ impl Server {
         tracing::info!(%addr, metrics = ?listening.metrics_addr, plugins = %settings.plugins_dir.display(), data = %settings.data_dir.display(), "plugboard listening");
         Ok(Self {
             addr,
-            metrics_addr: listening.metrics_addr,
             readiness,
             registry,
             credentials,
@@ -230,11 +228,6 @@ impl Server {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// The address of the separate metrics listener, if one is configured.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_addr
     }
 
     /// The plugin registry.

@@ -71,11 +71,6 @@ impl JavaPattern {
         })
     }
 
-    /// The pattern as written.
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// Whether the pattern names a whole date (year, and month and day or day of year).
     pub fn has_date(&self) -> bool {
         self.has_date

@@ -13,7 +13,7 @@ use super::super::ids::id_floor;
 /// received before `before_ms`, the accepted ones none of whose
 /// notifications is still pending or dead-lettered; their delivered
 /// notifications go with them (foreign-key cascade). Failed
-/// receipts stay for reprocessing. Returns how many were deleted and where
+/// receipts stay. Returns how many were deleted and where
 /// the next call continues (`None`: nothing older is left to look at).
 ///
 /// Receipt ids are UUIDv7, so id order is arrival order and the scan stays
