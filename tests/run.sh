@@ -25,3 +25,7 @@ fi
 
 echo "== host tests (the console's browser test is tests/e2e/console.rs)"
 cargo test --workspace --all-targets
+
+echo "== the end-to-end suites that use the store, again on PostgreSQL"
+PLUGBOARD_TEST_STORE=postgres cargo test -p plugboard --test e2e -- \
+    ingress:: delivery:: polling:: crash:: shutdown:: console::

@@ -1,7 +1,9 @@
 //! Crash safety with the real binary: under continuous signed ingest the
 //! host is killed with SIGKILL at random moments and restarted; every
 //! notification whose webhook was acknowledged must still reach the
-//! receiver.
+//! receiver. On PostgreSQL the database server is also crashed and
+//! restarted (`pg_ctl restart -m immediate`) mid-load: webhooks answered
+//! 503 meanwhile are not owed, and nothing acknowledged is lost.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -26,11 +28,17 @@ struct Sidecar {
     data: tempfile::TempDir,
     ca_file: std::path::PathBuf,
     key_port: u16,
+    /// The PostgreSQL database, when not the SQLite file in `data`.
+    database_url: Option<String>,
 }
 
 impl Sidecar {
     fn spawn(&self) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_plugboard"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_plugboard"));
+        if let Some(url) = &self.database_url {
+            command.env("PLUGBOARD_DATABASE_URL", url);
+        }
+        command
             .arg("serve")
             .env("PLUGBOARD_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("PLUGBOARD_PLUGINS", self.plugins.path())
@@ -85,6 +93,29 @@ fn copy_plugin(dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_loses_nothing_that_was_acknowledged() {
+    let data = tempfile::tempdir().unwrap();
+    let database_url = crate::support::test_database(data.path());
+    crash_under_load(5, data, database_url, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_and_a_database_crash_lose_nothing_on_postgres() {
+    let cluster = tokio::task::spawn_blocking(throwaway_postgres::Cluster::start)
+        .await
+        .unwrap();
+    let url = cluster.create_database();
+    crash_under_load(10, tempfile::tempdir().unwrap(), Some(url), Some(&cluster)).await;
+}
+
+/// Kills the host `kills` times under signed webhook load (crashing the
+/// database server too, halfway, when `cluster` is given) and checks that
+/// every acknowledged event is delivered.
+async fn crash_under_load(
+    kills: usize,
+    data: tempfile::TempDir,
+    database_url: Option<String>,
+    cluster: Option<&throwaway_postgres::Cluster>,
+) {
     let ca = TestCa::new();
     let cw = Arc::new(FakeConnectWise::start(&ca).await);
     let receiver = Receiver::start().await;
@@ -95,9 +126,10 @@ async fn kill_9_loses_nothing_that_was_acknowledged() {
             .unwrap()
             .port(),
         plugins: tempfile::tempdir().unwrap(),
-        data: tempfile::tempdir().unwrap(),
+        data,
         ca_file: ca.ca_file.clone(),
         key_port: cw.addr.port(),
+        database_url,
     };
     copy_plugin(sidecar.plugins.path());
     let client = reqwest::Client::builder()
@@ -165,9 +197,25 @@ async fn kill_9_loses_nothing_that_was_acknowledged() {
         }));
     }
 
-    for _ in 0..5 {
+    let mut database_crashed = false;
+    for kill in 0..kills {
         let wait = rand::rng().random_range(300..1200);
         tokio::time::sleep(Duration::from_millis(wait)).await;
+        if let (Some(cluster), true) = (cluster, kill == kills / 2) {
+            // The database crashes under load; the host reconnects by itself.
+            let before = acknowledged.lock().unwrap().len();
+            tokio::task::block_in_place(|| cluster.restart_immediate());
+            wait_until(
+                "webhooks to be acknowledged again after the database restart",
+                Duration::from_secs(30),
+                || {
+                    let acknowledged = acknowledged.clone();
+                    async move { (acknowledged.lock().unwrap().len() > before).then_some(()) }
+                },
+            )
+            .await;
+            database_crashed = true;
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         child = sidecar.spawn();
@@ -179,6 +227,7 @@ async fn kill_9_loses_nothing_that_was_acknowledged() {
         w.await.unwrap();
     }
 
+    assert_eq!(database_crashed, cluster.is_some());
     let owed = acknowledged.lock().unwrap().clone();
     assert!(
         owed.len() > 50,

@@ -372,23 +372,58 @@ async fn a_failing_plugin_keeps_the_raw_receipt_and_answers_5xx() {
             .await;
         assert_eq!(got, status, "{action}: {answer}");
     }
-    // Kept in the database file for reprocessing, read as an operator would.
-    let db = rusqlite::Connection::open_with_flags(
-        host.data.path().join("plugboard.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let failed: Vec<(Vec<u8>, String)> = db
-        .prepare("SELECT body, error FROM receipts WHERE instance_id = ?1 AND status = 'failed'")
-        .unwrap()
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    // Kept in the database for reprocessing, read as an operator would.
+    let failed = failed_receipts(&host, id);
     assert_eq!(failed.len(), 2);
     assert!(failed.iter().all(|(body, _)| body == b"{\"a\":1}"));
     assert!(failed.iter().any(|(_, e)| e.contains("CPU deadline")));
     let (got, _) = host.webhook(&path, &[], b"{\"a\":2}".to_vec()).await;
     assert_eq!(got, StatusCode::OK, "the plugin keeps serving");
     assert_eq!(host.events(id).await.len(), 1);
+}
+
+/// The failed receipts of an instance (body and error), read straight from
+/// the store's database: the SQLite file, or the PostgreSQL database with
+/// `psql` when the tests run on PostgreSQL.
+fn failed_receipts(host: &TestHost, id: i64) -> Vec<(Vec<u8>, String)> {
+    if let Some(url) = crate::support::test_database(host.data.path()) {
+        let name = url
+            .trim_start_matches("postgres:///")
+            .split('?')
+            .next()
+            .unwrap();
+        let text = throwaway_postgres::shared().psql(
+            name,
+            &format!(
+                "SELECT encode(body, 'base64'), error FROM receipts \
+                 WHERE instance_id = {id} AND status = 'failed'"
+            ),
+        );
+        return text
+            .lines()
+            .map(|line| {
+                let (body, error) = line.split_once('|').unwrap();
+                let body = base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    body.replace(['\n', ' '], ""),
+                )
+                .unwrap();
+                (body, error.to_string())
+            })
+            .collect();
+    }
+    let db = rusqlite::Connection::open_with_flags(
+        host.data.path().join("plugboard.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut query = db
+        .prepare("SELECT body, error FROM receipts WHERE instance_id = ?1 AND status = 'failed'")
+        .unwrap();
+    let rows = query
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    rows
 }

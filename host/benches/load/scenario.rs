@@ -40,20 +40,40 @@ pub fn shots(cw: &FakeConnectWise, id: i64, n: usize, tag: &str) -> Vec<Shot> {
         .collect()
 }
 
-/// A sidecar with one ConnectWise instance whose delivery is paused.
+/// The stores a benchmark compares: the embedded SQLite file, and a fresh
+/// database of a throwaway PostgreSQL cluster (default durability: `fsync`
+/// and `synchronous_commit` on) with that cluster, for its CPU use.
+pub fn stores() -> Vec<(
+    &'static str,
+    Option<(String, &'static throwaway_postgres::Cluster)>,
+)> {
+    let cluster = throwaway_postgres::shared();
+    vec![
+        ("SQLite", None),
+        ("PostgreSQL", Some((cluster.create_database(), cluster))),
+    ]
+}
+
+/// A sidecar with one ConnectWise instance whose delivery is paused, its
+/// store in `database_url` (PostgreSQL) or, if `None`, the SQLite file in
+/// its data folder.
 pub async fn paused_sidecar(
     cw: &FakeConnectWise,
     ca: &TestCa,
     receiver: &BenchReceiver,
+    database_url: Option<&str>,
 ) -> (Sidecar, i64) {
-    let sidecar = Sidecar::start(&[
+    let mut env = vec![
         (
             "PLUGBOARD_OUTBOUND_CA_FILE",
             ca.ca_file.display().to_string(),
         ),
         ("PLUGBOARD_PLUGIN_FETCH_PORTS", cw.addr.port().to_string()),
-    ])
-    .await;
+    ];
+    if let Some(url) = database_url {
+        env.push(("PLUGBOARD_DATABASE_URL", url.to_string()));
+    }
+    let sidecar = Sidecar::start(&env).await;
     let id = sidecar
         .connectwise_instance(&cw.server_url(), &receiver.url())
         .await;

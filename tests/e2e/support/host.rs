@@ -116,6 +116,9 @@ impl TestHost {
         if let Some(p) = &self.opts.poller {
             s.poller = p.clone();
         }
+        if let Some(url) = super::test_database(self.data.path()) {
+            s.store = plugboard::store::StoreConfig::Postgres { url };
+        }
         s
     }
 

@@ -5,6 +5,28 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The database the store of a host with data folder `data` lives in: with
+/// `PLUGBOARD_TEST_STORE=postgres`, a fresh database of this test process's
+/// throwaway PostgreSQL cluster, made on first use and remembered in the
+/// data folder (so a restarted host finds its data again); unset or
+/// `sqlite`, `None`: the embedded SQLite file in the data folder.
+pub fn test_database(data: &std::path::Path) -> Option<String> {
+    match std::env::var("PLUGBOARD_TEST_STORE").as_deref() {
+        Err(_) | Ok("" | "sqlite") => None,
+        Ok("postgres") => {
+            let file = data.join("test-database-url");
+            if let Ok(url) = std::fs::read_to_string(&file) {
+                return Some(url);
+            }
+            let url = throwaway_postgres::shared().create_database();
+            std::fs::create_dir_all(data).unwrap();
+            std::fs::write(&file, &url).unwrap();
+            Some(url)
+        }
+        Ok(other) => panic!("PLUGBOARD_TEST_STORE={other}: use sqlite or postgres"),
+    }
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -46,6 +46,9 @@ impl Binary {
             .env("PLUGBOARD_USER_SECRET", "proc-user-secret-7f3a")
             .env("PLUGBOARD_ORGANIZATION_SECRET", "proc-org-secret-91c2")
             .env("RUST_LOG", "info");
+        if let Some(url) = super::test_database(data) {
+            command.env("PLUGBOARD_DATABASE_URL", url);
+        }
         Self { command, port, log }
     }
 

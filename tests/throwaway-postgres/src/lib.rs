@@ -143,6 +143,43 @@ impl Cluster {
         self.pg_ctl(&["start", "-w", "-t", "60", "-l", &self.log()]);
     }
 
+    /// CPU seconds (user + system) the server has used so far: the
+    /// postmaster, its live processes (one per connection, plus background
+    /// workers) and those that already exited. Linux only (`/proc`).
+    pub fn cpu_seconds(&self) -> f64 {
+        let pid_file =
+            std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap_or_default();
+        let Some(postmaster) = pid_file.lines().next().map(str::trim).map(str::to_string) else {
+            return 0.0;
+        };
+        let mut total = 0.0;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let fields: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            let ticks = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            let pid = entry.file_name().to_string_lossy().to_string();
+            if pid == postmaster {
+                // Its own time and that of its exited children.
+                total += ticks(11) + ticks(12) + ticks(13) + ticks(14);
+            } else if fields.get(1) == Some(&postmaster.as_str()) {
+                total += ticks(11) + ticks(12);
+            }
+        }
+        total / 100.0 // at 100 ticks per second
+    }
+
     fn log(&self) -> String {
         self.root.join("server.log").display().to_string()
     }
