@@ -15,6 +15,8 @@
 //! before, at its peak during, and some seconds after the hostile phase.
 //! Deliveries go to a loopback receiver answering 200, as in production.
 //!
+//! Good traffic first warms the sidecar up for `WARM_SECS` (default 20).
+//!
 //! Run: `cargo bench -p plugboard --bench hostile` (after `plugins/build.sh`).
 //! `PLUGBOARD_BIN=<path>` runs another build of the binary instead (e.g. an
 //! older one, for a before/after comparison). Under `cargo test` it runs a
@@ -141,14 +143,29 @@ impl Sidecar {
 
     /// Resident memory in MiB.
     fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB"))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / 1024.0)
+        status_mib(self.child.id(), "VmRSS:")
     }
+
+    /// Resident memory as `total (anonymous + file-backed)`.
+    fn rss_parts(&self) -> String {
+        let pid = self.child.id();
+        format!(
+            "{:.1} MiB ({:.1} anonymous + {:.1} file-backed)",
+            status_mib(pid, "VmRSS:"),
+            status_mib(pid, "RssAnon:"),
+            status_mib(pid, "RssFile:")
+        )
+    }
+}
+
+/// A `kB` field of `/proc/<pid>/status`, in MiB (0 when unreadable).
+fn status_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 fn path(element: &str, id: i64) -> String {
@@ -270,9 +287,11 @@ fn main() {
                 "event.notification.callback.url": receiver.url()}}))
             .await;
 
-        good_phase(&sidecar, good, rate, secs.min(10), "warm").await;
+        let warm = env_usize("WARM_SECS", if full { 20 } else { 1 }) as u64;
+        good_phase(&sidecar, good, rate, warm, "warm").await;
         tokio::time::sleep(settle).await;
         let rss_before = sidecar.rss_mib();
+        let parts_before = sidecar.rss_parts();
         let baseline = good_phase(&sidecar, good, rate, secs, "baseline").await;
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -284,14 +303,7 @@ fn main() {
             tokio::spawn(async move {
                 let mut peak: f64 = 0.0;
                 while sampling.load(Ordering::Relaxed) {
-                    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                        .unwrap_or_default();
-                    let rss = status
-                        .lines()
-                        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB"))
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .unwrap_or(0.0);
-                    peak = peak.max(rss / 1024.0);
+                    peak = peak.max(status_mib(pid, "VmRSS:"));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 peak
@@ -308,6 +320,7 @@ fn main() {
         let after = good_phase(&sidecar, good, rate, secs, "after").await;
         tokio::time::sleep(settle).await;
         let rss_after = sidecar.rss_mib();
+        let parts_after = sidecar.rss_parts();
 
         println!(
             "\nhostile: good GitHub webhooks at {rate}/s, {secs} s per phase; {} hostile probe \
@@ -333,6 +346,7 @@ fn main() {
              ({:+.1} % of before; target within 10 %)",
             (rss_after / rss_before - 1.0) * 100.0
         );
+        println!("RSS before: {parts_before}; after: {parts_after}");
         assert_eq!(
             baseline.failed + during.failed + after.failed,
             0,
