@@ -17,6 +17,7 @@ mod delivery;
 /// The README's "A first webhook" run as written: signed GitHub webhook to verified notification.
 mod first_webhook;
 mod ingress;
+mod instance_changes;
 mod instances_api;
 mod languages;
 mod observability;

@@ -177,6 +177,7 @@ pub async fn list_instance(
     Path(id): Path<i64>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
+    super::instances::require(&state, id).await?;
     list_for(&state, Some(id), p).await
 }
 
@@ -236,6 +237,7 @@ pub async fn redeliver_dead(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
+    super::instances::require(&state, id).await?;
     let n = state
         .store
         .redeliver(Redeliver::DeadOf(id))
