@@ -100,3 +100,59 @@ fn a_missing_config_file_is_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/plugboard.toml"), "{stderr}");
 }
+
+/// One way to give a setting: flags, environment, file text; and what
+/// the refusal must say.
+type Case = (
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
+
+#[test]
+fn numbers_beyond_what_the_machine_can_honour_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plugboard.toml");
+    let cases: [Case; 4] = [
+        (
+            &["--call-timeout-ms", "18446744073709551615"],
+            &[],
+            "",
+            "call_timeout_ms (PLUGBOARD_CALL_TIMEOUT_MS, --call-timeout-ms) must be at most 3600000",
+        ),
+        (
+            &[],
+            &[("PLUGBOARD_MEMORY_LIMIT_MB", "99999999999")],
+            "",
+            "memory_limit_mb (PLUGBOARD_MEMORY_LIMIT_MB, --memory-limit-mb) must be at most 4096",
+        ),
+        (
+            &[],
+            &[],
+            "max_concurrent_calls = 4294967295",
+            "max_concurrent_calls (PLUGBOARD_MAX_CONCURRENT_CALLS, --max-concurrent-calls) must \
+             be at most 4096",
+        ),
+        (
+            &[],
+            &[],
+            "plugin_fetch_ports = [0]",
+            "plugin_fetch_ports (PLUGBOARD_PLUGIN_FETCH_PORTS, --plugin-fetch-ports): 0 is not a port",
+        ),
+    ];
+    for (args, env, file, needle) in cases {
+        std::fs::write(&config, file).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_plugboard"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(args)
+            .envs(env.iter().copied())
+            .env("PLUGBOARD_DATA", dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{needle}: {stderr}");
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+}

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use crate::support::host::{webhook_path, HostOptions, TestHost};
 use crate::support::receiver::Receiver;
 
-fn cw(config: Value) -> Value {
+/// A ConnectWise instance body: the two required keys plus `config`.
+pub(crate) fn cw(config: Value) -> Value {
     let mut base = json!({
         "helpdesk.connectwise.server.url": "https://api-na.myconnectwise.net",
         "helpdesk.connectwise.company": "acme",
@@ -179,8 +180,10 @@ async fn instances_accept_the_seed_forms_and_can_be_changed_and_deleted() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_instance_answer_carries_its_working_webhook_address() {
+/// A host that may deliver to loopback, with one probe instance (events on,
+/// delivering to the receiver returned): the receiver, the host and the
+/// instance as created.
+pub(crate) async fn probe_host() -> (Receiver, TestHost, Value) {
     let receiver = Receiver::start().await;
     let host = TestHost::start(HostOptions {
         allow_private: Some("127.0.0.0/8".into()),
@@ -192,6 +195,12 @@ async fn every_instance_answer_carries_its_working_webhook_address() {
             "event.notification.enabled": true,
             "event.notification.callback.url": receiver.url()}}))
         .await;
+    (receiver, host, created)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_instance_answer_carries_its_working_webhook_address() {
+    let (_receiver, host, created) = probe_host().await;
     let id = created["id"].as_i64().unwrap();
     let expected = json!({
         "path": webhook_path("probe", id),

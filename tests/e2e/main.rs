@@ -23,6 +23,7 @@ mod first_webhook;
 // A full data folder on a real tmpfs: 503 with Retry-After, not ready, recovers, nothing lost.
 mod full_disk;
 mod ingress;
+mod instance_changes;
 mod instances_api;
 mod languages;
 mod observability;

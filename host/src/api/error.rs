@@ -59,6 +59,15 @@ impl ApiError {
         e
     }
 
+    /// 412: the resource is not at the version the request named (`If-Match`).
+    pub fn precondition_failed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            message,
+        )
+    }
+
     /// 401: missing or wrong credentials or signature.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)

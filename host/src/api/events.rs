@@ -250,6 +250,7 @@ pub async fn list_instance(
     Path(id): Path<i64>,
     Query(p): Query<ListParams>,
 ) -> Result<Response, ApiError> {
+    super::instances::require(&state, id).await?;
     list_for(&state, Some(id), p).await
 }
 
@@ -310,6 +311,7 @@ pub async fn redeliver_dead(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
+    super::instances::require(&state, id).await?;
     let n = state
         .store
         .redeliver(Redeliver::DeadOf(id))

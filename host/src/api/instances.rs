@@ -1,31 +1,37 @@
 //! The instances API (SPEC §1): create, list, read, change and delete
 //! element instances, and switch their events on or off.
 //!
-//! Every write is validated against the element's `describe()` and the
-//! event settings rules before it is stored; a 400 names the field. A
-//! callback URL the outbound policy refuses without resolving it (an IP
-//! literal or `localhost` outside the operator's allow-list) is refused
-//! here rather than at every delivery; other names are judged when a
-//! delivery resolves them. Secret values are redacted in every response;
-//! the instance token is shown once, in the creation response. Every
-//! response carries the instance's webhook address (`webhook`).
+//! Every write goes through the [`InstanceService`](crate::instance::InstanceService):
+//! validated against the element's `describe()` and the event settings
+//! rules (a 400 names the field), written with the instance's version
+//! checked, and announced to the rest of the host. A callback URL the
+//! outbound policy refuses without resolving it (an IP literal or
+//! `localhost` outside the operator's allow-list) is refused here rather
+//! than at every delivery; other names are judged when a delivery resolves
+//! them.
+//!
+//! Every instance answer carries its version, as `version` and as the
+//! `ETag` header (`"<version>"`). `PATCH` honours `If-Match: "<version>"`
+//! (412 when the instance has moved on); without it the change is merged
+//! into the current configuration and retried if another change lands
+//! meanwhile, so concurrent changes of different keys all land. Keys that
+//! nothing reads are stored but named in `warnings` (with the closest known
+//! key). Secret values are redacted in every response; the instance token
+//! is shown once, in the creation response. Every response carries the
+//! instance's webhook address (`webhook`).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::{ETAG, IF_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::extract::{JsonBody, NoParams, Path, Query};
 use super::{ApiError, ApiState};
-use crate::instance::WebhookAddress;
-use crate::instance::{self, EventSettings};
-use crate::outbound::ALLOW_PRIVATE_SETTING;
-use crate::runtime::ElementDescription;
-use crate::store::{Instance, InstancePatch, NewInstance};
-
-/// The configuration key of the callback URL.
-const CALLBACK_URL: &str = "event.notification.callback.url";
+use crate::instance::service::{Edit, InstanceDraft, Written};
+use crate::instance::{self, ConfiguredInstance, WebhookAddress, WriteError};
 
 /// `{"element": {"key": "connectwise"}}`.
 #[derive(Deserialize)]
@@ -47,8 +53,10 @@ pub struct CreateInstance {
 
 /// Body of `PATCH /instances/{id}`: fields to change; `configuration` keys
 /// are merged into the existing configuration (a `null` value removes one).
+/// The element cannot be changed: an `element` naming another key is refused.
 #[derive(Deserialize)]
 pub struct PatchInstance {
+    element: Option<ElementRef>,
     configuration: Option<Map<String, Value>>,
     tags: Option<Vec<String>>,
     name: Option<String>,
@@ -60,23 +68,23 @@ pub struct EventsSwitch {
     enabled: bool,
 }
 
-fn element_for(state: &ApiState, key: &str) -> Result<ElementDescription, ApiError> {
-    state
-        .registry
-        .get(key)
-        .map(|p| p.plugin.description().clone())
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                "element.key",
-                format!("no element plugin '{key}' is loaded"),
-            )
-        })
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Invalid(e) => ApiError::invalid_field(e.field, e.message),
+            WriteError::NotFound(id) => ApiError::not_found(format!("no instance {id}")),
+            WriteError::Stale { .. } => ApiError::precondition_failed(e.to_string()),
+            WriteError::Busy(_) => ApiError::conflict("conflict", e.to_string()),
+            WriteError::Store(e) => ApiError::store("writing the instance failed", &e),
+        }
+    }
 }
 
 /// The instance as the API shows it: secrets redacted, token omitted; a
 /// polling instance also shows what it is polled with
 /// (`pollerConfiguration`: its own resources or its element's defaults).
-pub fn view(state: &ApiState, instance: &Instance) -> Value {
+pub fn view(state: &ApiState, configured: &ConfiguredInstance) -> Value {
+    let instance = &configured.instance;
     let element = state.registry.get(&instance.element_key);
     let description = element.as_ref().map(|p| p.plugin.description());
     let mut out = json!({
@@ -85,68 +93,89 @@ pub fn view(state: &ApiState, instance: &Instance) -> Value {
         "element": {"key": instance.element_key},
         "tags": instance.tags,
         "configuration": instance::redacted(description, &instance.configuration),
-        "eventsEnabled": instance.events_enabled,
+        "eventsEnabled": configured.settings.enabled,
         "deliveryPaused": instance.delivery_paused,
         "createdDate": instance.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
         "updatedDate": instance.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
+        "version": instance.version,
         "webhook": WebhookAddress::of(&instance.element_key, instance.id),
     });
-    if let Some(polled) = instance::poll::effective(description, &instance.configuration) {
+    let polled =
+        instance::poll::effective(description, &configured.settings, &instance.configuration);
+    if let Some(polled) = polled {
         out["pollerConfiguration"] = json!(polled);
     }
     out
 }
 
-/// Refuses a callback URL the outbound policy would refuse at every
-/// delivery without even resolving it.
-fn deliverable(state: &ApiState, settings: &EventSettings) -> Result<(), ApiError> {
-    let Some(host) = settings.callback_url.as_ref().and_then(url::Url::host) else {
-        return Ok(());
+/// One instance's answer: its view with its version as `ETag`.
+fn answer(body: Value, version: i64) -> Response {
+    let mut response = Json(body).into_response();
+    if let Ok(tag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(ETAG, tag);
+    }
+    response
+}
+
+/// The answer to a write: the view, with `warnings` when keys nothing
+/// reads were set.
+fn written(state: &ApiState, w: &Written) -> Value {
+    let mut out = view(state, &w.instance);
+    if !w.warnings.is_empty() {
+        out["warnings"] = json!(w.warnings);
+    }
+    out
+}
+
+/// The version `If-Match` names: `"7"` (or `W/"7"`, or `7`); `None`
+/// without the header or with `*`.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(IF_MATCH) else {
+        return Ok(None);
     };
-    state
-        .outbound_policy
-        .check_unresolved(&host)
-        .map_err(|denial| {
-            ApiError::invalid_field(
-                format!("configuration.{CALLBACK_URL}"),
-                format!(
-                "{denial}, so every delivery to it would be refused; the operator can allow it \
-                 by listing it in {ALLOW_PRIVATE_SETTING} (outbound_allow_private)"
-            ),
-            )
-        })
+    let bad = || {
+        ApiError::invalid_field(
+            "If-Match",
+            "expected one instance version as an entity tag, e.g. \"3\"",
+        )
+    };
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    let tag = tag
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag);
+    if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    tag.parse().map(Some).map_err(|_| bad())
 }
 
 /// `POST /instances`.
 pub async fn create(
     State(state): State<ApiState>,
     JsonBody(req): JsonBody<CreateInstance>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let key = req
         .element
         .and_then(|e| e.key)
         .filter(|k| !k.trim().is_empty())
         .ok_or_else(|| ApiError::invalid_field("element.key", "is required"))?;
-    let element = element_for(&state, key.trim())?;
-    let settings = instance::validate(&element, &req.configuration)
-        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-    deliverable(&state, &settings)?;
     let created = state
-        .store
-        .create_instance(NewInstance {
-            element_key: element.key.clone(),
-            name: req.name.unwrap_or_else(|| element.key.clone()),
+        .instances
+        .create(InstanceDraft {
+            element_key: key,
+            name: req.name,
             tags: req.tags,
             configuration: req.configuration,
-            events_enabled: settings.enabled,
         })
-        .await
-        .map_err(|e| ApiError::store("creating the instance failed", &e))?;
-    tracing::info!(instance = created.id, element = %created.element_key, "instance created");
-    state.poller.instance_changed(created.id).await;
-    let mut out = view(&state, &created);
-    out["token"] = Value::String(created.token.clone());
-    Ok((StatusCode::OK, Json(out)))
+        .await?;
+    let mut out = written(&state, &created);
+    out["token"] = Value::String(created.instance.instance.token.clone());
+    Ok(answer(out, created.instance.version()))
 }
 
 /// `GET /instances`.
@@ -155,8 +184,8 @@ pub async fn list(
     Query(NoParams {}): Query<NoParams>,
 ) -> Result<Json<Value>, ApiError> {
     let all = state
-        .store
-        .list_instances()
+        .instances
+        .list()
         .await
         .map_err(|e| ApiError::store("listing instances failed", &e))?;
     Ok(Json(Value::Array(
@@ -164,113 +193,84 @@ pub async fn list(
     )))
 }
 
-async fn load(state: &ApiState, id: i64) -> Result<Instance, ApiError> {
+async fn load(state: &ApiState, id: i64) -> Result<std::sync::Arc<ConfiguredInstance>, ApiError> {
     state
-        .store
-        .get_instance(id)
+        .instances
+        .load(id)
         .await
         .map_err(|e| ApiError::store("reading the instance failed", &e))?
         .ok_or_else(|| ApiError::not_found(format!("no instance {id}")))
 }
 
+/// Answers 404 unless instance `id` exists (for routes under
+/// `/instances/{id}/` that would otherwise answer an empty result).
+pub(super) async fn require(state: &ApiState, id: i64) -> Result<(), ApiError> {
+    let found = state
+        .instances
+        .get(id)
+        .await
+        .map_err(|e| ApiError::store("reading the instance failed", &e))?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found(format!("no instance {id}")))
+}
+
 /// `GET /instances/{id}`.
-pub async fn get(
-    State(state): State<ApiState>,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(view(&state, &load(&state, id).await?)))
+pub async fn get(State(state): State<ApiState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let found = load(&state, id).await?;
+    Ok(answer(view(&state, &found), found.version()))
 }
 
 /// `PATCH /instances/{id}`.
 pub async fn patch(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<PatchInstance>,
-) -> Result<Json<Value>, ApiError> {
-    let current = load(&state, id).await?;
-    let mut configuration = current.configuration.clone();
-    if let Some(changes) = req.configuration {
-        for (k, v) in changes {
-            if v.is_null() {
-                configuration.remove(&k);
-            } else {
-                configuration.insert(k, v);
-            }
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    if let Some(element) = &req.element {
+        let current = load(&state, id).await?;
+        if element.key.as_deref() != Some(current.instance.element_key.as_str()) {
+            return Err(ApiError::invalid_field(
+                "element.key",
+                format!(
+                    "the element of an instance cannot be changed (instance {id} is a {} \
+                     instance); create a new instance instead",
+                    current.instance.element_key
+                ),
+            ));
         }
     }
-    apply(&state, &current, configuration, req.name, req.tags).await
+    let edit = Edit {
+        name: req.name,
+        tags: req.tags,
+        configuration: req.configuration,
+        events: None,
+    };
+    let changed = state.instances.update(id, expected, edit).await?;
+    Ok(answer(
+        written(&state, &changed),
+        changed.instance.version(),
+    ))
 }
 
-/// `PUT /instances/{id}/events/enabled` with `{"enabled": true|false}`.
+/// `PUT /instances/{id}/events/enabled` with `{"enabled": true|false}`;
+/// switching events on also resumes a delivery paused by 410 Gone.
 pub async fn switch_events(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
     JsonBody(req): JsonBody<EventsSwitch>,
-) -> Result<Json<Value>, ApiError> {
-    let current = load(&state, id).await?;
-    let mut configuration = current.configuration.clone();
-    configuration.insert(
-        "event.notification.enabled".into(),
-        Value::Bool(req.enabled),
-    );
-    let out = apply(&state, &current, configuration, None, None).await?;
-    if req.enabled && current.delivery_paused.is_some() {
-        // Switching events on again resumes a delivery paused by 410 Gone.
-        let resume = InstancePatch {
-            delivery_paused: Some(None),
-            ..InstancePatch::default()
-        };
-        let resumed = state
-            .store
-            .update_instance(id, resume)
-            .await
-            .map_err(|e| ApiError::store("resuming delivery failed", &e))?
-            .ok_or_else(|| ApiError::not_found(format!("no instance {id}")))?;
-        tracing::info!(instance = id, "delivery resumed");
-        state.delivery.wake();
-        return Ok(Json(view(&state, &resumed)));
-    }
-    Ok(out)
-}
-
-async fn apply(
-    state: &ApiState,
-    current: &Instance,
-    configuration: Map<String, Value>,
-    name: Option<String>,
-    tags: Option<Vec<String>>,
-) -> Result<Json<Value>, ApiError> {
-    let element = element_for(state, &current.element_key)?;
-    let settings = instance::validate(&element, &configuration)
-        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-    if configuration.get(CALLBACK_URL) != current.configuration.get(CALLBACK_URL) {
-        deliverable(state, &settings)?;
-    }
-    let old_key = instance::EventSettings::parse(&current.configuration)
-        .ok()
-        .and_then(|s| s.signature_key);
-    let retire_signing_key = old_key
-        .filter(|old| settings.signature_key.as_ref() != Some(old))
-        .map(|old| (old, time::OffsetDateTime::now_utc() + state.key_grace));
-    let updated = state
-        .store
-        .update_instance(
-            current.id,
-            InstancePatch {
-                name,
-                tags,
-                configuration: Some(configuration),
-                events_enabled: Some(settings.enabled),
-                delivery_paused: None,
-                retire_signing_key,
-            },
-        )
-        .await
-        .map_err(|e| ApiError::store("updating the instance failed", &e))?
-        .ok_or_else(|| ApiError::not_found(format!("no instance {}", current.id)))?;
-    state.instances.invalidate(current.id);
-    state.poller.instance_changed(current.id).await;
-    Ok(Json(view(state, &updated)))
+) -> Result<Response, ApiError> {
+    let edit = Edit {
+        events: Some(req.enabled),
+        ..Edit::default()
+    };
+    let changed = state.instances.update(id, None, edit).await?;
+    Ok(answer(
+        view(&state, &changed.instance),
+        changed.instance.version(),
+    ))
 }
 
 /// `DELETE /instances/{id}`.
@@ -278,15 +278,7 @@ pub async fn delete(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let deleted = state
-        .store
-        .delete_instance(id)
-        .await
-        .map_err(|e| ApiError::store("deleting the instance failed", &e))?;
-    state.instances.invalidate(id);
-    state.poller.instance_changed(id).await;
-    if deleted {
-        tracing::info!(instance = id, "instance deleted");
+    if state.instances.delete(id).await? {
         Ok(StatusCode::OK)
     } else {
         Err(ApiError::not_found(format!("no instance {id}")))

@@ -24,8 +24,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 
 use crate::delivery::Delivery;
-use crate::instance::InstanceCache;
-use crate::outbound::AddressPolicy;
+use crate::instance::InstanceService;
 use crate::registry::Registry;
 use crate::store::Store;
 
@@ -44,17 +43,12 @@ pub struct ApiState {
     pub credentials: Arc<auth::Credentials>,
     /// Durable store.
     pub store: Store,
-    /// Ingress's instance cache, invalidated on every change.
-    pub instances: InstanceCache,
+    /// The instance service: every instance write goes through it.
+    pub instances: InstanceService,
     /// The delivery worker, woken after a redelivery is scheduled.
     pub delivery: Delivery,
-    /// How long a replaced signing key keeps signing.
-    pub key_grace: std::time::Duration,
-    /// The poller, told of instance changes.
+    /// The poller, for its status and manual runs.
     pub poller: crate::poller::Poller,
-    /// The outbound address policy, to refuse callback URLs it would refuse
-    /// at every delivery.
-    pub outbound_policy: AddressPolicy,
 }
 
 impl axum::extract::FromRef<ApiState> for Arc<Registry> {

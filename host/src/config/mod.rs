@@ -135,6 +135,30 @@ fn fairness(runtime: &sections::Runtime) -> anyhow::Result<FairnessConfig> {
     })
 }
 
+/// Longest plugin call deadline: an hour, far beyond any webhook a vendor
+/// waits for, and well inside what the call's timer can count.
+pub const MAX_CALL_TIMEOUT_MS: u64 = 3_600_000;
+/// Largest plugin memory: a 32-bit WebAssembly memory holds at most 4 GiB.
+pub const MAX_MEMORY_LIMIT_MB: usize = 4096;
+/// Most plugin calls at once: each holds an instance slot whose memory is
+/// reserved up front, so the count must stay within the address space.
+pub const MAX_CONCURRENT_CALLS: usize = 4096;
+
+/// Fails naming the setting unless `value` is positive and at most `max`
+/// (`why` says where the bound comes from).
+fn bounded<T: Default + PartialOrd + std::fmt::Display>(
+    value: T,
+    max: T,
+    key: &str,
+    why: &str,
+) -> anyhow::Result<T> {
+    let value = positive(value, key)?;
+    if value > max {
+        bail!("{} must be at most {max} ({why}), got {value}", named(key));
+    }
+    Ok(value)
+}
+
 impl Settings {
     /// Layers the config file (if `args.config` names one) and the defaults
     /// under the flags and environment in `args`, then validates.
@@ -177,9 +201,24 @@ impl Settings {
             })?;
         }
         let runtime = RuntimeConfig {
-            call_timeout_ms: positive(runtime.call_timeout_ms, "call_timeout_ms")?,
-            memory_limit_bytes: positive(runtime.memory_limit_mb, "memory_limit_mb")? << 20,
-            max_concurrent_calls: positive(runtime.max_concurrent_calls, "max_concurrent_calls")?,
+            call_timeout_ms: bounded(
+                runtime.call_timeout_ms,
+                MAX_CALL_TIMEOUT_MS,
+                "call_timeout_ms",
+                "an hour",
+            )?,
+            memory_limit_bytes: bounded(
+                runtime.memory_limit_mb,
+                MAX_MEMORY_LIMIT_MB,
+                "memory_limit_mb",
+                "a WebAssembly memory holds at most 4 GiB",
+            )? << 20,
+            max_concurrent_calls: bounded(
+                runtime.max_concurrent_calls,
+                MAX_CONCURRENT_CALLS,
+                "max_concurrent_calls",
+                "each call reserves a plugin instance slot",
+            )?,
             pooling: !runtime.no_pooling,
             fairness: fairness(&runtime)?,
             max_plugin_file_bytes: positive(runtime.max_plugin_file_mb, "max_plugin_file_mb")?
@@ -188,6 +227,12 @@ impl Settings {
             cache_dir: Some(server.data.join("cache")),
             compiler_program: None,
         };
+        if outbound.plugin_fetch_ports.contains(&0) {
+            bail!(
+                "{}: 0 is not a port (ports are 1 to 65535)",
+                named("plugin_fetch_ports")
+            );
+        }
         let outbound = OutboundConfig {
             allow_private,
             ca_file: outbound.ca_file,

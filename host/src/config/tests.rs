@@ -93,6 +93,49 @@ fn file_errors_name_the_setting_and_reason() {
 }
 
 #[test]
+fn numbers_beyond_what_the_machine_can_honour_are_refused_naming_the_bound() {
+    // A TOML integer stops at i64::MAX: the largest timeout comes by flag
+    // or environment.
+    let huge = ServeArgs {
+        call_timeout_ms: Some(u64::MAX),
+        ..ServeArgs::default()
+    };
+    let msg = format!("{:#}", Settings::from_args(huge).unwrap_err());
+    assert!(
+        msg.contains(
+            "call_timeout_ms (PLUGBOARD_CALL_TIMEOUT_MS, --call-timeout-ms) must be at most 3600000"
+        ),
+        "{msg}"
+    );
+    let cases = [
+        (
+            "call_timeout_ms = 3600001",
+            "call_timeout_ms (PLUGBOARD_CALL_TIMEOUT_MS, --call-timeout-ms) must be at most 3600000",
+        ),
+        (
+            "memory_limit_mb = 99999999999",
+            "memory_limit_mb (PLUGBOARD_MEMORY_LIMIT_MB, --memory-limit-mb) must be at most 4096",
+        ),
+        (
+            "max_concurrent_calls = 4294967295",
+            "max_concurrent_calls (PLUGBOARD_MAX_CONCURRENT_CALLS, --max-concurrent-calls) must \
+             be at most 4096",
+        ),
+        (
+            "plugin_fetch_ports = [443, 0]",
+            "plugin_fetch_ports (PLUGBOARD_PLUGIN_FETCH_PORTS, --plugin-fetch-ports): 0 is not a port",
+        ),
+    ];
+    for (text, needle) in cases {
+        let msg = format!("{:#}", with_file(ServeArgs::default(), text).unwrap_err());
+        assert!(msg.contains(needle), "{text}: {msg}");
+    }
+    let at_the_bounds = "call_timeout_ms = 3600000\nmemory_limit_mb = 4096\n\
+                         max_concurrent_calls = 4096\nplugin_fetch_ports = [1, 65535]";
+    with_file(ServeArgs::default(), at_the_bounds).unwrap();
+}
+
+#[test]
 fn invalid_values_from_any_layer_name_the_setting() {
     let cases = [
         (

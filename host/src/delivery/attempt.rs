@@ -15,8 +15,9 @@ use tokio::sync::Semaphore;
 use super::schedule::Failure;
 use super::signing;
 use super::DeliveryConfig;
+use crate::instance::InstanceService;
 use crate::outbound::{FetchError, OutboundClient};
-use crate::store::{AttemptNext, AttemptRecord, DueNotification, InstancePatch, Store};
+use crate::store::{AttemptNext, AttemptRecord, DueNotification};
 use crate::telemetry::metrics::{self, DeliveryOutcome};
 
 /// Largest receiver answer read (the body is only kept for errors).
@@ -53,7 +54,7 @@ impl HostLimits {
 /// One attempt: prepare, call, judge.
 #[tracing::instrument(skip_all, fields(event_id = %n.id, instance = n.instance_id, attempt = n.attempts + 1))]
 pub(super) async fn deliver(
-    store: &Store,
+    instances: &InstanceService,
     outbound: &OutboundClient,
     config: &DeliveryConfig,
     hosts: &HostLimits,
@@ -110,11 +111,7 @@ pub(super) async fn deliver(
         Ok(resp) if resp.status == 410 => {
             let reason = format!("the receiver answered 410 Gone at {attempted_at}");
             tracing::warn!(%reason, "pausing delivery for the instance");
-            let patch = InstancePatch {
-                delivery_paused: Some(Some(reason)),
-                ..InstancePatch::default()
-            };
-            if let Err(e) = store.update_instance(n.instance_id, patch).await {
+            if let Err(e) = instances.pause_delivery(n.instance_id, reason).await {
                 tracing::error!(error = %e, "pausing delivery failed");
             }
             // Due again at once, but claims skip paused instances.

@@ -15,7 +15,7 @@ use super::attempt::{deliver, HostLimits, Target};
 use super::in_flight::InFlight;
 use super::recorder::Recorder;
 use super::DeliveryConfig;
-use crate::instance::EventSettings;
+use crate::instance::InstanceService;
 use crate::outbound::OutboundClient;
 use crate::store::{DueNotification, Store};
 
@@ -41,6 +41,8 @@ async fn stop_requested(stop: &mut StopSignal) {
 pub(super) struct Dispatcher {
     /// Durable store.
     pub store: Store,
+    /// Instances with their typed settings.
+    pub instances: InstanceService,
     /// Outbound client (policy applied).
     pub outbound: OutboundClient,
     /// Delivery settings.
@@ -56,6 +58,7 @@ impl Dispatcher {
     pub(super) async fn run(self, mut stop: StopSignal) {
         let Self {
             store,
+            instances,
             outbound,
             config,
             wake,
@@ -110,7 +113,7 @@ impl Dispatcher {
                 }
                 continue;
             }
-            let targets = load_targets(&store, &claimed).await;
+            let targets = load_targets(&store, &instances, &claimed).await;
             for n in claimed {
                 // Everything claimed is started, even when a stop comes
                 // meanwhile: the drain then finishes or abandons it.
@@ -120,16 +123,23 @@ impl Dispatcher {
                     .await
                     .expect("budget is never closed");
                 let target = targets.get(&n.instance_id).cloned().flatten();
-                let (store, outbound, config, hosts, recorder) = (
-                    store.clone(),
+                let (instances, outbound, config, hosts, recorder) = (
+                    instances.clone(),
                     outbound.clone(),
                     config.clone(),
                     hosts.clone(),
                     recorder.clone(),
                 );
                 in_flight.spawn(n.id.clone(), n.lease.clone(), async move {
-                    let record =
-                        deliver(&store, &outbound, &config, &hosts, target.as_deref(), &n).await;
+                    let record = deliver(
+                        &instances,
+                        &outbound,
+                        &config,
+                        &hosts,
+                        target.as_deref(),
+                        &n,
+                    )
+                    .await;
                     let _ = recorder.send(record);
                     drop(permit);
                 });
@@ -152,9 +162,12 @@ impl Dispatcher {
     }
 }
 
-/// Reads the callback URL and signing keys of every instance in the batch.
+/// The callback URL and signing keys of every instance in the batch: its
+/// typed settings from the instance service (cached; parsed once per
+/// version), its retired keys still in their grace period from the store.
 async fn load_targets(
     store: &Store,
+    instances: &InstanceService,
     claimed: &[DueNotification],
 ) -> HashMap<i64, Option<Arc<Target>>> {
     let mut out = HashMap::new();
@@ -162,17 +175,13 @@ async fn load_targets(
         if out.contains_key(&n.instance_id) {
             continue;
         }
-        let target = match store.get_instance(n.instance_id).await {
+        let target = match instances.get(n.instance_id).await {
             Ok(Some(instance)) => {
-                let settings = EventSettings::parse(&instance.configuration).ok();
-                let mut keys: Vec<String> = settings
-                    .as_ref()
-                    .and_then(|s| s.signature_key.clone())
-                    .into_iter()
-                    .collect();
+                let settings = &instance.settings;
+                let mut keys: Vec<String> = settings.signature_key.clone().into_iter().collect();
                 keys.extend(store.retired_keys(n.instance_id).await.unwrap_or_default());
                 Some(Arc::new(Target {
-                    url: settings.and_then(|s| s.callback_url),
+                    url: settings.callback_url.clone(),
                     keys,
                 }))
             }

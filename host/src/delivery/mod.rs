@@ -19,6 +19,11 @@
 //!   `per_host` per destination host, so one slow receiver cannot starve
 //!   the others. 3xx is a failure (redirects are never followed); 410 Gone
 //!   pauses the instance's delivery until events are switched on again.
+//! - **Instances through the service.** Each claim batch reads its
+//!   instances' typed settings (callback URL, signing key) from the
+//!   [`InstanceService`]; the 410 pause is written through it; and delivery
+//!   follows its change channel, waking the dispatcher on every change (so a
+//!   delivery resumed by switching events on starts at once).
 //! - **Graceful stop.** [`Delivery::stop`] claims nothing more, lets the
 //!   deliveries in flight finish until a deadline, records the ones still
 //!   running then as due again at once, and returns once every attempt is
@@ -36,6 +41,8 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
+use crate::instance::service::Received;
+use crate::instance::InstanceService;
 use crate::outbound::OutboundClient;
 use crate::store::Store;
 
@@ -83,17 +90,26 @@ struct Tasks {
     dispatcher: tokio::task::JoinHandle<()>,
     recorder: tokio::task::JoinHandle<()>,
     pruner: tokio::task::JoinHandle<()>,
+    follower: tokio::task::JoinHandle<()>,
 }
 
 impl Delivery {
-    /// Starts the dispatcher, the attempt recorder and the pruner.
-    pub fn start(store: Store, outbound: OutboundClient, config: DeliveryConfig) -> Self {
+    /// Starts the dispatcher, the attempt recorder, the pruner and the
+    /// follower of instance changes.
+    pub fn start(
+        store: Store,
+        instances: InstanceService,
+        outbound: OutboundClient,
+        config: DeliveryConfig,
+    ) -> Self {
         let wake = Arc::new(Notify::new());
+        let follower = tokio::spawn(follow(instances.clone(), wake.clone()));
         let config = Arc::new(config);
         let (stop, stop_rx) = watch::channel(None);
         let (recorder, recorder_task) = recorder::start(store.clone());
         let dispatcher = dispatch::Dispatcher {
             store: store.clone(),
+            instances,
             outbound,
             config: config.clone(),
             wake: wake.clone(),
@@ -103,6 +119,7 @@ impl Delivery {
             dispatcher: tokio::spawn(dispatcher.run(stop_rx)),
             recorder: recorder_task,
             pruner: tokio::spawn(prune(store, config.retention)),
+            follower,
         };
         Self {
             wake,
@@ -124,6 +141,7 @@ impl Delivery {
             return;
         };
         tasks.pruner.abort();
+        tasks.follower.abort();
         let _ = self.stop.send(Some(deadline));
         if let Err(e) = tasks.dispatcher.await {
             tracing::error!(error = %e, "the delivery dispatcher failed");
@@ -131,6 +149,22 @@ impl Delivery {
         // Every sender is gone now: the recorder writes what is left and ends.
         if let Err(e) = tasks.recorder.await {
             tracing::error!(error = %e, "the delivery recorder failed");
+        }
+    }
+}
+
+/// Wakes the dispatcher on every instance change: a change may make
+/// notifications deliverable (a paused delivery resumed, a callback fixed).
+async fn follow(instances: InstanceService, wake: Arc<Notify>) {
+    let mut changes = instances.subscribe();
+    loop {
+        match changes.recv().await {
+            Received::Change(notice) => {
+                wake.notify_one();
+                notice.applied();
+            }
+            Received::Missed => wake.notify_one(),
+            Received::Closed => return,
         }
     }
 }

@@ -28,7 +28,8 @@ use crate::accept::{self, InstanceInfo, Recipient};
 use crate::api::extract::Path;
 use crate::api::ApiError;
 use crate::delivery::Delivery;
-use crate::instance::{decode_instance_id, InstanceCache, INSTANCE_HEADER};
+use crate::instance::cache::InstanceCache;
+use crate::instance::{decode_instance_id, INSTANCE_HEADER};
 use crate::registry::Registry;
 use crate::runtime::{CallError, CallLabel, WebhookOutcome};
 
@@ -133,16 +134,16 @@ async fn handle(
     let instance = state
         .instances
         .get(
-            &state.store,
             loaded.plugin.description(),
             loaded.plugin.content_hash(),
             id,
         )
         .await
-        .map_err(|e| ApiError::internal("reading the instance failed", &e))?
-        .filter(|i| loaded.plugin.description().key == i.instance.element_key)
+        .map_err(|e| ApiError::store("reading the instance failed", &e))?
+        .filter(|i| loaded.plugin.description().key == i.configured.instance.element_key)
         .ok_or_else(|| ApiError::not_found(format!("no {element_key} instance {id}")))?;
-    if !instance.settings.enabled {
+    let settings = &instance.configured.settings;
+    if !settings.enabled {
         return Err(ApiError::conflict(
             "events_disabled",
             format!("events are disabled for instance {id}"),
@@ -162,7 +163,7 @@ async fn handle(
         .plugin
         .webhook(
             CallLabel {
-                element: instance.instance.element_key.clone(),
+                element: instance.configured.instance.element_key.clone(),
                 instance: Some(id),
             },
             instance.fetch.clone(),
@@ -177,7 +178,7 @@ async fn handle(
 
     let mut receipt = NewReceipt {
         instance_id: id,
-        element_key: instance.instance.element_key.clone(),
+        element_key: instance.configured.instance.element_key.clone(),
         received_at,
         message_id: None,
         dedup_window: state.config.dedup_window,
@@ -193,7 +194,7 @@ async fn handle(
         Ok(WebhookOutcome::Respond(r)) => Ok(request::from_plugin(r)),
         Ok(WebhookOutcome::Accepted(accepted)) => {
             receipt.message_id = accepted.message_id.filter(|m| !m.is_empty());
-            let stored = &instance.instance;
+            let stored = &instance.configured.instance;
             let recipient = Recipient {
                 instance: InstanceInfo {
                     id,
@@ -201,7 +202,7 @@ async fn handle(
                     tags: &stored.tags,
                     element_key: &stored.element_key,
                 },
-                format: instance.settings.format,
+                format: settings.format,
             };
             let accepted = accept::webhook(
                 &recipient,

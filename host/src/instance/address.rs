@@ -38,14 +38,21 @@ impl WebhookAddress {
 }
 
 /// `base64(instanceId)` as in `/events/closeio/MjA5MzE=`; URL-safe and
-/// unpadded forms are accepted too.
+/// unpadded forms are accepted too. Decoded strictly: the text inside must
+/// be the id exactly as [`WebhookAddress::of`] writes it — decimal digits,
+/// no sign, no leading zero, no whitespace — so one instance has one
+/// address (`IDE=`, " 1", and `MQo=`, "1\n", name no instance).
 pub fn decode_instance_id(encoded: &str) -> Option<i64> {
     let trimmed = encoded.trim_end_matches('=');
     let bytes = STANDARD
         .decode(encoded)
         .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed))
         .ok()?;
-    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let canonical = text.bytes().all(|b| b.is_ascii_digit())
+        && !text.is_empty()
+        && (text == "0" || !text.starts_with('0'));
+    canonical.then(|| text.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -58,6 +65,24 @@ mod tests {
         assert_eq!(decode_instance_id("MjA5MzE"), Some(20931));
         assert_eq!(decode_instance_id("not base64!"), None);
         assert_eq!(decode_instance_id("YWJj"), None); // "abc"
+    }
+
+    #[test]
+    fn decodes_only_the_canonical_text_of_an_id() {
+        for (encoded, text) in [
+            ("IDE=", " 1"),
+            ("MQo=", "1\n"),
+            ("MSA=", "1 "),
+            ("KzE=", "+1"),
+            ("MDE=", "01"),
+            ("LTE=", "-1"),
+            ("", ""),
+        ] {
+            assert_eq!(STANDARD.encode(text), encoded);
+            assert_eq!(decode_instance_id(encoded), None, "{text:?}");
+        }
+        assert_eq!(decode_instance_id("MQ=="), Some(1));
+        assert_eq!(decode_instance_id("MQ"), Some(1));
     }
 
     #[test]

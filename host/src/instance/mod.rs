@@ -1,15 +1,19 @@
 //! What an element instance's configuration means: the event settings of
 //! SPEC §1 parsed and validated once, the element's own keys checked against
-//! its `describe()`, the resources a polling instance polls ([`poll`]), and
-//! secrets redacted for display.
+//! its `describe()` (keys nobody reads named in warnings: [`keys`]), the
+//! resources a polling instance polls ([`poll`]), and secrets redacted for
+//! display. Instances are written and handed out, settings parsed, by the
+//! [`service`]; ingress keeps them ready for plugin calls in [`cache`].
 //!
 //! Values may arrive as strings (`"true"`, `"15"`) or as JSON values, as the
 //! Cloud Elements documents show; both are accepted.
 
 mod address;
-mod cache;
+pub mod cache;
+pub mod keys;
 pub mod poll;
 pub mod resources;
+pub mod service;
 mod settings;
 
 use serde_json::{Map, Value};
@@ -17,7 +21,8 @@ use serde_json::{Map, Value};
 use crate::runtime::ElementDescription;
 
 pub use address::{decode_instance_id, WebhookAddress, INSTANCE_HEADER};
-pub use cache::{CachedInstance, InstanceCache};
+pub use keys::KeyWarning;
+pub use service::{ConfiguredInstance, InstanceChange, InstanceService, WriteError};
 pub use settings::{EventSettings, VendorType};
 
 /// Configuration keys plugboard itself treats as secret.
@@ -34,6 +39,14 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// A problem with the request field `field` (e.g. `name`).
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn new(key: &str, message: impl Into<String>) -> Self {
         Self {
             field: format!("configuration.{key}"),

@@ -98,13 +98,14 @@ pub struct EffectivePollConfiguration {
     pub resources: Map<String, Value>,
 }
 
-/// The poll configuration a polling instance is polled with; `None` for a
-/// webhooks instance or a configuration that does not parse.
+/// The poll configuration a polling instance (event settings `settings`)
+/// is polled with; `None` for a webhooks instance or a configuration that
+/// does not parse.
 pub fn effective(
     element: Option<&ElementDescription>,
+    settings: &EventSettings,
     configuration: &Map<String, Value>,
 ) -> Option<EffectivePollConfiguration> {
-    let settings = EventSettings::parse(configuration).ok()?;
     if settings.vendor_type != VendorType::Polling {
         return None;
     }

@@ -55,7 +55,34 @@ fn boolean(config: &Map<String, Value>, key: &str) -> Result<Option<bool>, Confi
     }
 }
 
+/// Every `event.*` key plugboard reads (SPEC §1 and §6).
+pub const EVENT_KEYS: &[&str] = &[
+    "event.notification.enabled",
+    "event.vendor.type",
+    "event.notification.callback.url",
+    "event.notification.signature.key",
+    "event.notification.format",
+    "event.notification.type",
+    "event.poller.refresh_interval",
+    "event.poller.configuration",
+    super::resources::URLS_KEY,
+];
+
 impl EventSettings {
+    /// The settings of an empty configuration: events off, webhooks, no
+    /// callback.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            vendor_type: VendorType::Webhooks,
+            callback_url: None,
+            signature_key: None,
+            refresh_interval_minutes: None,
+            poller_configuration: None,
+            format: Format::CloudElements,
+        }
+    }
+
     /// Parses and validates the `event.*` keys of a configuration.
     pub fn parse(config: &Map<String, Value>) -> Result<Self, ConfigError> {
         let enabled = boolean(config, "event.notification.enabled")?.unwrap_or(false);
@@ -190,6 +217,11 @@ mod tests {
             "event.notification.callback.url": "http://localhost:9/x", "event.poller.refresh_interval": 1,
             "event.poller.configuration": {"a": {"url": "/y"}}})).unwrap();
         assert_eq!(s.vendor_type, VendorType::Polling);
+    }
+
+    #[test]
+    fn an_empty_configuration_is_the_disabled_settings() {
+        assert_eq!(parse(json!({})).unwrap(), EventSettings::disabled());
     }
 
     #[test]

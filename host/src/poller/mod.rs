@@ -34,6 +34,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::delivery::Delivery;
+use crate::instance::service::Received;
+use crate::instance::InstanceService;
 use crate::outbound::OutboundClient;
 use crate::registry::Registry;
 use crate::store::Store;
@@ -79,6 +81,7 @@ impl Default for PollerConfig {
 /// State shared by the scheduler, running polls and the API.
 pub(crate) struct Shared {
     store: Store,
+    instances: InstanceService,
     registry: Arc<Registry>,
     outbound: OutboundClient,
     delivery: Delivery,
@@ -98,21 +101,27 @@ impl Shared {
 #[derive(Clone)]
 pub struct Poller {
     shared: Arc<Shared>,
-    commands: mpsc::UnboundedSender<scheduler::Command>,
+    /// Keeps the scheduler's command channel open while the poller lives.
+    _commands: mpsc::UnboundedSender<scheduler::Command>,
     task: Arc<tokio::task::JoinHandle<()>>,
+    follower: Arc<tokio::task::JoinHandle<()>>,
 }
 
 impl Poller {
-    /// Starts the scheduler; it reads the instance list at once.
+    /// Starts the scheduler (it reads the instance list at once) and the
+    /// follower of `instances`' change channel.
     pub fn start(
         store: Store,
+        instances: InstanceService,
         registry: Arc<Registry>,
         outbound: OutboundClient,
         delivery: Delivery,
         config: PollerConfig,
     ) -> Self {
+        let mut changes = instances.subscribe();
         let shared = Arc::new(Shared {
             store,
+            instances,
             registry,
             outbound,
             delivery,
@@ -123,24 +132,26 @@ impl Poller {
         });
         let (commands, receiver) = mpsc::unbounded_channel();
         let task = tokio::spawn(scheduler::run(shared.clone(), receiver));
+        let to_scheduler = commands.clone();
+        let follower = tokio::spawn(async move {
+            loop {
+                match changes.recv().await {
+                    Received::Change(notice) => {
+                        instance_changed(&to_scheduler, notice.change.id).await;
+                        notice.applied();
+                    }
+                    Received::Missed => {
+                        let _ = to_scheduler.send(scheduler::Command::ReloadAll);
+                    }
+                    Received::Closed => return,
+                }
+            }
+        });
         Self {
             shared,
-            commands,
+            _commands: commands,
             task: Arc::new(task),
-        }
-    }
-
-    /// Tells the poller instance `id` was created, changed or deleted, and
-    /// waits until it has re-read the instance, so the instance's poller
-    /// status reflects the change when this returns.
-    pub async fn instance_changed(&self, id: i64) {
-        let (done, applied) = tokio::sync::oneshot::channel();
-        if self
-            .commands
-            .send(scheduler::Command::Changed(id, done))
-            .is_ok()
-        {
-            let _ = applied.await;
+            follower: Arc::new(follower),
         }
     }
 
@@ -166,6 +177,17 @@ impl Poller {
     /// Stops scheduling (polls in progress are abandoned; their windows are
     /// read again by the next start).
     pub fn stop(&self) {
+        self.follower.abort();
         self.task.abort();
+    }
+}
+
+/// Tells the scheduler instance `id` was created, changed or deleted, and
+/// waits until it has re-read the instance, so the instance's poller status
+/// reflects the change when this returns.
+async fn instance_changed(commands: &mpsc::UnboundedSender<scheduler::Command>, id: i64) {
+    let (done, applied) = tokio::sync::oneshot::channel();
+    if commands.send(scheduler::Command::Changed(id, done)).is_ok() {
+        let _ = applied.await;
     }
 }

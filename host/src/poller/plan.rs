@@ -10,8 +10,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::instance::resources::Resource;
-use crate::instance::{self, EventSettings, VendorType};
-use crate::store::Instance;
+use crate::instance::{self, ConfiguredInstance, EventSettings, VendorType};
 
 /// One instance, ready to poll.
 #[derive(Clone, Debug)]
@@ -26,6 +25,8 @@ pub struct Plan {
     pub tags: Vec<String>,
     /// When the instance was last changed.
     pub updated_at: OffsetDateTime,
+    /// The instance version the plan was made from.
+    pub version: i64,
     /// Its event settings (format of notifications).
     pub settings: EventSettings,
     /// Its configuration as the plugin sees it.
@@ -40,26 +41,17 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan of `instance`, or `None` when it is not polled: events off,
-    /// webhooks, or no resources — neither its own nor `element_defaults`,
-    /// its element's default poll configuration. A stored configuration
-    /// that no longer parses (it was valid when saved) is logged and not
-    /// polled.
+    /// The plan of `configured`, or `None` when it is not polled: events
+    /// off, webhooks, or no resources — neither its own nor
+    /// `element_defaults`, its element's default poll configuration. A
+    /// stored poll configuration that no longer parses (it was valid when
+    /// saved) is logged and not polled.
     pub fn of(
-        instance: &Instance,
+        configured: &ConfiguredInstance,
         element_defaults: Option<&Map<String, Value>>,
         min_interval: Duration,
     ) -> Option<Plan> {
-        if !instance.events_enabled {
-            return None;
-        }
-        let settings = match EventSettings::parse(&instance.configuration) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(instance = instance.id, error = %e, "stored event settings are invalid; not polling");
-                return None;
-            }
-        };
+        let (instance, settings) = (&configured.instance, &configured.settings);
         if !settings.enabled || settings.vendor_type != VendorType::Polling {
             return None;
         }
@@ -78,22 +70,23 @@ impl Plan {
             name: instance.name.clone(),
             tags: instance.tags.clone(),
             updated_at: instance.updated_at,
+            version: instance.version,
             config: instance::plugin_config(&instance.configuration),
             resources,
             interval: interval(minutes, min_interval),
-            settings,
+            settings: settings.clone(),
             element_defaults: element_defaults.cloned(),
         })
     }
 
-    /// Whether this plan still fits `instance` and its element's current
+    /// Whether this plan still fits `configured` and its element's current
     /// default poll configuration.
     pub fn is_current(
         &self,
-        instance: &Instance,
+        configured: &ConfiguredInstance,
         element_defaults: Option<&Map<String, Value>>,
     ) -> bool {
-        self.updated_at == instance.updated_at && self.element_defaults.as_ref() == element_defaults
+        self.version == configured.version() && self.element_defaults.as_ref() == element_defaults
     }
 }
 
@@ -111,9 +104,14 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::store::Instance;
 
-    fn instance(config: serde_json::Value, enabled: bool) -> Instance {
-        Instance {
+    fn instance(config: serde_json::Value, enabled: bool) -> ConfiguredInstance {
+        let mut config = config;
+        if !enabled {
+            config["event.notification.enabled"] = json!("false");
+        }
+        ConfiguredInstance::from_stored(Instance {
             id: 7,
             token: "t".into(),
             element_key: "connectwise".into(),
@@ -125,7 +123,7 @@ mod tests {
             created_at: datetime!(2024-05-01 0:00 UTC),
             updated_at: datetime!(2024-05-02 0:00 UTC),
             version: 1,
-        }
+        })
     }
 
     fn polling(minutes: &str) -> serde_json::Value {

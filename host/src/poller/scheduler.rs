@@ -9,8 +9,9 @@
 //! - **One at a time.** A due instance still being polled skips that slot
 //!   (counted as `skippedBusy`).
 //! - **Fresh plans.** The instance list is re-read every
-//!   `reload_interval`, and one instance at once when the management API
-//!   reports a change; reads happen off the scheduling loop.
+//!   `reload_interval`, and one instance at once when the instance
+//!   service's change channel announces a change; reads happen off the
+//!   scheduling loop.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry as MapEntry;
@@ -25,19 +26,21 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::plan::Plan;
 use super::run::{self, Entry, Trigger};
 use super::Shared;
-use crate::store::Instance;
+use crate::instance::ConfiguredInstance;
 
 /// What the scheduler is told.
 #[derive(Debug)]
 pub(super) enum Command {
     /// Instance `id` was created, changed or deleted; answer once applied.
     Changed(i64, oneshot::Sender<()>),
+    /// Changes may have been missed: re-read every instance.
+    ReloadAll,
 }
 
 /// What a background read found.
 enum Loaded {
-    All(Vec<Instance>),
-    One(i64, Option<Instance>, oneshot::Sender<()>),
+    All(Vec<Arc<ConfiguredInstance>>),
+    One(i64, Option<Arc<ConfiguredInstance>>, oneshot::Sender<()>),
 }
 
 /// A planned poll.
@@ -78,6 +81,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiv
             () = sleep => dispatch_due(&shared, &mut schedule),
             command = commands.recv() => match command {
                 Some(Command::Changed(id, done)) => spawn_read(&shared, &loaded_tx, Some((id, done))),
+                Some(Command::ReloadAll) => spawn_read(&shared, &loaded_tx, None),
                 None => return,
             },
             Some(found) = loaded.recv() => apply(&shared, &mut schedule, found),
@@ -92,14 +96,11 @@ fn spawn_read(
     tx: &mpsc::UnboundedSender<Loaded>,
     one: Option<(i64, oneshot::Sender<()>)>,
 ) {
-    let (store, tx) = (shared.store.clone(), tx.clone());
+    let (instances, tx) = (shared.instances.clone(), tx.clone());
     tokio::spawn(async move {
         let found = match one {
-            Some((id, done)) => store
-                .get_instance(id)
-                .await
-                .map(|i| Loaded::One(id, i, done)),
-            None => store.list_instances().await.map(Loaded::All),
+            Some((id, done)) => instances.load(id).await.map(|i| Loaded::One(id, i, done)),
+            None => instances.list().await.map(Loaded::All),
         };
         match found {
             Ok(found) => {
@@ -154,13 +155,13 @@ fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
 fn apply(shared: &Arc<Shared>, schedule: &mut Schedule, found: Loaded) {
     match found {
         Loaded::One(id, instance, done) => {
-            update(shared, schedule, id, instance.as_ref());
+            update(shared, schedule, id, instance.as_deref());
             let _ = done.send(());
         }
         Loaded::All(instances) => {
-            let seen: std::collections::HashSet<i64> = instances.iter().map(|i| i.id).collect();
+            let seen: std::collections::HashSet<i64> = instances.iter().map(|i| i.id()).collect();
             for instance in &instances {
-                update(shared, schedule, instance.id, Some(instance));
+                update(shared, schedule, instance.id(), Some(instance));
             }
             let gone: Vec<i64> = schedule
                 .live
@@ -176,8 +177,13 @@ fn apply(shared: &Arc<Shared>, schedule: &mut Schedule, found: Loaded) {
 }
 
 /// Schedules, re-plans or drops one instance.
-fn update(shared: &Arc<Shared>, schedule: &mut Schedule, id: i64, instance: Option<&Instance>) {
-    let plugin = instance.and_then(|i| shared.registry.get(&i.element_key));
+fn update(
+    shared: &Arc<Shared>,
+    schedule: &mut Schedule,
+    id: i64,
+    instance: Option<&ConfiguredInstance>,
+) {
+    let plugin = instance.and_then(|i| shared.registry.get(&i.instance.element_key));
     let defaults = plugin
         .as_ref()
         .and_then(|p| p.plugin.description().default_poll_configuration.as_ref());
@@ -201,7 +207,7 @@ fn update(shared: &Arc<Shared>, schedule: &mut Schedule, id: i64, instance: Opti
         MapEntry::Occupied(o) => {
             let entry = o.get().clone();
             let old = entry.plan();
-            if old.updated_at != plan.updated_at || old.element_defaults != plan.element_defaults {
+            if old.version != plan.version || old.element_defaults != plan.element_defaults {
                 entry.set_plan(plan);
             }
             entry

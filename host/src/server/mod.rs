@@ -23,7 +23,8 @@ use crate::api::{self, auth::Credentials, health, ApiState};
 use crate::config::Settings;
 use crate::delivery::Delivery;
 use crate::ingress::{self, IngressState};
-use crate::instance::InstanceCache;
+use crate::instance::cache::InstanceCache;
+use crate::instance::InstanceService;
 use crate::outbound::OutboundClient;
 use crate::poller::Poller;
 use crate::registry::{Registry, WatchHandle};
@@ -175,11 +176,33 @@ impl Server {
         let registry = Registry::new(runtime, settings.plugins_dir.clone());
         let watch_handle = registry.watch().await.map_err(failed)?;
         readiness.plugins_scanned(registry.clone());
-        let delivery = Delivery::start(store.clone(), outbound.clone(), settings.delivery.clone());
-        let instances = InstanceCache::new(outbound.clone());
-        let outbound_policy = outbound.policy().clone();
+        // Every instance write goes through the service, which announces it
+        // to the caches, the poller and delivery. A database notification
+        // from another process would be fed in with `InstanceService::publish`.
+        let elements = {
+            let registry = registry.clone();
+            Arc::new(move |key: &str| registry.get(key).map(|p| p.plugin.description().clone()))
+        };
+        let instances = InstanceService::new(
+            store.clone(),
+            elements,
+            outbound.policy().clone(),
+            settings.delivery.key_grace,
+        );
+        let delivery = Delivery::start(
+            store.clone(),
+            instances.clone(),
+            outbound.clone(),
+            settings.delivery.clone(),
+        );
+        let prepared = InstanceCache::new(
+            instances.clone(),
+            outbound.clone(),
+            crate::instance::service::TIME_TO_LIVE,
+        );
         let poller = Poller::start(
             store.clone(),
+            instances.clone(),
             registry.clone(),
             outbound,
             delivery.clone(),
@@ -190,16 +213,14 @@ impl Server {
             registry: registry.clone(),
             credentials: credentials.clone(),
             store: store.clone(),
-            instances: instances.clone(),
+            instances,
             delivery: delivery.clone(),
-            key_grace: settings.delivery.key_grace,
             poller: poller.clone(),
-            outbound_policy,
         })
         .merge(ingress::router(IngressState {
             registry: registry.clone(),
             store: store.clone(),
-            instances,
+            instances: prepared,
             config: Arc::new(settings.ingress.clone()),
             delivery: delivery.clone(),
         }));

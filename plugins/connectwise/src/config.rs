@@ -17,6 +17,16 @@ pub const PUBLIC_KEY_ALIAS: &str = "helpdesk.connectwise.username";
 pub const PRIVATE_KEY: &str = "helpdesk.connectwise.private.key";
 /// Older name of [`PRIVATE_KEY`], accepted as an alias.
 pub const PRIVATE_KEY_ALIAS: &str = "helpdesk.connectwise.password";
+/// Short name of [`COMPANY`] in the Cloud Elements parameter table, read
+/// when the long name is empty.
+pub const COMPANY_SHORT: &str = "company";
+/// Short name of [`PUBLIC_KEY`] in the Cloud Elements parameter table.
+pub const PUBLIC_KEY_SHORT: &str = "public.key";
+/// Short name of [`PRIVATE_KEY`] in the Cloud Elements parameter table.
+pub const PRIVATE_KEY_SHORT: &str = "private.key";
+/// Cloud Elements' switch for filtering nulls out of API responses; kept
+/// for configurations that carry it (notifications carry vendor values as sent).
+pub const FILTER_NULLS: &str = "filter.response.nulls";
 /// The integration's ConnectWise `clientId`, sent as a header on REST calls.
 pub const CLIENT_ID: &str = "helpdesk.connectwise.client.id";
 /// The WSDL path of the legacy SOAP API (kept for configurations that carry it).
@@ -122,6 +132,47 @@ pub fn element_info() -> ElementInfo {
                  `helpdesk.connectwise.password` is accepted as an alias.",
             ),
             key(
+                PUBLIC_KEY_ALIAS,
+                false,
+                true,
+                "Older name of `helpdesk.connectwise.public.key` (the ConnectWise user name in \
+                 the Cloud Elements guide); read when the public key is empty.",
+            ),
+            key(
+                PRIVATE_KEY_ALIAS,
+                false,
+                true,
+                "Older name of `helpdesk.connectwise.private.key` (the ConnectWise password in \
+                 the Cloud Elements guide); read when the private key is empty.",
+            ),
+            key(
+                COMPANY_SHORT,
+                false,
+                false,
+                "Short name of `helpdesk.connectwise.company` in the Cloud Elements parameter \
+                 table; read when the long name is empty (the long name is the required one).",
+            ),
+            key(
+                PUBLIC_KEY_SHORT,
+                false,
+                true,
+                "Short name of `helpdesk.connectwise.public.key`; read when neither long name is set.",
+            ),
+            key(
+                PRIVATE_KEY_SHORT,
+                false,
+                true,
+                "Short name of `helpdesk.connectwise.private.key`; read when neither long name is set.",
+            ),
+            key(
+                FILTER_NULLS,
+                false,
+                false,
+                "Cloud Elements' switch for filtering nulls out of API responses (default `true`); \
+                 accepted for compatibility, no effect on notifications, which carry the \
+                 vendor's values as sent.",
+            ),
+            key(
                 CLIENT_ID,
                 false,
                 false,
@@ -213,7 +264,16 @@ mod tests {
             .config_keys
             .iter()
             .filter(|k| k.secret)
-            .all(|k| k.name == PUBLIC_KEY || k.name == PRIVATE_KEY));
+            .all(|k| k.name.contains("public.key")
+                || k.name.contains("private.key")
+                || k.name == PUBLIC_KEY_ALIAS
+                || k.name == PRIVATE_KEY_ALIAS));
+        for documented in [PUBLIC_KEY_ALIAS, PRIVATE_KEY_ALIAS, COMPANY_SHORT, FILTER_NULLS] {
+            assert!(
+                info.config_keys.iter().any(|k| k.name == documented),
+                "{documented}"
+            );
+        }
     }
 
     #[test]

@@ -26,7 +26,8 @@ use crate::bindings::plugboard::element::types::{
     PollPage,
 };
 use crate::config::{
-    Settings, CLIENT_ID, COMPANY, PRIVATE_KEY, PRIVATE_KEY_ALIAS, PUBLIC_KEY, PUBLIC_KEY_ALIAS,
+    Settings, CLIENT_ID, COMPANY, COMPANY_SHORT, PRIVATE_KEY, PRIVATE_KEY_ALIAS, PRIVATE_KEY_SHORT,
+    PUBLIC_KEY, PUBLIC_KEY_ALIAS, PUBLIC_KEY_SHORT,
     SERVER_URL,
 };
 use crate::host::Host;
@@ -174,9 +175,9 @@ fn page_request(
     page: u32,
 ) -> Result<HttpRequest, ElementError> {
     let server_url = settings.require_any(&[SERVER_URL])?;
-    let company = settings.require_any(&[COMPANY])?;
-    let public_key = settings.require_any(&[PUBLIC_KEY, PUBLIC_KEY_ALIAS])?;
-    let private_key = settings.require_any(&[PRIVATE_KEY, PRIVATE_KEY_ALIAS])?;
+    let company = settings.require_any(&[COMPANY, COMPANY_SHORT])?;
+    let public_key = settings.require_any(&[PUBLIC_KEY, PUBLIC_KEY_ALIAS, PUBLIC_KEY_SHORT])?;
+    let private_key = settings.require_any(&[PRIVATE_KEY, PRIVATE_KEY_ALIAS, PRIVATE_KEY_SHORT])?;
     let since = Timestamp::parse(&poll.since).ok_or_else(|| {
         ElementError::BadRequest(format!(
             "poll window start `{}` is not an RFC 3339 timestamp",
