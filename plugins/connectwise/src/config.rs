@@ -260,15 +260,18 @@ mod tests {
             .map(|k| k.name.as_str())
             .collect();
         assert_eq!(required, [SERVER_URL, COMPANY]);
-        assert!(info
-            .config_keys
-            .iter()
-            .filter(|k| k.secret)
-            .all(|k| k.name.contains("public.key")
-                || k.name.contains("private.key")
-                || k.name == PUBLIC_KEY_ALIAS
-                || k.name == PRIVATE_KEY_ALIAS));
-        for documented in [PUBLIC_KEY_ALIAS, PRIVATE_KEY_ALIAS, COMPANY_SHORT, FILTER_NULLS] {
+        assert!(info.config_keys.iter().filter(|k| k.secret).all(|k| k
+            .name
+            .contains("public.key")
+            || k.name.contains("private.key")
+            || k.name == PUBLIC_KEY_ALIAS
+            || k.name == PRIVATE_KEY_ALIAS));
+        for documented in [
+            PUBLIC_KEY_ALIAS,
+            PRIVATE_KEY_ALIAS,
+            COMPANY_SHORT,
+            FILTER_NULLS,
+        ] {
             assert!(
                 info.config_keys.iter().any(|k| k.name == documented),
                 "{documented}"

@@ -27,8 +27,7 @@ use crate::bindings::plugboard::element::types::{
 };
 use crate::config::{
     Settings, CLIENT_ID, COMPANY, COMPANY_SHORT, PRIVATE_KEY, PRIVATE_KEY_ALIAS, PRIVATE_KEY_SHORT,
-    PUBLIC_KEY, PUBLIC_KEY_ALIAS, PUBLIC_KEY_SHORT,
-    SERVER_URL,
+    PUBLIC_KEY, PUBLIC_KEY_ALIAS, PUBLIC_KEY_SHORT, SERVER_URL,
 };
 use crate::host::Host;
 use crate::json::{id_text, lookup, lookup_str, number};

@@ -87,3 +87,63 @@ impl ConfiguredCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Instance;
+
+    fn at(version: i64) -> Arc<ConfiguredInstance> {
+        let now = time::OffsetDateTime::now_utc();
+        Arc::new(ConfiguredInstance::from_stored(Instance {
+            id: 7,
+            token: "t".into(),
+            element_key: "probe".into(),
+            name: "n".into(),
+            tags: vec![],
+            configuration: serde_json::Map::new(),
+            events_enabled: false,
+            delivery_paused: None,
+            created_at: now,
+            updated_at: now,
+            version,
+        }))
+    }
+
+    fn change(version: Option<i64>) -> InstanceChange {
+        InstanceChange { id: 7, version }
+    }
+
+    #[tokio::test]
+    async fn a_change_drops_older_entries_and_keeps_them_out() {
+        let cache = ConfiguredCache::new(TIME_TO_LIVE);
+        cache.insert(at(1)).await;
+        assert_eq!(cache.get(7).await.unwrap().version(), 1);
+        cache.apply(change(Some(2))).await;
+        assert!(cache.get(7).await.is_none(), "version 1 is stale");
+        // A read that raced the change comes back with version 1: not kept.
+        cache.insert(at(1)).await;
+        assert!(cache.get(7).await.is_none());
+        cache.insert(at(2)).await;
+        assert_eq!(cache.get(7).await.unwrap().version(), 2);
+        // The change that made version 2, announced again, keeps it.
+        cache.apply(change(Some(2))).await;
+        assert_eq!(cache.get(7).await.unwrap().version(), 2);
+        cache.apply(change(None)).await;
+        assert!(cache.get(7).await.is_none(), "deleted");
+        cache.insert(at(3)).await;
+        assert!(
+            cache.get(7).await.is_none(),
+            "nothing comes back after a delete"
+        );
+    }
+
+    #[tokio::test]
+    async fn entries_expire_after_their_time_to_live() {
+        let cache = ConfiguredCache::new(Duration::from_millis(50));
+        cache.insert(at(1)).await;
+        assert!(cache.get(7).await.is_some());
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(cache.get(7).await.is_none());
+    }
+}
