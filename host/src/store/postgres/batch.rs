@@ -33,6 +33,7 @@ use super::super::error::{ErrorKind, Result, StoreError};
 use super::super::receipt::{NewReceipt, ReceiptOutcome, ReceiptStatus};
 use super::super::StoreStats;
 use super::error::is_transient;
+use super::TRIES;
 
 /// The channel `pg_notify` announces new due notifications on.
 pub(super) const OUTBOX_CHANNEL: &str = "plugboard_outbox";
@@ -45,10 +46,6 @@ const COMMIT_SLOTS: usize = 4;
 
 /// Receipts that may wait before callers are held back.
 const QUEUE_DEPTH: usize = MAX_BATCH * 8;
-
-/// Tries of one receipt's own transaction when it meets a deadlock or a
-/// serialization failure with another writer.
-const TRIES: usize = 3;
 
 /// A receipt waiting for its batch, with its caller's answer.
 type Pending = (NewReceipt, oneshot::Sender<Result<ReceiptOutcome>>);

@@ -14,7 +14,11 @@ use super::super::error::{ErrorKind, StoreError};
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         let kind = kind_of(&e);
-        StoreError::with_source(kind, format!("PostgreSQL: {e}"), e)
+        let message = match e.as_db_error() {
+            Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
+            None => format!("PostgreSQL: {e}"),
+        };
+        StoreError::with_source(kind, message, e)
     }
 }
 

@@ -64,6 +64,21 @@ impl PostgresStore {
     }
 }
 
+/// Tries of a transaction that met a deadlock or a serialization failure
+/// with another writer (the database rolled it back; trying again is safe).
+const TRIES: usize = 3;
+
+/// Records attempts in one transaction.
+async fn record_attempts(
+    client: &mut deadpool_postgres::Object,
+    records: &[AttemptRecord],
+) -> Result<RecordedAttempts> {
+    let tx = client.transaction().await?;
+    let recorded = outbox::record_attempts(&tx, records).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
+
 #[async_trait]
 impl Backend for PostgresStore {
     async fn insert_instance(
@@ -91,7 +106,14 @@ impl Backend for PostgresStore {
         now: OffsetDateTime,
     ) -> Result<Option<Instance>> {
         let mut client = self.client().await?;
-        instances::update(&mut client, id, expected_version, &patch, now).await
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match instances::update(&mut client, id, expected_version, &patch, now).await {
+                Err(e) if tries < TRIES && error::is_transient(&e) => {}
+                done => return done,
+            }
+        }
     }
 
     async fn delete_instance(&self, id: i64) -> Result<bool> {
@@ -132,10 +154,14 @@ impl Backend for PostgresStore {
 
     async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<RecordedAttempts> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let recorded = outbox::record_attempts(&tx, &records).await?;
-        tx.commit().await?;
-        Ok(recorded)
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match record_attempts(&mut client, &records).await {
+                Err(e) if tries < TRIES && error::is_transient(&e) => {}
+                done => return done,
+            }
+        }
     }
 
     async fn redeliver(&self, target: Redeliver, now_ms: i64) -> Result<u64> {
