@@ -6,7 +6,9 @@
 //! - [`accept`]: the one step webhooks and polls share: normalized events and their notifications;
 //! - [`runtime`]: the sandboxed WebAssembly host that runs element plugins;
 //! - [`registry`]: the set of loaded plugins, hot-reloaded from a folder;
-//! - [`store`]: durable, embedded storage of instances, receipts and events;
+//! - [`instance`]: what an instance's configuration means, and the one service that changes instances;
+//! - [`store`]: durable storage of instances, receipts and notifications (embedded SQLite, or PostgreSQL);
+//! - [`delivery`]: signed notifications to each instance's callback, with retries and dead-lettering;
 //! - [`poller`]: plugboard reads vendors on a schedule (polling) → the plugin prepares and maps;
 //! - [`outbound`]: every request the host makes, behind one policy;
 //! - [`api`]: the authenticated management API;
