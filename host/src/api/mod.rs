@@ -16,6 +16,7 @@ pub mod health;
 pub mod instances;
 pub mod plugins;
 pub mod poller;
+pub mod replicas;
 
 use std::sync::Arc;
 
@@ -49,6 +50,8 @@ pub struct ApiState {
     pub delivery: Delivery,
     /// The poller, for its status and manual runs.
     pub poller: crate::poller::Poller,
+    /// This replica's leases, for `GET /replicas`.
+    pub cluster: crate::cluster::Cluster,
 }
 
 impl axum::extract::FromRef<ApiState> for Arc<Registry> {
@@ -61,6 +64,7 @@ impl axum::extract::FromRef<ApiState> for Arc<Registry> {
 pub fn router(state: ApiState) -> Router {
     let management = Router::new()
         .route("/plugins", get(plugins::list))
+        .route("/replicas", get(replicas::list))
         .route("/instances", get(instances::list).post(instances::create))
         .route("/instances/events", get(events::list_all))
         .route("/instances/events/{event_id}", get(events::get_any))

@@ -184,6 +184,23 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
 
+    /// This replica's id among several on one PostgreSQL database: 1 to 64
+    /// of `A-Z a-z 0-9 . _ -`. Unset: the host name and six random hex
+    /// digits, new at every start.
+    #[arg(long, env = "PLUGBOARD_REPLICA_ID")]
+    pub replica_id: Option<String>,
+
+    /// Seconds between a replica's heartbeats, which renew its partition and
+    /// singleton leases (fractions allowed).
+    #[arg(long, env = "PLUGBOARD_HEARTBEAT_SECS")]
+    pub heartbeat_secs: Option<f64>,
+
+    /// Seconds a replica's leases last without a heartbeat; then another
+    /// replica takes its polls and maintenance over. More than twice
+    /// `heartbeat_secs`.
+    #[arg(long, env = "PLUGBOARD_LEASE_SECS")]
+    pub lease_secs: Option<f64>,
+
     /// Log format: `text` or `json` (the level comes from `RUST_LOG`, default `info`).
     #[arg(long, env = "PLUGBOARD_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -227,4 +244,9 @@ pub struct ServeArgs {
     #[arg(skip)]
     #[serde(default, skip_serializing)]
     pub store: Option<toml::Table>,
+
+    /// `[cluster]` of a config file (file only).
+    #[arg(skip)]
+    #[serde(default, skip_serializing)]
+    pub cluster: Option<toml::Table>,
 }

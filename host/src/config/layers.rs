@@ -66,6 +66,7 @@ impl Layer {
             ("delivery", &args.delivery),
             ("poller", &args.poller),
             ("store", &args.store),
+            ("cluster", &args.cluster),
         ];
         for (section, given) in sections {
             if let Some(given) = given {

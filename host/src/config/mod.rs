@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 pub use crate::api::auth::GivenCredentials;
+use crate::cluster::ClusterConfig;
 use crate::delivery::{DeliveryConfig, RetrySchedule};
 pub use crate::ingress::IngressConfig;
 use crate::outbound::{parse_allow_list, OutboundConfig};
@@ -102,6 +103,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Log output format.
     pub log_format: LogFormat,
+    /// This replica's identity and lease timings.
+    pub cluster: ClusterConfig,
 }
 
 /// Fails naming the setting unless `value` is positive.
@@ -187,7 +190,9 @@ impl Settings {
             delivery,
             poller,
             store,
+            cluster,
         } = sections;
+        let cluster = cluster_config(cluster)?;
         let store = store_config(store, &server.data)?;
         let allow_private = parse_allow_list(&outbound.allow_private.join(","))
             .map_err(|e| anyhow::anyhow!("{}: {e}", named("outbound_allow_private")))?;
@@ -304,6 +309,7 @@ impl Settings {
             poller,
             shutdown_timeout: Duration::from_secs(server.shutdown_timeout_secs),
             log_format: server.log_format,
+            cluster,
         })
     }
 }
@@ -365,6 +371,43 @@ fn store_config(store: sections::Store, data: &std::path::Path) -> anyhow::Resul
             named("database_url")
         ),
     }
+}
+
+/// The replica's id (given and checked, or generated) and lease timings:
+/// the heartbeat positive, the lease more than two heartbeats.
+fn cluster_config(cluster: sections::Cluster) -> anyhow::Result<ClusterConfig> {
+    let replica_id = match cluster.replica_id {
+        Some(id) => {
+            crate::cluster::check_replica_id(&id)
+                .map_err(|why| anyhow::anyhow!("{}: {why}", named("replica_id")))?;
+            id
+        }
+        None => crate::cluster::generated_replica_id(),
+    };
+    let secs = |value: f64, key: &str| {
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                anyhow::anyhow!("{}: {value} is not a number of seconds above 0", named(key))
+            })
+    };
+    let heartbeat = secs(cluster.heartbeat_secs, "heartbeat_secs")?;
+    let lease = secs(cluster.lease_secs, "lease_secs")?;
+    if lease <= heartbeat * 2 {
+        bail!(
+            "{} ({} s) must be more than twice {} ({} s): a lease must outlive a missed heartbeat",
+            named("lease_secs"),
+            cluster.lease_secs,
+            named("heartbeat_secs"),
+            cluster.heartbeat_secs
+        );
+    }
+    Ok(ClusterConfig {
+        replica_id,
+        heartbeat,
+        lease,
+    })
 }
 
 /// A delivery schedule: at least one delay, each a finite number of seconds ≥ 0.

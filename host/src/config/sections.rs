@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Secret;
+use crate::cluster::ClusterConfig;
 use crate::delivery::DeliveryConfig;
 use crate::outbound::OutboundConfig;
 use crate::poller::PollerConfig;
@@ -70,6 +71,9 @@ pub const FLAT: &[(&str, &str, &str)] = &[
     ("poll_concurrency", "poller", "concurrency"),
     ("poll_timeout_ms", "poller", "timeout_ms"),
     ("database_url", "store", "database_url"),
+    ("replica_id", "cluster", "replica_id"),
+    ("heartbeat_secs", "cluster", "heartbeat_secs"),
+    ("lease_secs", "cluster", "lease_secs"),
 ];
 
 /// All settings of `plugboard serve`, by section.
@@ -92,6 +96,8 @@ pub struct Sections {
     pub poller: Poller,
     /// Where the store is kept.
     pub store: Store,
+    /// This replica among several on one PostgreSQL database.
+    pub cluster: Cluster,
 }
 
 /// `[server]`: listening, folders, shutdown and logs.
@@ -299,6 +305,31 @@ pub struct Store {
     /// for the embedded SQLite database in the data folder. A secret: it
     /// may hold a password.
     pub database_url: Option<Secret>,
+}
+
+/// `[cluster]`: this replica's identity and its leases (with PostgreSQL).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    /// This replica's id (1–64 of `A-Z a-z 0-9 . _ -`); unset: the host
+    /// name and six random hex digits, new at every start.
+    pub replica_id: Option<String>,
+    /// Seconds between heartbeats (lease renewals).
+    pub heartbeat_secs: f64,
+    /// Seconds a lease lasts without renewal; more than twice
+    /// `heartbeat_secs`.
+    pub lease_secs: f64,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        let cluster = ClusterConfig::default();
+        Self {
+            replica_id: None,
+            heartbeat_secs: cluster.heartbeat.as_secs_f64(),
+            lease_secs: cluster.lease.as_secs_f64(),
+        }
+    }
 }
 
 /// The defaults by flat name, as TOML values (for `--help` and the sample

@@ -139,6 +139,22 @@ fn numbers_beyond_what_the_machine_can_honour_are_refused_naming_the_bound() {
 fn invalid_values_from_any_layer_name_the_setting() {
     let cases = [
         (
+            "replica_id = \"web 1\"",
+            "replica_id (PLUGBOARD_REPLICA_ID, --replica-id): ' ' is not allowed",
+        ),
+        (
+            "[cluster]\nreplica_id = \"\"",
+            "replica_id (PLUGBOARD_REPLICA_ID",
+        ),
+        (
+            "heartbeat_secs = 0",
+            "heartbeat_secs (PLUGBOARD_HEARTBEAT_SECS, --heartbeat-secs): 0 is not",
+        ),
+        (
+            "heartbeat_secs = 5\nlease_secs = 10",
+            "lease_secs (PLUGBOARD_LEASE_SECS, --lease-secs) (10 s) must be more than twice",
+        ),
+        (
             "call_timeout_ms = 0",
             "call_timeout_ms (PLUGBOARD_CALL_TIMEOUT_MS, --call-timeout-ms) must be greater than 0",
         ),
@@ -197,6 +213,21 @@ fn secrets_never_show_in_errors_or_debug() {
 }
 
 #[test]
+fn a_replica_gets_an_id_and_lease_timings() {
+    let s = with_file(ServeArgs::default(), "").unwrap();
+    crate::cluster::check_replica_id(&s.cluster.replica_id).unwrap();
+    assert_eq!(s.cluster.heartbeat, std::time::Duration::from_secs(2));
+    assert_eq!(s.cluster.lease, std::time::Duration::from_secs(10));
+    let s = with_file(
+        ServeArgs::default(),
+        "[cluster]\nreplica_id = \"web-1\"\nheartbeat_secs = 0.2\nlease_secs = 1",
+    )
+    .unwrap();
+    assert_eq!(s.cluster.replica_id, "web-1");
+    assert_eq!(s.cluster.heartbeat, std::time::Duration::from_millis(200));
+}
+
+#[test]
 fn the_sample_config_is_valid_and_documents_every_setting() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plugboard.toml");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -227,6 +258,7 @@ fn every_flat_name_is_a_flag_and_a_section_key() {
             "organization_secret",
             "element_max_concurrent_calls",
             "database_url",
+            "replica_id",
         ];
         assert!(
             section.contains_key(*key) || optional.contains(key),

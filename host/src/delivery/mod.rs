@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
+use crate::cluster::{Cluster, MAINTENANCE};
 use crate::instance::service::Received;
 use crate::instance::InstanceService;
 use crate::outbound::OutboundClient;
@@ -100,6 +101,7 @@ impl Delivery {
         store: Store,
         instances: InstanceService,
         outbound: OutboundClient,
+        cluster: Cluster,
         config: DeliveryConfig,
     ) -> Self {
         let wake = Arc::new(Notify::new());
@@ -118,7 +120,7 @@ impl Delivery {
         let tasks = Tasks {
             dispatcher: tokio::spawn(dispatcher.run(stop_rx)),
             recorder: recorder_task,
-            pruner: tokio::spawn(prune(store, config.retention)),
+            pruner: tokio::spawn(prune(store, cluster, config.retention)),
             follower,
         };
         Self {
@@ -170,11 +172,15 @@ async fn follow(instances: InstanceService, wake: Arc<Notify>) {
 }
 
 /// Hourly, deletes what is older than the retention and no longer needed
-/// (see [`Store::prune`]).
-async fn prune(store: Store, retention: Duration) {
+/// (see [`Store::prune`]), on the one replica holding the maintenance
+/// lease at that moment.
+async fn prune(store: Store, cluster: Cluster, retention: Duration) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every.tick().await;
+        if !cluster.holds_singleton(MAINTENANCE) {
+            continue;
+        }
         let before = time::OffsetDateTime::now_utc() - retention;
         match store.prune(before).await {
             Ok(p) if p == Default::default() => {}

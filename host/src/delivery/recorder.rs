@@ -22,6 +22,7 @@ pub(super) fn start(store: Store) -> (Recorder, tokio::task::JoinHandle<()>) {
             let n = records.len();
             match store.record_attempts(records).await {
                 Ok(recorded) if !recorded.stale.is_empty() => {
+                    crate::telemetry::metrics::delivery_outcomes_stale(recorded.stale.len());
                     // Their lease ended (or a redelivery took them) before
                     // the outcome was written: whoever holds them now decides.
                     tracing::warn!(

@@ -29,6 +29,10 @@ pub enum PollError {
     /// The poll's events could not be stored; the checkpoint did not move.
     #[error("storing the poll failed: {0}")]
     Store(String),
+    /// The page was not written: this replica no longer holds the
+    /// instance's partition lease (another replica polls it now).
+    #[error("this replica no longer holds the instance's partition lease; nothing was written")]
+    Fenced,
     /// The resource cannot be polled as configured.
     #[error("{0}")]
     Setup(String),

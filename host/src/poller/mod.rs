@@ -13,6 +13,12 @@
 //! - [`resource`], [`template`], [`pattern`] and [`zone`] read the seed's
 //!   poll configuration: URL templates, Java date patterns, time zones.
 //!
+//! With several replicas on one database, this replica schedules only the
+//! instances of the partitions it holds ([`crate::cluster`]), re-reading
+//! the instance list whenever that set changes; each page is written under
+//! the fence its poll started with, and a fenced page drops the instance
+//! from this replica's schedule.
+//!
 //! Guarantee: a resource's checkpoint moves only together with the events
 //! of the window it closes. A crash, a vendor error or a store failure
 //! leaves it where it was, and the next poll reads the window again
@@ -33,6 +39,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Semaphore};
 
+use crate::cluster::Cluster;
 use crate::delivery::Delivery;
 use crate::instance::service::Received;
 use crate::instance::InstanceService;
@@ -85,6 +92,7 @@ pub(crate) struct Shared {
     registry: Arc<Registry>,
     outbound: OutboundClient,
     delivery: Delivery,
+    cluster: Cluster,
     config: PollerConfig,
     entries: RwLock<HashMap<i64, Arc<run::Entry>>>,
     counters: status::Counters,
@@ -116,6 +124,7 @@ impl Poller {
         registry: Arc<Registry>,
         outbound: OutboundClient,
         delivery: Delivery,
+        cluster: Cluster,
         config: PollerConfig,
     ) -> Self {
         let mut changes = instances.subscribe();
@@ -125,6 +134,7 @@ impl Poller {
             registry,
             outbound,
             delivery,
+            cluster,
             slots: Semaphore::new(config.concurrency.max(1)),
             config,
             entries: RwLock::default(),

@@ -54,6 +54,8 @@ pub(super) struct Target<'a> {
     pub plan: &'a Plan,
     pub plugin: &'a LoadedPlugin,
     pub resource: &'a Resource,
+    /// The partition lease the poll started under, if the store is shared.
+    pub fence: Option<&'a crate::store::Fence>,
 }
 
 /// Polls the window `(checkpoint - pollDelay, until]` of one resource.

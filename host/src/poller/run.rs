@@ -136,6 +136,7 @@ pub(super) async fn run(shared: Arc<Shared>, entry: Arc<Entry>, trigger: Trigger
         entry.state.lock().expect("state lock").last_lag = Some(lag);
     }
     let plan = entry.plan();
+    let fence = shared.cluster.fence(plan.id);
     load_checkpoints(&shared, &entry, plan.id).await;
     let plugin = shared.registry.get(&plan.element_key);
     for resource in &plan.resources {
@@ -160,6 +161,7 @@ pub(super) async fn run(shared: Arc<Shared>, entry: Arc<Entry>, trigger: Trigger
                     plan: &plan,
                     plugin,
                     resource,
+                    fence: fence.as_ref(),
                 };
                 poll_resource(&target, checkpoint, started).await
             }
@@ -168,6 +170,10 @@ pub(super) async fn run(shared: Arc<Shared>, entry: Arc<Entry>, trigger: Trigger
                 plan.element_key
             ))),
         };
+        if matches!(result, Err(PollError::Fenced)) {
+            fenced(&shared, plan.id, &resource.name);
+            return;
+        }
         let reference = match trigger {
             Trigger::Scheduled(planned) => planned,
             Trigger::Manual => Instant::now(),
@@ -182,6 +188,20 @@ pub(super) async fn run(shared: Arc<Shared>, entry: Arc<Entry>, trigger: Trigger
             result,
         );
     }
+}
+
+/// A page was fenced: the partition passed to another replica (or its
+/// lease lapsed) while this poll ran. Nothing was written; the instance
+/// leaves this replica's schedule and the leases are checked at once.
+fn fenced(shared: &Shared, id: i64, resource: &str) {
+    crate::telemetry::metrics::poll_page_fenced();
+    tracing::warn!(
+        instance = id,
+        resource,
+        "poll page fenced: the partition lease no longer holds; nothing written, polling here stops"
+    );
+    shared.entries.write().expect("entries lock").remove(&id);
+    shared.cluster.recheck();
 }
 
 /// Reads the instance's checkpoints from the store once.

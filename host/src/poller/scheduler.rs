@@ -12,6 +12,10 @@
 //!   `reload_interval`, and one instance at once when the instance
 //!   service's change channel announces a change; reads happen off the
 //!   scheduling loop.
+//! - **Owned partitions only.** Only instances whose partition this
+//!   replica holds are scheduled; when the held set changes the list is
+//!   re-read, so lost instances stop and gained ones start (a new entry
+//!   reads its checkpoints from the store before its first poll).
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry as MapEntry;
@@ -67,6 +71,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiv
         live: HashMap::new(),
         next_generation: 0,
     };
+    let mut holdings = shared.cluster.subscribe();
     let mut reload = tokio::time::interval(shared.config.reload_interval);
     reload.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -86,6 +91,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiv
             },
             Some(found) = loaded.recv() => apply(&shared, &mut schedule, found),
             _ = reload.tick() => spawn_read(&shared, &loaded_tx, None),
+            Ok(()) = holdings.changed() => spawn_read(&shared, &loaded_tx, None),
         }
     }
 }
@@ -126,6 +132,8 @@ fn dispatch_due(shared: &Arc<Shared>, schedule: &mut Schedule) {
             continue;
         }
         let Some(entry) = shared.entry(slot.id) else {
+            // Dropped after a fenced write: planned again by the next read.
+            schedule.live.remove(&slot.id);
             continue;
         };
         let next = next_due(slot.due, interval, now);
@@ -183,6 +191,8 @@ fn update(
     id: i64,
     instance: Option<&ConfiguredInstance>,
 ) {
+    // Another replica polls the instances of partitions this one lacks.
+    let instance = instance.filter(|_| shared.cluster.holds(id));
     let plugin = instance.and_then(|i| shared.registry.get(&i.instance.element_key));
     let defaults = plugin
         .as_ref()

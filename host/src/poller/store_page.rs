@@ -66,7 +66,7 @@ pub(super) async fn store_page(
     }
     let has_events = !page.events.is_empty();
     let receipt = has_events.then(|| receipt(target, request, response, page.events));
-    target
+    let outcome = target
         .shared
         .store
         .record_poll(PollWrite {
@@ -74,9 +74,13 @@ pub(super) async fn store_page(
             resource: target.resource.name.clone(),
             page: receipt,
             checkpoint,
+            fence: target.fence.cloned(),
         })
         .await
         .map_err(|e| PollError::Store(e.to_string()))?;
+    if outcome.fenced {
+        return Err(PollError::Fenced);
+    }
     if has_events {
         target.shared.delivery.wake();
     }

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, auth::Credentials, health, ApiState};
+use crate::cluster::{Cluster, MAINTENANCE};
 use crate::config::Settings;
 use crate::delivery::Delivery;
 use crate::ingress::{self, IngressState};
@@ -46,6 +47,7 @@ pub struct Server {
     store: Store,
     delivery: Delivery,
     poller: Poller,
+    cluster: Cluster,
     shutdown: watch::Sender<bool>,
     shutdown_timeout: Duration,
     http: Vec<JoinHandle<std::io::Result<()>>>,
@@ -145,6 +147,7 @@ impl Server {
                 c.header_value()
             );
         }
+        crate::telemetry::metrics::set_replica(&settings.cluster.replica_id);
         let readiness = Readiness::new();
         let listening = Listening::start(&settings, listener, &readiness).await?;
         Self::open(settings, Arc::new(credentials), readiness, listening).await
@@ -169,7 +172,12 @@ impl Server {
             .await
             .with_context(|| format!("opening the store ({})", settings.store.describe()))
             .map_err(failed)?;
-        readiness.store_opened(store.clone());
+        let cluster = Cluster::start(settings.cluster.clone(), &store);
+        tracing::info!(replica = cluster.replica_id(), "replica started");
+        readiness.store_opened(StoreProbe {
+            store: store.clone(),
+            cluster: cluster.clone(),
+        });
         let runtime = Runtime::new(settings.runtime.clone())
             .context("plugin runtime")
             .map_err(failed)?;
@@ -193,6 +201,7 @@ impl Server {
             store.clone(),
             instances.clone(),
             outbound.clone(),
+            cluster.clone(),
             settings.delivery.clone(),
         );
         let prepared = InstanceCache::new(
@@ -206,6 +215,7 @@ impl Server {
             registry.clone(),
             outbound,
             delivery.clone(),
+            cluster.clone(),
             settings.poller.clone(),
         );
 
@@ -216,6 +226,7 @@ impl Server {
             instances,
             delivery: delivery.clone(),
             poller: poller.clone(),
+            cluster: cluster.clone(),
         })
         .merge(ingress::router(IngressState {
             registry: registry.clone(),
@@ -239,6 +250,7 @@ impl Server {
             store,
             delivery,
             poller,
+            cluster,
             shutdown: listening.shutdown,
             shutdown_timeout: settings.shutdown_timeout,
             http: listening.http,
@@ -288,6 +300,7 @@ impl Server {
             }
         }
         self.poller.stop();
+        self.cluster.stop().await;
         self.delivery.stop(deadline).await;
         tracing::info!("stopped");
         Ok(())
@@ -315,14 +328,21 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// The store as readiness sees it: telemetry knows it only by this probe.
-impl readiness::StoreProbe for Store {
+/// The store as readiness sees it (telemetry knows it only by this
+/// probe), with the cluster deciding which replica reports the outbox.
+struct StoreProbe {
+    store: Store,
+    cluster: Cluster,
+}
+
+impl readiness::StoreProbe for StoreProbe {
     fn reachable(&self) -> readiness::CheckFuture<'_> {
         Box::pin(async move {
-            if let Some(why) = self.write_problem() {
+            if let Some(why) = self.store.write_problem() {
                 return Err(format!("cannot write: {why}"));
             }
-            self.check()
+            self.store
+                .check()
                 .await
                 .map_err(|e| format!("the store's database does not answer: {e}"))
         })
@@ -330,8 +350,11 @@ impl readiness::StoreProbe for Store {
 
     fn outbox_depth(&self) -> readiness::DepthFuture<'_> {
         Box::pin(async move {
-            let depth = Store::outbox_depth(self).await.map_err(|e| e.to_string())?;
-            Ok((depth.pending, depth.dead))
+            if !self.cluster.holds_singleton(MAINTENANCE) {
+                return Ok(None);
+            }
+            let depth = self.store.outbox_depth().await.map_err(|e| e.to_string())?;
+            Ok(Some((depth.pending, depth.dead)))
         })
     }
 }

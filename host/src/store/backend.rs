@@ -17,11 +17,14 @@
 //! - an instance update with an expected version fails with a conflict when
 //!   the stored version differs.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::error::Result;
 use super::instance::{Instance, InstancePatch, NewInstance};
+use super::leases::Leases;
 use super::outbox::{
     AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver,
     StoredNotification,
@@ -71,7 +74,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn record_receipt(&self, receipt: NewReceipt) -> Result<ReceiptOutcome>;
 
     /// Stores a poll page (receipt, notifications, checkpoint) in one
-    /// transaction; returns once committed.
+    /// transaction; returns once committed. With a fence that no longer
+    /// holds, writes nothing and reports the page fenced.
     async fn record_poll(&self, write: PollWrite) -> Result<PollOutcome>;
 
     /// The poll checkpoints of an instance, by resource name.
@@ -136,6 +140,13 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// unchanged. `None` when the backend has no such check; the store then
     /// waits for its next successful write.
     async fn probe_write(&self) -> Option<Result<()>> {
+        None
+    }
+
+    /// The replica leases of a database several processes share; `None`
+    /// for a database one process owns (it holds every partition and
+    /// singleton, and fences nothing).
+    fn leases(&self) -> Option<Arc<dyn Leases>> {
         None
     }
 }

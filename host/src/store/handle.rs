@@ -130,6 +130,12 @@ impl Store {
         }
     }
 
+    /// The replica leases of a database several processes share; `None`
+    /// when this process owns the store alone (SQLite).
+    pub(crate) fn leases(&self) -> Option<Arc<dyn super::Leases>> {
+        self.backend.leases()
+    }
+
     /// Creates an instance with a fresh random token, at version 1.
     pub async fn create_instance(&self, new: NewInstance) -> Result<Instance> {
         self.backend

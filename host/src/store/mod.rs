@@ -34,6 +34,7 @@ mod error;
 mod handle;
 mod ids;
 mod instance;
+mod leases;
 mod outbox;
 mod poll;
 mod postgres;
@@ -47,6 +48,8 @@ mod write_health;
 pub use error::{ErrorKind, Result, StoreError};
 pub use handle::{Pruned, Store, StoreConfig, StoreStats, PRUNE_CHUNK};
 pub use instance::{Instance, InstancePatch, NewInstance};
+pub(crate) use leases::Leases;
+pub use leases::{Fence, HeldPartition, ReplicaRecord, PARTITIONS};
 pub use outbox::{
     AttemptNext, AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
     NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,

@@ -11,6 +11,7 @@
 
 use time::OffsetDateTime;
 
+use super::leases::Fence;
 use super::receipt::NewReceipt;
 
 /// One page of a poll to store.
@@ -25,6 +26,10 @@ pub struct PollWrite {
     pub page: Option<NewReceipt>,
     /// The resource's new checkpoint, on the page that closes the window.
     pub checkpoint: Option<OffsetDateTime>,
+    /// The partition lease the poll runs under, on a database several
+    /// replicas share: nothing is written unless it still holds. `None`
+    /// writes unconditionally (one process owns every partition).
+    pub fence: Option<Fence>,
 }
 
 impl PollWrite {
@@ -50,6 +55,9 @@ pub struct PollOutcome {
     /// False when the page carried a checkpoint behind the stored one,
     /// which was left as it was (checkpoints only move forward).
     pub checkpoint_moved: bool,
+    /// True when the page's fence no longer held (the partition changed
+    /// owner or its lease expired): nothing at all was written.
+    pub fenced: bool,
 }
 
 /// How far one resource of an instance has been polled.

@@ -10,10 +10,11 @@
 //! plugins only (unknown elements count as `unknown`), HTTP statuses, and
 //! fixed outcome and error-kind names.
 
-use std::sync::LazyLock;
+use std::borrow::Cow;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{text, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -56,6 +57,8 @@ type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 struct Metrics {
     registry: Registry,
+    /// The outbox gauges, rendered only by the maintenance lease holder.
+    outbox: Registry,
     webhooks_received: Family<ElementLabel, Counter>,
     webhooks_rejected: Family<ElementStatus, Counter>,
     plugin_call_seconds: Histograms<ElementCall>,
@@ -72,6 +75,9 @@ struct Metrics {
     plugin_loads: Family<Outcome, Counter>,
     plugins_loaded: Gauge,
     connections_refused: Counter,
+    poll_pages_fenced: Counter,
+    delivery_outcomes_stale: Counter,
+    partitions_held: Gauge,
 }
 
 fn plugin_call_histogram() -> Histogram {
@@ -79,10 +85,32 @@ fn plugin_call_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
 }
 
+/// The `replica` label of every sample: the first replica id this process
+/// names (before anything is recorded), `unnamed` if none was.
+static REPLICA: OnceLock<String> = OnceLock::new();
+
+/// Names this process's replica for the `replica` label of every sample;
+/// to be called at start-up, before anything is recorded.
+pub fn set_replica(id: &str) {
+    let _ = REPLICA.set(id.to_string());
+}
+
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
-    let mut registry = Registry::with_prefix("plugboard");
+    let replica = REPLICA
+        .get()
+        .cloned()
+        .unwrap_or_else(|| "unnamed".to_string());
+    let mut registry = Registry::with_prefix_and_labels(
+        "plugboard",
+        [(Cow::Borrowed("replica"), Cow::Owned(replica.clone()))].into_iter(),
+    );
+    let mut outbox = Registry::with_prefix_and_labels(
+        "plugboard",
+        [(Cow::Borrowed("replica"), Cow::Owned(replica.clone()))].into_iter(),
+    );
     let m = Metrics {
         registry: Registry::default(),
+        outbox: Registry::default(),
         webhooks_received: Family::default(),
         webhooks_rejected: Family::default(),
         plugin_call_seconds: Family::new_with_constructor(plugin_call_histogram),
@@ -100,6 +128,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         plugin_loads: Family::default(),
         plugins_loaded: Gauge::default(),
         connections_refused: Counter::default(),
+        poll_pages_fenced: Counter::default(),
+        delivery_outcomes_stale: Counter::default(),
+        partitions_held: Gauge::default(),
     };
     let r = &mut registry;
     r.register(
@@ -145,14 +176,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Unit::Seconds,
         m.delivery_seconds.clone(),
     );
-    r.register(
+    outbox.register(
         "outbox_pending",
-        "Notifications waiting for delivery",
+        "Notifications waiting for delivery (reported by the replica holding the maintenance lease)",
         m.outbox_pending.clone(),
     );
-    r.register(
+    outbox.register(
         "outbox_dead",
-        "Dead-lettered notifications",
+        "Dead-lettered notifications (reported by the replica holding the maintenance lease)",
         m.outbox_dead.clone(),
     );
     r.register("poll_runs", "Poll runs, by element", m.poll_runs.clone());
@@ -176,7 +207,28 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Inbound connections answered 503 and closed because the connection limit was reached",
         m.connections_refused.clone(),
     );
-    Metrics { registry, ..m }
+    r.register(
+        "poll_pages_fenced",
+        "Poll page writes refused (0 rows written) because this replica no longer held the \
+         instance's partition lease",
+        m.poll_pages_fenced.clone(),
+    );
+    r.register(
+        "delivery_outcomes_stale",
+        "Delivery attempt outcomes not recorded (0 rows written) because their claim's lease \
+         token no longer held the notification",
+        m.delivery_outcomes_stale.clone(),
+    );
+    r.register(
+        "partitions_held",
+        "Poll partitions (of 256) this replica holds",
+        m.partitions_held.clone(),
+    );
+    Metrics {
+        registry,
+        outbox,
+        ..m
+    }
 });
 
 /// A webhook request for `element` (a loaded element's key, or `unknown`)
@@ -285,6 +337,21 @@ pub fn poll_run(element: &str, ok: bool) {
     }
 }
 
+/// A poll page's write was fenced: its partition lease no longer held.
+pub fn poll_page_fenced() {
+    METRICS.poll_pages_fenced.inc();
+}
+
+/// `count` delivery outcomes found their lease token gone and wrote nothing.
+pub fn delivery_outcomes_stale(count: usize) {
+    METRICS.delivery_outcomes_stale.inc_by(count as u64);
+}
+
+/// This replica now holds `count` poll partitions.
+pub fn partitions_held(count: usize) {
+    METRICS.partitions_held.set(count as i64);
+}
+
 /// An inbound connection was refused: the connection limit was reached.
 pub fn connection_refused() {
     METRICS.connections_refused.inc();
@@ -302,10 +369,10 @@ pub fn plugin_load(ok: bool) {
 /// State sampled at scrape time.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sample {
-    /// Notifications waiting for delivery.
-    pub outbox_pending: u64,
-    /// Dead-lettered notifications.
-    pub outbox_dead: u64,
+    /// Notifications waiting for delivery and dead-lettered ones; `None`
+    /// on a replica not holding the maintenance lease (another one
+    /// reports them, so a sum over replicas counts them once).
+    pub outbox: Option<(u64, u64)>,
     /// Element plugins serving requests.
     pub plugins_loaded: usize,
 }
@@ -314,18 +381,35 @@ pub struct Sample {
 pub fn render(sample: Sample) -> String {
     let m = &*METRICS;
     let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    m.outbox_pending.set(gauge(sample.outbox_pending));
-    m.outbox_dead.set(gauge(sample.outbox_dead));
     m.plugins_loaded.set(gauge(sample.plugins_loaded as u64));
     let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, &m.registry)
-        .expect("writing to a String cannot fail");
+    let mut encode = || -> std::fmt::Result {
+        text::encode_registry(&mut out, &m.registry)?;
+        if let Some((pending, dead)) = sample.outbox {
+            m.outbox_pending.set(gauge(pending));
+            m.outbox_dead.set(gauge(dead));
+            text::encode_registry(&mut out, &m.outbox)?;
+        }
+        text::encode_eof(&mut out)
+    };
+    encode().expect("writing to a String cannot fail");
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_depth_is_left_to_the_maintenance_replica() {
+        let text = render(Sample {
+            outbox: None,
+            plugins_loaded: 1,
+        });
+        assert!(!text.contains("plugboard_outbox_pending"), "{text}");
+        assert!(!text.contains("plugboard_outbox_dead"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
 
     #[test]
     fn renders_every_family_with_its_labels() {
@@ -342,26 +426,31 @@ mod tests {
         plugin_load(false);
         plugin_breaker("unit-test-element", true, true);
         plugin_call_refused("unit-test-element");
+        poll_page_fenced();
+        delivery_outcomes_stale(2);
+        partitions_held(256);
         let text = render(Sample {
-            outbox_pending: 7,
-            outbox_dead: 2,
+            outbox: Some((7, 2)),
             plugins_loaded: 3,
         });
         for line in [
-            "plugboard_webhooks_received_total{element=\"unit-test-element\"}",
-            "plugboard_webhooks_rejected_total{element=\"unit-test-element\",status=\"401\"}",
-            "plugboard_plugin_call_duration_seconds_bucket{le=\"0.0002\",element=\"unit-test-element\",call=\"webhook\"} 1",
-            "plugboard_plugin_errors_total{element=\"unit-test-element\",kind=\"trap\"}",
-            "plugboard_plugin_breaker_open{element=\"unit-test-element\"} 1",
-            "plugboard_plugin_breaker_openings_total{element=\"unit-test-element\"} 1",
-            "plugboard_plugin_calls_refused_total{element=\"unit-test-element\"} 1",
-            "plugboard_deliveries_total{outcome=\"dead_lettered\"}",
+            "plugboard_webhooks_received_total{replica=\"unnamed\",element=\"unit-test-element\"}",
+            "plugboard_webhooks_rejected_total{replica=\"unnamed\",element=\"unit-test-element\",status=\"401\"}",
+            "plugboard_plugin_call_duration_seconds_bucket{replica=\"unnamed\",le=\"0.0002\",element=\"unit-test-element\",call=\"webhook\"} 1",
+            "plugboard_plugin_errors_total{replica=\"unnamed\",element=\"unit-test-element\",kind=\"trap\"}",
+            "plugboard_plugin_breaker_open{replica=\"unnamed\",element=\"unit-test-element\"} 1",
+            "plugboard_plugin_breaker_openings_total{replica=\"unnamed\",element=\"unit-test-element\"} 1",
+            "plugboard_plugin_calls_refused_total{replica=\"unnamed\",element=\"unit-test-element\"} 1",
+            "plugboard_deliveries_total{replica=\"unnamed\",outcome=\"dead_lettered\"}",
             "plugboard_delivery_duration_seconds_count",
-            "plugboard_outbox_pending 7",
-            "plugboard_outbox_dead 2",
-            "plugboard_poll_errors_total{element=\"unit-test-element\"}",
-            "plugboard_plugin_loads_total{outcome=\"failed\"}",
-            "plugboard_plugins_loaded 3",
+            "plugboard_outbox_pending{replica=\"unnamed\"} 7",
+            "plugboard_outbox_dead{replica=\"unnamed\"} 2",
+            "plugboard_poll_errors_total{replica=\"unnamed\",element=\"unit-test-element\"}",
+            "plugboard_plugin_loads_total{replica=\"unnamed\",outcome=\"failed\"}",
+            "plugboard_plugins_loaded{replica=\"unnamed\"} 3",
+            "plugboard_poll_pages_fenced_total{replica=\"unnamed\"} 1",
+            "plugboard_delivery_outcomes_stale_total{replica=\"unnamed\"} 2",
+            "plugboard_partitions_held{replica=\"unnamed\"} 256",
             "# EOF",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");

@@ -26,8 +26,10 @@ use serde::Serialize;
 use super::metrics::Sample;
 
 /// The store's answer to "how deep is the outbox": notifications waiting
-/// for delivery and dead-lettered ones, or why they could not be counted.
-pub type DepthFuture<'a> = Pin<Box<dyn Future<Output = Result<(u64, u64), String>> + Send + 'a>>;
+/// for delivery and dead-lettered ones, `None` when another replica
+/// reports them, or why they could not be counted.
+pub type DepthFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<(u64, u64)>, String>> + Send + 'a>>;
 
 /// The store's answer to "can you serve now": why not, if not.
 pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -158,10 +160,7 @@ impl Readiness {
         let mut sample = Sample::default();
         if let Some(store) = self.inner.store.get() {
             match store.outbox_depth().await {
-                Ok((pending, dead)) => {
-                    sample.outbox_pending = pending;
-                    sample.outbox_dead = dead;
-                }
+                Ok(depth) => sample.outbox = depth,
                 Err(e) => tracing::warn!(error = %e, "reading the outbox depth failed"),
             }
         }
@@ -201,7 +200,7 @@ mod tests {
         }
 
         fn outbox_depth(&self) -> DepthFuture<'_> {
-            Box::pin(async move { Ok((self.0, self.1)) })
+            Box::pin(async move { Ok(Some((self.0, self.1))) })
         }
     }
 
@@ -245,14 +244,7 @@ mod tests {
         *unwritable.lock().unwrap() = None;
         assert!(readiness.report().await.ready);
         let sample = readiness.sample().await;
-        assert_eq!(
-            (
-                sample.outbox_pending,
-                sample.outbox_dead,
-                sample.plugins_loaded
-            ),
-            (3, 1, 2)
-        );
+        assert_eq!((sample.outbox, sample.plugins_loaded), (Some((3, 1)), 2));
 
         readiness.stopping();
         assert_eq!(not_ok(&readiness.report().await), ["shutdown"]);

@@ -206,6 +206,7 @@ pub(super) async fn deleting_removes_what_the_instance_owns(store: TestStore) {
             resource: "tickets".into(),
             page: None,
             checkpoint: Some(time::OffsetDateTime::now_utc()),
+            fence: None,
         })
         .await
         .unwrap();

@@ -13,6 +13,7 @@ fn write(id: i64, page: Option<NewReceipt>, checkpoint: Option<i64>) -> PollWrit
         resource: "tickets".into(),
         page,
         checkpoint: checkpoint.map(at),
+        fence: None,
     }
 }
 

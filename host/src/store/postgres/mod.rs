@@ -15,6 +15,7 @@ mod connection;
 mod error;
 mod eventlog;
 mod instances;
+mod leases;
 mod outbox;
 mod polls;
 mod receipts;
@@ -139,6 +140,12 @@ impl Backend for PostgresStore {
         Ok(outcome)
     }
 
+    fn leases(&self) -> Option<std::sync::Arc<dyn super::leases::Leases>> {
+        Some(std::sync::Arc::new(leases::PostgresLeases {
+            pool: self.pool.clone(),
+        }))
+    }
+
     async fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>> {
         polls::checkpoints(&self.client().await?, instance_id).await
     }
@@ -228,5 +235,7 @@ impl Backend for PostgresStore {
     }
 }
 
+#[cfg(test)]
+mod lease_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! Poll pages and checkpoints: a page's receipt and notifications written
 //! by the same code as a webhook's, and the checkpoint beside them in the
-//! same transaction; the checkpoint upsert refuses to move it back.
+//! same transaction; the checkpoint upsert refuses to move it back. A page
+//! carrying a fence is written only while its partition lease holds.
 
 use deadpool_postgres::GenericClient;
 
@@ -15,8 +16,15 @@ pub(super) async fn stage(client: &impl GenericClient, write: &PollWrite) -> Res
     let mut outcome = PollOutcome {
         receipt_id: None,
         checkpoint_moved: false,
+        fenced: false,
     };
     write.check_page()?;
+    if let Some(fence) = &write.fence {
+        if !super::leases::fence_holds(client, fence).await? {
+            outcome.fenced = true;
+            return Ok(outcome);
+        }
+    }
     if let Some(page) = &write.page {
         // Pages carry no vendor message id, so they are never repeats.
         let stored = super::receipts::stage(client, std::slice::from_ref(page)).await?;

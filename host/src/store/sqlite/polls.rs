@@ -52,6 +52,7 @@ fn write_page(conn: &Connection, write: &PollWrite) -> Result<PollOutcome> {
     let mut outcome = PollOutcome {
         receipt_id: None,
         checkpoint_moved: false,
+        fenced: false,
     };
     write.check_page()?;
     if let Some(page) = &write.page {
