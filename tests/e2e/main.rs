@@ -5,6 +5,8 @@
 /// Every error of the HTTP surface is the API's JSON, framework rejections included.
 mod api_errors;
 mod cli;
+/// Two replicas on one PostgreSQL: partitions split, GET /replicas, metrics, hand-over.
+mod cluster;
 mod compiler;
 mod config;
 // Idle, slow and excess connections; oversized bodies; shutdown with idle keep-alives.
