@@ -7,9 +7,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use plugboard::cluster::partition_of;
 use serde_json::Value;
+use tokio_postgres::AsyncMessage;
 
-use crate::support::process::{Binary, Process, AUTH};
+use crate::support::process::{probe_instance, Binary, Process, AUTH};
 use crate::support::{plugin_bytes, wait_until};
 
 fn replica(plugins: &Path, data: &Path, url: &str, id: &str) -> Process {
@@ -18,6 +20,7 @@ fn replica(plugins: &Path, data: &Path, url: &str, id: &str) -> Process {
         .env("PLUGBOARD_REPLICA_ID", id)
         .env("PLUGBOARD_HEARTBEAT_SECS", "0.3")
         .env("PLUGBOARD_LEASE_SECS", "1.5")
+        .env("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", "127.0.0.0/8")
         .spawn()
 }
 
@@ -39,6 +42,32 @@ async fn metrics(base: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// The payloads of notifications on `channel`, from a listening connection
+/// (kept open while the receiver lives).
+async fn listen(url: &str, channel: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let open = tx.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let AsyncMessage::Notification(n) = message {
+                let _ = tx.send(n.payload().to_string());
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {channel}"))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        open.closed().await;
+        drop(client);
+    });
+    rx
 }
 
 /// The partitions each listed replica holds, by id.
@@ -126,6 +155,33 @@ async fn two_replicas_split_the_partitions_and_hand_them_over_on_shutdown() {
         .filter(|m| m.contains("plugboard_outbox_pending{"))
         .count();
     assert_eq!(reporting, 1, "the outbox depth is reported by one replica");
+
+    // Run now on the replica that does not poll the instance: handed to
+    // the owner with a NOTIFY on plugboard_poll_run.
+    let mut notices = listen(&url, "plugboard_poll_run").await;
+    let id = probe_instance(&a.base(), "http://127.0.0.1:9/unused").await;
+    let owner = held
+        .iter()
+        .find(|(_, parts)| parts.contains(&u64::from(partition_of(id))))
+        .map(|(owner, _)| owner.clone())
+        .unwrap();
+    let other = if owner == "replica-a" { &b } else { &a };
+    let answer = reqwest::Client::new()
+        .post(format!("{}/instances/{id}/poller", other.base()))
+        .header("authorization", AUTH)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    let handed: Value = answer.json().await.unwrap();
+    assert_eq!(handed["instanceId"], id);
+    assert_eq!(handed["replica"], owner.as_str());
+    assert_eq!(handed["partition"], u64::from(partition_of(id)));
+    let notice = tokio::time::timeout(Duration::from_secs(5), notices.recv())
+        .await
+        .expect("the NOTIFY arrives")
+        .unwrap();
+    assert_eq!(notice, id.to_string());
 
     // b shuts down cleanly: a holds everything at once, without waiting
     // for b's leases to expire.

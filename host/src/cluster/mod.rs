@@ -28,11 +28,17 @@
 //!   the replica holding the [`MAINTENANCE`] lease, renewed with the
 //!   heartbeat and taken over by another replica after it expires.
 //!
+//! - **Run now, anywhere.** `POST /instances/{id}/poller` on a replica
+//!   that does not hold the instance's partition is handed to the owner
+//!   with `NOTIFY plugboard_poll_run, '<id>'` ([`Cluster::hand_over_run`]);
+//!   the owner's poller runs it when the notification reaches it.
+//!
 //! On SQLite the store belongs to one process: this replica holds every
 //! partition and singleton, and nothing is fenced.
 
 mod heartbeat;
 mod identity;
+mod run_routing;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -44,6 +50,7 @@ use tokio::sync::{watch, Notify};
 use crate::store::{Fence, Leases, ReplicaRecord, Store, PARTITIONS};
 
 pub use identity::{check_replica_id, generated_replica_id, partition_of};
+pub use run_routing::{HandedOver, POLL_RUN_CHANNEL};
 
 /// The singleton lease of retention pruning and the outbox depth gauge.
 pub const MAINTENANCE: &str = "maintenance";

@@ -178,6 +178,42 @@ impl Poller {
         Some(entry.status())
     }
 
+    /// Runs the polls other replicas hand to this one: every
+    /// `(plugboard_poll_run, "<id>")` notification from `requests` (the
+    /// database's notifications, as the listening connection broadcasts
+    /// them) starts a manual poll of that instance if this replica polls
+    /// it; others are ignored (their owner runs them). Ends when the
+    /// broadcast closes.
+    pub fn follow_run_requests(
+        &self,
+        mut requests: tokio::sync::broadcast::Receiver<(String, String)>,
+    ) {
+        use tokio::sync::broadcast::error::RecvError;
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let (channel, payload) = match requests.recv().await {
+                    Ok(notice) => notice,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "run-now requests missed");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                if channel != crate::cluster::POLL_RUN_CHANNEL {
+                    continue;
+                }
+                let Ok(id) = payload.parse::<i64>() else {
+                    continue;
+                };
+                if let Some(entry) = shared.entry(id) {
+                    tracing::info!(instance = id, "polling now, as another replica asked");
+                    tokio::spawn(run::run(shared.clone(), entry, run::Trigger::Manual));
+                }
+            }
+        });
+    }
+
     /// Counters and recent scheduling lags; `drain` empties the lag samples.
     pub fn stats(&self, drain: bool) -> PollerStats {
         let instances = self.shared.entries.read().expect("entries lock").len();

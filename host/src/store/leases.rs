@@ -94,6 +94,10 @@ pub(crate) trait Leases: Send + Sync + 'static {
     /// so the others take over without waiting for expiry.
     async fn release(&self, replica: &str) -> Result<()>;
 
+    /// Sends `payload` on the notification channel `channel` to every
+    /// replica listening (delivered when this call's transaction commits).
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()>;
+
     /// The replicas alive (a heartbeat within `lease`), by id.
     async fn replicas(&self, lease: Duration) -> Result<Vec<ReplicaRecord>>;
 }

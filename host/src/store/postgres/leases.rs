@@ -186,6 +186,14 @@ impl Leases for PostgresLeases {
         Ok(())
     }
 
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
+            .await?;
+        Ok(())
+    }
+
     async fn replicas(&self, lease: Duration) -> Result<Vec<ReplicaRecord>> {
         let client = self.pool.get().await?;
         let secs = lease.as_secs_f64();
