@@ -255,6 +255,13 @@ test('shows plugins dropped, replaced and broken without reloading the page', as
   await page.locator('tr[data-file="connectwise.wasm"]').filter({ hasText: 'ConnectWise Manage' }).waitFor();
   await page.evaluate(() => { window.stillTheSamePage = true; });
 
+  // The replicas section: on SQLite this process alone, holding every
+  // poll partition and the maintenance job.
+  const replicas = page.locator('#replicas tbody tr');
+  await replicas.filter({ hasText: '(this one)' }).waitFor();
+  assert.equal(await replicas.count(), 1);
+  assert.match(await replicas.textContent(), /256.*0–255.*maintenance/s);
+
   // Dropped: a new element appears once it compiled (a large component: allow time).
   const github = path.join(pluginDir, 'github.wasm');
   fs.copyFileSync(extraPlugin, `${github}.tmp`);
