@@ -1,6 +1,4 @@
-//! Replica ids and the instance → partition mapping.
-
-use crate::store::PARTITIONS;
+//! Replica ids: checked when given, generated when not.
 
 /// Longest replica id.
 const MAX_ID_LEN: usize = 64;
@@ -46,15 +44,4 @@ pub fn generated_replica_id() -> String {
         host
     };
     format!("{host}-{:06x}", rand::random::<u32>() & 0xff_ffff)
-}
-
-/// The poll partition of an instance: the SplitMix64 finalizer of its id,
-/// modulo [`PARTITIONS`]. Fixed forever (every replica and every version
-/// must agree), and mixing the bits spreads consecutive ids evenly.
-pub fn partition_of(instance_id: i64) -> u16 {
-    let mut z = instance_id as u64;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z % u64::from(PARTITIONS)) as u16
 }

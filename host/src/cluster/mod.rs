@@ -49,7 +49,8 @@ use tokio::sync::{watch, Notify};
 
 use crate::store::{Fence, Leases, ReplicaRecord, Store, PARTITIONS};
 
-pub use identity::{check_replica_id, generated_replica_id, partition_of};
+pub use crate::store::partition_of;
+pub use identity::{check_replica_id, generated_replica_id};
 pub use run_routing::{HandedOver, POLL_RUN_CHANNEL};
 
 /// The singleton lease of retention pruning and the outbox depth gauge.

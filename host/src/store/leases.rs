@@ -20,6 +20,17 @@ use super::error::Result;
 /// a setting: changing it would move instances between owners).
 pub const PARTITIONS: u16 = 256;
 
+/// The poll partition of an instance: the SplitMix64 finalizer of its id,
+/// modulo [`PARTITIONS`]. Fixed forever (every replica and every version
+/// must agree), and mixing the bits spreads consecutive ids evenly.
+pub fn partition_of(instance_id: i64) -> u16 {
+    let mut z = instance_id as u64;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z % u64::from(PARTITIONS)) as u16
+}
+
 /// The lease a poll page is written under: the page lands only while
 /// `partition` still belongs to `owner` at `epoch`, its lease unexpired.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -49,7 +49,7 @@ pub use error::{ErrorKind, Result, StoreError};
 pub use handle::{Pruned, Store, StoreConfig, StoreStats, PRUNE_CHUNK};
 pub use instance::{Instance, InstancePatch, NewInstance};
 pub(crate) use leases::Leases;
-pub use leases::{Fence, HeldPartition, ReplicaRecord, PARTITIONS};
+pub use leases::{partition_of, Fence, HeldPartition, ReplicaRecord, PARTITIONS};
 pub use outbox::{
     AttemptNext, AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
     NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,

@@ -115,7 +115,7 @@ async fn a_page_under_a_stale_epoch_writes_no_row() {
     let (_b_store, b) = open(&url).await;
     let id = store.create_instance(new_instance("a")).await.unwrap().id;
     let held = beat(a.as_ref(), "a").await;
-    let partition = crate::cluster::partition_of(id);
+    let partition = super::super::partition_of(id);
     let epoch = held
         .iter()
         .find(|p| p.partition == partition)
