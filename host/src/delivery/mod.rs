@@ -171,6 +171,20 @@ async fn follow(instances: InstanceService, wake: Arc<Notify>) {
     }
 }
 
+/// Whether this replica runs maintenance now; a replica that does not yet
+/// know (its first heartbeat is still under way at start) waits up to a
+/// lease length for its holdings before answering.
+async fn holds_maintenance(cluster: &Cluster) -> bool {
+    if cluster.holds_singleton(MAINTENANCE) {
+        return true;
+    }
+    let mut holdings = cluster.subscribe();
+    let wait = holdings.wait_for(|h| h.singletons.contains(MAINTENANCE));
+    tokio::time::timeout(cluster.config().lease, wait)
+        .await
+        .is_ok_and(|held| held.is_ok())
+}
+
 /// Hourly, deletes what is older than the retention and no longer needed
 /// (see [`Store::prune`]), on the one replica holding the maintenance
 /// lease at that moment.
@@ -178,7 +192,7 @@ async fn prune(store: Store, cluster: Cluster, retention: Duration) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every.tick().await;
-        if !cluster.holds_singleton(MAINTENANCE) {
+        if !holds_maintenance(&cluster).await {
             continue;
         }
         let before = time::OffsetDateTime::now_utc() - retention;
