@@ -33,6 +33,7 @@ use crate::store::Store;
 use crate::telemetry::readiness::{self, Readiness};
 
 mod listener;
+mod propagation;
 
 pub use listener::raise_open_file_limit;
 use listener::{serve, HttpLimits};
@@ -46,6 +47,7 @@ pub struct Server {
     store: Store,
     delivery: Delivery,
     poller: Poller,
+    propagation: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
     shutdown_timeout: Duration,
     http: Vec<JoinHandle<std::io::Result<()>>>,
@@ -178,7 +180,8 @@ impl Server {
         readiness.plugins_scanned(registry.clone());
         // Every instance write goes through the service, which announces it
         // to the caches, the poller and delivery. A database notification
-        // from another process would be fed in with `InstanceService::publish`.
+        // from another process is fed in with `InstanceService::publish` (see
+        // `propagation`).
         let elements = {
             let registry = registry.clone();
             Arc::new(move |key: &str| registry.get(key).map(|p| p.plugin.description().clone()))
@@ -208,6 +211,8 @@ impl Server {
             delivery.clone(),
             settings.poller.clone(),
         );
+
+        let propagation = propagation::start(&store, instances.clone(), delivery.clone());
 
         let app = api::router(ApiState {
             registry: registry.clone(),
@@ -239,6 +244,7 @@ impl Server {
             store,
             delivery,
             poller,
+            propagation,
             shutdown: listening.shutdown,
             shutdown_timeout: settings.shutdown_timeout,
             http: listening.http,
@@ -287,6 +293,7 @@ impl Server {
                 }
             }
         }
+        self.propagation.abort();
         self.poller.stop();
         self.delivery.stop(deadline).await;
         tracing::info!("stopped");
