@@ -109,7 +109,7 @@ async fn run(
                 first = false;
             }
             Err(e) => {
-                tracing::warn!(database = %label, error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot listen for PostgreSQL notifications; retrying");
+                tracing::warn!(database = %label, error = %e, retry_in_ms = backoff.as_millis() as u64, "the listening connection to PostgreSQL failed; reconnecting");
                 first = false;
             }
         }
