@@ -109,4 +109,14 @@ async fn events_switched_off_on_one_replica_are_refused_by_the_other_within_a_se
     eprintln!("events on again after the reconnect, accepted by B after {took:?}");
     switch_events(&a.base(), id, false).await;
     answered_within(&b.base(), id, StatusCode::CONFLICT, Duration::from_secs(1)).await;
+    let metrics = reqwest::get(format!("{}/metrics", b.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("plugboard_listen_connected 1"),
+        "{metrics}"
+    );
 }

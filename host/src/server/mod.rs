@@ -341,6 +341,10 @@ impl readiness::StoreProbe for Store {
             Ok((depth.pending, depth.dead))
         })
     }
+
+    fn listening(&self) -> Option<bool> {
+        Store::listening(self)
+    }
 }
 
 /// The plugin registry as readiness sees it.

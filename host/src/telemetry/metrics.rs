@@ -71,6 +71,7 @@ struct Metrics {
     poll_errors: Family<ElementLabel, Counter>,
     plugin_loads: Family<Outcome, Counter>,
     plugins_loaded: Gauge,
+    listen_connected: Gauge,
     connections_refused: Counter,
 }
 
@@ -99,6 +100,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         poll_errors: Family::default(),
         plugin_loads: Family::default(),
         plugins_loaded: Gauge::default(),
+        listen_connected: Gauge::default(),
         connections_refused: Counter::default(),
     };
     let r = &mut registry;
@@ -170,6 +172,13 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "plugins_loaded",
         "Element plugins serving requests",
         m.plugins_loaded.clone(),
+    );
+    r.register(
+        "listen_connected",
+        "1 while changes made by other processes on the same database are heard \
+         (PostgreSQL: the LISTEN connection is up; always 1 on SQLite), 0 while \
+         they are not",
+        m.listen_connected.clone(),
     );
     r.register(
         "connections_refused",
@@ -300,7 +309,7 @@ pub fn plugin_load(ok: bool) {
 }
 
 /// State sampled at scrape time.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Sample {
     /// Notifications waiting for delivery.
     pub outbox_pending: u64,
@@ -308,6 +317,20 @@ pub struct Sample {
     pub outbox_dead: u64,
     /// Element plugins serving requests.
     pub plugins_loaded: usize,
+    /// Whether changes made by other processes are heard (the PostgreSQL
+    /// listening connection is up; always on SQLite).
+    pub listen_connected: bool,
+}
+
+impl Default for Sample {
+    fn default() -> Self {
+        Self {
+            outbox_pending: 0,
+            outbox_dead: 0,
+            plugins_loaded: 0,
+            listen_connected: true,
+        }
+    }
 }
 
 /// Every metric in the OpenMetrics text format, with `sample`'s gauges.
@@ -317,6 +340,7 @@ pub fn render(sample: Sample) -> String {
     m.outbox_pending.set(gauge(sample.outbox_pending));
     m.outbox_dead.set(gauge(sample.outbox_dead));
     m.plugins_loaded.set(gauge(sample.plugins_loaded as u64));
+    m.listen_connected.set(i64::from(sample.listen_connected));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &m.registry)
         .expect("writing to a String cannot fail");
@@ -346,6 +370,7 @@ mod tests {
             outbox_pending: 7,
             outbox_dead: 2,
             plugins_loaded: 3,
+            listen_connected: false,
         });
         for line in [
             "plugboard_webhooks_received_total{element=\"unit-test-element\"}",
@@ -362,6 +387,7 @@ mod tests {
             "plugboard_poll_errors_total{element=\"unit-test-element\"}",
             "plugboard_plugin_loads_total{outcome=\"failed\"}",
             "plugboard_plugins_loaded 3",
+            "plugboard_listen_connected 0",
             "# EOF",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
