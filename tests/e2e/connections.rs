@@ -7,12 +7,12 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::support::host::webhook_path;
-use crate::support::process::{probe_instance, Binary, Process};
+use crate::support::process::{probe_instance, probe_webhook as webhook, Binary, Process};
 use crate::support::{plugin_bytes, wait_until};
 
 /// Where the probe instances deliver: a closed loopback port.
@@ -68,18 +68,6 @@ async fn closed_by_host(streams: Vec<TcpStream>, deadline: Duration) -> Vec<Vec<
         );
     }
     answers
-}
-
-/// Sends one webhook to the probe instance and returns its status.
-async fn webhook(base: &str, id: i64) -> StatusCode {
-    reqwest::Client::new()
-        .post(format!("{base}{}", webhook_path("probe", id)))
-        .json(&json!({"hello": "world"}))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .unwrap()
-        .status()
 }
 
 #[tokio::test(flavor = "multi_thread")]

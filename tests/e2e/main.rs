@@ -30,6 +30,7 @@ mod instances_api;
 mod languages;
 mod observability;
 mod polling;
+mod propagation;
 mod runtime;
 mod secrets;
 mod shutdown;

@@ -194,6 +194,16 @@ impl Settings {
         } = sections;
         let cluster = cluster_config(cluster)?;
         let store = store_config(store, &server.data)?;
+        let credentials = credentials(management)?;
+        if credentials.is_none() && matches!(store, StoreConfig::Postgres { .. }) {
+            bail!(
+                "with {} set, {} and {} must be set too: replicas sharing a database \
+                 must share the management credentials, so none are generated",
+                named("database_url"),
+                named("user_secret"),
+                named("organization_secret")
+            );
+        }
         let allow_private = parse_allow_list(&outbound.allow_private.join(","))
             .map_err(|e| anyhow::anyhow!("{}: {e}", named("outbound_allow_private")))?;
         if let Some(ca) = &outbound.ca_file {
@@ -289,7 +299,7 @@ impl Settings {
             store,
             runtime,
             outbound,
-            credentials: credentials(management)?,
+            credentials,
             http: HttpConfig {
                 max_connections: positive(server.max_connections, "max_connections")?,
                 header_read_timeout: Duration::from_secs(positive(

@@ -365,6 +365,8 @@ fn database_url_chooses_the_store_and_never_shows_its_password() {
     let url = "postgres://plugboard:s3cr3t-pw@db.internal:5432/plugboard?sslmode=require";
     let args = ServeArgs {
         database_url: Some(url.parse().unwrap()),
+        user_secret: Some("u".parse().unwrap()),
+        organization_secret: Some("o".parse().unwrap()),
         ..ServeArgs::default()
     };
     let s = Settings::from_args(args).unwrap();
@@ -375,10 +377,26 @@ fn database_url_chooses_the_store_and_never_shows_its_password() {
 
     let s = with_file(
         ServeArgs::default(),
-        "[store]\ndatabase_url = \"postgresql:///plugboard?host=/run/postgresql\"",
+        "[store]\ndatabase_url = \"postgresql:///plugboard?host=/run/postgresql\"\n\
+         [management]\nuser_secret = \"u\"\norganization_secret = \"o\"",
     )
     .unwrap();
     assert!(matches!(s.store, StoreConfig::Postgres { .. }));
+}
+
+#[test]
+fn postgres_without_management_secrets_is_refused_naming_both() {
+    let args = ServeArgs {
+        database_url: Some("postgres://db/plugboard".parse().unwrap()),
+        ..ServeArgs::default()
+    };
+    let msg = format!("{:#}", Settings::from_args(args).unwrap_err());
+    for setting in [
+        "user_secret (PLUGBOARD_USER_SECRET, --user-secret)",
+        "organization_secret (PLUGBOARD_ORGANIZATION_SECRET, --organization-secret)",
+    ] {
+        assert!(msg.contains(setting), "{msg}");
+    }
 }
 
 #[test]

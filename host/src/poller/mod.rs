@@ -186,14 +186,18 @@ impl Poller {
     /// broadcast closes.
     pub fn follow_run_requests(
         &self,
-        mut requests: tokio::sync::broadcast::Receiver<(String, String)>,
+        mut requests: tokio::sync::broadcast::Receiver<crate::store::Notification>,
     ) {
+        use crate::store::Notification;
         use tokio::sync::broadcast::error::RecvError;
         let shared = self.shared.clone();
         tokio::spawn(async move {
             loop {
                 let (channel, payload) = match requests.recv().await {
-                    Ok(notice) => notice,
+                    Ok(Notification::Message { channel, payload }) => (channel, payload),
+                    // Requests sent while the connection was down are gone;
+                    // the next scheduled poll covers them.
+                    Ok(Notification::Resync) => continue,
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "run-now requests missed");
                         continue;

@@ -34,6 +34,7 @@ use crate::store::Store;
 use crate::telemetry::readiness::{self, Readiness};
 
 mod listener;
+mod propagation;
 
 pub use listener::raise_open_file_limit;
 use listener::{serve, HttpLimits};
@@ -48,6 +49,7 @@ pub struct Server {
     delivery: Delivery,
     poller: Poller,
     cluster: Cluster,
+    propagation: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
     shutdown_timeout: Duration,
     http: Vec<JoinHandle<std::io::Result<()>>>,
@@ -186,7 +188,8 @@ impl Server {
         readiness.plugins_scanned(registry.clone());
         // Every instance write goes through the service, which announces it
         // to the caches, the poller and delivery. A database notification
-        // from another process would be fed in with `InstanceService::publish`.
+        // from another process is fed in with `InstanceService::publish` (see
+        // `propagation`).
         let elements = {
             let registry = registry.clone();
             Arc::new(move |key: &str| registry.get(key).map(|p| p.plugin.description().clone()))
@@ -218,6 +221,11 @@ impl Server {
             cluster.clone(),
             settings.poller.clone(),
         );
+        // Polls other replicas hand over ("run now" on a replica not holding
+        // the instance's partition) arrive as database notifications.
+        poller.follow_run_requests(store.notifications());
+
+        let propagation = propagation::start(&store, instances.clone(), delivery.clone());
 
         let app = api::router(ApiState {
             registry: registry.clone(),
@@ -251,6 +259,7 @@ impl Server {
             delivery,
             poller,
             cluster,
+            propagation,
             shutdown: listening.shutdown,
             shutdown_timeout: settings.shutdown_timeout,
             http: listening.http,
@@ -299,6 +308,7 @@ impl Server {
                 }
             }
         }
+        self.propagation.abort();
         self.poller.stop();
         self.cluster.stop().await;
         self.delivery.stop(deadline).await;
@@ -356,6 +366,10 @@ impl readiness::StoreProbe for StoreProbe {
             let depth = self.store.outbox_depth().await.map_err(|e| e.to_string())?;
             Ok(Some((depth.pending, depth.dead)))
         })
+    }
+
+    fn listening(&self) -> Option<bool> {
+        self.store.listening()
     }
 }
 

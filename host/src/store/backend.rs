@@ -133,6 +133,17 @@ pub(crate) trait Backend: Send + Sync + 'static {
     }
 
     /// Counters of the writes so far.
+    /// Database notifications, for a backend that has them.
+    fn notifications(&self) -> Option<tokio::sync::broadcast::Receiver<super::Notification>> {
+        None
+    }
+
+    /// Whether the connection receiving notifications is up, for a backend
+    /// that has one.
+    fn listening(&self) -> Option<bool> {
+        None
+    }
+
     fn stats(&self) -> StoreStats;
 
     /// After a write failed with the database unavailable: whether it can

@@ -19,7 +19,7 @@ use super::outbox::{
     StoredNotification,
 };
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
-use super::postgres::{redact_url, PostgresStore};
+use super::postgres::{redact_url, Notification, PostgresStore};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::sqlite::{SqliteOptions, SqliteStore};
 use super::timestamp;
@@ -101,6 +101,8 @@ pub struct StoreStats {
 pub struct Store {
     backend: Arc<dyn Backend>,
     health: Arc<WriteHealth>,
+    /// Never sends: what a backend without notifications hands out.
+    silent: tokio::sync::broadcast::Sender<Notification>,
 }
 
 impl Store {
@@ -127,6 +129,7 @@ impl Store {
         Store {
             backend,
             health: Arc::default(),
+            silent: tokio::sync::broadcast::channel(1).0,
         }
     }
 
@@ -324,6 +327,23 @@ impl Store {
     /// unavailable) while a database server cannot be reached.
     pub async fn check(&self) -> Result<()> {
         self.backend.check().await
+    }
+
+    /// Notifications from the database, sent by any process writing to it
+    /// (PostgreSQL `NOTIFY` on `plugboard_outbox`, `plugboard_instances`,
+    /// `plugboard_poll_run`), and [`Notification::Resync`] after the
+    /// listening connection was lost and is back. On SQLite (one process)
+    /// nothing is ever received.
+    pub fn notifications(&self) -> tokio::sync::broadcast::Receiver<Notification> {
+        self.backend
+            .notifications()
+            .unwrap_or_else(|| self.silent.subscribe())
+    }
+
+    /// Whether the connection receiving database notifications is up;
+    /// `None` on a backend without one (SQLite).
+    pub fn listening(&self) -> Option<bool> {
+        self.backend.listening()
     }
 
     /// Counters of the store's writes, for metrics and tests.

@@ -56,4 +56,5 @@ pub use outbox::{
     StoredNotification,
 };
 pub use poll::{PollCheckpoint, PollOutcome, PollWrite};
+pub use postgres::Notification;
 pub use receipt::{NewReceipt, ReceiptOutcome, ReceiptState, ReceiptStatus};

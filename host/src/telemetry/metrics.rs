@@ -74,6 +74,7 @@ struct Metrics {
     poll_errors: Family<ElementLabel, Counter>,
     plugin_loads: Family<Outcome, Counter>,
     plugins_loaded: Gauge,
+    listen_connected: Gauge,
     connections_refused: Counter,
     poll_pages_fenced: Counter,
     delivery_outcomes_stale: Counter,
@@ -127,6 +128,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         poll_errors: Family::default(),
         plugin_loads: Family::default(),
         plugins_loaded: Gauge::default(),
+        listen_connected: Gauge::default(),
         connections_refused: Counter::default(),
         poll_pages_fenced: Counter::default(),
         delivery_outcomes_stale: Counter::default(),
@@ -201,6 +203,13 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "plugins_loaded",
         "Element plugins serving requests",
         m.plugins_loaded.clone(),
+    );
+    r.register(
+        "listen_connected",
+        "1 while changes made by other processes on the same database are heard \
+         (PostgreSQL: the LISTEN connection is up; always 1 on SQLite), 0 while \
+         they are not",
+        m.listen_connected.clone(),
     );
     r.register(
         "connections_refused",
@@ -367,7 +376,7 @@ pub fn plugin_load(ok: bool) {
 }
 
 /// State sampled at scrape time.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Sample {
     /// Notifications waiting for delivery and dead-lettered ones; `None`
     /// on a replica not holding the maintenance lease (another one
@@ -375,6 +384,19 @@ pub struct Sample {
     pub outbox: Option<(u64, u64)>,
     /// Element plugins serving requests.
     pub plugins_loaded: usize,
+    /// Whether changes made by other processes are heard (the PostgreSQL
+    /// listening connection is up; always on SQLite).
+    pub listen_connected: bool,
+}
+
+impl Default for Sample {
+    fn default() -> Self {
+        Self {
+            outbox: None,
+            plugins_loaded: 0,
+            listen_connected: true,
+        }
+    }
 }
 
 /// Every metric in the OpenMetrics text format, with `sample`'s gauges.
@@ -382,6 +404,7 @@ pub fn render(sample: Sample) -> String {
     let m = &*METRICS;
     let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     m.plugins_loaded.set(gauge(sample.plugins_loaded as u64));
+    m.listen_connected.set(i64::from(sample.listen_connected));
     let mut out = String::new();
     let mut encode = || -> std::fmt::Result {
         text::encode_registry(&mut out, &m.registry)?;
@@ -405,6 +428,7 @@ mod tests {
         let text = render(Sample {
             outbox: None,
             plugins_loaded: 1,
+            listen_connected: true,
         });
         assert!(!text.contains("plugboard_outbox_pending"), "{text}");
         assert!(!text.contains("plugboard_outbox_dead"), "{text}");
@@ -432,6 +456,7 @@ mod tests {
         let text = render(Sample {
             outbox: Some((7, 2)),
             plugins_loaded: 3,
+            listen_connected: false,
         });
         for line in [
             "plugboard_webhooks_received_total{replica=\"unnamed\",element=\"unit-test-element\"}",
@@ -451,6 +476,7 @@ mod tests {
             "plugboard_poll_pages_fenced_total{replica=\"unnamed\"} 1",
             "plugboard_delivery_outcomes_stale_total{replica=\"unnamed\"} 2",
             "plugboard_partitions_held{replica=\"unnamed\"} 256",
+            "plugboard_listen_connected{replica=\"unnamed\"} 0",
             "# EOF",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");

@@ -47,6 +47,12 @@ pub trait StoreProbe: Send + Sync + 'static {
     /// Notifications waiting for delivery and dead-lettered ones, or why
     /// they could not be counted.
     fn outbox_depth(&self) -> DepthFuture<'_>;
+
+    /// Whether the connection receiving database notifications from other
+    /// processes is up; `None` when the store has none (SQLite).
+    fn listening(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// What readiness and `/metrics` need of the plugin registry.
@@ -167,6 +173,11 @@ impl Readiness {
         if let Some(registry) = self.inner.registry.get() {
             sample.plugins_loaded = registry.loaded();
         }
+        sample.listen_connected = self
+            .inner
+            .store
+            .get()
+            .is_none_or(|store| store.listening() != Some(false));
         sample
     }
 }

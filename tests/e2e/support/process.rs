@@ -189,6 +189,19 @@ pub async fn probe_instance(base: &str, callback: &str) -> i64 {
     .await
 }
 
+/// Sends one webhook to the probe instance `id` of the binary at `base`;
+/// returns its status.
+pub async fn probe_webhook(base: &str, id: i64) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .post(format!("{base}{}", super::host::webhook_path("probe", id)))
+        .json(&serde_json::json!({"hello": "world"}))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// Creates an instance of the binary at `base` from `body` (the
 /// `POST /instances` request); returns its id.
 pub async fn create_instance(base: &str, body: serde_json::Value) -> i64 {

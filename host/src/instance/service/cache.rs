@@ -69,6 +69,17 @@ impl ConfiguredCache {
         }
     }
 
+    /// Whether a change to `version` (`None`: deleted) was already applied
+    /// here: the instance's floor is at or above it.
+    pub(super) fn knows(&self, id: i64, version: Option<i64>) -> bool {
+        self.floor(id) >= version.unwrap_or(i64::MAX)
+    }
+
+    /// Drops every entry (changes may have been missed); the floors stay.
+    pub(super) fn clear(&self) {
+        self.entries.invalidate_all();
+    }
+
     /// Applies a published change: raises the floor, drops older entries.
     pub(super) async fn apply(&self, change: InstanceChange) {
         let floor = change.version.unwrap_or(i64::MAX);

@@ -61,10 +61,11 @@ impl Drop for Notice {
     }
 }
 
-/// What travels on the broadcast channel.
+/// What travels on the broadcast channel: a change, or (`None`) word
+/// that anything may have changed.
 #[derive(Clone)]
 struct Sent {
-    change: InstanceChange,
+    change: Option<InstanceChange>,
     pending: Option<Arc<Pending>>,
 }
 
@@ -86,10 +87,11 @@ impl Subscription {
     /// The next change (waits for one).
     pub async fn recv(&mut self) -> Received {
         match self.0.recv().await {
-            Ok(sent) => Received::Change(Notice {
-                change: sent.change,
-                pending: sent.pending,
-            }),
+            Ok(Sent {
+                change: Some(change),
+                pending,
+            }) => Received::Change(Notice { change, pending }),
+            Ok(Sent { change: None, .. }) => Received::Missed,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "an instance change subscriber fell behind");
                 Received::Missed
@@ -118,7 +120,16 @@ impl InstanceChanges {
     /// Announces `change` without waiting for anyone.
     pub fn announce(&self, change: InstanceChange) {
         let _ = self.0.send(Sent {
-            change,
+            change: Some(change),
+            pending: None,
+        });
+    }
+
+    /// Announces that any instance may have changed (changes were missed):
+    /// every subscriber receives [`Received::Missed`] and re-reads all.
+    pub fn announce_all(&self) {
+        let _ = self.0.send(Sent {
+            change: None,
             pending: None,
         });
     }
@@ -138,7 +149,7 @@ impl InstanceChanges {
         tokio::pin!(done);
         done.as_mut().enable();
         let sent = Sent {
-            change,
+            change: Some(change),
             pending: Some(pending.clone()),
         };
         if self.0.send(sent).is_err() {

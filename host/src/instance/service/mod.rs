@@ -173,9 +173,22 @@ impl InstanceService {
     /// Feeds a change made elsewhere (e.g. by another process on the same
     /// database) into the channel: the cache drops the instance and every
     /// subscriber re-reads it. Nobody waits for it to be applied.
+    /// A change at a version this service already published (its own
+    /// write, echoed back by the database) is ignored.
     pub async fn publish(&self, change: InstanceChange) {
+        if self.cache.knows(change.id, change.version) {
+            return;
+        }
         self.cache.apply(change).await;
         self.changes.announce(change);
+    }
+
+    /// Announces that any instance may have changed elsewhere (database
+    /// notifications were missed): the cache is emptied and every
+    /// subscriber re-reads everything.
+    pub fn resync(&self) {
+        self.cache.clear();
+        self.changes.announce_all();
     }
 
     /// Publishes a change made here and waits until every subscriber has

@@ -79,6 +79,24 @@ impl Target {
         Ok(client)
     }
 
+    /// A dedicated connection outside the pool whose asynchronous messages
+    /// (notifications) the caller reads from the returned stream, which also
+    /// drives the connection: it must be polled for the client to work.
+    pub(super) async fn connect_streaming(
+        &self,
+    ) -> Result<(tokio_postgres::Client, super::listen::Messages), tokio_postgres::Error> {
+        Ok(match &self.tls {
+            Some(tls) => {
+                let (client, connection) = self.config.connect(tls.clone()).await?;
+                (client, Box::pin(super::listen::messages(connection)))
+            }
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await?;
+                (client, Box::pin(super::listen::messages(connection)))
+            }
+        })
+    }
+
     /// The pool of up to `size` connections.
     pub(super) fn pool(&self, size: usize) -> anyhow::Result<Pool> {
         let config = ManagerConfig {

@@ -13,7 +13,8 @@ use super::error::get as col;
 const COLUMNS: &str = "id, token, element_key, name, tags, configuration, events_enabled, \
                        created_at, updated_at, delivery_paused, version";
 
-/// Inserts an instance and returns it as stored.
+/// Inserts an instance and returns it as stored (announced on
+/// [`CHANNEL`]: call it inside a transaction).
 pub(super) async fn insert(
     client: &impl GenericClient,
     new: &NewInstance,
@@ -39,7 +40,25 @@ pub(super) async fn insert(
             ],
         )
         .await?;
-    from_row(&row)
+    let instance = from_row(&row)?;
+    announce(client, &format!("{}:{}", instance.id, instance.version)).await?;
+    Ok(instance)
+}
+
+/// The channel instance writes are announced on, with the payload
+/// `"<id>:<version>"` or `"<id>:deleted"`.
+pub(super) const CHANNEL: &str = "plugboard_instances";
+
+/// Sends `payload` on [`CHANNEL`]; inside a transaction it is delivered
+/// when (and only if) the transaction commits.
+async fn announce(client: &impl GenericClient, payload: &str) -> Result<()> {
+    client
+        .execute(
+            &client.prepare_cached("SELECT pg_notify($1, $2)").await?,
+            &[&CHANNEL, &payload],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Replaces the fields the patch names, parks or unparks the instance's
@@ -105,11 +124,15 @@ pub(super) async fn update(
         .await?;
     }
     let updated = get(&tx, id).await?;
+    if let Some(instance) = &updated {
+        announce(&tx, &format!("{}:{}", instance.id, instance.version)).await?;
+    }
     tx.commit().await?;
     Ok(updated)
 }
 
-/// Deletes an instance; everything it owns goes with it.
+/// Deletes an instance; everything it owns goes with it (announced on
+/// [`CHANNEL`]: call it inside a transaction).
 pub(super) async fn delete(client: &impl GenericClient, id: i64) -> Result<bool> {
     let deleted = client
         .execute(
@@ -119,6 +142,9 @@ pub(super) async fn delete(client: &impl GenericClient, id: i64) -> Result<bool>
             &[&id],
         )
         .await?;
+    if deleted > 0 {
+        announce(client, &format!("{id}:deleted")).await?;
+    }
     Ok(deleted > 0)
 }
 

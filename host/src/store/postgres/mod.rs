@@ -16,6 +16,7 @@ mod error;
 mod eventlog;
 mod instances;
 mod leases;
+mod listen;
 mod outbox;
 mod polls;
 mod receipts;
@@ -38,11 +39,14 @@ use super::StoreStats;
 use batch::Batcher;
 pub(crate) use connection::redact_url;
 use connection::{Target, POOL_SIZE};
+use listen::Listener;
+pub use listen::Notification;
 
 /// The PostgreSQL store: its pool and its group-commit task.
 pub(crate) struct PostgresStore {
     pool: Pool,
     batcher: Batcher,
+    listener: Listener,
 }
 
 impl PostgresStore {
@@ -56,6 +60,7 @@ impl PostgresStore {
         let pool = target.pool(POOL_SIZE)?;
         Ok(Self {
             batcher: Batcher::start(pool.clone()),
+            listener: Listener::start(target, redact_url(url)),
             pool,
         })
     }
@@ -88,7 +93,11 @@ impl Backend for PostgresStore {
         token: String,
         now: OffsetDateTime,
     ) -> Result<Instance> {
-        instances::insert(&self.client().await?, &new, &token, now).await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let instance = instances::insert(&tx, &new, &token, now).await?;
+        tx.commit().await?;
+        Ok(instance)
     }
 
     async fn get_instance(&self, id: i64) -> Result<Option<Instance>> {
@@ -118,7 +127,11 @@ impl Backend for PostgresStore {
     }
 
     async fn delete_instance(&self, id: i64) -> Result<bool> {
-        instances::delete(&self.client().await?, id).await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let deleted = instances::delete(&tx, id).await?;
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     async fn record_receipt(&self, receipt: NewReceipt) -> Result<ReceiptOutcome> {
@@ -215,6 +228,14 @@ impl Backend for PostgresStore {
 
     fn stats(&self) -> StoreStats {
         self.batcher.stats()
+    }
+
+    fn notifications(&self) -> Option<tokio::sync::broadcast::Receiver<Notification>> {
+        Some(self.listener.subscribe())
+    }
+
+    fn listening(&self) -> Option<bool> {
+        Some(self.listener.connected())
     }
 
     /// A temporary table written and dropped in one transaction: fails

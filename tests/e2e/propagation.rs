@@ -1,0 +1,122 @@
+//! Two real `plugboard serve` processes on one PostgreSQL database: a
+//! change made through one takes effect on the other within a second
+//! (PostgreSQL `LISTEN/NOTIFY`), also after their listening connections
+//! were terminated by the database.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::plugin_bytes;
+use crate::support::process::{probe_instance, probe_webhook as webhook, Binary, Process, AUTH};
+
+/// Where the probe instance delivers: a closed loopback port.
+const CALLBACK: &str = "http://127.0.0.1:9/hook";
+
+/// A replica on the database `url` with the probe element.
+async fn replica(plugins: &std::path::Path, data: &std::path::Path, url: &str) -> Process {
+    let process = Binary::serve(plugins, data)
+        .env("PLUGBOARD_DATABASE_URL", url)
+        .env("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", "127.0.0.1")
+        .spawn();
+    process.wait_ready().await;
+    process
+}
+
+/// Switches events of `id` on or off through `base`.
+async fn switch_events(base: &str, id: i64, enabled: bool) {
+    let status = reqwest::Client::new()
+        .put(format!("{base}/instances/{id}/events/enabled"))
+        .header("authorization", AUTH)
+        .json(&json!({ "enabled": enabled }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "switching events: {status}");
+}
+
+/// How long until webhooks to `id` through `base` are answered `wanted`
+/// (polled every 20 ms, failing after `bound`).
+async fn answered_within(base: &str, id: i64, wanted: StatusCode, bound: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got = webhook(base, id).await;
+        if got == wanted {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < bound,
+            "still {got} instead of {wanted} after {bound:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Terminates every listening connection on the database; returns how many.
+async fn terminate_listeners(url: &str) -> usize {
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND query LIKE 'LISTEN %'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_switched_off_on_one_replica_are_refused_by_the_other_within_a_second() {
+    plugboard::server::raise_open_file_limit();
+    let url = tokio::task::spawn_blocking(|| throwaway_postgres::shared().create_database())
+        .await
+        .unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::write(plugins.path().join("probe.wasm"), plugin_bytes("probe")).unwrap();
+    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = replica(plugins.path(), data_a.path(), &url).await;
+    let b = replica(plugins.path(), data_b.path(), &url).await;
+
+    // Created on A, accepted by B (which now has it cached).
+    let id = probe_instance(&a.base(), CALLBACK).await;
+    assert!(webhook(&b.base(), id).await.is_success());
+
+    switch_events(&a.base(), id, false).await;
+    let took = answered_within(&b.base(), id, StatusCode::CONFLICT, Duration::from_secs(1)).await;
+    eprintln!("events off on A refused by B after {took:?}");
+
+    // The database drops both listening connections: they come back and
+    // changes keep propagating (well before the 60 s cache expiry).
+    assert_eq!(terminate_listeners(&url).await, 2);
+    crate::support::wait_until(
+        "B to notice its listening connection was lost",
+        Duration::from_secs(10),
+        || async {
+            b.log()
+                .contains("the listening connection to PostgreSQL")
+                .then_some(())
+        },
+    )
+    .await;
+    switch_events(&a.base(), id, true).await;
+    let took = answered_within(&b.base(), id, StatusCode::OK, Duration::from_secs(3)).await;
+    eprintln!("events on again after the reconnect, accepted by B after {took:?}");
+    switch_events(&a.base(), id, false).await;
+    answered_within(&b.base(), id, StatusCode::CONFLICT, Duration::from_secs(1)).await;
+    let metrics = reqwest::get(format!("{}/metrics", b.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("plugboard_listen_connected 1"),
+        "{metrics}"
+    );
+}
