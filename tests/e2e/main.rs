@@ -28,6 +28,8 @@ mod instances_api;
 mod languages;
 mod observability;
 mod polling;
+// Three real replicas on one PostgreSQL: kills, freezes, database crashes, propagation, partitions.
+mod replicas;
 mod runtime;
 mod secrets;
 mod shutdown;
