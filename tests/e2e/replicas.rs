@@ -13,7 +13,7 @@ use crate::support::receiver::{Answer, Receiver};
 use crate::support::replicas::Replicas;
 use crate::support::round_robin::{deliveries, wait_all_delivered, Load};
 use crate::support::wait_until;
-
+mod partitions;
 mod propagation;
 
 /// Delivery settings of the tests: a 1 s request deadline (so a claim's

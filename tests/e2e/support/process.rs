@@ -164,6 +164,11 @@ impl Process {
         assert!(status.success(), "kill -{name} failed");
     }
 
+    /// Its process id (for `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the process to exit.
     pub async fn exited(&mut self, deadline: Duration) -> ExitStatus {
         let child = &mut self.child;

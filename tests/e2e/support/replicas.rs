@@ -190,6 +190,22 @@ impl Replicas {
         self.wait_ready(i).await;
     }
 
+    /// The running replica whose TCP connection has the local address
+    /// `client` (as a server saw it), found through `/proc`.
+    pub fn replica_of_connection(&self, client: std::net::SocketAddr) -> Option<usize> {
+        let inode = socket_inode(client.port())?;
+        let target = format!("socket:[{inode}]");
+        (0..self.len()).find(|i| {
+            let Some(process) = &self.running[*i] else {
+                return false;
+            };
+            let fds = std::fs::read_dir(format!("/proc/{}/fd", process.pid()));
+            fds.into_iter().flatten().flatten().any(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == target)
+            })
+        })
+    }
+
     /// Everything replica `i` logged so far (its current run).
     pub fn log(&self, i: usize) -> String {
         self.process(i).log()
@@ -252,4 +268,19 @@ pub async fn send_callback(
         .ok()?;
     let status = r.status().as_u16();
     Some((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+/// The inode of the loopback IPv4 TCP socket bound to local `port`
+/// (`/proc/net/tcp`).
+fn socket_inode(port: u16) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!(":{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields
+            .get(1)
+            .filter(|a| a.ends_with(&local))
+            .and_then(|_| fields.get(9))
+            .map(|s| s.to_string())
+    })
 }
