@@ -68,8 +68,9 @@ for port in $PORTS; do
     PIDS+=($!)
 done
 
+echo "== waiting for the replicas (a first start compiles the plugins: up to a few minutes)"
 for port in $PORTS; do
-    for _ in $(seq 600); do
+    for _ in $(seq 3000); do
         curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
         sleep 0.1
     done
