@@ -21,8 +21,8 @@ use crate::support::wait_until;
 
 /// Quick heartbeats and short leases, and polls every 3 s (0.05 min).
 const CLUSTER: [(&str, &str); 3] = [
-    ("PLUGBOARD_CLUSTER_HEARTBEAT_SECS", "1"),
-    ("PLUGBOARD_CLUSTER_LEASE_SECS", "4"),
+    ("PLUGBOARD_HEARTBEAT_SECS", "1"),
+    ("PLUGBOARD_LEASE_SECS", "4"),
     ("PLUGBOARD_POLL_MIN_INTERVAL_SECS", "0"),
 ];
 const EVERY_3_S: &str = "0.05";
