@@ -31,6 +31,8 @@ mod languages;
 mod observability;
 mod polling;
 mod propagation;
+// Three real replicas on one PostgreSQL: kills, freezes, database crashes, propagation, partitions.
+mod replicas;
 mod runtime;
 mod secrets;
 mod shutdown;

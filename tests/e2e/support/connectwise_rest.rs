@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -60,6 +60,10 @@ pub struct Seen {
     pub authorized: bool,
     /// When it arrived.
     pub at: Instant,
+    /// When it arrived, by the wall clock (which the hosts share).
+    pub wall: OffsetDateTime,
+    /// The client's address (which process sent it).
+    pub peer: SocketAddr,
 }
 
 #[derive(Default)]
@@ -98,6 +102,7 @@ impl ConnectWiseRest {
             .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { addr, ..fake }
     }
@@ -221,6 +226,7 @@ async fn serve(
     State(fake): State<ConnectWiseRest>,
     Path((area, name)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
     let Some(resource) = resource_of(&area, &name) else {
@@ -247,6 +253,8 @@ async fn serve(
             page_size,
             authorized: ok,
             at: Instant::now(),
+            wall: OffsetDateTime::now_utc(),
+            peer,
         });
         let queued = inner.faults.entry(resource.into()).or_default();
         let fault = match queued.front() {

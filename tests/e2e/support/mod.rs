@@ -102,5 +102,7 @@ pub mod connectwise_rest;
 pub mod host;
 pub mod process;
 pub mod receiver;
+pub mod replicas;
+pub mod round_robin;
 pub mod scrape;
 pub mod tls;
