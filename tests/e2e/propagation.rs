@@ -1,7 +1,8 @@
 //! Two real `plugboard serve` processes on one PostgreSQL database: a
 //! change made through one takes effect on the other within a second
 //! (PostgreSQL `LISTEN/NOTIFY`), also after their listening connections
-//! were terminated by the database.
+//! were terminated by the database; and a console session opened through
+//! one is accepted by the other until a logout through either.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,34 @@ async fn replica(plugins: &std::path::Path, data: &std::path::Path, url: &str) -
         .spawn();
     process.wait_ready().await;
     process
+}
+
+/// Two replicas with the probe element on a fresh database of the
+/// throwaway cluster.
+struct Pair {
+    a: Process,
+    b: Process,
+    url: String,
+    _dirs: [tempfile::TempDir; 3],
+}
+
+impl Pair {
+    async fn start() -> Self {
+        let url = tokio::task::spawn_blocking(|| throwaway_postgres::shared().create_database())
+            .await
+            .unwrap();
+        let plugins = tempfile::tempdir().unwrap();
+        std::fs::write(plugins.path().join("probe.wasm"), plugin_bytes("probe")).unwrap();
+        let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = replica(plugins.path(), data_a.path(), &url).await;
+        let b = replica(plugins.path(), data_b.path(), &url).await;
+        Self {
+            a,
+            b,
+            url,
+            _dirs: [plugins, data_a, data_b],
+        }
+    }
 }
 
 /// Switches events of `id` on or off through `base`.
@@ -74,14 +103,7 @@ async fn terminate_listeners(url: &str) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn events_switched_off_on_one_replica_are_refused_by_the_other_within_a_second() {
     plugboard::server::raise_open_file_limit();
-    let url = tokio::task::spawn_blocking(|| throwaway_postgres::shared().create_database())
-        .await
-        .unwrap();
-    let plugins = tempfile::tempdir().unwrap();
-    std::fs::write(plugins.path().join("probe.wasm"), plugin_bytes("probe")).unwrap();
-    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = replica(plugins.path(), data_a.path(), &url).await;
-    let b = replica(plugins.path(), data_b.path(), &url).await;
+    let Pair { a, b, url, _dirs } = Pair::start().await;
 
     // Created on A, accepted by B (which now has it cached).
     let id = probe_instance(&a.base(), CALLBACK).await;
@@ -119,4 +141,94 @@ async fn events_switched_off_on_one_replica_are_refused_by_the_other_within_a_se
         metrics.contains("plugboard_listen_connected 1"),
         "{metrics}"
     );
+}
+
+/// Signs in to the console through `base`; returns the session cookie.
+async fn console_login(client: &reqwest::Client, base: &str) -> String {
+    let answer = client
+        .post(format!("{base}/console/login"))
+        .form(&[
+            ("user", "proc-user-secret-7f3a"),
+            ("organization", "proc-org-secret-91c2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let set_cookie = answer.headers()["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// `GET /instances` through `base` with only the session cookie.
+async fn listed_with(client: &reqwest::Client, base: &str, cookie: &str) -> StatusCode {
+    client
+        .get(format!("{base}/instances"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_session_from_one_replica_works_on_the_other_until_logout_on_either() {
+    let Pair { a, b, url, _dirs } = Pair::start().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    assert_eq!(
+        listed_with(&client, &b.base(), "plugboard_console=forged").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let cookie = console_login(&client, &a.base()).await;
+    assert_eq!(
+        listed_with(&client, &a.base(), &cookie).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        listed_with(&client, &b.base(), &cookie).await,
+        StatusCode::OK,
+        "a session opened on A is accepted by B"
+    );
+    let page = client
+        .get(format!("{}/console/events", b.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "B serves the console pages");
+
+    // Logging out through B ends the session on A too.
+    let out = client
+        .post(format!("{}/console/logout", b.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        listed_with(&client, &a.base(), &cookie).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // The database keeps only the token's digest, never the token.
+    let token = cookie.split_once('=').unwrap().1.to_string();
+    let second = console_login(&client, &a.base()).await;
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let (db, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rows = db
+        .query("SELECT digest FROM console_sessions", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "the logged-out session is gone");
+    let stored: Vec<u8> = rows[0].get(0);
+    let second_token = second.split_once('=').unwrap().1;
+    use sha2::Digest as _;
+    assert_eq!(
+        stored,
+        sha2::Sha256::digest(second_token.as_bytes()).to_vec()
+    );
+    assert_ne!(token, second_token);
 }

@@ -110,7 +110,11 @@ impl Setup {
 }
 
 /// Sends the first half of a signed webhook over a raw connection; returns
-/// the connection and the rest of the body.
+/// the connection and the rest of the body. The request asks for `100
+/// Continue` and waits for it before sending any body, so the host has
+/// accepted the connection and its handler is reading the request (a
+/// connection still in the listen backlog would be reset when the listener
+/// closes, which is not what this test is about).
 async fn slow_request(setup: &Setup, path: &str) -> (tokio::net::TcpStream, Vec<u8>) {
     let (body, signature) = setup.callback("slow-request", 999);
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", setup.port))
@@ -118,10 +122,25 @@ async fn slow_request(setup: &Setup, path: &str) -> (tokio::net::TcpStream, Vec<
         .unwrap();
     let head = format!(
         "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
-         x-content-signature: {signature}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+         x-content-signature: {signature}\r\ncontent-length: {}\r\nconnection: close\r\n\
+         expect: 100-continue\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut byte))
+            .await
+            .expect("no 100 Continue within 30 s")
+            .unwrap();
+        interim.push(byte[0]);
+    }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
     stream.write_all(&body[..body.len() / 2]).await.unwrap();
     (stream, body[body.len() / 2..].to_vec())
 }

@@ -37,8 +37,10 @@ fn with_cookie(mut response: Response, cookie: &str) -> Response {
 
 /// `GET /console/login`: the form, or home when already signed in.
 pub async fn form(State(console): State<Console>, headers: HeaderMap) -> Response {
-    if session::token(&headers).is_some_and(|t| console.sessions.touch(t)) {
-        return Redirect::to(HOME).into_response();
+    if let Some(t) = session::token(&headers) {
+        if console.sessions.touch(t).await {
+            return Redirect::to(HOME).into_response();
+        }
     }
     page(StatusCode::OK, None)
 }
@@ -67,7 +69,12 @@ pub async fn submit(State(console): State<Console>, headers: HeaderMap, body: By
             Some("Those secrets are not the management credentials."),
         );
     }
-    let token = console.sessions.open();
+    let Some(token) = console.sessions.open().await else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("The session could not be stored; try again in a moment."),
+        );
+    };
     tracing::info!("console login");
     with_cookie(
         Redirect::to(HOME).into_response(),
@@ -78,7 +85,7 @@ pub async fn submit(State(console): State<Console>, headers: HeaderMap, body: By
 /// `POST /console/logout`: ends the session and clears the cookie.
 pub async fn logout(State(console): State<Console>, headers: HeaderMap) -> Response {
     if let Some(t) = session::token(&headers) {
-        console.sessions.close(t);
+        console.sessions.close(t).await;
     }
     with_cookie(
         Redirect::to("/console/login").into_response(),

@@ -12,7 +12,8 @@
 //! on a page navigation, so `/console/login` asks for the two secrets once,
 //! checks them in constant time ([`crate::api::auth::Credentials::matches`])
 //! and answers with a session cookie (`HttpOnly`, `SameSite=Strict`, a random
-//! token kept in memory with an expiry, see [`session`]). The management
+//! token kept in the store with an expiry, so every replica knows it;
+//! see [`session`]). The management
 //! API accepts that cookie in place of the header: [`session::recognize`]
 //! marks such requests authenticated, and the API's own check lets marked
 //! requests through. Requests that change state must also carry the
@@ -32,6 +33,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::api::auth::Credentials;
+use crate::store::Store;
 use session::Sessions;
 
 /// What the console's handlers share.
@@ -39,16 +41,16 @@ use session::Sessions;
 pub struct Console {
     /// The management credentials a login must present.
     credentials: Arc<Credentials>,
-    /// Live sessions.
-    sessions: Arc<Sessions>,
+    /// The sessions, kept in the store.
+    sessions: Sessions,
 }
 
 /// Adds the console's routes to `app` and lets console sessions call the
 /// management API routes `app` already has.
-pub fn mount(app: Router, credentials: Arc<Credentials>) -> Router {
+pub fn mount(app: Router, credentials: Arc<Credentials>, store: Store) -> Router {
     let console = Console {
         credentials,
-        sessions: Arc::new(Sessions::default()),
+        sessions: Sessions::new(store),
     };
     app.merge(router(console.clone()))
         .layer(axum::middleware::from_fn_with_state(

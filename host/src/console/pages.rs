@@ -122,7 +122,10 @@ pub async fn render(
     headers: HeaderMap,
     page: &'static Page,
 ) -> Response {
-    let signed_in = session::token(&headers).is_some_and(|t| console.sessions.touch(t));
+    let signed_in = match session::token(&headers) {
+        Some(t) => console.sessions.touch(t).await,
+        None => false,
+    };
     if !signed_in {
         return Redirect::to("/console/login").into_response();
     }

@@ -1,12 +1,17 @@
-//! Console sessions: random tokens kept in memory with an expiry, the
+//! Console sessions: random tokens kept in the store with an expiry, the
 //! cookie that carries them, and the middleware that lets a session stand in
 //! for the management credentials on API calls.
 //!
-//! A token is 32 random bytes; only its SHA-256 is kept, so a lookup never
-//! compares secret bytes. A session ends after [`IDLE`] without a request or
-//! [`LIFETIME`] after login, whichever comes first, on logout, and when the
-//! host restarts. At most [`MAX_SESSIONS`] live at once; the oldest goes
-//! first.
+//! A token is 32 random bytes; only its SHA-256 is stored (see
+//! [`crate::store::SessionRules`]), so a lookup never compares secret bytes
+//! and the table opens nothing by itself. Kept in the store, a session is
+//! known to every replica on one database: opened through one, it is
+//! accepted by the others, and a logout through any of them ends it. A
+//! session ends after [`IDLE`] without a request or [`LIFETIME`] after
+//! login, whichever comes first, and on logout. At most [`MAX_SESSIONS`]
+//! live at once; the oldest goes first. If the store cannot be read, a
+//! session is not recognized (the request then needs the management
+//! credentials) and the failure is logged.
 //!
 //! Cross-site request forgery: the cookie is `SameSite=Strict`, so browsers
 //! do not send it with requests started by other sites. Other ports of the
@@ -16,9 +21,7 @@
 //! grants; and a request the browser labels as coming from another origin
 //! (`Sec-Fetch-Site`) is never treated as the console's.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method};
@@ -31,6 +34,7 @@ use sha2::{Digest, Sha256};
 
 use super::Console;
 use crate::api::auth::Authenticated;
+use crate::store::{SessionRules, Store};
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "plugboard_console";
@@ -47,21 +51,21 @@ pub const LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 /// Most sessions kept at once.
 pub const MAX_SESSIONS: usize = 256;
 
-struct Entry {
-    created: Instant,
-    last_seen: Instant,
-}
+/// A live session's last use is written at most this often.
+pub const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
-impl Entry {
-    fn live(&self, now: Instant) -> bool {
-        now.duration_since(self.created) < LIFETIME && now.duration_since(self.last_seen) < IDLE
-    }
-}
+/// The rules the store applies to console sessions.
+pub const RULES: SessionRules = SessionRules {
+    idle_ms: IDLE.as_millis() as i64,
+    lifetime_ms: LIFETIME.as_millis() as i64,
+    max: MAX_SESSIONS,
+    touch_every_ms: TOUCH_EVERY.as_millis() as i64,
+};
 
-/// The live sessions, keyed by the SHA-256 of their token.
-#[derive(Default)]
+/// The console's sessions, kept in the store.
+#[derive(Clone)]
 pub struct Sessions {
-    live: Mutex<HashMap<[u8; 32], Entry>>,
+    store: Store,
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -69,51 +73,40 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 impl Sessions {
-    /// Starts a session and returns its token (shown only to the browser).
-    pub fn open(&self) -> String {
+    /// The sessions kept in `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Starts a session and returns its token (shown only to the browser);
+    /// `None` if the store could not keep it (logged).
+    pub async fn open(&self) -> Option<String> {
         let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-        let now = Instant::now();
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|_, e| e.live(now));
-        while live.len() >= MAX_SESSIONS {
-            let oldest = live.iter().min_by_key(|(_, e)| e.created).map(|(k, _)| *k);
-            match oldest {
-                Some(k) => live.remove(&k),
-                None => break,
-            };
+        match self.store.open_session(digest(&token), RULES).await {
+            Ok(()) => Some(token),
+            Err(e) => {
+                tracing::error!(error = %e, "storing a console session failed");
+                None
+            }
         }
-        live.insert(
-            digest(&token),
-            Entry {
-                created: now,
-                last_seen: now,
-            },
-        );
-        token
     }
 
     /// Whether `token` names a live session; a hit keeps it alive.
-    pub fn touch(&self, token: &str) -> bool {
-        let now = Instant::now();
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        let key = digest(token);
-        match live.get_mut(&key) {
-            Some(e) if e.live(now) => {
-                e.last_seen = now;
-                true
-            }
-            Some(_) => {
-                live.remove(&key);
+    pub async fn touch(&self, token: &str) -> bool {
+        match self.store.touch_session(digest(token), RULES).await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a console session failed");
                 false
             }
-            None => false,
         }
     }
 
     /// Ends the session `token` names, if any.
-    pub fn close(&self, token: &str) {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.remove(&digest(token));
+    pub async fn close(&self, token: &str) {
+        if let Err(e) = self.store.close_session(digest(token)).await {
+            tracing::warn!(error = %e, "ending a console session failed");
+        }
     }
 }
 
@@ -171,9 +164,11 @@ pub async fn recognize(
 ) -> Response {
     let headers = request.headers();
     let safe = matches!(*request.method(), Method::GET | Method::HEAD);
-    let marked = (safe || headers.contains_key(CONSOLE_HEADER))
-        && !cross_origin(headers)
-        && token(headers).is_some_and(|t| console.sessions.touch(t));
+    let candidate = (safe || headers.contains_key(CONSOLE_HEADER)) && !cross_origin(headers);
+    let marked = match token(headers).filter(|_| candidate) {
+        Some(t) => console.sessions.touch(t).await,
+        None => false,
+    };
     if marked {
         request.extensions_mut().insert(Authenticated);
     }
@@ -184,26 +179,19 @@ pub async fn recognize(
 mod tests {
     use super::*;
 
-    #[test]
-    fn sessions_open_touch_close() {
-        let s = Sessions::default();
-        let t = s.open();
+    #[tokio::test]
+    async fn sessions_open_touch_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::store::StoreConfig::Sqlite {
+            path: dir.path().join("store.db"),
+        };
+        let s = Sessions::new(Store::open(&config).await.unwrap());
+        let t = s.open().await.unwrap();
         assert!(t.len() >= 43);
-        assert!(s.touch(&t));
-        assert!(!s.touch("not-a-session"));
-        s.close(&t);
-        assert!(!s.touch(&t));
-    }
-
-    #[test]
-    fn sessions_are_bounded() {
-        let s = Sessions::default();
-        let first = s.open();
-        for _ in 0..MAX_SESSIONS {
-            s.open();
-        }
-        assert!(!s.touch(&first));
-        assert_eq!(s.live.lock().unwrap().len(), MAX_SESSIONS);
+        assert!(s.touch(&t).await);
+        assert!(!s.touch("not-a-session").await);
+        s.close(&t).await;
+        assert!(!s.touch(&t).await);
     }
 
     #[test]

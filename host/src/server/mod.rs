@@ -243,7 +243,11 @@ impl Server {
             config: Arc::new(settings.ingress.clone()),
             delivery: delivery.clone(),
         }));
-        let app = api::with_fallbacks(crate::console::mount(app, credentials.clone()));
+        let app = api::with_fallbacks(crate::console::mount(
+            app,
+            credentials.clone(),
+            store.clone(),
+        ));
         let _ = listening.app.set(app);
         // Ready only once the routes are in place: until now every request but
         // health and metrics is answered "starting".

@@ -31,6 +31,7 @@ use super::outbox::{
 };
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
+use super::session::{SessionCutoffs, StoredSession};
 use super::StoreStats;
 
 /// One database behind the store. Shared by every clone of the
@@ -125,6 +126,25 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Retired signing keys of an instance still in their grace period.
     async fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>>;
+
+    /// Stores a console session under its token's digest, in one
+    /// transaction with removing the sessions `cutoffs` says have ended and
+    /// the oldest beyond its maximum.
+    async fn insert_session(
+        &self,
+        digest: Vec<u8>,
+        now_ms: i64,
+        cutoffs: SessionCutoffs,
+    ) -> Result<()>;
+
+    /// The console session stored under `digest`.
+    async fn get_session(&self, digest: Vec<u8>) -> Result<Option<StoredSession>>;
+
+    /// Stamps the console session under `digest` as seen at `now_ms`.
+    async fn touch_session(&self, digest: Vec<u8>, now_ms: i64) -> Result<()>;
+
+    /// Deletes the console session under `digest`, if any.
+    async fn delete_session(&self, digest: Vec<u8>) -> Result<()>;
 
     /// Whether the database answers right now (for readiness): an embedded
     /// database that opened always does; a server is asked.

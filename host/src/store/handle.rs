@@ -21,6 +21,7 @@ use super::outbox::{
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::postgres::{redact_url, Notification, PostgresStore};
 use super::receipt::{NewReceipt, ReceiptOutcome};
+use super::session::SessionRules;
 use super::sqlite::{SqliteOptions, SqliteStore};
 use super::timestamp;
 use super::write_health::WriteHealth;
@@ -312,6 +313,38 @@ impl Store {
     pub async fn retired_keys(&self, instance_id: i64) -> Result<Vec<String>> {
         let now = timestamp::to_millis(timestamp::now());
         self.backend.retired_keys(instance_id, now).await
+    }
+
+    /// Opens a console session for the token whose SHA-256 is `digest`
+    /// (see [`super::session`]).
+    pub async fn open_session(&self, digest: [u8; 32], rules: SessionRules) -> Result<()> {
+        let now = timestamp::to_millis(timestamp::now());
+        self.backend
+            .insert_session(digest.to_vec(), now, rules.expired_at(now))
+            .await
+    }
+
+    /// Whether the token whose SHA-256 is `digest` names a live console
+    /// session. A live one is stamped seen (at most every
+    /// `rules.touch_every_ms`); an ended one is deleted.
+    pub async fn touch_session(&self, digest: [u8; 32], rules: SessionRules) -> Result<bool> {
+        let now = timestamp::to_millis(timestamp::now());
+        let Some(stored) = self.backend.get_session(digest.to_vec()).await? else {
+            return Ok(false);
+        };
+        if !rules.live(stored.created_ms, stored.last_seen_ms, now) {
+            self.backend.delete_session(digest.to_vec()).await?;
+            return Ok(false);
+        }
+        if now - stored.last_seen_ms >= rules.touch_every_ms {
+            self.backend.touch_session(digest.to_vec(), now).await?;
+        }
+        Ok(true)
+    }
+
+    /// Ends the console session of the token whose SHA-256 is `digest`.
+    pub async fn close_session(&self, digest: [u8; 32]) -> Result<()> {
+        self.backend.delete_session(digest.to_vec()).await
     }
 
     /// Why the store cannot write right now, if it cannot: the reason the

@@ -39,6 +39,7 @@ mod outbox;
 mod poll;
 mod postgres;
 mod receipt;
+mod session;
 mod sqlite;
 #[cfg(test)]
 mod test_support;
@@ -58,3 +59,4 @@ pub use outbox::{
 pub use poll::{PollCheckpoint, PollOutcome, PollWrite};
 pub use postgres::Notification;
 pub use receipt::{NewReceipt, ReceiptOutcome, ReceiptState, ReceiptStatus};
+pub use session::SessionRules;

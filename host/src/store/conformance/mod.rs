@@ -12,6 +12,7 @@ mod outbox;
 mod polls;
 mod prune;
 mod receipts;
+mod sessions;
 
 use std::any::Any;
 use std::ops::Deref;
@@ -84,6 +85,8 @@ macro_rules! conformance_suite {
                 polls::checkpoints_only_move_forward,
                 polls::a_failing_page_stores_nothing,
                 prune::pruning_deletes_only_what_is_old_and_settled,
+                sessions::sessions_open_touch_and_close,
+                sessions::ended_sessions_are_refused_and_the_oldest_go_first,
             );
         }
     };

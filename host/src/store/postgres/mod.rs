@@ -21,6 +21,7 @@ mod outbox;
 mod polls;
 mod receipts;
 mod schema;
+mod sessions;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -35,6 +36,7 @@ use super::outbox::{
 };
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
+use super::session::{SessionCutoffs, StoredSession};
 use super::StoreStats;
 use batch::Batcher;
 pub(crate) use connection::redact_url;
@@ -218,6 +220,27 @@ impl Backend for PostgresStore {
 
     async fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>> {
         eventlog::retired_keys(&self.client().await?, instance_id, now_ms).await
+    }
+
+    async fn insert_session(
+        &self,
+        digest: Vec<u8>,
+        now_ms: i64,
+        cutoffs: SessionCutoffs,
+    ) -> Result<()> {
+        sessions::insert(&mut self.client().await?, &digest, now_ms, cutoffs).await
+    }
+
+    async fn get_session(&self, digest: Vec<u8>) -> Result<Option<StoredSession>> {
+        sessions::get(&self.client().await?, &digest).await
+    }
+
+    async fn touch_session(&self, digest: Vec<u8>, now_ms: i64) -> Result<()> {
+        sessions::touch(&self.client().await?, &digest, now_ms).await
+    }
+
+    async fn delete_session(&self, digest: Vec<u8>) -> Result<()> {
+        sessions::delete(&self.client().await?, &digest).await
     }
 
     async fn check(&self) -> Result<()> {

@@ -19,6 +19,7 @@ mod polls;
 mod reader;
 mod receipts;
 mod schema;
+mod sessions;
 mod writer;
 
 use std::path::Path;
@@ -37,6 +38,7 @@ use super::outbox::{
 };
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
+use super::session::{SessionCutoffs, StoredSession};
 use super::StoreStats;
 use connection::Conn;
 pub(crate) use options::SqliteOptions;
@@ -223,6 +225,30 @@ impl Backend for SqliteStore {
 
     async fn retired_keys(&self, instance_id: i64, now_ms: i64) -> Result<Vec<String>> {
         self.read(move |c| c.retired_keys(instance_id, now_ms))
+            .await
+    }
+
+    async fn insert_session(
+        &self,
+        digest: Vec<u8>,
+        now_ms: i64,
+        cutoffs: SessionCutoffs,
+    ) -> Result<()> {
+        self.write(move |c| sessions::insert(&mut c.conn, &digest, now_ms, cutoffs))
+            .await
+    }
+
+    async fn get_session(&self, digest: Vec<u8>) -> Result<Option<StoredSession>> {
+        self.read(move |c| sessions::get(&c.conn, &digest)).await
+    }
+
+    async fn touch_session(&self, digest: Vec<u8>, now_ms: i64) -> Result<()> {
+        self.write(move |c| sessions::touch(&c.conn, &digest, now_ms))
+            .await
+    }
+
+    async fn delete_session(&self, digest: Vec<u8>) -> Result<()> {
+        self.write(move |c| sessions::delete(&c.conn, &digest))
             .await
     }
 

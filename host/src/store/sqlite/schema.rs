@@ -154,6 +154,18 @@ const MIGRATIONS: &[M<'static>] = &[
     DROP TABLE events;
     "#,
     ),
+    // 5: console sessions, shared by every process on the store: the
+    // SHA-256 of each token, when it was opened and last used.
+    M::up(
+        r#"
+    CREATE TABLE console_sessions (
+        digest     BLOB    PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX console_sessions_by_created ON console_sessions (created_at);
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
@@ -291,7 +303,7 @@ mod upgrade_tests {
             Migrations::from_slice(MIGRATIONS)
                 .current_version(&conn)
                 .unwrap(),
-            SchemaVersion::Inside(std::num::NonZeroUsize::new(4).unwrap())
+            SchemaVersion::Inside(std::num::NonZeroUsize::new(latest_version()).unwrap())
         );
     }
 
