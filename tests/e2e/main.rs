@@ -15,6 +15,8 @@ mod console;
 // A 0.1.0 component beside 0.2.0 ones: hot-loaded, webhook flow, no poll defaults.
 mod contract;
 mod crash;
+/// TLS to PostgreSQL: `sslmode=verify-full` with the operator's CA (`sslrootcert`); a wrong CA refused.
+mod database_tls;
 mod delivery;
 // Hostile payloads (lone surrogates, invalid UTF-8, deep nesting, huge numbers) read back byte-exact.
 mod event_log_payloads;

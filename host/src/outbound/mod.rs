@@ -38,3 +38,4 @@ pub use error::FetchError;
 pub use policy::AddressPolicy;
 pub use resolver::{PolicyResolver, ResolveError};
 pub use response::OutboundResponse;
+pub(crate) use tls::add_ca_file;

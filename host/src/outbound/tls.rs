@@ -1,6 +1,8 @@
 //! TLS client settings for outbound HTTPS: the bundled public roots (webpki), plus the
 //! operator's extra certificate authorities for on-premises servers.
 //!
+//! The same PEM loading serves the store's `sslrootcert` ([`add_ca_file`]).
+//!
 //! The crypto provider is chosen explicitly (ring), so the result does not depend on which
 //! providers other crates happen to enable.
 
@@ -32,7 +34,10 @@ pub(super) fn client_config(ca_file: Option<&Path>) -> anyhow::Result<ClientConf
     Ok(config)
 }
 
-fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> anyhow::Result<()> {
+/// Adds every certificate of the PEM file `path` to `roots`. Fails saying
+/// what is wrong (cannot open, not PEM, no certificate, not usable as a trust
+/// anchor) without naming the file: callers add the setting and the path.
+pub(crate) fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> anyhow::Result<()> {
     let file = File::open(path).context("cannot open")?;
     let certs = rustls_pemfile::certs(&mut BufReader::new(file))
         .collect::<Result<Vec<_>, _>>()

@@ -1,5 +1,8 @@
 //! A throwaway certificate authority and a loopback HTTPS server for
-//! vendor fakes, so tests keep the https-only rule of plugin fetches.
+//! vendor fakes, so tests keep the https-only rule of plugin fetches; its
+//! server certificate also serves a TLS PostgreSQL ([`database_tls`]).
+//!
+//! [`database_tls`]: crate::database_tls
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +15,10 @@ use tokio_rustls::rustls;
 pub struct TestCa {
     /// PEM file of the CA certificate (for `PLUGBOARD_OUTBOUND_CA_FILE`).
     pub ca_file: PathBuf,
+    /// The server certificate (for `localhost` and `127.0.0.1`), PEM.
+    pub server_cert_pem: String,
+    /// The server certificate's private key, PEM (PKCS #8).
+    pub server_key_pem: String,
     server_config: Arc<rustls::ServerConfig>,
     _dir: tempfile::TempDir,
 }
@@ -47,6 +54,8 @@ impl TestCa {
             .unwrap();
         Self {
             ca_file,
+            server_cert_pem: leaf.pem(),
+            server_key_pem: leaf_key.serialize_pem(),
             server_config: Arc::new(server_config),
             _dir: dir,
         }

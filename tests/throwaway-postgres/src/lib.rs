@@ -6,7 +6,8 @@
 //! restart the server). Each cluster is made by `initdb` in a fresh folder
 //! under the system's temporary folder, as the `postgres` user when the
 //! process runs as root (PostgreSQL refuses to run as root), and listens
-//! only on a Unix socket in that folder. Durability is left at PostgreSQL's
+//! only on a Unix socket in that folder ([`Cluster::start_with_tls`] adds
+//! TLS on 127.0.0.1 for tests of encrypted connections). Durability is left at PostgreSQL's
 //! defaults (`fsync` and `synchronous_commit` on).
 //!
 //! Test harnesses have no global teardown, so every cluster is watched by a
@@ -59,6 +60,11 @@ pub struct Cluster {
     socket_dir: PathBuf,
     /// The folder of PostgreSQL's programs.
     bin: PathBuf,
+    /// The server's port (also in the Unix socket's name).
+    port: u16,
+    /// The server's certificate chain and key (PEM) when it takes TLS
+    /// connections on 127.0.0.1.
+    tls: Option<(String, String)>,
     /// Stop and remove it on drop (private clusters only; the shared one
     /// lives in a static and is left to its watcher).
     owned: bool,
@@ -76,7 +82,25 @@ impl Cluster {
         cluster
     }
 
+    /// Starts a private cluster that also listens on 127.0.0.1 (a free
+    /// port, [`Cluster::tcp_url`]) with TLS on (`ssl = on`, the server
+    /// certificate chain `cert_pem` and its key `key_pem`), and admits TCP
+    /// clients only over TLS (`hostssl` in `pg_hba.conf`). The Unix socket
+    /// stays open, without TLS, for the test's own connections.
+    ///
+    /// # Panics
+    /// If PostgreSQL is not installed or the cluster does not start.
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Cluster {
+        let mut cluster = Self::start_with(Some((cert_pem.to_string(), key_pem.to_string())));
+        cluster.owned = true;
+        cluster
+    }
+
     fn start_watched() -> Cluster {
+        Self::start_with(None)
+    }
+
+    fn start_with(tls: Option<(String, String)>) -> Cluster {
         let bin = find_bin();
         let root = fresh_root();
         let data = root.join("data");
@@ -87,6 +111,8 @@ impl Cluster {
             data,
             socket_dir,
             bin,
+            port: if tls.is_some() { free_port() } else { 5432 },
+            tls,
             owned: false,
         };
         cluster.hand_to_server_user();
@@ -104,17 +130,37 @@ impl Cluster {
     /// The URL of database `name` on this cluster, as the superuser.
     pub fn url(&self, name: &str) -> String {
         format!(
-            "postgres:///{name}?user=postgres&host={}",
-            self.socket_dir.display()
+            "postgres:///{name}?user=postgres&host={}&port={}",
+            self.socket_dir.display(),
+            self.port
         )
+    }
+
+    /// The URL of database `name` over TCP on 127.0.0.1, as the superuser
+    /// (no TLS parameters: the caller adds them).
+    ///
+    /// # Panics
+    /// If the cluster was not started with [`Cluster::start_with_tls`].
+    pub fn tcp_url(&self, name: &str) -> String {
+        assert!(
+            self.tls.is_some(),
+            "the cluster listens on TCP only with TLS"
+        );
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
     /// Creates a fresh, empty database and returns its URL.
     pub fn create_database(&self) -> String {
+        let name = self.create_database_named();
+        self.url(&name)
+    }
+
+    /// Creates a fresh, empty database and returns its name.
+    pub fn create_database_named(&self) -> String {
         let n = DATABASES.fetch_add(1, Ordering::Relaxed);
         let name = format!("plugboard_{}_{n}", std::process::id());
         self.client("createdb", &[&name]);
-        self.url(&name)
+        name
     }
 
     /// Runs SQL on database `name` with `psql` and returns what it printed
@@ -198,14 +244,42 @@ impl Cluster {
                 "--no-instructions",
             ],
         );
-        let settings = format!(
-            "\nlisten_addresses = ''\nunix_socket_directories = '{}'\nmax_connections = {MAX_CONNECTIONS}\n",
-            self.socket_dir.display()
+        let mut settings = format!(
+            "\nlisten_addresses = ''\nunix_socket_directories = '{}'\nmax_connections = {MAX_CONNECTIONS}\nport = {}\n",
+            self.socket_dir.display(),
+            self.port
         );
+        if let Some((cert, key)) = &self.tls {
+            self.write_tls_files(cert, key);
+            settings.push_str(
+                "listen_addresses = '127.0.0.1'\nssl = on\n\
+                 ssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            );
+        }
         let conf = self.data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).expect("reading postgresql.conf");
         text.push_str(&settings);
         std::fs::write(&conf, text).expect("writing postgresql.conf");
+    }
+
+    /// Writes the server's certificate and key (readable by the server
+    /// user alone, as PostgreSQL demands) and a `pg_hba.conf` admitting the
+    /// Unix socket and TLS connections from 127.0.0.1, nothing else.
+    fn write_tls_files(&self, cert: &str, key: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let write = |name: &str, text: &str| {
+            let path = self.data.join(name);
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {name}: {e}"));
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .unwrap_or_else(|e| panic!("making {name} private: {e}"));
+        };
+        write("server.crt", cert);
+        write("server.key", key);
+        write(
+            "pg_hba.conf",
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        );
+        self.hand_to_server_user();
     }
 
     fn pg_ctl(&self, args: &[&str]) {
@@ -218,7 +292,8 @@ impl Cluster {
     /// Runs a client program against the cluster's socket as `postgres`.
     fn client(&self, program: &str, args: &[&str]) -> Output {
         let socket = self.socket_dir.display().to_string();
-        let mut all = vec!["-h", socket.as_str(), "-U", "postgres"];
+        let port = self.port.to_string();
+        let mut all = vec!["-h", socket.as_str(), "-p", port.as_str(), "-U", "postgres"];
         all.extend_from_slice(args);
         run(Command::new(self.bin.join(program)).args(&all))
     }
@@ -337,6 +412,14 @@ fn fresh_root() -> PathBuf {
         std::env::temp_dir().join(format!("plugboard-pg-{}-{nanos:x}-{n}", std::process::id()));
     std::fs::create_dir_all(&root).expect("creating the cluster's folder");
     root
+}
+
+/// A free port on 127.0.0.1 (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("finding a free port")
 }
 
 /// Whether this process runs as root (effective user id 0).

@@ -2,23 +2,24 @@
 //! operation borrows a connection from.
 //!
 //! The URL is anything `tokio-postgres` understands: `postgres://user:pw@host:5432/db`,
-//! with `?sslmode=require` for TLS (rustls with the bundled public roots,
-//! the same stack as the host's outbound HTTPS), or a Unix-socket folder as
-//! host (`postgres:///db?host=/run/postgresql`). Connecting gives up after
-//! a few seconds, and so does waiting for a pooled connection, so a
-//! database that is down makes operations fail as unavailable instead of
+//! or a Unix-socket folder as host (`postgres:///db?host=/run/postgresql`),
+//! plus libpq's `sslmode` (including `verify-ca` and `verify-full`) and
+//! `sslrootcert`, which [`super::tls`] takes out and turns into rustls
+//! settings (the same stack as the host's outbound HTTPS). Connecting gives
+//! up after a few seconds, and so does waiting for a pooled connection, so
+//! a database that is down makes operations fail as unavailable instead of
 //! hanging. Connections the server closed (a restart) are noticed when they
 //! are handed back and replaced, so the pool recovers by itself.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use rustls::{ClientConfig, RootCertStore};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::tls::{Mode, TlsOptions};
 
 /// How long opening one connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -35,11 +36,14 @@ pub(super) const POOL_SIZE: usize = 16;
 pub(super) struct Target {
     pub(super) config: Config,
     tls: Option<MakeRustlsConnect>,
+    tls_options: TlsOptions,
 }
 
 impl Target {
-    /// Parses `url`. The error never repeats the URL (it may hold a password).
+    /// Parses `url` and loads its `sslrootcert`. The error never repeats
+    /// the URL (it may hold a password).
     pub(super) fn parse(url: &str) -> anyhow::Result<Self> {
+        let (url, tls_options) = TlsOptions::take_from_url(url)?;
         let mut config: Config = url
             .parse()
             .map_err(|e| anyhow::anyhow!("the PostgreSQL database URL is not valid: {e}"))?;
@@ -53,12 +57,28 @@ impl Target {
             .get_hosts()
             .iter()
             .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
-        let tls = if local || config.get_ssl_mode() == SslMode::Disable {
+        // Over a Unix socket no TLS is used, whatever the mode (as libpq).
+        let tls = if local || tls_options.mode == Mode::Disable {
+            config.ssl_mode(SslMode::Disable);
             None
         } else {
-            Some(MakeRustlsConnect::new(tls_config()?))
+            config.ssl_mode(tls_options.ssl_mode());
+            Some(MakeRustlsConnect::new(tls_options.client_config()?))
         };
-        Ok(Self { config, tls })
+        Ok(Self {
+            config,
+            tls,
+            tls_options,
+        })
+    }
+
+    /// How connections are secured, for messages: `no TLS` or the mode
+    /// and trusted authorities (`sslmode=verify-full, sslrootcert /ca.pem`).
+    pub(super) fn describe_tls(&self) -> String {
+        match self.tls {
+            None => "no TLS".to_string(),
+            Some(_) => self.tls_options.to_string(),
+        }
     }
 
     /// A dedicated connection outside the pool (migrations); its driver
@@ -122,20 +142,6 @@ async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>
     if let Err(e) = connection.await {
         tracing::debug!(error = %e, "PostgreSQL connection ended");
     }
-}
-
-/// TLS for `sslmode=prefer`/`require`: rustls with ring and the bundled
-/// public roots.
-fn tls_config() -> anyhow::Result<ClientConfig> {
-    let roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// `url` with any password replaced by `********`, for messages and logs.

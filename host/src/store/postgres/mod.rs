@@ -22,6 +22,7 @@ mod polls;
 mod receipts;
 mod schema;
 mod sessions;
+mod tls;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;

@@ -25,7 +25,10 @@ const MIGRATION_LOCK: i64 = 0x706c_7567_626f_6172;
 /// Brings the schema up to date, waiting for any other process migrating
 /// the same database. Returns the schema version now applied.
 pub(super) async fn migrate(target: &Target) -> anyhow::Result<i64> {
-    let mut client = target.connect().await.context("connecting to PostgreSQL")?;
+    let mut client = target
+        .connect()
+        .await
+        .with_context(|| format!("connecting to PostgreSQL ({})", target.describe_tls()))?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
