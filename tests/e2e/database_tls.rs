@@ -2,7 +2,8 @@
 //! over TLS, with a certificate issued by a private CA: with
 //! `sslmode=verify-full&sslrootcert=<that CA>` it starts, stores a webhook
 //! and delivers it, over TLS connections; given another CA it stops at
-//! start-up saying the server's certificate was refused; given a CA file
+//! start-up saying the server's certificate was refused (while
+//! `sslmode=require` without a CA encrypts without checking, as libpq); given a CA file
 //! that does not exist it stops naming `database_url` and the path.
 
 use std::time::Duration;
@@ -56,8 +57,8 @@ async fn verify_full_with_the_operators_ca_connects_and_another_ca_is_refused() 
 
     // The operator's CA: the host starts, stores and delivers.
     let receiver = Receiver::start().await;
-    let dirs = dirs();
-    let host = serve(&dirs, &tls_url(&ca.ca_file));
+    let folders = dirs();
+    let host = serve(&folders, &tls_url(&ca.ca_file));
     host.wait_ready().await;
     let id = probe_instance(&host.base(), &receiver.url()).await;
     assert_eq!(probe_webhook(&host.base(), id).await, 200);
@@ -80,6 +81,16 @@ async fn verify_full_with_the_operators_ca_connects_and_another_ca_is_refused() 
     );
     assert_eq!(over_tls, all, "every TCP connection uses TLS");
     drop(host);
+
+    // `require` without `sslrootcert` encrypts without checking the
+    // certificate, as libpq: the private CA's certificate is accepted.
+    let folders = dirs();
+    let unchecked = serve(
+        &folders,
+        &format!("{}?sslmode=require", cluster.tcp_url(&name)),
+    );
+    unchecked.wait_ready().await;
+    drop(unchecked);
 
     // A CA that did not issue the server's certificate: refused at start-up.
     let other = TestCa::new();
