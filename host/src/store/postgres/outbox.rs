@@ -26,12 +26,14 @@ pub(super) struct NotificationRow<'a> {
     pub(super) instance_id: i64,
     pub(super) receipt_id: Option<&'a str>,
     pub(super) created_at: i64,
+    /// Its instance's delivery is paused (read under the instance's lock).
+    pub(super) parked: bool,
     pub(super) notification: &'a NewNotification,
 }
 
 /// Inserts notifications in one statement: due at once, or parked if their
-/// instance's delivery is paused (decided here, in the same transaction,
-/// so a pause can never be missed).
+/// instance's delivery is paused (as the caller read it holding the
+/// instance's lock, so a pause can never be missed).
 pub(super) async fn insert(
     client: &impl GenericClient,
     rows: &[NotificationRow<'_>],
@@ -56,24 +58,27 @@ pub(super) async fn insert(
         .map(|r| i64::from(r.notification.event_count))
         .collect();
     let created: Vec<i64> = rows.iter().map(|r| r.created_at).collect();
+    let due: Vec<i64> = rows
+        .iter()
+        .map(|r| if r.parked { PARKED } else { r.created_at })
+        .collect();
     let stmt = client
         .prepare_cached(
             "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
              event_count, status, attempts, next_attempt_at, created_at) \
              SELECT n.id, n.instance_id, n.receipt_id, n.source, n.content_type, n.body, \
-             n.event_count, 'pending', 0, \
-             CASE WHEN (SELECT delivery_paused FROM instances WHERE id = n.instance_id) IS NULL \
-                  THEN n.created_at ELSE $9 END, n.created_at \
+             n.event_count, 'pending', 0, n.due, n.created_at \
              FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-                         $6::bytea[], $7::int8[], $8::int8[]) \
-                  AS n(id, instance_id, receipt_id, source, content_type, body, event_count, created_at)",
+                         $6::bytea[], $7::int8[], $8::int8[], $9::int8[]) \
+                  AS n(id, instance_id, receipt_id, source, content_type, body, event_count, \
+                       created_at, due)",
         )
         .await?;
     client
         .execute(
             &stmt,
             &[
-                &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created, &PARKED,
+                &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created, &due,
             ],
         )
         .await?;
