@@ -7,7 +7,7 @@
 //! fills while the slots are busy, so batches grow; when idle a lone
 //! receipt commits at once.
 //!
-//! A batch is one transaction of three statements whatever its size (see
+//! A batch is one transaction of four statements whatever its size (see
 //! [`super::receipts::stage`]) and no savepoints: a savepoint per receipt
 //! would cost a subtransaction each, and past 64 of them in one
 //! transaction PostgreSQL's per-backend subtransaction cache overflows and
@@ -139,10 +139,11 @@ pub(super) fn stored_notifications(result: &Result<ReceiptOutcome>, receipt: &Ne
 
 /// Tells listeners that notifications are due, after the commit.
 pub(super) async fn announce(client: &Object) {
-    if let Err(e) = client
-        .execute("SELECT pg_notify($1, '')", &[&OUTBOX_CHANNEL])
-        .await
-    {
+    let sent = match client.prepare_cached("SELECT pg_notify($1, '')").await {
+        Ok(stmt) => client.execute(&stmt, &[&OUTBOX_CHANNEL]).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
         tracing::debug!(error = %e, "announcing due notifications failed");
     }
 }

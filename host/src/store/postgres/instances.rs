@@ -143,6 +143,17 @@ pub(super) async fn delete(client: &impl GenericClient, id: i64) -> Result<bool>
         )
         .await?;
     if deleted > 0 {
+        // No foreign keys lead here from the hot tables (migration V4).
+        // The row deletion above waited for receipt batches holding the
+        // instance; these statements see what they committed.
+        for sql in [
+            "DELETE FROM notifications WHERE instance_id = $1",
+            "DELETE FROM receipts WHERE instance_id = $1",
+        ] {
+            client
+                .execute(&client.prepare_cached(sql).await?, &[&id])
+                .await?;
+        }
         announce(client, &format!("{id}:deleted")).await?;
     }
     Ok(deleted > 0)

@@ -3,7 +3,7 @@
 //!
 //! Every operation borrows a connection from a pool (`connection`);
 //! receipts are group-committed by a task of their own (`batch`), a whole
-//! batch in one transaction of three statements. What holds with any number
+//! batch in one transaction of four statements. What holds with any number
 //! of writers rests on the database, not on this process: de-duplication
 //! on a unique key with `INSERT … ON CONFLICT`, claims with
 //! `FOR UPDATE SKIP LOCKED` and a lease token the outcome must match,

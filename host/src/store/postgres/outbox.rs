@@ -26,12 +26,14 @@ pub(super) struct NotificationRow<'a> {
     pub(super) instance_id: i64,
     pub(super) receipt_id: Option<&'a str>,
     pub(super) created_at: i64,
+    /// Its instance's delivery is paused (read under the instance's lock).
+    pub(super) parked: bool,
     pub(super) notification: &'a NewNotification,
 }
 
 /// Inserts notifications in one statement: due at once, or parked if their
-/// instance's delivery is paused (decided here, in the same transaction,
-/// so a pause can never be missed).
+/// instance's delivery is paused (as the caller read it holding the
+/// instance's lock, so a pause can never be missed).
 pub(super) async fn insert(
     client: &impl GenericClient,
     rows: &[NotificationRow<'_>],
@@ -56,24 +58,27 @@ pub(super) async fn insert(
         .map(|r| i64::from(r.notification.event_count))
         .collect();
     let created: Vec<i64> = rows.iter().map(|r| r.created_at).collect();
+    let due: Vec<i64> = rows
+        .iter()
+        .map(|r| if r.parked { PARKED } else { r.created_at })
+        .collect();
     let stmt = client
         .prepare_cached(
             "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
              event_count, status, attempts, next_attempt_at, created_at) \
              SELECT n.id, n.instance_id, n.receipt_id, n.source, n.content_type, n.body, \
-             n.event_count, 'pending', 0, \
-             CASE WHEN (SELECT delivery_paused FROM instances WHERE id = n.instance_id) IS NULL \
-                  THEN n.created_at ELSE $9 END, n.created_at \
+             n.event_count, 'pending', 0, n.due, n.created_at \
              FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-                         $6::bytea[], $7::int8[], $8::int8[]) \
-                  AS n(id, instance_id, receipt_id, source, content_type, body, event_count, created_at)",
+                         $6::bytea[], $7::int8[], $8::int8[], $9::int8[]) \
+                  AS n(id, instance_id, receipt_id, source, content_type, body, event_count, \
+                       created_at, due)",
         )
         .await?;
     client
         .execute(
             &stmt,
             &[
-                &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created, &PARKED,
+                &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created, &due,
             ],
         )
         .await?;
@@ -153,52 +158,75 @@ pub(super) async fn claim_due(
 /// Records attempts and their consequences in the transaction `tx`. Each
 /// outcome is written only where the notification still carries the
 /// attempt's lease token (which is then cleared, so it applies once); the
-/// others affect no row and are returned as stale. The updates are sent
-/// pipelined, then the attempts of the applied ones in one insert.
+/// others affect no row and are returned as stale. All outcomes go in one
+/// `UPDATE … FROM unnest(…)`, then the attempts of the applied ones in one
+/// insert: two statements per batch, whatever its size.
 pub(super) async fn record_attempts(
     tx: &deadpool_postgres::Transaction<'_>,
     records: &[AttemptRecord],
 ) -> Result<RecordedAttempts> {
+    let mut ids = Vec::with_capacity(records.len());
+    let mut statuses = Vec::with_capacity(records.len());
+    let mut errors = Vec::with_capacity(records.len());
+    let mut states = Vec::with_capacity(records.len());
+    let mut nexts = Vec::with_capacity(records.len());
+    let mut delivereds = Vec::with_capacity(records.len());
+    let mut leases = Vec::with_capacity(records.len());
+    for r in records {
+        let (state, next, delivered) = r.outcome_columns();
+        ids.push(r.notification_id.as_str());
+        statuses.push(r.status_code.map(i64::from));
+        errors.push(r.error.as_deref());
+        states.push(state.as_str());
+        nexts.push(next);
+        delivereds.push(delivered);
+        leases.push(r.lease.as_str());
+    }
     let update = tx
         .prepare_cached(
             // A retry of a paused instance's notification is parked.
-            "UPDATE notifications SET attempts = attempts + 1, last_status = $2, last_error = $3, \
-             status = $4, delivered_at = $6, lease_token = NULL, next_attempt_at = CASE \
-               WHEN $5::bigint IS NULL THEN next_attempt_at \
-               WHEN (SELECT delivery_paused FROM instances WHERE id = notifications.instance_id) IS NULL THEN $5 \
-               ELSE $7 END \
-             WHERE id = $1 AND lease_token = $8",
+            "UPDATE notifications n SET attempts = n.attempts + 1, last_status = u.status, \
+             last_error = u.error, status = u.state, delivered_at = u.delivered, \
+             lease_token = NULL, next_attempt_at = CASE \
+               WHEN u.next IS NULL THEN n.next_attempt_at \
+               WHEN (SELECT delivery_paused FROM instances WHERE id = n.instance_id) IS NULL \
+                 THEN u.next \
+               ELSE $8 END \
+             FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], \
+                         $6::int8[], $7::text[]) AS u(id, status, error, state, next, delivered, lease) \
+             WHERE n.id = u.id AND n.lease_token = u.lease \
+             RETURNING n.id, u.lease",
         )
         .await?;
-    let writes = records.iter().map(|r| {
-        let update = &update;
-        async move {
-            let (state, next, delivered) = r.outcome_columns();
-            let status = r.status_code.map(i64::from);
-            tx.execute(
-                update,
-                &[
-                    &r.notification_id,
-                    &status,
-                    &r.error,
-                    &state.as_str(),
-                    &next,
-                    &delivered,
-                    &PARKED,
-                    &r.lease,
-                ],
-            )
-            .await
-        }
-    });
-    let applied = futures_util::future::try_join_all(writes).await?;
+    let applied: std::collections::HashSet<(String, String)> = tx
+        .query(
+            &update,
+            &[
+                &ids,
+                &statuses,
+                &errors,
+                &states,
+                &nexts,
+                &delivereds,
+                &leases,
+                &PARKED,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((col::<String>(row, 0)?, col::<String>(row, 1)?)))
+        .collect::<Result<_>>()?;
     let mut recorded = RecordedAttempts::default();
     let mut kept = Vec::new();
-    for (r, n) in records.iter().zip(applied) {
-        if n == 0 {
-            recorded.stale.push(r.notification_id.clone());
-        } else {
+    let mut seen = std::collections::HashSet::new();
+    for r in records {
+        // A notification's outcome applies once; a second record of it in
+        // the same batch found its lease already cleared.
+        let key = (r.notification_id.clone(), r.lease.clone());
+        if applied.contains(&key) && seen.insert(r.notification_id.as_str()) {
             kept.push(r);
+        } else {
+            recorded.stale.push(r.notification_id.clone());
         }
     }
     recorded.applied = kept.len() as u64;

@@ -1,9 +1,10 @@
 //! SQL for the `receipts` table: writing receipts with their notifications
 //! inside a caller's transaction, and pruning.
 //!
-//! [`stage`] writes any number of receipts in three statements, whatever
-//! their number: all receipt rows in one `INSERT … SELECT FROM unnest(…)
-//! ON CONFLICT DO NOTHING`, then (for the few whose de-duplication key was
+//! [`stage`] writes any number of receipts in four statements, whatever
+//! their number: one lock on each of their instances (standing in for
+//! foreign keys, see [`lock_instances`]), all receipt rows in one
+//! `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`, then (for the few whose de-duplication key was
 //! taken) a check of the key's holder, then all notification rows in one
 //! insert. De-duplication is the unique key on `(instance_id, dedup_key)`:
 //! the insert that does nothing on conflict waits for a concurrent writer
@@ -63,21 +64,10 @@ pub(super) async fn stage(
     receipts: &[NewReceipt],
 ) -> Result<Vec<ReceiptOutcome>> {
     let rows = receipts.iter().map(Row::new).collect::<Result<Vec<_>>>()?;
+    let paused = lock_instances(client, &rows).await?;
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| (rows[i].receipt.instance_id, rows[i].dedup_key));
-    let inserted = insert_rows(client, &rows, &order).await.map_err(|e| {
-        // Only a batch of one instance can say which instance is missing.
-        match rows.first() {
-            Some(first)
-                if rows
-                    .iter()
-                    .all(|r| r.receipt.instance_id == first.receipt.instance_id) =>
-            {
-                super::error::missing_instance(e, first.receipt.instance_id)
-            }
-            _ => e.into(),
-        }
-    })?;
+    let inserted = insert_rows(client, &rows, &order).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut notifications = Vec::new();
     for row in &rows {
@@ -99,6 +89,7 @@ pub(super) async fn stage(
                 instance_id: row.receipt.instance_id,
                 receipt_id: Some(&row.id),
                 created_at: to_millis(row.receipt.received_at),
+                parked: paused.contains(&row.receipt.instance_id),
                 notification: n,
             }));
         }
@@ -106,6 +97,45 @@ pub(super) async fn stage(
     }
     super::outbox::insert(client, &notifications).await?;
     Ok(outcomes)
+}
+
+/// Locks the receipts' instances for the rest of the transaction and
+/// returns those whose delivery is paused; fails if one is gone.
+///
+/// `FOR SHARE` stands in for foreign keys (see migration V4): an instance
+/// being deleted waits until this transaction has committed and its
+/// deletion then removes what this one wrote, and a receipt arriving after
+/// the deletion finds no instance. It also orders this batch against a
+/// pause of delivery, which updates the instance row first: either the
+/// pause waits for this commit and then parks these notifications, or this
+/// batch waits for the pause and parks them itself.
+async fn lock_instances(
+    client: &impl GenericClient,
+    rows: &[Row<'_>],
+) -> Result<std::collections::HashSet<i64>> {
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.receipt.instance_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, delivery_paused IS NOT NULL FROM instances WHERE id = ANY($1) \
+             ORDER BY id FOR SHARE",
+        )
+        .await?;
+    let found = client.query(&stmt, &[&ids]).await?;
+    let mut paused = std::collections::HashSet::new();
+    let mut present = std::collections::HashSet::with_capacity(found.len());
+    for row in &found {
+        let id: i64 = col(row, 0)?;
+        present.insert(id);
+        if col::<bool>(row, 1)? {
+            paused.insert(id);
+        }
+    }
+    match ids.into_iter().find(|id| !present.contains(id)) {
+        Some(missing) => Err(StoreError::no_such_instance(missing)),
+        None => Ok(paused),
+    }
 }
 
 /// Inserts the rows (in `order`) in one statement; returns the ids of those
@@ -246,17 +276,25 @@ pub(super) async fn prune(
     let Some(last) = last else {
         return Ok((0, None));
     };
-    let deleted = client
-        .execute(
-            &client
-                .prepare_cached(
-                    "DELETE FROM receipts WHERE id > $1 AND id <= $2 AND status = 'accepted' \
-                     AND NOT EXISTS (SELECT 1 FROM notifications n \
-                                     WHERE n.receipt_id = receipts.id AND n.status != 'delivered')",
-                )
-                .await?,
-            &[&after, &last],
-        )
-        .await?;
+    // Their delivered notifications go with them in the same statement.
+    let deleted: i64 = col(
+        &client
+            .query_one(
+                &client
+                    .prepare_cached(
+                        "WITH gone AS (DELETE FROM receipts WHERE id > $1 AND id <= $2 \
+                         AND status = 'accepted' AND NOT EXISTS (SELECT 1 FROM notifications n \
+                         WHERE n.receipt_id = receipts.id AND n.status != 'delivered') RETURNING id), \
+                         delivered AS (DELETE FROM notifications \
+                         WHERE receipt_id IN (SELECT id FROM gone)) \
+                         SELECT count(*) FROM gone",
+                    )
+                    .await?,
+                &[&after, &last],
+            )
+            .await?,
+        0,
+    )?;
+    let deleted = u64::try_from(deleted).unwrap_or_default();
     Ok((deleted, Some(last)))
 }

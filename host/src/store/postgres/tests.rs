@@ -2,8 +2,8 @@
 //! (two pools, as two processes or replicas would have) racing the same
 //! vendor message and the same due notifications, a stale claimant's
 //! outcome changing no row, migrations started at once, large batches with
-//! a bad receipt, and an outage of the server. Behaviour every backend
-//! shares is in the conformance suite.
+//! a bad receipt, an instance deleted under load, and an outage of the
+//! server. Behaviour every backend shares is in the conformance suite.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -231,4 +231,48 @@ async fn an_outage_is_unavailable_and_the_store_recovers_by_itself() {
     }
     store.check().await.unwrap();
     assert_eq!(notifications_of(&store, id).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_an_instance_under_load_leaves_nothing_of_it() {
+    let url = fresh_database().await;
+    let (a, b) = (open(&url).await, open(&url).await);
+    let id = a.create_instance(new_instance("a")).await.unwrap().id;
+    let spawn = |n: usize| -> Vec<_> {
+        (0..n)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { store.record_receipt(receipt(id)).await })
+            })
+            .collect()
+    };
+    // Batches in flight on both pools while the instance is deleted.
+    let racing = spawn(400);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(a.delete_instance(id).await.unwrap());
+    let after = spawn(50);
+    let mut stored = 0;
+    for task in racing {
+        match task.await.unwrap() {
+            Ok(_) => stored += 1,
+            Err(e) => assert!(e.is_not_found(), "{e}"),
+        }
+    }
+    assert!(stored > 0, "some receipts were stored before the deletion");
+    for task in after {
+        let e = task.await.unwrap().expect_err("the instance is gone");
+        assert!(e.is_not_found(), "{e}");
+    }
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for table in ["receipts", "notifications"] {
+        let left: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0, "rows of the deleted instance left in {table}");
+    }
 }
