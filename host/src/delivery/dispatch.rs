@@ -175,11 +175,30 @@ async fn load_targets(
         if out.contains_key(&n.instance_id) {
             continue;
         }
-        let target = match instances.get(n.instance_id).await {
+        let retired = store.retired_keys(n.instance_id).await.unwrap_or_default();
+        let mut found = instances.get(n.instance_id).await;
+        if let Ok(Some(cached)) = &found {
+            // The retired keys are read fresh; a current key already among
+            // them means the cached instance is behind a rotation made
+            // elsewhere (another replica) that has not reached this one yet.
+            if cached
+                .settings
+                .signature_key
+                .as_ref()
+                .is_some_and(|key| retired.contains(key))
+            {
+                found = instances.load(n.instance_id).await;
+            }
+        }
+        let target = match found {
             Ok(Some(instance)) => {
                 let settings = &instance.settings;
                 let mut keys: Vec<String> = settings.signature_key.clone().into_iter().collect();
-                keys.extend(store.retired_keys(n.instance_id).await.unwrap_or_default());
+                for key in retired {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
                 Some(Arc::new(Target {
                     url: settings.callback_url.clone(),
                     keys,
