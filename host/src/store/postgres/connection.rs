@@ -57,6 +57,14 @@ impl Target {
             .get_hosts()
             .iter()
             .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
+        if !local && !tls_options.checks_certificate() {
+            tracing::warn!(
+                "the connection to PostgreSQL does not check the server's certificate \
+                 ({}); set sslmode=verify-full (with sslrootcert=<CA file> for a private CA) \
+                 so it cannot be intercepted",
+                tls_options
+            );
+        }
         // Over a Unix socket no TLS is used, whatever the mode (as libpq).
         let tls = if local || tls_options.mode == Mode::Disable {
             config.ssl_mode(SslMode::Disable);

@@ -113,6 +113,16 @@ impl TlsOptions {
         Ok((rest, Self { mode, roots }))
     }
 
+    /// Whether the server's certificate is checked at all (a TLS session
+    /// without a check protects against reading, not against interception).
+    pub(super) fn checks_certificate(&self) -> bool {
+        match self.mode {
+            Mode::Disable => false,
+            Mode::Prefer | Mode::Require => self.roots != Roots::Unset,
+            Mode::VerifyCa | Mode::VerifyFull => true,
+        }
+    }
+
     /// The `tokio-postgres` mode: whether TLS is tried, and whether it is
     /// required.
     pub(super) fn ssl_mode(&self) -> SslMode {
