@@ -14,7 +14,8 @@ use super::super::timestamp::{from_millis, to_millis};
 use super::error::get as col;
 use super::outbox::PARKED;
 
-/// Pending and dead-lettered counts (each counted on the status index).
+/// Pending and dead-lettered counts (each counted on the partial index of
+/// unsettled notifications).
 pub(super) async fn depth(client: &impl GenericClient) -> Result<OutboxDepth> {
     let stmt = client
         .prepare_cached(
@@ -84,7 +85,9 @@ pub(super) async fn list(
         bind(&mut sql, " AND instance_id = ?", Box::new(id));
     }
     if let Some(state) = q.state {
-        bind(&mut sql, " AND status = ?", Box::new(state.as_str()));
+        // A literal of the enum (never caller text), so the planner can
+        // use the partial index on unsettled notifications.
+        sql.push_str(&format!(" AND status = '{}'", state.as_str()));
     }
     match q.attempted {
         Some(true) => sql.push_str(" AND attempts > 0"),
