@@ -14,8 +14,8 @@
 //! off for this benchmark, as in `plugin_call`.
 //!
 //! Run: `cargo bench -p plugboard --bench languages` (after `plugins/build.sh`).
-//! `LANGUAGES_CONCURRENT_CALLS` (default 2000) sets the calls of the
-//! concurrent round.
+//! `LANGUAGES_CONCURRENT_CALLS` (default 2000; 200 under `cargo test`) sets
+//! the calls of the concurrent round.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -264,7 +264,7 @@ fn bench(c: &mut Criterion) {
         let calls = std::env::var("LANGUAGES_CONCURRENT_CALLS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(2_000);
+            .unwrap_or(if load::full_run() { 2_000 } else { 200 });
         let (rate, cpu_per_call) = concurrent(&plugin, &subject, in_flight, calls);
         eprintln!(
             "{:<10} {:<12} {calls} calls, {in_flight} in flight: {rate:>8.0} calls/s, \
