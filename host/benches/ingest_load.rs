@@ -1,12 +1,15 @@
-//! Sustained ingest of signed ConnectWise callbacks over loopback.
+//! Sustained ingest of signed webhooks over loopback, per plugin language.
 //!
-//! Starts the real `plugboard` binary (release build) as its own process,
-//! once on the durable SQLite store (`synchronous=FULL`) and once on a
+//! Starts the real `plugboard` binary (release build) as its own process:
+//! with the Rust ConnectWise element once on the durable SQLite store
+//! (`synchronous=FULL`) and once on a
 //! PostgreSQL database of a throwaway cluster started by the benchmark
 //! (default durability: `fsync` and `synchronous_commit` on), with a fake ConnectWise serving the
 //! signing key over HTTPS, and a keep-alive load generator posting distinct,
 //! realistic (~1.5 KB) signed callbacks; the key is fetched once and
-//! cached. Delivery is paused for the run (the receiver answered 410), so
+//! cached; then on SQLite with the JavaScript GitHub element (signed `issues`
+//! deliveries) and with the Python Shopify element (signed `orders/updated`
+//! deliveries), about 1 KB each. Delivery is paused for the run (the receiver answered 410), so
 //! the figure is ingest alone: verify, map, store durably, answer. The same
 //! generator then runs against a minimal hyper "200 OK" server, the ceiling
 //! of this generator on this machine. The figures are printed side by side
@@ -14,7 +17,8 @@
 //!
 //! Run: `cargo bench -p plugboard --bench ingest_load` (after
 //! `plugins/build.sh`). `LOAD_CONNECTIONS` (default 64) and `LOAD_REQUESTS`
-//! (default 150000) tune it. Under `cargo test` (no `--bench` argument) it
+//! (default 150000) tune it; `LOAD_LANGUAGES` (default
+//! `rust,javascript,python`) picks the elements measured. Under `cargo test` (no `--bench` argument) it
 //! runs a short smoke round of 2,000 requests, checking the harness works.
 
 #![allow(missing_docs)]
@@ -26,7 +30,8 @@ use std::sync::Arc;
 
 use load::connectwise::FakeConnectWise;
 use load::receiver::BenchReceiver;
-use load::scenario::{paused_sidecar, shots, stores};
+use load::scenario::{paused_sidecar, shots, stores, Language};
+use load::sidecar::Sidecar;
 use load::tls::TestCa;
 use load::{env_usize, full_run, Options};
 
@@ -42,43 +47,79 @@ fn main() {
         let ca = TestCa::new();
         let cw = FakeConnectWise::start(&ca).await;
         let receiver = BenchReceiver::start(410).await;
-        let mut lines = Vec::new();
-        let mut body_len = 0;
-        for (name, database) in stores() {
+        let languages = std::env::var("LOAD_LANGUAGES")
+            .unwrap_or_else(|_| "rust,javascript,python".into())
+            .to_lowercase();
+        let mut runs = Vec::new();
+        let rust_stores = if languages.contains("rust") {
+            stores()
+        } else {
+            Vec::new()
+        };
+        for (name, database) in rust_stores {
             let url = database.as_ref().map(|(url, _)| url.as_str());
             let (sidecar, id) = paused_sidecar(&cw, &ca, &receiver, url).await;
             let shots = Arc::new(shots(&cw, id, requests, "bench"));
-            body_len = shots[0].body.len();
             let db_cpu = || database.as_ref().map_or(0.0, |(_, c)| c.cpu_seconds());
-            let (cpu_before, db_before) = (sidecar.cpu_seconds(), db_cpu());
-            let ingest = load::run(sidecar.addr, shots, Options::flat_out(connections)).await;
-            let (cpu, db) = (sidecar.cpu_seconds() - cpu_before, db_cpu() - db_before);
-            assert_eq!(ingest.failed, 0, "every webhook must be accepted ({name})");
-            let secs = ingest.elapsed.as_secs_f64();
-            let per = |c: f64| c * 1e6 / ingest.ok.max(1) as f64;
-            lines.push((
-                ingest.line(&format!("plugboard on {name}")),
-                format!(
-                    "  CPU: sidecar {:.2} cores ({:.0} us/webhook), database {:.2} cores ({:.0} us/webhook)",
-                    cpu / secs,
-                    per(cpu),
-                    db / secs,
-                    per(db)
-                ),
-                ingest.rate(),
-            ));
+            let name = format!("Rust ConnectWise, {name}");
+            runs.push(measure(&name, &sidecar, shots, connections, db_cpu).await);
+        }
+        for language in [Language::JavaScript, Language::Python]
+            .into_iter()
+            .filter(|l| languages.contains(&format!("{l:?}").to_lowercase()))
+        {
+            let (sidecar, id) = language.paused_sidecar(&receiver, &[]).await;
+            let shots = Arc::new(language.shots(id, requests, "bench"));
+            let name = format!("{language:?} {}, SQLite", language.element());
+            runs.push(measure(&name, &sidecar, shots, connections, || 0.0).await);
         }
         let bare_addr = load::bare_hyper_server().await;
         let shots = Arc::new(shots(&cw, 1, requests, "bare"));
         let bare = load::run(bare_addr, shots, Options::flat_out(connections)).await;
 
-        println!("\ningest_load: {connections} keep-alive connections, {body_len}-byte signed callbacks, durable stores");
-        for (line, cpu, rate) in &lines {
-            println!("{line}");
-            println!("{cpu}");
-            println!("  ratio to bare hyper: {:.2}", rate / bare.rate());
+        println!("\ningest_load: {connections} keep-alive connections, signed webhooks of about 1-1.5 KB, durable stores");
+        for run in &runs {
+            println!("{}", run.line);
+            println!("{}", run.cpu);
+            println!("  ratio to bare hyper: {:.2}", run.rate / bare.rate());
         }
         println!("{}", bare.line("bare hyper 200 OK"));
         println!("signing key fetches by the sidecars: {}", cw.key_fetches());
     });
+}
+
+/// What one sidecar run printed.
+struct Run {
+    line: String,
+    cpu: String,
+    rate: f64,
+}
+
+/// Posts `shots` to `sidecar` flat out and measures rate, latency and the
+/// CPU of the sidecar and (`db_cpu`, seconds so far) its database server.
+async fn measure(
+    name: &str,
+    sidecar: &Sidecar,
+    shots: Arc<Vec<load::Shot>>,
+    connections: usize,
+    db_cpu: impl Fn() -> f64,
+) -> Run {
+    let body_len = shots[0].body.len();
+    let (cpu_before, db_before) = (sidecar.cpu_seconds(), db_cpu());
+    let ingest = load::run(sidecar.addr, shots, Options::flat_out(connections)).await;
+    let (cpu, db) = (sidecar.cpu_seconds() - cpu_before, db_cpu() - db_before);
+    assert_eq!(ingest.failed, 0, "every webhook must be accepted ({name})");
+    let secs = ingest.elapsed.as_secs_f64();
+    let per = |c: f64| c * 1e6 / ingest.ok.max(1) as f64;
+    Run {
+        line: ingest.line(name),
+        cpu: format!(
+            "  {body_len}-byte bodies; CPU: sidecar {:.2} cores ({:.0} us/webhook), database {:.2} cores ({:.0} us/webhook)",
+            cpu / secs,
+            per(cpu),
+            db / secs,
+            per(db)
+        ),
+        rate: ingest.rate(),
+    }
 }

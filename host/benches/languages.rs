@@ -2,23 +2,36 @@
 //! Rust (ConnectWise), JavaScript (GitHub) and Python (Shopify) elements, the
 //! component's size, its cold compile time (`Runtime::load` with no cache of
 //! compiled artifacts) and the cost of one webhook call with a fresh instance
-//! on a realistic delivery of under 1 KB.
+//! on a realistic delivery of under 1 KB — one call at a time (criterion),
+//! then at the runtime's configured concurrency: `max_concurrent_calls`
+//! calls in flight on a multi-threaded executor with one worker per core, as
+//! in the host, reporting calls per second and CPU per call of the process.
+//! The runtime is configured as the host configures it (defaults, compiled
+//! artifacts served from a cache folder).
 //!
 //! The GitHub and Shopify deliveries are signed and verified (one host HMAC
 //! each); ConnectWise's signature check needs a key fetch, so it is turned
 //! off for this benchmark, as in `plugin_call`.
 //!
 //! Run: `cargo bench -p plugboard --bench languages` (after `plugins/build.sh`).
+//! `LANGUAGES_CONCURRENT_CALLS` (default 2000; 200 under `cargo test`) sets
+//! the calls of the concurrent round.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
+#[allow(dead_code)] // each benchmark uses part of the shared harness
+mod load;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion};
 use hmac::{Hmac, Mac};
 use plugboard::runtime::{
-    CallLabel, FetchScope, Header, HttpRequest, Runtime, RuntimeConfig, WebhookOutcome,
+    CallLabel, ElementPlugin, FetchScope, Header, HttpRequest, Runtime, RuntimeConfig,
+    WebhookOutcome,
 };
 use serde_json::json;
 use sha2::Sha256;
@@ -155,8 +168,59 @@ fn shopify() -> Subject {
     }
 }
 
+/// Runs `calls` webhook calls of `plugin` with `in_flight` of them at once
+/// on a multi-threaded executor; prints calls/s and CPU per call.
+fn concurrent(
+    plugin: &ElementPlugin,
+    subject: &Subject,
+    in_flight: usize,
+    calls: usize,
+) -> (f64, f64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let (cpu, started) = (load::cpu_seconds("self"), Instant::now());
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..in_flight)
+            .map(|_| {
+                let (plugin, next) = (plugin.clone(), next.clone());
+                let (config, request) = (subject.config.clone(), subject.request.clone());
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < calls {
+                        let outcome = plugin
+                            .webhook(
+                                CallLabel::default(),
+                                FetchScope::default(),
+                                &config,
+                                &request,
+                            )
+                            .await
+                            .unwrap();
+                        assert!(matches!(outcome, WebhookOutcome::Accepted(_)));
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    let (secs, cpu) = (
+        started.elapsed().as_secs_f64(),
+        load::cpu_seconds("self") - cpu,
+    );
+    (calls as f64 / secs, cpu * 1e6 / calls as f64)
+}
+
 fn bench(c: &mut Criterion) {
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::new(config).unwrap();
     assert!(
         runtime.is_pooled(),
         "benchmark expects the pooling allocator"
@@ -196,6 +260,17 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("{}_{}", subject.language, subject.element), |b| {
             b.iter(call)
         });
+        let in_flight = runtime.config().max_concurrent_calls;
+        let calls = std::env::var("LANGUAGES_CONCURRENT_CALLS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if load::full_run() { 2_000 } else { 200 });
+        let (rate, cpu_per_call) = concurrent(&plugin, &subject, in_flight, calls);
+        eprintln!(
+            "{:<10} {:<12} {calls} calls, {in_flight} in flight: {rate:>8.0} calls/s, \
+             {cpu_per_call:>6.0} us CPU per call",
+            subject.language, subject.element
+        );
     }
     group.finish();
 }

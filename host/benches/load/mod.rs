@@ -28,6 +28,24 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// User + system CPU seconds process `pid` (or `self`) has used.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0 // utime + stime, at 100 ticks per second
+}
+
 /// Whether this is a full benchmark run (`cargo bench` passes `--bench`);
 /// under `cargo test` benchmarks run a short smoke round instead.
 pub fn full_run() -> bool {

@@ -1,12 +1,16 @@
 //! The benchmark scenario shared by the loopback benchmarks: a sidecar with
-//! one ConnectWise instance whose delivery is paused, and distinct signed
-//! callbacks for it.
+//! one instance whose delivery is paused — of the Rust ConnectWise element,
+//! or of the JavaScript GitHub or Python Shopify element — and distinct
+//! signed webhooks for it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
 
 use super::connectwise::FakeConnectWise;
 use super::receiver::BenchReceiver;
@@ -77,8 +81,15 @@ pub async fn paused_sidecar(
     let id = sidecar
         .connectwise_instance(&cw.server_url(), &receiver.url())
         .await;
-    receiver.answer(410);
     let warm = shots(cw, id, 200, "warm");
+    pause_delivery(&sidecar, id, receiver, warm).await;
+    (sidecar, id)
+}
+
+/// Has the sidecar pause `id`'s delivery: `warm` is ingested and its
+/// events are refused by `receiver` with 410 until the instance pauses.
+async fn pause_delivery(sidecar: &Sidecar, id: i64, receiver: &BenchReceiver, warm: Vec<Shot>) {
+    receiver.answer(410);
     super::run(sidecar.addr, Arc::new(warm), Options::flat_out(8)).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while sidecar
@@ -89,5 +100,131 @@ pub async fn paused_sidecar(
         assert!(Instant::now() < deadline, "delivery did not pause");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (sidecar, id)
+}
+
+/// A bundled element written in another language than Rust, with signed
+/// deliveries of about 1 KB as its vendor sends them.
+#[derive(Clone, Copy, Debug)]
+pub enum Language {
+    /// The GitHub element, in JavaScript: `issues` deliveries.
+    JavaScript,
+    /// The Shopify element, in Python: `orders/updated` deliveries.
+    Python,
+}
+
+/// The webhook secret of the benchmark's GitHub and Shopify instances.
+const WEBHOOK_SECRET: &str = "bench-webhook-secret";
+
+impl Language {
+    /// The element key (and plugin file name).
+    pub fn element(self) -> &'static str {
+        match self {
+            Self::JavaScript => "github",
+            Self::Python => "shopify",
+        }
+    }
+
+    /// Distinct signed deliveries for instance `id`.
+    pub fn shots(self, id: i64, n: usize, tag: &str) -> Vec<Shot> {
+        let path = format!(
+            "/events/{}/{}",
+            self.element(),
+            base64::engine::general_purpose::STANDARD.encode(id.to_string())
+        );
+        (0..n)
+            .map(|i| {
+                let (body, headers) = self.delivery(&format!("{tag}-{i:08}"), i as u64);
+                Shot {
+                    path: path.clone(),
+                    headers,
+                    body: Bytes::from(body),
+                }
+            })
+            .collect()
+    }
+
+    fn delivery(self, tag: &str, n: u64) -> (Vec<u8>, Vec<(String, String)>) {
+        let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+        match self {
+            Self::JavaScript => {
+                let action = ["opened", "edited", "closed"][(n % 3) as usize];
+                let body = serde_json::to_vec(&json!({
+                    "action": action,
+                    "issue": {
+                        "id": 1_000_000 + n, "number": n, "title": format!("Found a bug {tag}"),
+                        "state": "open", "locked": false,
+                        "body": "The printer in the east wing is on fire again; see the attached log.",
+                        "user": {"login": "octocat", "id": 1, "type": "User", "site_admin": false},
+                        "labels": [{"id": 208045946, "name": "bug", "color": "f29513", "default": true}],
+                        "comments": 3, "created_at": "2024-05-01T12:00:00Z",
+                        "updated_at": "2024-05-01T12:34:56Z",
+                        "url": format!("https://api.github.com/repos/octocat/Hello-World/issues/{n}"),
+                        "html_url": format!("https://github.com/octocat/Hello-World/issues/{n}")
+                    },
+                    "repository": {
+                        "id": 1296269, "full_name": "octocat/Hello-World", "private": false,
+                        "owner": {"login": "octocat", "id": 1, "type": "User"},
+                        "html_url": "https://github.com/octocat/Hello-World", "default_branch": "main"
+                    },
+                    "sender": {"login": "octocat", "id": 1, "type": "User", "site_admin": false}
+                }))
+                .unwrap();
+                mac.update(&body);
+                let signature = hex::encode(mac.finalize().into_bytes());
+                let headers = vec![
+                    ("x-github-event".into(), "issues".into()),
+                    ("x-github-delivery".into(), format!("delivery-{tag}")),
+                    ("x-hub-signature-256".into(), format!("sha256={signature}")),
+                ];
+                (body, headers)
+            }
+            Self::Python => {
+                let body = serde_json::to_vec(&json!({
+                    "id": 820_982_911_946_154_508_u64 + n, "email": "jon@example.com",
+                    "name": format!("#{n}"), "created_at": "2024-05-01T08:00:00-04:00",
+                    "updated_at": "2024-05-01T08:05:00-04:00", "currency": "USD",
+                    "financial_status": "paid", "total_price": "403.00",
+                    "customer": {"id": 115310627314723954_u64, "email": "john@example.com",
+                        "first_name": "John", "last_name": "Smith"},
+                    "line_items": [
+                        {"id": 866550311766439020_u64, "title": "IPod Nano - 8GB", "quantity": 1,
+                            "price": "199.00", "sku": "IPOD2008PINK"},
+                        {"id": 141249953214522974_u64, "title": "IPod Nano - 8GB", "quantity": 1,
+                            "price": "199.00", "sku": "IPOD2008BLACK"}
+                    ],
+                    "shipping_address": {"address1": "123 Shipping Street", "city": "Shippington",
+                        "country": "US", "zip": "40003"},
+                    "admin_graphql_api_id": format!("gid://shopify/Order/{n}")
+                }))
+                .unwrap();
+                mac.update(&body);
+                let signature =
+                    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+                let headers = vec![
+                    ("x-shopify-topic".into(), "orders/updated".into()),
+                    ("x-shopify-webhook-id".into(), format!("webhook-{tag}")),
+                    ("x-shopify-hmac-sha256".into(), signature),
+                ];
+                (body, headers)
+            }
+        }
+    }
+
+    /// A sidecar (SQLite store) with one instance of this language's
+    /// element whose delivery is paused; `env` adds settings.
+    pub async fn paused_sidecar(
+        self,
+        receiver: &BenchReceiver,
+        env: &[(&str, String)],
+    ) -> (Sidecar, i64) {
+        let element = self.element();
+        let sidecar = Sidecar::start_with(&[element], env).await;
+        let secret = format!("{element}.webhook.secret");
+        let configuration = json!({ secret: WEBHOOK_SECRET });
+        let id = sidecar
+            .instance(element, configuration, &receiver.url())
+            .await;
+        pause_delivery(&sidecar, id, receiver, self.shots(id, 200, "warm")).await;
+        (sidecar, id)
+    }
 }

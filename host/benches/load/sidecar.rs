@@ -1,6 +1,7 @@
 //! The real `plugboard` binary as a separate process for the loopback
-//! benchmarks, with the bundled ConnectWise plugin, a fresh data folder and
-//! an outbound policy that lets it reach the loopback fakes.
+//! benchmarks, with bundled plugins (ConnectWise unless told otherwise), a
+//! fresh data folder and an outbound policy that lets it reach the loopback
+//! fakes.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -27,16 +28,25 @@ impl Drop for Sidecar {
 }
 
 impl Sidecar {
-    /// Starts the sidecar; `env` adds or overrides settings.
+    /// Starts the sidecar with the ConnectWise plugin; `env` adds or
+    /// overrides settings.
     pub async fn start(env: &[(&str, String)]) -> Self {
+        Self::start_with(&["connectwise"], env).await
+    }
+
+    /// Starts the sidecar with the bundled plugins `elements` (file names
+    /// in `plugins/dist` without `.wasm`); `env` adds or overrides settings.
+    pub async fn start_with(elements: &[&str], env: &[(&str, String)]) -> Self {
         let plugins = tempfile::tempdir().unwrap();
         let data = tempfile::tempdir().unwrap();
-        let wasm = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../plugins/dist/connectwise.wasm"
-        );
-        std::fs::copy(wasm, plugins.path().join("connectwise.wasm"))
-            .expect("run plugins/build.sh first");
+        for element in elements {
+            let wasm = format!(
+                "{}/../plugins/dist/{element}.wasm",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            std::fs::copy(&wasm, plugins.path().join(format!("{element}.wasm")))
+                .expect("run plugins/build.sh first");
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -61,13 +71,15 @@ impl Sidecar {
             addr,
             _dirs: (plugins, data),
         };
-        sidecar.wait_ready().await;
+        sidecar.wait_ready(elements).await;
         sidecar
     }
 
-    async fn wait_ready(&self) {
+    /// Waits until every one of `elements` is listed (a first start
+    /// compiles the large JavaScript and Python components).
+    async fn wait_ready(&self, elements: &[&str]) {
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let plugins = client
                 .get(format!("http://{}/plugins", self.addr))
@@ -75,10 +87,10 @@ impl Sidecar {
                 .send()
                 .await;
             if let Ok(r) = plugins {
-                if r.text()
-                    .await
-                    .unwrap_or_default()
-                    .contains("\"connectwise\"")
+                let listed = r.text().await.unwrap_or_default();
+                if elements
+                    .iter()
+                    .all(|e| listed.contains(&format!("\"{e}\"")))
                 {
                     return;
                 }
@@ -90,21 +102,7 @@ impl Sidecar {
 
     /// User + system CPU seconds the sidecar has used.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0 // utime + stime, at 100 ticks per second
+        super::cpu_seconds(&self.child.id().to_string())
     }
 
     /// An authenticated management call.
@@ -121,13 +119,27 @@ impl Sidecar {
 
     /// Creates a ConnectWise instance delivering to `callback`; returns its id.
     pub async fn connectwise_instance(&self, server_url: &str, callback: &str) -> i64 {
-        let body = json!({"element": {"key": "connectwise"}, "configuration": {
-            "helpdesk.connectwise.server.url": server_url, "helpdesk.connectwise.company": "acme",
+        let configuration = json!({
+            "helpdesk.connectwise.server.url": server_url, "helpdesk.connectwise.company": "acme"});
+        self.instance("connectwise", configuration, callback).await
+    }
+
+    /// Creates an instance of `element` with `configuration` (events on,
+    /// delivered to `callback`, signed); returns its id.
+    pub async fn instance(&self, element: &str, configuration: Value, callback: &str) -> i64 {
+        let mut config = json!({
             "event.notification.enabled": "true", "event.notification.callback.url": callback,
-            "event.notification.signature.key": "bench-signing-key"}});
+            "event.notification.signature.key": "bench-signing-key"});
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(configuration.as_object().unwrap().clone());
+        let body = json!({"element": {"key": element}, "configuration": config});
         let created = self
             .api(reqwest::Method::POST, "/instances", Some(body))
             .await;
-        created["id"].as_i64().expect("instance created")
+        created["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("instance not created: {created}"))
     }
 }
