@@ -19,9 +19,10 @@
 //! of the batch fails as unavailable (the caller answers 503).
 //!
 //! After a batch that stored notifications commits, and after its callers
-//! are answered, one `pg_notify` tells listeners on other connections
-//! (other replicas) that deliveries are due; it is never part of the hot
-//! transaction. In-process delivery is woken by the callers themselves.
+//! are answered, the [`Announcer`] is asked to tell listeners on other
+//! connections (other replicas) that deliveries are due, with a
+//! `pg_notify` that is never part of the hot transaction. In-process
+//! delivery is woken by the callers themselves.
 
 use std::sync::Arc;
 
@@ -32,11 +33,9 @@ use super::super::counters::Counters;
 use super::super::error::{ErrorKind, Result, StoreError};
 use super::super::receipt::{NewReceipt, ReceiptOutcome, ReceiptStatus};
 use super::super::StoreStats;
+use super::announce::Announcer;
 use super::error::is_transient;
 use super::TRIES;
-
-/// The channel `pg_notify` announces new due notifications on.
-pub(super) const OUTBOX_CHANNEL: &str = "plugboard_outbox";
 
 /// Most receipts in one transaction.
 const MAX_BATCH: usize = 512;
@@ -58,10 +57,10 @@ pub(super) struct Batcher {
 
 impl Batcher {
     /// Starts the group-commit task on the current runtime.
-    pub(super) fn start(pool: Pool) -> Self {
+    pub(super) fn start(pool: Pool, announcer: Announcer) -> Self {
         let (queue, receipts) = mpsc::channel(QUEUE_DEPTH);
         let counters = Arc::new(Counters::default());
-        tokio::spawn(run(pool, receipts, counters.clone()));
+        tokio::spawn(run(pool, receipts, counters.clone(), announcer));
         Self { queue, counters }
     }
 
@@ -84,7 +83,12 @@ impl Batcher {
 
 /// The group-commit loop: ends when every handle is gone and the queue is
 /// drained.
-async fn run(pool: Pool, mut receipts: mpsc::Receiver<Pending>, counters: Arc<Counters>) {
+async fn run(
+    pool: Pool,
+    mut receipts: mpsc::Receiver<Pending>,
+    counters: Arc<Counters>,
+    announcer: Announcer,
+) {
     let slots = Arc::new(Semaphore::new(COMMIT_SLOTS));
     while let Some(first) = receipts.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -97,7 +101,13 @@ async fn run(pool: Pool, mut receipts: mpsc::Receiver<Pending>, counters: Arc<Co
                 Err(_) => break,
             }
         }
-        tokio::spawn(commit(pool.clone(), batch, counters.clone(), slot));
+        tokio::spawn(commit(
+            pool.clone(),
+            batch,
+            counters.clone(),
+            announcer.clone(),
+            slot,
+        ));
     }
 }
 
@@ -106,16 +116,17 @@ async fn commit(
     pool: Pool,
     batch: Vec<Pending>,
     counters: Arc<Counters>,
+    announcer: Announcer,
     _slot: OwnedSemaphorePermit,
 ) {
     let (receipts, replies): (Vec<NewReceipt>, Vec<_>) = batch.into_iter().unzip();
-    let (results, client) = match pool.get().await {
-        Ok(mut client) => (write(&mut client, &receipts, &counters).await, Some(client)),
+    let results = match pool.get().await {
+        Ok(mut client) => write(&mut client, &receipts, &counters).await,
         Err(e) => {
             let e = StoreError::from(e);
             let results: Vec<_> = receipts.iter().map(|_| Err(e.for_batch())).collect();
             counters.count(&results);
-            (results, None)
+            results
         }
     };
     let notify = results
@@ -126,8 +137,8 @@ async fn commit(
     for (result, reply) in results.into_iter().zip(replies) {
         let _ = reply.send(result);
     }
-    if let (true, Some(client)) = (notify, client) {
-        announce(&client).await;
+    if notify {
+        announcer.due();
     }
 }
 
@@ -135,17 +146,6 @@ async fn commit(
 pub(super) fn stored_notifications(result: &Result<ReceiptOutcome>, receipt: &NewReceipt) -> bool {
     matches!(result, Ok(ReceiptOutcome::Stored { .. }))
         && matches!(&receipt.outcome, ReceiptStatus::Accepted { notifications } if !notifications.is_empty())
-}
-
-/// Tells listeners that notifications are due, after the commit.
-pub(super) async fn announce(client: &Object) {
-    let sent = match client.prepare_cached("SELECT pg_notify($1, '')").await {
-        Ok(stmt) => client.execute(&stmt, &[&OUTBOX_CHANNEL]).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = sent {
-        tracing::debug!(error = %e, "announcing due notifications failed");
-    }
 }
 
 /// The batch in one transaction, or, if that fails, each receipt in its

@@ -10,6 +10,7 @@
 //! checkpoints moved by an upsert that refuses to go back. The schema is
 //! migrated at open under an advisory lock (`schema`).
 
+mod announce;
 mod batch;
 mod connection;
 mod error;
@@ -39,6 +40,7 @@ use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::session::{SessionCutoffs, StoredSession};
 use super::StoreStats;
+use announce::Announcer;
 use batch::Batcher;
 pub(crate) use connection::redact_url;
 use connection::{Target, POOL_SIZE};
@@ -49,6 +51,7 @@ pub use listen::Notification;
 pub(crate) struct PostgresStore {
     pool: Pool,
     batcher: Batcher,
+    announcer: Announcer,
     listener: Listener,
 }
 
@@ -61,8 +64,10 @@ impl PostgresStore {
         let version = schema::migrate(&target).await?;
         tracing::debug!(version, "PostgreSQL store schema is up to date");
         let pool = target.pool(POOL_SIZE)?;
+        let announcer = Announcer::start(pool.clone());
         Ok(Self {
-            batcher: Batcher::start(pool.clone()),
+            batcher: Batcher::start(pool.clone(), announcer.clone()),
+            announcer,
             listener: Listener::start(target, redact_url(url)),
             pool,
         })
@@ -150,7 +155,7 @@ impl Backend for PostgresStore {
         if let (Some(receipt_id), Some(page)) = (stored, &write.page) {
             let result = Ok(ReceiptOutcome::Stored { receipt_id });
             if batch::stored_notifications(&result, page) {
-                batch::announce(&client).await;
+                self.announcer.due();
             }
         }
         Ok(outcome)
