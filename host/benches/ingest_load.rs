@@ -18,7 +18,9 @@
 //! Run: `cargo bench -p plugboard --bench ingest_load` (after
 //! `plugins/build.sh`). `LOAD_CONNECTIONS` (default 64) and `LOAD_REQUESTS`
 //! (default 150000) tune it; `LOAD_LANGUAGES` (default
-//! `rust,javascript,python`) picks the elements measured. Under `cargo test` (no `--bench` argument) it
+//! `rust,javascript,python`) picks the elements measured, and
+//! `LOAD_REQUESTS_INTERPRETED` (default 10000, at most `LOAD_REQUESTS`) is
+//! the count for the JavaScript and Python elements. Under `cargo test` (no `--bench` argument) it
 //! runs a short smoke round of 2,000 requests, checking the harness works.
 
 #![allow(missing_docs)]
@@ -44,6 +46,9 @@ fn main() {
         let connections = env_usize("LOAD_CONNECTIONS", 64);
         let full = full_run();
         let requests = env_usize("LOAD_REQUESTS", if full { 150_000 } else { 2_000 });
+        // JavaScript and Python elements take milliseconds per call: the
+        // full run would last many minutes at the Rust element's count.
+        let interpreted = env_usize("LOAD_REQUESTS_INTERPRETED", requests.min(10_000));
         let ca = TestCa::new();
         let cw = FakeConnectWise::start(&ca).await;
         let receiver = BenchReceiver::start(410).await;
@@ -69,7 +74,7 @@ fn main() {
             .filter(|l| languages.contains(&format!("{l:?}").to_lowercase()))
         {
             let (sidecar, id) = language.paused_sidecar(&receiver, &[]).await;
-            let shots = Arc::new(language.shots(id, requests, "bench"));
+            let shots = Arc::new(language.shots(id, interpreted, "bench"));
             let name = format!("{language:?} {}, SQLite", language.element());
             runs.push(measure(&name, &sidecar, shots, connections, || 0.0).await);
         }
