@@ -25,10 +25,21 @@ impl OutboundResponse {
         (200..300).contains(&self.status)
     }
 
-    /// `Retry-After` given in seconds (an HTTP date is treated as absent).
+    /// `Retry-After` in seconds from now, given as a number of seconds or
+    /// as an HTTP date (RFC 9110 §10.2.3; a date already past is 0).
+    /// Anything else is treated as absent.
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
+        self.retry_after_secs_at(std::time::SystemTime::now())
+    }
+
+    /// [`Self::retry_after_secs`] as seen at `now`.
+    fn retry_after_secs_at(&self, now: std::time::SystemTime) -> Option<u64> {
+        let value = self.header("retry-after")?.trim();
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(secs);
+        }
+        let at = httpdate::parse_http_date(value).ok()?;
+        Some(at.duration_since(now).map_or(0, |wait| wait.as_secs()))
     }
 
     /// The value of header `name`, if present and valid text.
@@ -113,8 +124,26 @@ mod tests {
             response(429, &[("retry-after", " 30 ")]).retry_after_secs(),
             Some(30)
         );
-        let date = response(503, &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]);
-        assert_eq!(date.retry_after_secs(), None);
         assert_eq!(response(503, &[]).retry_after_secs(), None);
+        assert_eq!(
+            response(503, &[("retry-after", "soon")]).retry_after_secs(),
+            None
+        );
+        assert_eq!(
+            response(503, &[("retry-after", "-5")]).retry_after_secs(),
+            None
+        );
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        let at = |value: &str| response(503, &[("retry-after", value)]).retry_after_secs_at(now);
+        assert_eq!(at("Wed, 21 Oct 2015 07:30:00 GMT"), Some(120));
+        // The obsolete forms RFC 9110 requires recipients to accept.
+        assert_eq!(at("Wednesday, 21-Oct-15 07:29:00 GMT"), Some(60));
+        assert_eq!(at("Wed Oct 21 07:28:30 2015"), Some(30));
+        assert_eq!(at("Wed, 21 Oct 2015 07:00:00 GMT"), Some(0), "a past date");
+        assert_eq!(at("Wed, 21 Oct 2015 25:00:00 GMT"), None, "not a date");
     }
 }
