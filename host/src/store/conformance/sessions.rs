@@ -33,28 +33,40 @@ pub(super) async fn sessions_open_touch_and_close(store: TestStore) {
 }
 
 pub(super) async fn ended_sessions_are_refused_and_the_oldest_go_first(store: TestStore) {
+    use std::time::{Duration, Instant};
+    // The margins are wide so that a slow write on a busy machine cannot
+    // make a live session look idle.
     // Idle: a session not used for `idle_ms` has ended.
     let idle = SessionRules {
-        idle_ms: 150,
+        idle_ms: 1_000,
         ..RULES
     };
     store.open_session(digest(1), idle).await.unwrap();
     assert!(store.touch_session(digest(1), idle).await.unwrap());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
     assert!(!store.touch_session(digest(1), idle).await.unwrap());
-    // Being used keeps it alive until its lifetime ends, however busy.
+    // Being used keeps it alive past `idle_ms`, but not past its lifetime.
     let busy = SessionRules {
-        idle_ms: 200,
-        lifetime_ms: 700,
+        idle_ms: 1_000,
+        lifetime_ms: 1_800,
         touch_every_ms: 0,
         ..RULES
     };
+    let opened = Instant::now();
     store.open_session(digest(2), busy).await.unwrap();
-    for _ in 0..4 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert!(store.touch_session(digest(2), busy).await.unwrap());
+    while opened.elapsed() < Duration::from_millis(1_200) {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let touched_at = opened.elapsed();
+        let live = store.touch_session(digest(2), busy).await.unwrap();
+        if touched_at < Duration::from_millis(1_300) {
+            assert!(live, "a session in use ended {touched_at:?} after it opened");
+        }
     }
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // Still in use (touched every 150 ms), so only its lifetime can end it.
+    while opened.elapsed() < Duration::from_millis(1_900) {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        store.touch_session(digest(2), busy).await.unwrap();
+    }
     assert!(!store.touch_session(digest(2), busy).await.unwrap());
     // Bounded: opening one more than `max` ends the oldest.
     let few = SessionRules { max: 3, ..RULES };
