@@ -39,3 +39,4 @@ mod runtime;
 mod secrets;
 mod shutdown;
 mod support;
+mod warm;

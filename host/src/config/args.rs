@@ -85,6 +85,20 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_MAX_PLUGIN_FILE_MB")]
     pub max_plugin_file_mb: Option<u64>,
 
+    /// Most warm instances of stateless elements kept between calls, across
+    /// all elements; each holds an instance slot and its memory (0: a fresh
+    /// instance for every call).
+    #[arg(long, env = "PLUGBOARD_WARM_INSTANCES")]
+    pub warm_instances: Option<usize>,
+
+    /// Calls one warm instance serves before it is replaced by a fresh one.
+    #[arg(long, env = "PLUGBOARD_WARM_INSTANCE_CALLS")]
+    pub warm_instance_calls: Option<u32>,
+
+    /// Seconds an unused warm instance is kept.
+    #[arg(long, env = "PLUGBOARD_WARM_INSTANCE_IDLE_SECS")]
+    pub warm_instance_idle_secs: Option<u64>,
+
     /// Private addresses or CIDRs outbound requests may reach (comma-separated;
     /// empty: only public addresses).
     #[arg(long, env = "PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", value_delimiter = ',')]

@@ -22,7 +22,7 @@ use crate::delivery::{DeliveryConfig, RetrySchedule};
 pub use crate::ingress::IngressConfig;
 use crate::outbound::{parse_allow_list, OutboundConfig};
 use crate::poller::PollerConfig;
-use crate::runtime::{FairnessConfig, RuntimeConfig};
+use crate::runtime::{FairnessConfig, RuntimeConfig, WarmConfig};
 use crate::store::StoreConfig;
 use crate::telemetry::LogFormat;
 
@@ -239,6 +239,23 @@ impl Settings {
             max_plugin_file_bytes: positive(runtime.max_plugin_file_mb, "max_plugin_file_mb")?
                 .checked_mul(1 << 20)
                 .ok_or_else(|| anyhow::anyhow!("{} is too large", named("max_plugin_file_mb")))?,
+            warm: WarmConfig {
+                instances: if runtime.warm_instances > MAX_CONCURRENT_CALLS {
+                    bail!(
+                        "{} must be at most {MAX_CONCURRENT_CALLS} (each holds an instance \
+                         slot), got {}",
+                        named("warm_instances"),
+                        runtime.warm_instances
+                    )
+                } else {
+                    runtime.warm_instances
+                },
+                calls: positive(runtime.warm_instance_calls, "warm_instance_calls")?,
+                idle: Duration::from_secs(positive(
+                    runtime.warm_instance_idle_secs,
+                    "warm_instance_idle_secs",
+                )?),
+            },
             cache_dir: Some(server.data.join("cache")),
             compiler_program: None,
         };

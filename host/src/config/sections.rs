@@ -50,6 +50,13 @@ pub const FLAT: &[(&str, &str, &str)] = &[
     ("breaker_window_secs", "runtime", "breaker_window_secs"),
     ("breaker_cooldown_secs", "runtime", "breaker_cooldown_secs"),
     ("max_plugin_file_mb", "runtime", "max_plugin_file_mb"),
+    ("warm_instances", "runtime", "warm_instances"),
+    ("warm_instance_calls", "runtime", "warm_instance_calls"),
+    (
+        "warm_instance_idle_secs",
+        "runtime",
+        "warm_instance_idle_secs",
+    ),
     ("outbound_allow_private", "outbound", "allow_private"),
     ("outbound_ca_file", "outbound", "ca_file"),
     ("plugin_fetch_ports", "outbound", "plugin_fetch_ports"),
@@ -161,6 +168,13 @@ pub struct Runtime {
     pub breaker_cooldown_secs: u64,
     /// Largest plugin file read from the plugin folder, in MiB.
     pub max_plugin_file_mb: u64,
+    /// Most warm instances of stateless elements kept between calls, across
+    /// all elements (0: a fresh instance for every call).
+    pub warm_instances: usize,
+    /// Calls one warm instance serves before it is replaced.
+    pub warm_instance_calls: u32,
+    /// Seconds an unused warm instance is kept.
+    pub warm_instance_idle_secs: u64,
 }
 
 impl Default for Runtime {
@@ -176,6 +190,9 @@ impl Default for Runtime {
             breaker_window_secs: runtime.fairness.breaker_window_secs,
             breaker_cooldown_secs: runtime.fairness.breaker_cooldown_secs,
             max_plugin_file_mb: runtime.max_plugin_file_bytes >> 20,
+            warm_instances: runtime.warm.instances,
+            warm_instance_calls: runtime.warm.calls,
+            warm_instance_idle_secs: runtime.warm.idle.as_secs(),
         }
     }
 }

@@ -16,6 +16,8 @@ pub(crate) struct MemoryCap {
     limit: usize,
     /// Set when the guest tried to grow past `limit`.
     pub(crate) exceeded: bool,
+    /// The largest size a linear memory of the store was allowed to grow to.
+    pub(crate) grown_to: usize,
 }
 
 impl MemoryCap {
@@ -23,6 +25,7 @@ impl MemoryCap {
         Self {
             limit,
             exceeded: false,
+            grown_to: 0,
         }
     }
 
@@ -43,6 +46,7 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        self.grown_to = self.grown_to.max(desired.min(self.limit));
         if desired > self.limit {
             self.exceeded = true;
             wasmtime::bail!(

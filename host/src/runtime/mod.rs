@@ -5,7 +5,9 @@
 //! artifacts), pre-linked into an `InstancePre` with the bindings of the
 //! contract version it exports (every version in
 //! [`ContractVersion::SERVED`] is linked), and described. Every call
-//! then gets a fresh `Store` and instance, with its own CPU deadline and
+//! then gets a fresh `Store` and instance — or, for an element that
+//! declared itself stateless, a warm one kept from an earlier call of the
+//! same element instance ([`warm`]) — with its own CPU deadline and
 //! memory cap: a trap, an endless loop or a memory blow-up fails that call
 //! only. Calls are asynchronous: they run on a fiber inside the caller's
 //! task (no hand-off to another thread for a call of a few microseconds)
@@ -31,7 +33,11 @@
 //!    [`ElementPlugin`]): at most `max_concurrent_calls` run at once; taking
 //!    a slot wakes the epoch ticker thread, which sleeps while no call is in
 //!    flight.
-//! 3. **A fresh `Store` and instance**: the instance comes from the pooling
+//! 3. **A warm instance, or a fresh `Store` and instance**: for a stateless
+//!    element's call for an instance, a warm instance kept for that
+//!    element instance and configuration is taken if there is one
+//!    ([`warm`]); its store gets this call's deadline and labels.
+//!    Otherwise the instance comes from the pooling
 //!    allocator (falling back to on-demand allocation where the address
 //!    space cannot be reserved); its memory is reset in place when the slot
 //!    is reused, so a call starts from the component's initial state and
@@ -43,8 +49,9 @@
 //!    imports such as `https-get` ([`state`]), is not charged.
 //! 5. **The outcome**: a result, a typed element error (a WIT variant), or
 //!    a [`CallError`] naming what stopped the guest — trap, timeout, memory
-//!    — for that call only; the element's breaker counts the failure. The
-//!    store and instance are dropped and the slot's memory is given back:
+//!    — for that call only; the element's breaker counts the failure. After
+//!    a stateless element's successful call the instance is offered back
+//!    to its warm instances. Otherwise the store and instance are dropped and the slot's memory is given back:
 //!    pages beyond `KEEP_RESIDENT_BYTES` are decommitted, the fiber stack is
 //!    zeroed (beyond `KEEP_RESIDENT_STACK_BYTES`, decommitted), and at most
 //!    `MAX_UNUSED_WARM_SLOTS` idle slots stay warm, so the set of slots
@@ -102,6 +109,7 @@ mod fairness;
 mod limits;
 mod plugin;
 mod state;
+mod warm;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -122,10 +130,12 @@ pub use error::{CallError, LoadError};
 pub use fairness::FairnessConfig;
 pub use plugin::{ElementDescription, ElementPlugin};
 pub use state::{CallLabel, FetchScope};
+pub use warm::WarmConfig;
 
 use contract::ElementPre;
 use fairness::ElementGuards;
 use state::CallState;
+use warm::WarmBudget;
 
 /// Bytes of each linear memory kept mapped (and reset in place) between calls.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
@@ -164,6 +174,8 @@ pub struct RuntimeConfig {
     /// Largest plugin file loaded, in bytes; bigger files are refused
     /// before they are read.
     pub max_plugin_file_bytes: u64,
+    /// How warm instances of stateless elements are kept between calls.
+    pub warm: WarmConfig,
     /// Folder for compiled plugin artifacts (keyed by content hash and engine
     /// compatibility). `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
@@ -184,6 +196,7 @@ impl Default for RuntimeConfig {
             pooling: true,
             fairness: FairnessConfig::default(),
             max_plugin_file_bytes: 64 << 20,
+            warm: WarmConfig::default(),
             cache_dir: None,
             compiler_program: None,
         }
@@ -221,6 +234,8 @@ struct Inner {
     calls: Arc<tokio::sync::Semaphore>,
     /// Each element's concurrency budget and circuit breaker.
     elements: ElementGuards,
+    /// The bound on warm instances kept, shared by every element.
+    warm: Arc<WarmBudget>,
     /// The thread advancing the epoch; woken when a call starts.
     ticker: std::thread::Thread,
 }
@@ -263,6 +278,7 @@ impl Runtime {
         let calls = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_calls));
         let ticker = start_epoch_ticker(&engine, calls.clone(), config.max_concurrent_calls);
         let elements = ElementGuards::new(&config.fairness, config.max_concurrent_calls);
+        let warm = WarmBudget::new(config.warm.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -271,6 +287,7 @@ impl Runtime {
                 pooled,
                 calls,
                 elements,
+                warm,
                 ticker,
             }),
         })
@@ -342,9 +359,12 @@ fn build_engine(config: &RuntimeConfig) -> anyhow::Result<(Engine, bool)> {
         // pages are given back instead of staying resident in the pool.
         pooled.async_stack_zeroing(true);
         let mut pool = PoolingAllocationConfig::default();
+        // Calls in flight (twice, for calls racing a slot's release), warm
+        // instances kept between calls, and a margin.
         let slots = u32::try_from(config.max_concurrent_calls)
             .unwrap_or(u32::MAX)
             .saturating_mul(2)
+            .saturating_add(u32::try_from(config.warm.instances).unwrap_or(u32::MAX))
             .saturating_add(8);
         pool.total_component_instances(slots)
             .total_core_instances(slots.saturating_mul(8))
@@ -365,7 +385,8 @@ fn build_engine(config: &RuntimeConfig) -> anyhow::Result<(Engine, bool)> {
             .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES)
             .async_stack_keep_resident(KEEP_RESIDENT_STACK_BYTES)
             .max_unused_warm_slots(MAX_UNUSED_WARM_SLOTS)
-            // One fiber stack per call in flight (calls run asynchronously).
+            // One fiber stack per call in flight (calls run asynchronously;
+            // a warm instance holds none between calls).
             .total_stacks(slots)
             .pagemap_scan(wasmtime::Enabled::Auto);
         pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

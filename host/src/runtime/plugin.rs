@@ -1,5 +1,7 @@
 //! A loaded element plugin: compiled, pre-linked and described once; every
-//! call instantiates it afresh in its own `Store` with its own limits.
+//! call runs in its own `Store` with its own limits, in a fresh instance or,
+//! for a stateless element, a warm one kept for the same element instance
+//! ([`super::warm`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use super::contract::{ContractVersion, ElementPre};
 use super::fairness::{Admission, ElementGuard};
 use super::limits::{CpuDeadline, MemoryCap};
 use super::state::{CallLabel, CallState, FetchScope};
+use super::warm::{WarmInstance, WarmInstances};
 use super::{
     CallError, ElementInfo, HttpRequest, HttpResponse, LoadError, PollContext, PollPage, Runtime,
     WebhookOutcome,
@@ -44,6 +47,10 @@ pub struct ElementDescription {
     /// resources: an `event.poller.configuration` object (resource name →
     /// poll configuration). Always `None` for a 0.1.0 component.
     pub default_poll_configuration: Option<Map<String, Value>>,
+    /// Whether the element declared that its answers depend only on each
+    /// call's arguments, so calls may be served by warm instances. Always
+    /// false for a 0.1.0 component.
+    pub stateless: bool,
     /// The contract version the component implements.
     pub contract_version: ContractVersion,
 }
@@ -127,6 +134,7 @@ impl ElementDescription {
             fetch_hosts: info.fetch_hosts,
             fetch_host_config_keys: info.fetch_host_config_keys,
             default_poll_configuration,
+            stateless: info.stateless,
             contract_version,
         })
     }
@@ -147,41 +155,61 @@ pub struct ElementPlugin {
     /// The element's budget and breaker; `None` while `describe()` runs
     /// (the key is not known yet).
     guard: Option<Arc<ElementGuard>>,
+    /// The warm instances kept between calls, for an element that declared
+    /// itself stateless (and a runtime that keeps any).
+    warm: Option<Arc<WarmInstances>>,
 }
 
-/// Runs one export of `$plugin` in a fresh instance: is admitted by the
-/// element's budget and breaker, waits for a call slot, instantiates in a new store with the runtime's limits, binds the export
-/// interface of the component's contract version to `$guest` and the store
-/// to `$store` for the call of that version (`v0_2`: the internal types as
-/// they are; `v0_1`: arguments converted down, the result converted up),
-/// and records the call in the metrics under `$what`.
+/// Runs one export of `$plugin`: is admitted by the element's budget and
+/// breaker, waits for a call slot, and calls the export in an instance with
+/// the runtime's limits — a warm one kept for the element instance and
+/// configuration `$reuse` names (`Some((instance id, config))`, for
+/// elements that declared themselves stateless), or a fresh one in a new
+/// store. The export interface of the component's contract version is bound
+/// to `$guest` and the store to `$store` for the call of that version
+/// (`v0_2`: the internal types as they are; `v0_1`: arguments converted
+/// down, the result converted up). The call is recorded in the metrics
+/// under `$what`; a warm or fresh 0.2.0 instance whose call succeeded is
+/// offered back to the element's warm instances.
 macro_rules! call_export {
-    ($plugin:expr, $what:literal, $label:expr, $fetch:expr, |$guest:ident, $store:ident|
+    ($plugin:expr, $what:literal, $label:expr, $fetch:expr, $reuse:expr, |$guest:ident, $store:ident|
      v0_2: $current:expr, v0_1: $legacy:expr $(,)?) => {{
         let plugin = $plugin;
         let admission = plugin.admit().await?;
         let _permit = plugin.call_slot().await?;
-        let mut store = plugin.new_store($label, $fetch);
         let started = Instant::now();
-        let result = match &plugin.pre {
-            ElementPre::V0_2(pre) => match pre.instantiate_async(&mut store).await {
-                Ok(instance) => {
-                    let $guest = instance.plugboard_element_element();
-                    let $store = &mut store;
-                    $current.await
+        match &plugin.pre {
+            ElementPre::V0_2(pre) => {
+                let reuse: Option<(i64, &Vec<(String, String)>)> = $reuse;
+                match plugin.instance_v0_2(pre, $label, $fetch, reuse).await {
+                    Ok(mut warm) => {
+                        let result = {
+                            let $guest = warm.guest.plugboard_element_element();
+                            let $store = &mut warm.store;
+                            $current.await
+                        };
+                        let result = plugin.finish($what, started, &warm.store, result, admission);
+                        if result.is_ok() {
+                            plugin.keep_warm(warm, reuse.is_some());
+                        }
+                        result
+                    }
+                    Err((store, e)) => plugin.finish($what, started, &store, Err(e), admission),
                 }
-                Err(e) => Err(e),
-            },
-            ElementPre::V0_1(pre) => match pre.instantiate_async(&mut store).await {
-                Ok(instance) => {
-                    let $guest = instance.plugboard_element_element();
-                    let $store = &mut store;
-                    $legacy.await.map(Cast::cast)
-                }
-                Err(e) => Err(e),
-            },
-        };
-        plugin.finish($what, started, &store, result, admission)
+            }
+            ElementPre::V0_1(pre) => {
+                let mut store = plugin.new_store($label, $fetch);
+                let result = match pre.instantiate_async(&mut store).await {
+                    Ok(instance) => {
+                        let $guest = instance.plugboard_element_element();
+                        let $store = &mut store;
+                        $legacy.await.map(Cast::cast)
+                    }
+                    Err(e) => Err(e),
+                };
+                plugin.finish($what, started, &store, result, admission)
+            }
+        }
     }};
 }
 
@@ -205,10 +233,12 @@ impl ElementPlugin {
                 fetch_hosts: vec![],
                 fetch_host_config_keys: vec![],
                 default_poll_configuration: None,
+                stateless: false,
                 contract_version,
             }),
             hash: hash.into(),
             guard: None,
+            warm: None,
         };
         let described = async {
             call_export!(
@@ -216,6 +246,7 @@ impl ElementPlugin {
                 "describe",
                 CallLabel::default(),
                 FetchScope::default(),
+                None,
                 |guest, store| v0_2: guest.call_describe(store),
                 v0_1: guest.call_describe(store),
             )
@@ -225,6 +256,10 @@ impl ElementPlugin {
             .map_err(|e| LoadError::Describe(e.to_string()))?;
         plugin.description = Arc::new(ElementDescription::from_wit(info, contract_version)?);
         plugin.guard = Some(plugin.runtime.inner.elements.get(&plugin.description.key));
+        let budget = &plugin.runtime.inner.warm;
+        if plugin.description.stateless && budget.limit() > 0 {
+            plugin.warm = Some(Arc::new(WarmInstances::new(budget.clone())));
+        }
         Ok(plugin)
     }
 
@@ -252,7 +287,7 @@ impl ElementPlugin {
         config: &Vec<(String, String)>,
         request: &HttpRequest,
     ) -> Result<WebhookOutcome, CallError> {
-        call_export!(self, "webhook", label, fetch, |guest, store|
+        call_export!(self, "webhook", label, fetch, self.reuse(&label, config), |guest, store|
             v0_2: guest.call_webhook(store, config, request),
             v0_1: guest.call_webhook(store, config, &request.clone().cast()),
         )?
@@ -273,6 +308,7 @@ impl ElementPlugin {
             "prepare_poll",
             label,
             FetchScope::default(),
+            self.reuse(&label, config),
             |guest, store| v0_2: guest.call_prepare_poll(store, config, poll, draft),
             v0_1: guest.call_prepare_poll(store, config, &poll.clone().cast(), &draft.clone().cast()),
         )?
@@ -293,10 +329,75 @@ impl ElementPlugin {
             "map_poll",
             label,
             FetchScope::default(),
+            self.reuse(&label, config),
             |guest, store| v0_2: guest.call_map_poll(store, config, poll, response),
             v0_1: guest.call_map_poll(store, config, &poll.clone().cast(), &response.clone().cast()),
         )?
         .map_err(CallError::Element)
+    }
+
+    /// The element instance and configuration a call may be served for
+    /// from a warm instance: `None` unless the element is stateless and the
+    /// call is for an instance.
+    fn reuse<'c>(
+        &self,
+        label: &CallLabel,
+        config: &'c Vec<(String, String)>,
+    ) -> Option<(i64, &'c Vec<(String, String)>)> {
+        self.warm.as_ref()?;
+        Some((label.instance?, config))
+    }
+
+    /// The instance a 0.2.0 call runs in: a warm one kept for `reuse`'s
+    /// element instance and configuration, readied for this call, or a
+    /// fresh one in a new store. On failure, the store that could not be
+    /// instantiated, for the error's classification.
+    async fn instance_v0_2(
+        &self,
+        pre: &bindings::v0_2::ElementPluginPre<CallState>,
+        label: CallLabel,
+        fetch: FetchScope,
+        reuse: Option<(i64, &Vec<(String, String)>)>,
+    ) -> Result<WarmInstance, (Store<CallState>, wasmtime::Error)> {
+        let element = &self.description.key;
+        if let (Some(warm), Some((instance, config))) = (&self.warm, reuse) {
+            if let Some(mut kept) = warm.take(instance, config) {
+                let cpu = self.cpu_deadline();
+                kept.store.data_mut().renew(cpu, label, fetch);
+                kept.store.set_epoch_deadline(1);
+                metrics::plugin_instance(element, true);
+                return Ok(kept);
+            }
+        }
+        let mut store = self.new_store(label, fetch);
+        match pre.instantiate_async(&mut store).await {
+            Ok(guest) => {
+                metrics::plugin_instance(element, false);
+                let (instance, config) = reuse.map_or((0, &[][..]), |(i, c)| (i, &c[..]));
+                Ok(WarmInstance::new(instance, config, store, guest))
+            }
+            Err(e) => Err((store, e)),
+        }
+    }
+
+    /// Offers the instance of a call that succeeded to the element's warm
+    /// instances, if it was a call they may serve; otherwise drops it.
+    fn keep_warm(&self, instance: WarmInstance, reusable: bool) {
+        if let (Some(warm), true) = (&self.warm, reusable) {
+            let grown_to = instance.store.data().memory.grown_to;
+            warm.keep(
+                instance,
+                grown_to,
+                self.runtime.inner.config.memory_limit_bytes,
+            );
+        }
+    }
+
+    /// A new CPU deadline of the configured length, starting now.
+    fn cpu_deadline(&self) -> CpuDeadline {
+        CpuDeadline::new(Duration::from_millis(
+            self.runtime.inner.config.call_timeout_ms,
+        ))
     }
 
     /// Takes a place in the element's budget, if the element's breaker
@@ -331,7 +432,7 @@ impl ElementPlugin {
         let config = &self.runtime.inner.config;
         let state = CallState::new(
             MemoryCap::new(config.memory_limit_bytes),
-            CpuDeadline::new(Duration::from_millis(config.call_timeout_ms)),
+            self.cpu_deadline(),
             label,
             fetch,
         );

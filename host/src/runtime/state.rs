@@ -87,6 +87,18 @@ impl CallState {
     }
 }
 
+impl CallState {
+    /// Readies the state of a warm instance for its next call: that call's
+    /// label, fetch scope and CPU deadline; the memory cap keeps counting
+    /// the memory the instance already has.
+    pub(crate) fn renew(&mut self, cpu: CpuDeadline, label: CallLabel, fetch: FetchScope) {
+        self.cpu = cpu;
+        self.memory.exceeded = false;
+        self.label = label;
+        self.fetch = fetch;
+    }
+}
+
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         // Default builder: no preopened dirs, env, args or sockets; stdio

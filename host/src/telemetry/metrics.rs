@@ -3,7 +3,7 @@
 //! One process-wide set of metric families (the host is one deployable;
 //! every stage records into the same registry), with small functions for
 //! each stage to call: [`webhook`], [`plugin_call`], [`plugin_breaker`],
-//! [`plugin_call_refused`], [`delivery_attempt`], [`poll_run`],
+//! [`plugin_call_refused`], [`plugin_instance`], [`delivery_attempt`], [`poll_run`],
 //! [`plugin_load`]. Gauges that describe state rather than
 //! events (outbox depth, plugins loaded) are set at scrape time by
 //! [`render`]'s caller. Label values are bounded: element keys of loaded
@@ -49,6 +49,13 @@ struct ElementKind {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ElementInstance {
+    element: String,
+    /// `warm` (kept from an earlier call) or `fresh`.
+    instance: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
     outcome: &'static str,
 }
@@ -63,6 +70,7 @@ struct Metrics {
     webhooks_rejected: Family<ElementStatus, Counter>,
     plugin_call_seconds: Histograms<ElementCall>,
     plugin_errors: Family<ElementKind, Counter>,
+    plugin_instances: Family<ElementInstance, Counter>,
     breaker_open: Family<ElementLabel, Gauge>,
     breaker_openings: Family<ElementLabel, Counter>,
     calls_refused: Family<ElementLabel, Counter>,
@@ -116,6 +124,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         webhooks_rejected: Family::default(),
         plugin_call_seconds: Family::new_with_constructor(plugin_call_histogram),
         plugin_errors: Family::default(),
+        plugin_instances: Family::default(),
         breaker_open: Family::default(),
         breaker_openings: Family::default(),
         calls_refused: Family::default(),
@@ -155,6 +164,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "plugin_errors",
         "Plugin calls that failed (trap, timeout, memory, unavailable), by element and kind",
         m.plugin_errors.clone(),
+    );
+    r.register(
+        "plugin_instances",
+        "Plugin calls by the instance they ran in: fresh (instantiated for the call) or warm (kept from an earlier call of the same element instance, for stateless elements)",
+        m.plugin_instances.clone(),
     );
     r.register(
         "plugin_breaker_open",
@@ -285,6 +299,23 @@ pub fn plugin_call(
             })
             .inc();
     }
+}
+
+/// A call of `element` ran in a `warm` instance kept from an earlier call,
+/// or in a fresh one.
+pub fn plugin_instance(element: &str, warm: bool) {
+    let element = if element.is_empty() {
+        "loading"
+    } else {
+        element
+    };
+    METRICS
+        .plugin_instances
+        .get_or_create(&ElementInstance {
+            element: element.to_string(),
+            instance: if warm { "warm" } else { "fresh" },
+        })
+        .inc();
 }
 
 /// An element's circuit breaker changed state: `open` while open or

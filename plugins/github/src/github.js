@@ -38,6 +38,8 @@ export function describe() {
     fetchHosts: [],
     fetchHostConfigKeys: [],
     defaultPollConfiguration: undefined,
+    // Nothing is kept between calls: the host may reuse a warm instance.
+    stateless: true,
   };
 }
 

@@ -13,10 +13,17 @@
 //! | `/fetch`        | GETs `url=<percent-encoded URL>` from the query via the host |
 //! | `/bad`          | answers `bad-request`                                        |
 //! | `/unauthorized` | answers `unauthorized`                                       |
+//! | `/remember`     | accepts one event telling what the previous call left behind |
 //! | anything else   | accepts one `created` event describing the request           |
 //!
 //! It does not poll: `prepare-poll` and `map-poll` answer `unsupported`.
+//!
+//! It declares itself `stateless` but, for `/remember`, deliberately keeps
+//! the previous call's `probe.note` in a global: the host's tests use it to
+//! see when a warm instance is reused and that one instance's calls never
+//! see another's data.
 
+use std::cell::RefCell;
 use std::hint::black_box;
 
 mod bindings {
@@ -59,6 +66,8 @@ enum Behaviour {
     Bad,
     /// Answer `unauthorized`.
     Unauthorized,
+    /// Accept one event about what the previous call left behind.
+    Remember,
     /// Accept one event.
     Accept,
 }
@@ -74,13 +83,14 @@ impl Behaviour {
 
     /// Picks the behaviour for a request path.
     fn for_path(path: &str) -> Self {
-        const SUFFIXES: [(&str, Behaviour); 6] = [
+        const SUFFIXES: [(&str, Behaviour); 7] = [
             ("/loop", Behaviour::Loop),
             ("/alloc", Behaviour::Alloc),
             ("/trap", Behaviour::Trap),
             ("/fetch", Behaviour::Fetch),
             ("/bad", Behaviour::Bad),
             ("/unauthorized", Behaviour::Unauthorized),
+            ("/remember", Behaviour::Remember),
         ];
         SUFFIXES
             .iter()
@@ -206,6 +216,32 @@ fn accept(request: &HttpRequest) -> WebhookEvents {
     }
 }
 
+thread_local! {
+    /// What earlier calls of this instance of the component left behind:
+    /// how many `/remember` calls it served, and the last one's note.
+    static MEMORY: RefCell<(u64, Option<String>)> = const { RefCell::new((0, None)) };
+}
+
+/// The `created` event of a `/remember` call: its own `probe.note`, the
+/// note of the previous `/remember` call this instance of the component
+/// served (null in a fresh one) and how many it served before.
+fn remember(config: &Config, request: &HttpRequest) -> WebhookEvents {
+    let note = config
+        .iter()
+        .find(|(key, _)| key == "probe.note")
+        .map(|(_, value)| value.clone());
+    let (calls, previous) = MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        let before = (memory.0, memory.1.take());
+        *memory = (before.0 + 1, note.clone());
+        before
+    });
+    let raw = serde_json::json!({ "note": note, "previous": previous, "calls": calls });
+    let mut events = accept(request);
+    events.events[0].raw = raw.to_string();
+    events
+}
+
 /// The exported element.
 struct Probe;
 
@@ -226,10 +262,12 @@ impl Guest for Probe {
             fetch_hosts: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
             fetch_host_config_keys: Vec::new(),
             default_poll_configuration: None,
+            // Not true of `/remember`, on purpose (see the module docs).
+            stateless: true,
         }
     }
 
-    fn webhook(_config: Config, request: HttpRequest) -> Result<WebhookOutcome, ElementError> {
+    fn webhook(config: Config, request: HttpRequest) -> Result<WebhookOutcome, ElementError> {
         match Behaviour::for_request(&request) {
             Behaviour::Loop => spin_forever(),
             Behaviour::Alloc => hoard_memory(),
@@ -247,6 +285,7 @@ impl Guest for Probe {
             Behaviour::Unauthorized => Err(ElementError::Unauthorized(
                 "probe signature mismatch".to_owned(),
             )),
+            Behaviour::Remember => Ok(WebhookOutcome::Accepted(remember(&config, &request))),
             Behaviour::Accept => Ok(WebhookOutcome::Accepted(accept(&request))),
         }
     }
@@ -308,6 +347,7 @@ mod tests {
             Behaviour::for_path("/events/probe/MjA5MzE="),
             Behaviour::Accept
         );
+        assert_eq!(Behaviour::for_path("/x/remember"), Behaviour::Remember);
         assert_eq!(Behaviour::for_path("/x/loops"), Behaviour::Accept);
     }
 

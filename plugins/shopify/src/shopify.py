@@ -57,6 +57,8 @@ def describe() -> types.ElementInfo:
         fetch_hosts=[],
         fetch_host_config_keys=[],
         default_poll_configuration=None,
+        # Nothing is kept between calls: the host may reuse a warm instance.
+        stateless=True,
     )
 
 

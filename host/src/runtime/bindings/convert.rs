@@ -81,6 +81,7 @@ impl Cast<new::ElementInfo> for old::ElementInfo {
             fetch_hosts: self.fetch_hosts,
             fetch_host_config_keys: self.fetch_host_config_keys,
             default_poll_configuration: None,
+            stateless: false,
         }
     }
 }

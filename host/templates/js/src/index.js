@@ -41,6 +41,10 @@ export const element = {
       // A polling element names the resources an instance polls when it
       // names none, as JSON text of an event.poller.configuration object.
       defaultPollConfiguration: undefined,
+      // True while the element keeps nothing between calls (no global that a
+      // call changes): the host may then reuse a warm instance, which makes
+      // calls many times cheaper. See docs/plugins.md.
+      stateless: true,
     };
   },
 

@@ -49,6 +49,10 @@ impl Guest for Element {
             // A polling element names the resources an instance polls when it
             // names none, as JSON text of an `event.poller.configuration` object.
             default_poll_configuration: None,
+            // True while the element keeps nothing between calls (no global
+            // that a call changes): the host may then reuse a warm instance.
+            // See docs/plugins.md.
+            stateless: true,
         }
     }
 
