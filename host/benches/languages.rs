@@ -1,8 +1,10 @@
 //! The element contract in three languages, side by side: for the bundled
 //! Rust (ConnectWise), JavaScript (GitHub) and Python (Shopify) elements, the
 //! component's size, its cold compile time (`Runtime::load` with no cache of
-//! compiled artifacts) and the cost of one webhook call with a fresh instance
-//! on a realistic delivery of under 1 KB — one call at a time (criterion),
+//! compiled artifacts) and the cost of one webhook call on a realistic
+//! delivery of under 1 KB, with a fresh instance and, for the elements that
+//! declare themselves stateless (GitHub, Shopify), with a warm instance
+//! kept for the element instance — one call at a time (criterion),
 //! then at the runtime's configured concurrency: `max_concurrent_calls`
 //! calls in flight on a multi-threaded executor with one worker per core, as
 //! in the host, reporting calls per second and CPU per call of the process.
@@ -173,6 +175,7 @@ fn shopify() -> Subject {
 fn concurrent(
     plugin: &ElementPlugin,
     subject: &Subject,
+    label: &CallLabel,
     in_flight: usize,
     calls: usize,
 ) -> (f64, f64) {
@@ -185,17 +188,12 @@ fn concurrent(
     rt.block_on(async {
         let tasks: Vec<_> = (0..in_flight)
             .map(|_| {
-                let (plugin, next) = (plugin.clone(), next.clone());
+                let (plugin, next, label) = (plugin.clone(), next.clone(), label.clone());
                 let (config, request) = (subject.config.clone(), subject.request.clone());
                 tokio::spawn(async move {
                     while next.fetch_add(1, Ordering::Relaxed) < calls {
                         let outcome = plugin
-                            .webhook(
-                                CallLabel::default(),
-                                FetchScope::default(),
-                                &config,
-                                &request,
-                            )
+                            .webhook(label.clone(), FetchScope::default(), &config, &request)
                             .await
                             .unwrap();
                         assert!(matches!(outcome, WebhookOutcome::Accepted(_)));
@@ -247,30 +245,42 @@ fn bench(c: &mut Criterion) {
             started.elapsed(),
             subject.request.body.len()
         );
-        let call = || {
-            rt.block_on(plugin.webhook(
-                CallLabel::default(),
-                FetchScope::default(),
-                &subject.config,
-                &subject.request,
-            ))
-            .unwrap()
+        // A call for no instance always gets a fresh instance; a call for
+        // an instance of a stateless element may get a warm one.
+        let fresh = CallLabel::default();
+        let warm = CallLabel {
+            element: subject.element.into(),
+            instance: Some(1),
         };
-        assert!(matches!(call(), WebhookOutcome::Accepted(ref e) if e.events.len() == 1));
-        group.bench_function(format!("{}_{}", subject.language, subject.element), |b| {
-            b.iter(call)
-        });
-        let in_flight = runtime.config().max_concurrent_calls;
-        let calls = std::env::var("LANGUAGES_CONCURRENT_CALLS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if load::full_run() { 2_000 } else { 200 });
-        let (rate, cpu_per_call) = concurrent(&plugin, &subject, in_flight, calls);
-        eprintln!(
-            "{:<10} {:<12} {calls} calls, {in_flight} in flight: {rate:>8.0} calls/s, \
-             {cpu_per_call:>6.0} us CPU per call",
-            subject.language, subject.element
-        );
+        let mut kinds = vec![("fresh", fresh)];
+        if plugin.description().stateless {
+            kinds.push(("warm", warm));
+        }
+        for (kind, label) in kinds {
+            let call = || {
+                rt.block_on(plugin.webhook(
+                    label.clone(),
+                    FetchScope::default(),
+                    &subject.config,
+                    &subject.request,
+                ))
+                .unwrap()
+            };
+            assert!(matches!(call(), WebhookOutcome::Accepted(ref e) if e.events.len() == 1));
+            let name = format!("{}_{}_{kind}", subject.language, subject.element);
+            group.bench_function(name, |b| b.iter(call));
+            let in_flight = runtime.config().max_concurrent_calls;
+            let calls = std::env::var("LANGUAGES_CONCURRENT_CALLS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(if load::full_run() { 2_000 } else { 200 });
+            let (rate, cpu_per_call) = concurrent(&plugin, &subject, &label, in_flight, calls);
+            eprintln!(
+                "{:<10} {:<12} {kind:<5} {calls} calls, {in_flight} in flight: {rate:>8.0} \
+                 calls/s, {cpu_per_call:>6.0} us CPU per call",
+                subject.language, subject.element
+            );
+        }
     }
     group.finish();
 }

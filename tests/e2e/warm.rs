@@ -3,7 +3,9 @@
 //! previous `/remember` call's note in a global, to make reuse visible):
 //! a warm instance serves only the element instance and configuration it
 //! was first called with, never survives a failed call, and is not kept at
-//! all when the runtime keeps none.
+//! all when the runtime keeps none; and through the host, two instances'
+//! webhooks never see each other's data and a configuration change made
+//! through the API starts afresh.
 
 use std::time::Duration;
 
@@ -11,9 +13,13 @@ use plugboard::runtime::{
     CallError, CallLabel, ElementPlugin, FetchScope, HttpRequest, Runtime, RuntimeConfig,
     WarmConfig, WebhookOutcome,
 };
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
 
+use crate::support::host::{webhook_path, HostOptions, TestHost};
 use crate::support::plugin_bytes;
+use crate::support::receiver::Receiver;
+use crate::support::scrape::{scrape, sum};
 
 async fn probe(config: RuntimeConfig) -> ElementPlugin {
     let runtime = Runtime::new(config).unwrap();
@@ -206,4 +212,96 @@ async fn warm_instances_are_bounded_by_calls_idleness_and_setting() {
     remember(&bounded, Some(1), "alpha").await;
     remember(&bounded, Some(2), "beta").await;
     assert_eq!(remember(&bounded, Some(1), "alpha").await, (None, 0));
+}
+
+/// The `/remember` events of a probe instance of `host`, oldest first: each
+/// event's own note and the previous note its instance of the component held.
+async fn remembered(host: &TestHost, id: i64) -> Vec<(String, Option<String>)> {
+    let mut seen = Vec::new();
+    for listed in host.events(id).await.iter().rev() {
+        let event = host.event(listed["eventId"].as_str().unwrap()).await;
+        let raw = &event["notification"]["message"]["raw"];
+        let note = raw["note"].as_str().unwrap_or_else(|| panic!("{event}"));
+        seen.push((note.to_owned(), raw["previous"].as_str().map(str::to_owned)));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_host_instances_never_see_each_other_and_a_change_starts_afresh() {
+    let receiver = Receiver::start().await;
+    let host = TestHost::start(HostOptions {
+        allow_private: Some("127.0.0.0/8".into()),
+        ..HostOptions::default()
+    })
+    .await;
+    let mut ids = Vec::new();
+    for note in ["alpha", "beta"] {
+        let created = host
+            .create_instance(json!({"element": {"key": "probe"}, "configuration": {
+                "event.notification.enabled": true,
+                "event.notification.callback.url": receiver.url(),
+                "probe.note": note}}))
+            .await;
+        ids.push(created["id"].as_i64().unwrap());
+    }
+    let send = |id: i64, n: usize| {
+        let host = &host;
+        async move {
+            let headers = [
+                ("x-probe-action", "remember".to_string()),
+                ("x-probe-message-id", format!("{id}-{n}")),
+            ];
+            let (status, body) = host
+                .webhook(&webhook_path("probe", id), &headers, b"{}".to_vec())
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    // Interleaved, one at a time, then both at once.
+    for n in 0..6 {
+        send(ids[n % 2], n).await;
+    }
+    futures_util::future::join_all((6..30).map(|n| send(ids[n % 2], n))).await;
+    for (id, note) in ids.iter().zip(["alpha", "beta"]) {
+        let seen = remembered(&host, *id).await;
+        assert_eq!(seen.len(), 15);
+        for (own, previous) in &seen {
+            assert_eq!(own, note);
+            if let Some(previous) = previous {
+                assert_eq!(previous, note, "instance {id} saw another instance's data");
+            }
+        }
+        assert!(
+            seen.iter().any(|(_, previous)| previous.is_some()),
+            "instance {id}: no call ran in a warm instance: {seen:?}"
+        );
+    }
+    // A configuration change through the API: the next call starts afresh.
+    let (status, body) = host
+        .api(
+            Method::PATCH,
+            &format!("/instances/{}", ids[0]),
+            Some(json!({"configuration": {"probe.note": "gamma"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    send(ids[0], 30).await;
+    send(ids[0], 31).await;
+    let seen = remembered(&host, ids[0]).await;
+    assert_eq!(
+        &seen[15..],
+        [
+            ("gamma".into(), None),
+            ("gamma".into(), Some("gamma".into()))
+        ],
+        "after the change"
+    );
+    let metrics = scrape(&format!("{}/metrics", host.base)).await;
+    let warm = sum(
+        &metrics,
+        "plugboard_plugin_instances_total",
+        &[("element", "probe"), ("instance", "warm")],
+    );
+    assert!(warm >= 2.0, "warm calls counted: {warm}");
 }

@@ -222,9 +222,10 @@ thread_local! {
     static MEMORY: RefCell<(u64, Option<String>)> = const { RefCell::new((0, None)) };
 }
 
-/// The `created` event of a `/remember` call: its own `probe.note`, the
-/// note of the previous `/remember` call this instance of the component
-/// served (null in a fresh one) and how many it served before.
+/// The `created` event of a `/remember` call, whose raw (and the
+/// notification's) tells its own `probe.note`, the note of the previous
+/// `/remember` call this instance of the component served (null in a fresh
+/// one) and how many it served before.
 fn remember(config: &Config, request: &HttpRequest) -> WebhookEvents {
     let note = config
         .iter()
@@ -239,6 +240,7 @@ fn remember(config: &Config, request: &HttpRequest) -> WebhookEvents {
     let raw = serde_json::json!({ "note": note, "previous": previous, "calls": calls });
     let mut events = accept(request);
     events.events[0].raw = raw.to_string();
+    events.raw = Some(raw.to_string());
     events
 }
 
