@@ -29,6 +29,7 @@ mod full_disk;
 mod ingress;
 mod instance_changes;
 mod instances_api;
+mod isolation;
 mod languages;
 mod observability;
 mod polling;

@@ -1,0 +1,220 @@
+//! The sandbox's isolation for JavaScript and Python elements, with the
+//! real runtime and the test-only `probe-js` and `probe-py` components
+//! (twins of the Rust `probe`): an endless loop is stopped at its deadline
+//! while other calls are served, a memory blow-up is capped, a trap fails
+//! its own call only, one instance's calls never see another's data even
+//! in warm instances, and 50 hot swaps under load fail no call.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use plugboard::registry::Registry;
+use plugboard::runtime::{
+    CallError, CallLabel, ElementPlugin, FetchScope, HttpRequest, Runtime, RuntimeConfig,
+    WebhookOutcome,
+};
+use serde_json::Value;
+
+use crate::support::{plugin_bytes, variant, wait_until, write_atomic};
+
+/// The interpreted probes, by element key (also their file names).
+const PROBES: [&str; 2] = ["probe-js", "probe-py"];
+
+/// Compiled components, shared by this file's tests so that each large
+/// component is compiled once.
+static CACHE: std::sync::LazyLock<tempfile::TempDir> =
+    std::sync::LazyLock::new(|| tempfile::tempdir().unwrap());
+
+/// The CPU deadline of a call: generous, since the deadline counts the
+/// time a busy machine does not run the call.
+const DEADLINE: Duration = Duration::from_secs(3);
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        call_timeout_ms: DEADLINE.as_millis() as u64,
+        memory_limit_bytes: 64 << 20,
+        cache_dir: Some(CACHE.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
+/// A call of `plugin` doing `action` for `instance` configured with `note`.
+async fn call(
+    plugin: &ElementPlugin,
+    instance: i64,
+    note: &str,
+    action: &str,
+) -> Result<WebhookOutcome, CallError> {
+    let label = CallLabel {
+        element: plugin.description().key.clone(),
+        instance: Some(instance),
+    };
+    let config = vec![("probe.note".to_string(), note.to_string())];
+    let request = HttpRequest {
+        method: "POST".into(),
+        url: format!("/events/probe/{action}"),
+        query: String::new(),
+        headers: vec![],
+        body: b"{}".to_vec(),
+    };
+    plugin
+        .webhook(label, FetchScope::default(), &config, &request)
+        .await
+}
+
+/// The note the previous `remember` call left in the instance of the
+/// component that served this one (None in a fresh one).
+async fn remember(plugin: &ElementPlugin, instance: i64, note: &str) -> Option<String> {
+    match call(plugin, instance, note, "remember").await {
+        Ok(WebhookOutcome::Accepted(accepted)) => {
+            let raw: Value = serde_json::from_str(accepted.raw.as_deref().unwrap()).unwrap();
+            assert_eq!(raw["note"], note, "{raw}");
+            raw["previous"].as_str().map(str::to_owned)
+        }
+        other => panic!("expected an accepted event, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interpreted_elements_fail_only_their_own_call() {
+    let runtime = runtime();
+    for key in PROBES {
+        let plugin = runtime.load(&plugin_bytes(key)).await.unwrap();
+        assert_eq!(plugin.description().key, key);
+        assert!(plugin.description().stateless, "{key}");
+
+        // An endless loop is stopped at the deadline; others are served meanwhile.
+        let looping = {
+            let plugin = plugin.clone();
+            tokio::spawn(async move { call(&plugin, 1, "alpha", "loop").await })
+        };
+        for _ in 0..10 {
+            let served = call(&plugin, 2, "beta", "ok").await;
+            assert!(
+                matches!(served, Ok(WebhookOutcome::Accepted(_))),
+                "{key}: {served:?}"
+            );
+        }
+        match looping.await.unwrap() {
+            Err(CallError::Timeout(limit)) => assert_eq!(limit, DEADLINE),
+            other => panic!("{key}: expected a timeout, got {other:?}"),
+        }
+
+        // A memory blow-up is capped; the next call works.
+        match call(&plugin, 1, "alpha", "alloc").await {
+            Err(CallError::Memory(limit)) => assert_eq!(limit, 64 << 20, "{key}"),
+            other => panic!("{key}: expected the memory cap, got {other:?}"),
+        }
+        // A trap fails its own call, and its warm instance is not reused.
+        remember(&plugin, 1, "alpha").await;
+        assert_eq!(
+            remember(&plugin, 1, "alpha").await.as_deref(),
+            Some("alpha"),
+            "{key}"
+        );
+        let trap = call(&plugin, 1, "alpha", "trap").await;
+        assert!(matches!(trap, Err(CallError::Trap(_))), "{key}: {trap:?}");
+        assert_eq!(
+            remember(&plugin, 1, "alpha").await,
+            None,
+            "{key}: reused after a trap"
+        );
+
+        // Two instances at once: each only ever sees its own data.
+        let mut calls = tokio::task::JoinSet::new();
+        for n in 0..40 {
+            let plugin = plugin.clone();
+            let (instance, note) = if n % 2 == 0 {
+                (1, "alpha")
+            } else {
+                (2, "beta")
+            };
+            calls.spawn(async move { (note, remember(&plugin, instance, note).await) });
+        }
+        let mut reused = 0;
+        while let Some(done) = calls.join_next().await {
+            let (note, previous) = done.unwrap();
+            if let Some(previous) = previous {
+                assert_eq!(previous, note, "{key}: a call saw another instance's data");
+                reused += 1;
+            }
+        }
+        assert!(reused > 0, "{key}: no call ran in a warm instance");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_hot_swaps_of_interpreted_elements_under_load_fail_no_call() {
+    for key in PROBES {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join(format!("{key}.wasm"));
+        // Two versions in turn: each is compiled once, then served from the
+        // artifact cache, so the swaps are not dominated by compiling.
+        let base = plugin_bytes(key);
+        let versions = [variant(&base, 1), base.clone()];
+        let hashes = versions.clone().map(|v| ElementPlugin::hash_of(&v));
+        write_atomic(&target, &base);
+        let registry = Registry::new(runtime(), dir.path());
+        let _watch = registry.watch().await.unwrap();
+        let serving = |hash: String| {
+            let registry = registry.clone();
+            async move {
+                wait_until(
+                    &format!("{key} to serve {hash}"),
+                    // Generous: a new version of a 12–18 MB component is
+                    // compiled, on a machine other tests keep busy.
+                    Duration::from_secs(300),
+                    || async {
+                        registry
+                            .get(key)
+                            .filter(|p| p.plugin.content_hash() == hash)
+                            .map(|_| ())
+                    },
+                )
+                .await
+            }
+        };
+        serving(ElementPlugin::hash_of(&base)).await;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicUsize::new(0));
+        let mut callers = Vec::new();
+        for caller in 0..4 {
+            let (registry, stop, served) = (registry.clone(), stop.clone(), served.clone());
+            callers.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let loaded = registry.get(key).expect("the element stays loaded");
+                    let note = format!("caller-{caller}");
+                    let outcome = call(&loaded.plugin, caller, &note, "remember").await;
+                    match outcome {
+                        Ok(WebhookOutcome::Accepted(accepted)) => {
+                            let raw: Value =
+                                serde_json::from_str(accepted.raw.as_deref().unwrap()).unwrap();
+                            let previous = raw["previous"].as_str();
+                            assert!(
+                                previous.is_none() || previous == Some(note.as_str()),
+                                "{raw}"
+                            );
+                            served.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("{key}: a call failed during a swap: {other:?}"),
+                    }
+                }
+            }));
+        }
+        for n in 0..50 {
+            write_atomic(&target, &versions[n % 2]);
+            serving(hashes[n % 2].clone()).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for caller in callers {
+            caller.await.expect("no call may fail");
+        }
+        assert!(
+            served.load(Ordering::Relaxed) > 50,
+            "{key}: calls kept flowing during the swaps"
+        );
+    }
+}
