@@ -13,7 +13,8 @@
 //! the figure is ingest alone: verify, map, store durably, answer. The same
 //! generator then runs against a minimal hyper "200 OK" server, the ceiling
 //! of this generator on this machine. The figures are printed side by side
-//! with the CPU the sidecar and the database server used.
+//! with the CPU the sidecar and the database server used, and for SQLite
+//! how much the data folder grew per webhook.
 //!
 //! Run: `cargo bench -p plugboard --bench ingest_load` (after
 //! `plugins/build.sh`). `LOAD_CONNECTIONS` (default 64) and `LOAD_REQUESTS`
@@ -111,19 +112,26 @@ async fn measure(
 ) -> Run {
     let body_len = shots[0].body.len();
     let (cpu_before, db_before) = (sidecar.cpu_seconds(), db_cpu());
+    let disk_before = sidecar.store_bytes();
     let ingest = load::run(sidecar.addr, shots, Options::flat_out(connections)).await;
     let (cpu, db) = (sidecar.cpu_seconds() - cpu_before, db_cpu() - db_before);
+    let disk = sidecar.store_bytes().saturating_sub(disk_before);
     assert_eq!(ingest.failed, 0, "every webhook must be accepted ({name})");
     let secs = ingest.elapsed.as_secs_f64();
     let per = |c: f64| c * 1e6 / ingest.ok.max(1) as f64;
     Run {
         line: ingest.line(name),
         cpu: format!(
-            "  {body_len}-byte bodies; CPU: sidecar {:.2} cores ({:.0} us/webhook), database {:.2} cores ({:.0} us/webhook)",
+            "  {body_len}-byte bodies; CPU: sidecar {:.2} cores ({:.0} us/webhook), database {:.2} cores ({:.0} us/webhook){}",
             cpu / secs,
             per(cpu),
             db / secs,
-            per(db)
+            per(db),
+            if disk > 0 {
+                format!("; data folder +{:.1} KB/webhook", disk as f64 / 1e3 / ingest.ok.max(1) as f64)
+            } else {
+                String::new()
+            }
         ),
         rate: ingest.rate(),
     }

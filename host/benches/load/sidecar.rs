@@ -100,6 +100,18 @@ impl Sidecar {
         }
     }
 
+    /// Bytes of the store's files in the data folder (the SQLite database
+    /// with its write-ahead log; not the cache of compiled plugins).
+    pub fn store_bytes(&self) -> u64 {
+        let data = self._dirs.1.path();
+        std::fs::read_dir(data)
+            .unwrap()
+            .flatten()
+            .filter(|entry| entry.file_name() != "cache")
+            .map(|entry| tree_bytes(&entry.path()))
+            .sum()
+    }
+
     /// User + system CPU seconds the sidecar has used.
     pub fn cpu_seconds(&self) -> f64 {
         super::cpu_seconds(&self.child.id().to_string())
@@ -142,4 +154,17 @@ impl Sidecar {
             .as_i64()
             .unwrap_or_else(|| panic!("instance not created: {created}"))
     }
+}
+
+/// Bytes of the file at `path`, or of every file under it.
+fn tree_bytes(path: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| tree_bytes(&e.path())).sum())
+        .unwrap_or(0)
 }
