@@ -29,7 +29,12 @@ use time::OffsetDateTime;
 
 use super::extract::{Path, Query};
 use super::{ApiError, ApiState};
-use crate::store::{DeliveryState, NotificationQuery, Redeliver, StoredNotification};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use crate::store::{
+    DeliveryState, NotificationQuery, Redeliver, StoredAttempt, StoredNotification,
+};
 
 /// Most entries one page returns.
 const MAX_PAGE: u32 = 500;
@@ -91,7 +96,9 @@ struct Message {
     events: Option<Value>,
 }
 
-/// One recorded attempt as the log shows it.
+/// One recorded attempt as the log shows it. The receiver's answer (its
+/// first bytes, as kept) is `responseBody` when it is UTF-8 text, else
+/// `responseBodyBase64`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct AttemptView<'a> {
@@ -99,6 +106,24 @@ struct AttemptView<'a> {
     status_code: Option<u16>,
     error: Option<&'a str>,
     latency_ms: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_body: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_body_base64: Option<String>,
+}
+
+impl<'a> AttemptView<'a> {
+    fn of(a: &'a StoredAttempt) -> Self {
+        let text = std::str::from_utf8(&a.response_body).ok();
+        AttemptView {
+            date: rfc3339(Some(a.attempted_at)),
+            status_code: a.status_code,
+            error: a.error.as_deref(),
+            latency_ms: a.latency_ms,
+            response_body: text,
+            response_body_base64: text.is_none().then(|| BASE64.encode(&a.response_body)),
+        }
+    }
 }
 
 /// A log entry as the API shows it; `notification` (the body, exactly as
@@ -148,16 +173,7 @@ pub fn view(n: &StoredNotification) -> EntryView<'_> {
         delivered_date: rfc3339(n.delivered_at),
         events,
         receipt_id: n.receipt_id.as_deref(),
-        attempt_log: n
-            .attempt_log
-            .iter()
-            .map(|a| AttemptView {
-                date: rfc3339(Some(a.attempted_at)),
-                status_code: a.status_code,
-                error: a.error.as_deref(),
-                latency_ms: a.latency_ms,
-            })
-            .collect(),
+        attempt_log: n.attempt_log.iter().map(AttemptView::of).collect(),
         notification: None,
     }
 }

@@ -121,6 +121,9 @@ pub struct AttemptRecord {
     pub error: Option<String>,
     /// How long the attempt took, in milliseconds.
     pub latency_ms: u32,
+    /// The first bytes of the receiver's answer (at most the configured
+    /// prefix; empty if it sent none or did not answer).
+    pub response_body: Bytes,
     /// What happens next.
     pub next: AttemptNext,
 }
@@ -168,6 +171,8 @@ pub struct StoredAttempt {
     pub error: Option<String>,
     /// How long it took, in milliseconds.
     pub latency_ms: u32,
+    /// The first bytes of the receiver's answer, as recorded.
+    pub response_body: Bytes,
 }
 
 /// A notification as the event log shows it.

@@ -59,7 +59,10 @@ pub(super) async fn ended_sessions_are_refused_and_the_oldest_go_first(store: Te
         let touched_at = opened.elapsed();
         let live = store.touch_session(digest(2), busy).await.unwrap();
         if touched_at < Duration::from_millis(1_300) {
-            assert!(live, "a session in use ended {touched_at:?} after it opened");
+            assert!(
+                live,
+                "a session in use ended {touched_at:?} after it opened"
+            );
         }
     }
     // Still in use (touched every 150 ms), so only its lifetime can end it.

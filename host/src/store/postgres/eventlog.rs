@@ -136,8 +136,8 @@ pub(super) async fn get(
     let mut n = from_row(&row)?;
     let stmt = client
         .prepare_cached(
-            "SELECT attempted_at, status_code, error, latency_ms FROM delivery_attempts \
-             WHERE notification_id = $1 ORDER BY id",
+            "SELECT attempted_at, status_code, error, latency_ms, response_body \
+             FROM delivery_attempts WHERE notification_id = $1 ORDER BY id",
         )
         .await?;
     for row in client.query(&stmt, &[&id]).await? {
@@ -146,6 +146,7 @@ pub(super) async fn get(
             status_code: col::<Option<i64>>(&row, 1)?.and_then(|s| u16::try_from(s).ok()),
             error: col(&row, 2)?,
             latency_ms: u32::try_from(col::<i64>(&row, 3)?).unwrap_or(u32::MAX),
+            response_body: col::<Vec<u8>>(&row, 4)?.into(),
         });
     }
     Ok(Some(n))

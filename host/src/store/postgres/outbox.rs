@@ -238,13 +238,16 @@ pub(super) async fn record_attempts(
     let status: Vec<Option<i64>> = kept.iter().map(|r| r.status_code.map(i64::from)).collect();
     let errors: Vec<Option<&str>> = kept.iter().map(|r| r.error.as_deref()).collect();
     let latency: Vec<i64> = kept.iter().map(|r| i64::from(r.latency_ms)).collect();
+    let answers: Vec<&[u8]> = kept.iter().map(|r| &r.response_body[..]).collect();
     tx.execute(
         &tx.prepare_cached(
-            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, latency_ms) \
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[])",
+            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, \
+             latency_ms, response_body) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
+                                  $6::bytea[])",
         )
         .await?,
-        &[&ids, &at, &status, &errors, &latency],
+        &[&ids, &at, &status, &errors, &latency, &answers],
     )
     .await?;
     Ok(recorded)

@@ -118,8 +118,8 @@ pub(super) fn record_attempts(
              WHERE id = ?1 AND lease_token = ?8",
         )?;
         let mut attempt = tx.prepare_cached(
-            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, latency_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, \
+             latency_ms, response_body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for r in records {
             let at = to_millis(r.attempted_at);
@@ -143,7 +143,8 @@ pub(super) fn record_attempts(
                 at,
                 r.status_code,
                 r.error,
-                r.latency_ms
+                r.latency_ms,
+                &r.response_body[..]
             ])?;
             recorded.applied += 1;
         }
@@ -291,8 +292,8 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<StoredNotificati
         return Ok(None);
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT attempted_at, status_code, error, latency_ms FROM delivery_attempts \
-         WHERE notification_id = ?1 ORDER BY id",
+        "SELECT attempted_at, status_code, error, latency_ms, response_body \
+         FROM delivery_attempts WHERE notification_id = ?1 ORDER BY id",
     )?;
     let mut rows = stmt.query([id])?;
     while let Some(row) = rows.next()? {
@@ -301,6 +302,7 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<StoredNotificati
             status_code: row.get(1)?,
             error: row.get(2)?,
             latency_ms: row.get(3)?,
+            response_body: row.get::<_, Vec<u8>>(4)?.into(),
         });
     }
     Ok(Some(n))

@@ -166,6 +166,13 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX console_sessions_by_created ON console_sessions (created_at);
     "#,
     ),
+    // 6: what the receiver said: the first bytes of its answer to each
+    // attempt (empty when it sent none or did not answer).
+    M::up(
+        r#"
+    ALTER TABLE delivery_attempts ADD COLUMN response_body BLOB NOT NULL DEFAULT x'';
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
