@@ -44,6 +44,20 @@ pub struct NewNotification {
     pub body: Bytes,
     /// How many events the body carries.
     pub event_count: u32,
+    /// What the events are about, for searching the event log.
+    pub events: Vec<EventKey>,
+}
+
+/// What one event of a notification is about: the fields the event log is
+/// searched by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventKey {
+    /// `CREATED`, `UPDATED`, `DELETED` or `UNKNOWN`.
+    pub event_type: String,
+    /// The vendor's object type.
+    pub object_type: String,
+    /// The vendor's id of the object.
+    pub object_id: String,
 }
 
 /// Delivery state of a notification.
@@ -230,6 +244,14 @@ pub struct NotificationQuery {
     pub since: Option<OffsetDateTime>,
     /// Stored before.
     pub until: Option<OffsetDateTime>,
+    /// Only those of instances of this element.
+    pub element_key: Option<String>,
+    /// Only those carrying an event about an object of this type…
+    pub object_type: Option<String>,
+    /// …with this id…
+    pub object_id: Option<String>,
+    /// …of this event type (`CREATED`, `UPDATED`, `DELETED`, `UNKNOWN`).
+    pub event_type: Option<String>,
 }
 
 impl Default for NotificationQuery {
@@ -242,6 +264,10 @@ impl Default for NotificationQuery {
             limit: 100,
             since: None,
             until: None,
+            element_key: None,
+            object_type: None,
+            object_id: None,
+            event_type: None,
         }
     }
 }
@@ -253,6 +279,9 @@ pub enum Redeliver {
     One(String),
     /// Every dead-lettered notification of an instance.
     DeadOf(i64),
+    /// These notifications, whatever their state (one chunk of a
+    /// redelivery by search).
+    Ids(Vec<String>),
 }
 
 /// Outbox sizes, for metrics.
