@@ -51,29 +51,29 @@ async fn unknown_query_parameters_and_filters_are_named() {
     let error = json_error(
         &host,
         Method::GET,
-        "/instances/events?objectId=9001",
+        "/instances/events?objectName=9001",
         None,
         bad,
     )
     .await;
-    assert_eq!(error["field"], "objectId", "{error}");
+    assert_eq!(error["field"], "objectName", "{error}");
     let message = error["message"].as_str().unwrap();
     assert!(
-        message.contains("`objectId`") && message.contains("`status`"),
+        message.contains("`objectName`") && message.contains("`objectId`"),
         "{message}"
     );
 
     let error = json_error(
         &host,
         Method::GET,
-        "/instances/1/events?status=FAILED&objectId=1&elementKey=x",
+        "/instances/1/events?status=FAILED&objectName=1&elementName=x",
         None,
         bad,
     )
     .await;
     let message = error["message"].as_str().unwrap();
     assert!(
-        message.starts_with("unknown query parameters `objectId`, `elementKey`"),
+        message.starts_with("unknown query parameters `objectName`, `elementName`"),
         "{message}"
     );
     for path in ["/instances?foo=1", "/plugins?element=github"] {
@@ -86,7 +86,7 @@ async fn unknown_query_parameters_and_filters_are_named() {
     let (status, page) = host
         .api(
             Method::GET,
-            "/instances/events?status=FAILED&pageSize=5&from=2024-01-01T00:00:00Z",
+            "/instances/events?status=FAILED&pageSize=5&from=2024-01-01T00:00:00Z&objectId=9001",
             None,
         )
         .await;

@@ -195,6 +195,45 @@ async fn failures_are_retried_until_delivered() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn each_attempt_keeps_the_first_bytes_of_the_receivers_answer() {
+    let receiver = Receiver::start().await;
+    let refusal = format!(
+        "{{\"error\":\"bad signature\",\"detail\":\"{}\"}}",
+        "é".repeat(2000)
+    );
+    receiver.script([
+        Answer::Body(400, refusal.clone().into_bytes()),
+        Answer::Body(503, vec![0xff, 0xfe, 0x00, 0x01]),
+        Answer::Body(200, b"thanks".to_vec()),
+    ]);
+    let host = TestHost::start(HostOptions {
+        allow_private: Some("127.0.0.0/8".into()),
+        delivery: Some(DeliveryConfig {
+            response_body_bytes: 100,
+            ..fast_delivery()
+        }),
+        ..HostOptions::default()
+    })
+    .await;
+    let id = probe_instance(&host, &receiver, json!({})).await;
+    let event_id = send_event(&host, id, "obj-answer").await;
+    let logged = wait_status(&host, &event_id, "NOTIFIED").await;
+    let attempts = logged["attemptLog"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "{logged}");
+    // 100 bytes would split a two-byte character: the text stops before it.
+    let kept = attempts[0]["responseBody"].as_str().unwrap();
+    assert!(refusal.starts_with(kept), "{kept}");
+    assert_eq!(kept.len(), 99, "{kept}");
+    assert_eq!(attempts[0]["statusCode"], 400);
+    assert_eq!(attempts[1]["responseBodyBase64"], "//4AAQ==", "{logged}");
+    assert!(attempts[1].get("responseBody").is_none());
+    assert_eq!(attempts[2]["responseBody"], "thanks");
+    for a in attempts {
+        assert!(a["latencyMs"].is_u64(), "{a}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn throttled_deliveries_wait_for_retry_after() {
     let receiver = Receiver::start().await;
     receiver.script([Answer::Status(429, Some(2))]);

@@ -91,6 +91,7 @@ fn notifications<R: Serialize + ?Sized>(
             content_type: format.content_type().to_string(),
             body: n.body.into(),
             event_count: n.event_count as u32,
+            events: n.events,
         })
         .collect()
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
 use super::event::NewEvent;
+use crate::store::EventKey;
 
 /// Where the events came from; it sets how many go into one notification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +77,8 @@ pub struct PreparedNotification {
     pub body: Vec<u8>,
     /// How many events it carries.
     pub event_count: usize,
+    /// What its events are about, for searching the event log.
+    pub events: Vec<EventKey>,
 }
 
 /// One event as listed in a notification.
@@ -185,6 +188,14 @@ pub fn prepare<R: Serialize + ?Sized>(
                 id,
                 body: body.expect("notification parts serialize"),
                 event_count: chunk.len(),
+                events: chunk
+                    .iter()
+                    .map(|e| EventKey {
+                        event_type: e.event_type.as_str().to_owned(),
+                        object_type: e.object_type.clone(),
+                        object_id: e.object_id.clone(),
+                    })
+                    .collect(),
             }
         })
         .collect()

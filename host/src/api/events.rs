@@ -1,11 +1,12 @@
 //! The event log (SPEC §3): every notification plugboard accepted, with its
 //! delivery status and attempts, and replay.
 //!
-//! Routes: `GET /instances/{id}/events`, `GET /instances/events` (filter by
-//! `status` and date, paginated by cursor), `GET /instances/events/{eventId}`,
-//! `GET /instances/{id}/events/{eventId}`, and
-//! `POST /instances/events/{eventId}/redeliver`,
-//! `POST /instances/{id}/events/redeliver` (every dead-lettered one).
+//! Routes: `GET /instances/{id}/events`, `GET /instances/events` (searched
+//! by the parameters of [`super::event_search`], paginated by cursor),
+//! `GET /instances/events/{eventId}`, `GET /instances/{id}/events/{eventId}`,
+//! and `POST /instances/events/{eventId}/redeliver`,
+//! `POST /instances/{id}/events/redeliver` (every dead-lettered one),
+//! `POST /instances/events/redeliver?…` (every one a search finds).
 //!
 //! Statuses: `RECEIVED` (stored, not yet attempted), `DISPATCHED` (attempted,
 //! waiting for a retry), `NOTIFIED` (a receiver answered 2xx) and `FAILED`
@@ -27,36 +28,13 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::event_search::ListParams;
 use super::extract::{Path, Query};
 use super::{ApiError, ApiState};
-use crate::store::{DeliveryState, NotificationQuery, Redeliver, StoredNotification};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 
-/// Most entries one page returns.
-const MAX_PAGE: u32 = 500;
-
-/// Query parameters of the event log; any other is refused.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ListParams {
-    /// Page size (default 100, at most 500).
-    page_size: Option<u32>,
-    /// Cursor: the `nextPage` value of the previous page.
-    next_page: Option<String>,
-    /// Only entries stored at or after this time (RFC 3339).
-    from: Option<String>,
-    /// Only entries stored before this time (RFC 3339).
-    to: Option<String>,
-    /// Only entries in this status.
-    status: Option<String>,
-}
-
-fn date(name: &str, v: Option<&String>) -> Result<Option<OffsetDateTime>, ApiError> {
-    v.map(|s| {
-        OffsetDateTime::parse(s, &Rfc3339)
-            .map_err(|e| ApiError::invalid_field(name, format!("not an RFC 3339 date: {e}")))
-    })
-    .transpose()
-}
+use crate::store::{DeliveryState, Redeliver, StoredAttempt, StoredNotification};
 
 /// The log status of a notification.
 pub fn status_of(n: &StoredNotification) -> &'static str {
@@ -91,7 +69,9 @@ struct Message {
     events: Option<Value>,
 }
 
-/// One recorded attempt as the log shows it.
+/// One recorded attempt as the log shows it. The receiver's answer (its
+/// first bytes, as kept) is `responseBody` when it is UTF-8 text, else
+/// `responseBodyBase64`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct AttemptView<'a> {
@@ -99,6 +79,24 @@ struct AttemptView<'a> {
     status_code: Option<u16>,
     error: Option<&'a str>,
     latency_ms: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_body: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_body_base64: Option<String>,
+}
+
+impl<'a> AttemptView<'a> {
+    fn of(a: &'a StoredAttempt) -> Self {
+        let text = std::str::from_utf8(&a.response_body).ok();
+        AttemptView {
+            date: rfc3339(Some(a.attempted_at)),
+            status_code: a.status_code,
+            error: a.error.as_deref(),
+            latency_ms: a.latency_ms,
+            response_body: text,
+            response_body_base64: text.is_none().then(|| BASE64.encode(&a.response_body)),
+        }
+    }
 }
 
 /// A log entry as the API shows it; `notification` (the body, exactly as
@@ -148,16 +146,7 @@ pub fn view(n: &StoredNotification) -> EntryView<'_> {
         delivered_date: rfc3339(n.delivered_at),
         events,
         receipt_id: n.receipt_id.as_deref(),
-        attempt_log: n
-            .attempt_log
-            .iter()
-            .map(|a| AttemptView {
-                date: rfc3339(Some(a.attempted_at)),
-                status_code: a.status_code,
-                error: a.error.as_deref(),
-                latency_ms: a.latency_ms,
-            })
-            .collect(),
+        attempt_log: n.attempt_log.iter().map(AttemptView::of).collect(),
         notification: None,
     }
 }
@@ -176,21 +165,6 @@ fn body_json(body: &[u8]) -> Box<RawValue> {
         })
 }
 
-fn parse_status(s: &str) -> Result<(DeliveryState, Option<bool>), ApiError> {
-    Ok(match s.to_ascii_uppercase().as_str() {
-        "RECEIVED" => (DeliveryState::Pending, Some(false)),
-        "DISPATCHED" => (DeliveryState::Pending, Some(true)),
-        "NOTIFIED" => (DeliveryState::Delivered, None),
-        "FAILED" => (DeliveryState::Dead, None),
-        _ => {
-            return Err(ApiError::invalid_field(
-                "status",
-                "expected RECEIVED, DISPATCHED, NOTIFIED or FAILED",
-            ))
-        }
-    })
-}
-
 /// One page of the log.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -204,23 +178,8 @@ async fn list_for(
     instance_id: Option<i64>,
     p: ListParams,
 ) -> Result<Response, ApiError> {
-    let limit = p.page_size.unwrap_or(100).clamp(1, MAX_PAGE);
-    let (status, attempted) = match p.status.as_deref() {
-        Some(s) => {
-            let (st, at) = parse_status(s)?;
-            (Some(st), at)
-        }
-        None => (None, None),
-    };
-    let query = NotificationQuery {
-        instance_id,
-        state: status,
-        attempted,
-        after: p.next_page.clone(),
-        limit,
-        since: date("from", p.from.as_ref())?,
-        until: date("to", p.to.as_ref())?,
-    };
+    let query = p.page(instance_id)?;
+    let limit = query.limit;
     let entries = state
         .store
         .list_notifications(query)
@@ -319,4 +278,24 @@ pub async fn redeliver_dead(
         .map_err(|e| ApiError::store("scheduling the redelivery failed", &e))?;
     state.delivery.wake();
     Ok(Json(json!({"instanceId": id, "scheduled": n})))
+}
+
+/// `POST /instances/events/redeliver?…`: a new delivery of every
+/// notification the search finds (the list routes' parameters, at least
+/// one), whatever its state, queued in chunks; answers how many.
+pub async fn redeliver_matching(
+    State(state): State<ApiState>,
+    Query(p): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let query = p.everything()?;
+    if let Some(id) = query.instance_id {
+        super::instances::require(&state, id).await?;
+    }
+    let n = state
+        .store
+        .redeliver_matching(query)
+        .await
+        .map_err(|e| ApiError::store("scheduling the redelivery failed", &e))?;
+    state.delivery.wake();
+    Ok(Json(json!({"scheduled": n})))
 }

@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod event_search;
 pub mod events;
 pub mod extract;
 pub mod health;
@@ -67,6 +68,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/replicas", get(replicas::list))
         .route("/instances", get(instances::list).post(instances::create))
         .route("/instances/events", get(events::list_all))
+        .route(
+            "/instances/events/redeliver",
+            post(events::redeliver_matching),
+        )
         .route("/instances/events/{event_id}", get(events::get_any))
         .route(
             "/instances/events/{event_id}/redeliver",

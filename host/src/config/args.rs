@@ -173,6 +173,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_KEY_GRACE_SECS")]
     pub key_grace_secs: Option<u64>,
 
+    /// How many bytes of each receiver answer the event log keeps with the
+    /// attempt (0 to 16384; 1024 by default).
+    #[arg(long, env = "PLUGBOARD_DELIVERY_RESPONSE_BODY_BYTES")]
+    pub delivery_response_body_bytes: Option<usize>,
+
     /// Shortest polling period in seconds (fractions allowed): a shorter
     /// `event.poller.refresh_interval` is raised to it.
     #[arg(long, env = "PLUGBOARD_POLL_MIN_INTERVAL_SECS")]

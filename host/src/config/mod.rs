@@ -115,6 +115,13 @@ fn positive<T: Default + PartialOrd>(value: T, key: &str) -> anyhow::Result<T> {
     Ok(value)
 }
 
+fn at_most(value: usize, max: usize, key: &str) -> anyhow::Result<usize> {
+    if value > max {
+        bail!("{} must be at most {max} (got {value})", named(key));
+    }
+    Ok(value)
+}
+
 /// The runtime's sharing between elements, validated: the per-element
 /// budget at most `max_concurrent_calls`, the breaker's window and
 /// cool-down positive.
@@ -283,6 +290,11 @@ impl Settings {
             per_host: positive(delivery.per_host, "delivery_per_host")?,
             retention: Duration::from_secs(delivery.retention_hours.saturating_mul(3600)),
             key_grace: Duration::from_secs(delivery.key_grace_secs),
+            response_body_bytes: at_most(
+                delivery.response_body_bytes,
+                crate::delivery::MAX_ANSWER_BYTES,
+                "delivery_response_body_bytes",
+            )?,
             ..DeliveryConfig::default()
         };
         let min_interval = poller.min_interval_secs;

@@ -74,6 +74,11 @@ pub const FLAT: &[(&str, &str, &str)] = &[
     ("delivery_per_host", "delivery", "per_host"),
     ("retention_hours", "delivery", "retention_hours"),
     ("key_grace_secs", "delivery", "key_grace_secs"),
+    (
+        "delivery_response_body_bytes",
+        "delivery",
+        "response_body_bytes",
+    ),
     ("poll_min_interval_secs", "poller", "min_interval_secs"),
     ("poll_concurrency", "poller", "concurrency"),
     ("poll_timeout_ms", "poller", "timeout_ms"),
@@ -271,6 +276,8 @@ pub struct Delivery {
     pub retention_hours: u64,
     /// Seconds a replaced signature key keeps signing.
     pub key_grace_secs: u64,
+    /// Bytes of each receiver answer kept with its attempt.
+    pub response_body_bytes: usize,
 }
 
 impl Default for Delivery {
@@ -287,6 +294,7 @@ impl Default for Delivery {
             per_host: delivery.per_host,
             retention_hours: delivery.retention.as_secs() / 3600,
             key_grace_secs: delivery.key_grace.as_secs(),
+            response_body_bytes: delivery.response_body_bytes,
         }
     }
 }

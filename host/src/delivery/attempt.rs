@@ -14,14 +14,11 @@ use tokio::sync::Semaphore;
 
 use super::schedule::Failure;
 use super::signing;
-use super::DeliveryConfig;
+use super::{DeliveryConfig, MAX_ANSWER_BYTES};
 use crate::instance::InstanceService;
 use crate::outbound::{FetchError, OutboundClient};
 use crate::store::{AttemptNext, AttemptRecord, DueNotification};
 use crate::telemetry::metrics::{self, DeliveryOutcome};
-
-/// Largest receiver answer read (the body is only kept for errors).
-const MAX_ANSWER_BYTES: usize = 16 * 1024;
 
 /// Where and how one instance's notifications go.
 pub(super) struct Target {
@@ -61,15 +58,14 @@ pub(super) async fn deliver(
     target: Option<&Target>,
     n: &DueNotification,
 ) -> AttemptRecord {
-    let attempted_at = OffsetDateTime::now_utc();
-    let started = Instant::now();
+    let began = Began::now(n);
+    let attempted_at = began.at;
     let Some(url) = target.and_then(|t| t.url.as_ref()) else {
         return judge(
             config,
-            n,
-            attempted_at,
-            started,
+            &began,
             None,
+            Bytes::new(),
             Some("the instance has no callback URL".into()),
             Failure::Other(None),
         );
@@ -82,10 +78,9 @@ pub(super) async fn deliver(
         Err(e) => {
             return judge(
                 config,
-                n,
-                attempted_at,
-                started,
+                &began,
                 None,
+                Bytes::new(),
                 Some(e),
                 Failure::Other(None),
             )
@@ -101,10 +96,9 @@ pub(super) async fn deliver(
         .await
     {
         Ok(resp) if resp.is_success() => record(
-            n,
-            attempted_at,
-            started,
+            &began,
             Some(resp.status),
+            answer_prefix(&resp.body, config.response_body_bytes),
             None,
             AttemptNext::Delivered,
         ),
@@ -116,10 +110,9 @@ pub(super) async fn deliver(
             }
             // Due again at once, but claims skip paused instances.
             record(
-                n,
-                attempted_at,
-                started,
+                &began,
                 Some(410),
+                answer_prefix(&resp.body, config.response_body_bytes),
                 Some("410 Gone: delivery paused".into()),
                 AttemptNext::RetryAt(attempted_at),
             )
@@ -134,32 +127,47 @@ pub(super) async fn deliver(
             let error = format!("receiver answered {}", resp.status);
             judge(
                 config,
-                n,
-                attempted_at,
-                started,
+                &began,
                 Some(resp.status),
+                answer_prefix(&resp.body, config.response_body_bytes),
                 Some(error),
                 failure,
             )
         }
         Err(FetchError::Timeout) => judge(
             config,
-            n,
-            attempted_at,
-            started,
+            &began,
             None,
+            Bytes::new(),
             Some("timed out".into()),
             Failure::Timeout,
         ),
         Err(e) => judge(
             config,
-            n,
-            attempted_at,
-            started,
+            &began,
             None,
+            Bytes::new(),
             Some(e.to_string()),
             Failure::Other(None),
         ),
+    }
+}
+
+/// An attempt under way: the notification, when it started (the time
+/// recorded, and the clock its latency is measured on).
+struct Began<'a> {
+    n: &'a DueNotification,
+    at: OffsetDateTime,
+    clock: Instant,
+}
+
+impl<'a> Began<'a> {
+    fn now(n: &'a DueNotification) -> Self {
+        Self {
+            n,
+            at: OffsetDateTime::now_utc(),
+            clock: Instant::now(),
+        }
     }
 }
 
@@ -187,32 +195,30 @@ fn prepare(
 /// A failed attempt: retry per the schedule, or dead-letter.
 fn judge(
     config: &DeliveryConfig,
-    n: &DueNotification,
-    attempted_at: OffsetDateTime,
-    started: Instant,
+    began: &Began<'_>,
     status: Option<u16>,
+    answer: Bytes,
     error: Option<String>,
     failure: Failure,
 ) -> AttemptRecord {
-    let next = match config.schedule.next_delay(n.attempts + 1, failure) {
+    let next = match config.schedule.next_delay(began.n.attempts + 1, failure) {
         Some(delay) => AttemptNext::RetryAt(OffsetDateTime::now_utc() + delay),
         None => {
             tracing::warn!(error = ?error, "notification dead-lettered after its last attempt");
             AttemptNext::Dead
         }
     };
-    record(n, attempted_at, started, status, error, next)
+    record(began, status, answer, error, next)
 }
 
 fn record(
-    n: &DueNotification,
-    attempted_at: OffsetDateTime,
-    started: Instant,
+    began: &Began<'_>,
     status_code: Option<u16>,
+    response_body: Bytes,
     error: Option<String>,
     next: AttemptNext,
 ) -> AttemptRecord {
-    let elapsed = started.elapsed();
+    let elapsed = began.clock.elapsed();
     let outcome = match next {
         AttemptNext::Delivered => DeliveryOutcome::Delivered,
         AttemptNext::RetryAt(_) => DeliveryOutcome::Failed,
@@ -220,12 +226,45 @@ fn record(
     };
     metrics::delivery_attempt(outcome, elapsed);
     AttemptRecord {
-        notification_id: n.id.clone(),
-        lease: n.lease.clone(),
-        attempted_at,
+        notification_id: began.n.id.clone(),
+        lease: began.n.lease.clone(),
+        attempted_at: began.at,
         status_code,
         error,
         latency_ms: u32::try_from(elapsed.as_millis()).unwrap_or(u32::MAX),
+        response_body,
         next,
+    }
+}
+
+/// The first `limit` bytes of a receiver's answer, kept with the attempt.
+/// Text is cut at a character boundary, so a UTF-8 answer stays UTF-8;
+/// other bytes are kept as they are.
+fn answer_prefix(body: &Bytes, limit: usize) -> Bytes {
+    if body.len() <= limit {
+        return body.clone();
+    }
+    let cut = match std::str::from_utf8(&body[..limit]) {
+        // Only the last character is incomplete: leave it out whole.
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        _ => limit,
+    };
+    body.slice(..cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_cut_to_its_prefix_at_a_character_boundary() {
+        let short = Bytes::from_static(b"ok");
+        assert_eq!(answer_prefix(&short, 1024), short);
+        let text = Bytes::from("ab\u{e9}cd");
+        assert_eq!(answer_prefix(&text, 3), Bytes::from_static(b"ab"));
+        assert_eq!(answer_prefix(&text, 4), Bytes::from("ab\u{e9}"));
+        let binary = Bytes::from_static(b"\xff\xfe\x00\x01");
+        assert_eq!(answer_prefix(&binary, 3).as_ref(), b"\xff\xfe\x00");
+        assert!(answer_prefix(&text, 0).is_empty());
     }
 }

@@ -91,6 +91,7 @@ impl InFlight {
                 status_code: None,
                 error: Some(ABANDONED.into()),
                 latency_ms: u32::try_from(s.clock.elapsed().as_millis()).unwrap_or(u32::MAX),
+                response_body: bytes::Bytes::new(),
                 next: AttemptNext::RetryAt(now),
             })
             .collect()

@@ -49,6 +49,10 @@ use crate::store::Store;
 
 pub use schedule::RetrySchedule;
 
+/// Largest receiver answer read; more fails the attempt as too large. The
+/// answer's first [`DeliveryConfig::response_body_bytes`] are kept.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
 /// Delivery settings.
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {
@@ -64,6 +68,9 @@ pub struct DeliveryConfig {
     pub retention: Duration,
     /// How long a replaced signing key keeps signing alongside the new one.
     pub key_grace: Duration,
+    /// How many bytes of each receiver answer are kept with the attempt
+    /// (at most [`MAX_ANSWER_BYTES`]).
+    pub response_body_bytes: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -75,6 +82,7 @@ impl Default for DeliveryConfig {
             max_in_flight: 512,
             retention: Duration::from_secs(7 * 24 * 3600),
             key_grace: Duration::from_secs(24 * 3600),
+            response_body_bytes: 1024,
         }
     }
 }

@@ -117,6 +117,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Pending and dead-lettered notification counts.
     async fn outbox_depth(&self) -> Result<OutboxDepth>;
 
+    /// The ids of a page of the event log, newest first: what
+    /// `list_notifications` would list, without reading the notifications.
+    async fn matching_ids(&self, query: NotificationQuery) -> Result<Vec<String>>;
+
     /// A page of the event log (notifications), newest first.
     async fn list_notifications(&self, query: NotificationQuery)
         -> Result<Vec<StoredNotification>>;

@@ -29,6 +29,9 @@ use super::write_health::WriteHealth;
 /// Rows handed to one write while pruning.
 pub const PRUNE_CHUNK: usize = 1_000;
 
+/// Notifications queued by one write of a redelivery by search.
+pub const REDELIVER_CHUNK: u32 = 500;
+
 /// Which database holds the store.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoreConfig {
@@ -259,6 +262,35 @@ impl Store {
     pub async fn redeliver(&self, target: Redeliver) -> Result<u64> {
         let now = timestamp::to_millis(timestamp::now());
         self.backend.redeliver(target, now).await
+    }
+
+    /// Queues a new delivery of every notification `query` finds (its
+    /// paging ignored), whatever its state, in chunks of
+    /// [`REDELIVER_CHUNK`], each its own write, newest first; returns how
+    /// many were queued. What is stored meanwhile is not included if it is
+    /// newer than the first chunk.
+    pub async fn redeliver_matching(&self, query: NotificationQuery) -> Result<u64> {
+        let mut queued = 0;
+        let mut after = None;
+        loop {
+            let ids = self
+                .backend
+                .matching_ids(NotificationQuery {
+                    after: after.take(),
+                    limit: REDELIVER_CHUNK,
+                    ..query.clone()
+                })
+                .await?;
+            let Some(last) = ids.last().cloned() else {
+                return Ok(queued);
+            };
+            let full = ids.len() == REDELIVER_CHUNK as usize;
+            queued += self.redeliver(Redeliver::Ids(ids)).await?;
+            if !full {
+                return Ok(queued);
+            }
+            after = Some(last);
+        }
     }
 
     /// Deletes what is older than `before` and no longer needed: delivered

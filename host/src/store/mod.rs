@@ -39,6 +39,7 @@ mod outbox;
 mod poll;
 mod postgres;
 mod receipt;
+mod search;
 mod session;
 mod sqlite;
 #[cfg(test)]
@@ -47,13 +48,13 @@ mod timestamp;
 mod write_health;
 
 pub use error::{ErrorKind, Result, StoreError};
-pub use handle::{Pruned, Store, StoreConfig, StoreStats, PRUNE_CHUNK};
+pub use handle::{Pruned, Store, StoreConfig, StoreStats, PRUNE_CHUNK, REDELIVER_CHUNK};
 pub use instance::{Instance, InstancePatch, NewInstance};
 pub(crate) use leases::Leases;
 pub use leases::{partition_of, Fence, HeldPartition, ReplicaRecord, PARTITIONS};
 pub use outbox::{
-    AttemptNext, AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
-    NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
+    AttemptNext, AttemptRecord, DeliveryState, DueNotification, EventKey, NewNotification,
+    NotificationQuery, NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
     StoredNotification,
 };
 pub use poll::{PollCheckpoint, PollOutcome, PollWrite};

@@ -44,6 +44,20 @@ pub struct NewNotification {
     pub body: Bytes,
     /// How many events the body carries.
     pub event_count: u32,
+    /// What the events are about, for searching the event log.
+    pub events: Vec<EventKey>,
+}
+
+/// What one event of a notification is about: the fields the event log is
+/// searched by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventKey {
+    /// `CREATED`, `UPDATED`, `DELETED` or `UNKNOWN`.
+    pub event_type: String,
+    /// The vendor's object type.
+    pub object_type: String,
+    /// The vendor's id of the object.
+    pub object_id: String,
 }
 
 /// Delivery state of a notification.
@@ -121,6 +135,9 @@ pub struct AttemptRecord {
     pub error: Option<String>,
     /// How long the attempt took, in milliseconds.
     pub latency_ms: u32,
+    /// The first bytes of the receiver's answer (at most the configured
+    /// prefix; empty if it sent none or did not answer).
+    pub response_body: Bytes,
     /// What happens next.
     pub next: AttemptNext,
 }
@@ -168,6 +185,8 @@ pub struct StoredAttempt {
     pub error: Option<String>,
     /// How long it took, in milliseconds.
     pub latency_ms: u32,
+    /// The first bytes of the receiver's answer, as recorded.
+    pub response_body: Bytes,
 }
 
 /// A notification as the event log shows it.
@@ -225,6 +244,14 @@ pub struct NotificationQuery {
     pub since: Option<OffsetDateTime>,
     /// Stored before.
     pub until: Option<OffsetDateTime>,
+    /// Only those of instances of this element.
+    pub element_key: Option<String>,
+    /// Only those carrying an event about an object of this type…
+    pub object_type: Option<String>,
+    /// …with this id…
+    pub object_id: Option<String>,
+    /// …of this event type (`CREATED`, `UPDATED`, `DELETED`, `UNKNOWN`).
+    pub event_type: Option<String>,
 }
 
 impl Default for NotificationQuery {
@@ -237,6 +264,10 @@ impl Default for NotificationQuery {
             limit: 100,
             since: None,
             until: None,
+            element_key: None,
+            object_type: None,
+            object_id: None,
+            event_type: None,
         }
     }
 }
@@ -248,6 +279,9 @@ pub enum Redeliver {
     One(String),
     /// Every dead-lettered notification of an instance.
     DeadOf(i64),
+    /// These notifications, whatever their state (one chunk of a
+    /// redelivery by search).
+    Ids(Vec<String>),
 }
 
 /// Outbox sizes, for metrics.

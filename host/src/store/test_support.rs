@@ -90,6 +90,11 @@ pub(super) fn notification(id: &str) -> NewNotification {
         content_type: "application/json".into(),
         body: Bytes::from(format!(r#"{{"message":{{"eventId":"{id}"}}}}"#)),
         event_count: 1,
+        events: vec![super::outbox::EventKey {
+            event_type: "UPDATED".into(),
+            object_type: "ticket".into(),
+            object_id: "42".into(),
+        }],
     }
 }
 

@@ -45,6 +45,8 @@ pub enum Answer {
     Status(u16, Option<u64>),
     /// Wait this long, then 200.
     Stall(Duration),
+    /// This status with this body.
+    Body(u16, Vec<u8>),
 }
 
 #[derive(Default)]
@@ -144,5 +146,6 @@ async fn handle(
             tokio::time::sleep(d).await;
             StatusCode::OK.into_response()
         }
+        Answer::Body(code, body) => (StatusCode::from_u16(code).unwrap(), body).into_response(),
     }
 }

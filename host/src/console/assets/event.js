@@ -18,6 +18,14 @@
     return [el('dt', {}, term), el('dd', {}, ...value)];
   }
 
+  // The first bytes of the receiver's answer, as kept: text, or the
+  // base64 of bytes that are not text.
+  function answer(a) {
+    if (a.responseBody) return el('code', {}, a.responseBody);
+    if (a.responseBodyBase64) return el('code', { title: 'not text: base64' }, `base64:${a.responseBodyBase64}`);
+    return '—';
+  }
+
   function render(e) {
     summary.replaceChildren(
       ...item('Status', status(e.status)),
@@ -36,7 +44,8 @@
       el('td', {}, when(a.date)),
       el('td', {}, a.statusCode ?? '—'),
       el('td', {}, a.latencyMs === null || a.latencyMs === undefined ? '—' : `${a.latencyMs} ms`),
-      el('td', {}, a.error || '—'))));
+      el('td', {}, a.error || '—'),
+      el('td', {}, answer(a)))));
     noAttempts.hidden = log.length !== 0;
     const n = e.notification || {};
     const payload = n.message?.raw ?? n.data?.raw ?? n;

@@ -1,6 +1,7 @@
 // The event log: notifications newest first, overall or for one instance,
-// filtered by status, refreshed every 2 s while only the newest page is
-// shown; and redelivery of every dead-lettered notification.
+// filtered by status, element, object type and id, event type and time,
+// refreshed every 2 s while only the newest page is shown; and redelivery
+// of every dead-lettered notification.
 'use strict';
 
 (() => {
@@ -11,6 +12,9 @@
   const loadError = document.getElementById('load-error');
   const instanceSelect = document.getElementById('filter-instance');
   const statusSelect = document.getElementById('filter-status');
+  // Search fields, by the API's parameter names; dates are local times.
+  const searchFields = ['elementKey', 'objectType', 'objectId', 'eventType', 'from', 'to']
+    .map((name) => document.getElementById(`filter-${name}`));
   const params = new URLSearchParams(location.search);
   let instances = [];
   let last = null;
@@ -38,6 +42,11 @@
   function query(cursor) {
     const q = new URLSearchParams({ pageSize: '50' });
     if (statusSelect.value) q.set('status', statusSelect.value);
+    for (const field of searchFields) {
+      const value = field.value.trim();
+      if (!value) continue;
+      q.set(field.name, field.type === 'datetime-local' ? new Date(value).toISOString() : value);
+    }
     if (cursor) q.set('nextPage', cursor);
     const scope = instanceSelect.value ? `/instances/${encodeURIComponent(instanceSelect.value)}/events` : '/instances/events';
     return `${scope}?${q}`;
@@ -107,6 +116,9 @@
     const q = new URLSearchParams();
     if (instanceSelect.value) q.set('instance', instanceSelect.value);
     if (statusSelect.value) q.set('status', statusSelect.value);
+    for (const field of searchFields) {
+      if (field.value.trim()) q.set(field.name, field.value.trim());
+    }
     history.replaceState(null, '', q.toString() ? `?${q}` : location.pathname);
     paged = false;
     last = null;
@@ -124,6 +136,10 @@
   }
 
   statusSelect.value = params.get('status') || '';
+  for (const field of searchFields) {
+    field.value = params.get(field.name) || '';
+    field.addEventListener('change', filtersChanged);
+  }
   instanceSelect.addEventListener('change', filtersChanged);
   statusSelect.addEventListener('change', filtersChanged);
   document.getElementById('filters').addEventListener('submit', (e) => e.preventDefault());

@@ -12,6 +12,7 @@ mod outbox;
 mod polls;
 mod prune;
 mod receipts;
+mod search;
 mod sessions;
 
 use std::any::Any;
@@ -81,6 +82,8 @@ macro_rules! conformance_suite {
                 outbox::a_redelivery_takes_over_from_the_claimant,
                 outbox::outcomes_move_notifications_through_their_states,
                 outbox::the_event_log_filters_and_pages,
+                search::the_event_log_is_searched_by_what_events_are_about,
+                search::a_redelivery_by_search_queues_every_match_in_chunks,
                 polls::a_page_stores_its_notifications_and_checkpoint,
                 polls::checkpoints_only_move_forward,
                 polls::a_failing_page_stores_nothing,

@@ -25,6 +25,7 @@ fn outcome(n: &DueNotification, next: AttemptNext) -> AttemptRecord {
         }),
         error: None,
         latency_ms: 3,
+        response_body: bytes::Bytes::from_static(b"{\"ok\":false}\xff"),
         next,
     }
 }
@@ -190,6 +191,16 @@ pub(super) async fn the_event_log_filters_and_pages(store: TestStore) {
         .map(|n| outcome(n, AttemptNext::Dead))
         .collect();
     store.record_attempts(records).await.unwrap();
+    let tried = store
+        .get_notification(&claimed[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        tried.attempt_log[0].response_body.as_ref(),
+        b"{\"ok\":false}\xff",
+        "the receiver's answer reads back byte for byte"
+    );
 
     let page = |after: Option<String>| NotificationQuery {
         instance_id: Some(a),

@@ -39,6 +39,7 @@ pub(super) async fn pruning_deletes_only_what_is_old_and_settled(store: TestStor
                 status_code: Some(200),
                 error: None,
                 latency_ms: 1,
+                response_body: bytes::Bytes::new(),
             })
             .collect()
     };

@@ -10,7 +10,8 @@ use super::super::outbox::{
     DeliveryState, NotificationQuery, NotificationSource, OutboxDepth, StoredAttempt,
     StoredNotification,
 };
-use super::super::timestamp::{from_millis, to_millis};
+use super::super::search::{self, Arg};
+use super::super::timestamp::from_millis;
 use super::error::get as col;
 use super::outbox::PARKED;
 
@@ -75,50 +76,66 @@ pub(super) async fn list(
     client: &impl GenericClient,
     q: &NotificationQuery,
 ) -> Result<Vec<StoredNotification>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM notifications WHERE true");
-    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    let mut bind = |sql: &mut String, clause: &str, value: Box<dyn ToSql + Sync + Send>| {
-        args.push(value);
-        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
-    };
-    if let Some(id) = q.instance_id {
-        bind(&mut sql, " AND instance_id = ?", Box::new(id));
-    }
-    if let Some(state) = q.state {
-        // A literal of the enum (never caller text), so the planner can
-        // use the partial index on unsettled notifications.
-        sql.push_str(&format!(" AND status = '{}'", state.as_str()));
-    }
-    match q.attempted {
-        Some(true) => sql.push_str(" AND attempts > 0"),
-        Some(false) => sql.push_str(" AND attempts = 0"),
-        None => {}
-    }
-    if let Some(after) = &q.after {
-        bind(&mut sql, " AND id < ?", Box::new(after.clone()));
-    }
-    if let Some(since) = q.since {
-        bind(&mut sql, " AND created_at >= ?", Box::new(to_millis(since)));
-    }
-    if let Some(until) = q.until {
-        bind(&mut sql, " AND created_at < ?", Box::new(to_millis(until)));
-    }
-    bind(
-        &mut sql,
-        " ORDER BY id DESC LIMIT ?",
-        Box::new(i64::from(q.limit)),
-    );
+    page(client, COLUMNS, q)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// The ids a page of the event log would list, newest first.
+pub(super) async fn matching_ids(
+    client: &impl GenericClient,
+    q: &NotificationQuery,
+) -> Result<Vec<String>> {
+    page(client, "id", q)
+        .await?
+        .iter()
+        .map(|row| col(row, 0))
+        .collect()
+}
+
+/// Reads `columns` of a page of the event log.
+async fn page(
+    client: &impl GenericClient,
+    columns: &str,
+    q: &NotificationQuery,
+) -> Result<Vec<Row>> {
+    let (conditions, mut values) = search::conditions(q);
+    values.push(Arg::Int(i64::from(q.limit)));
+    let sql = numbered(&format!(
+        "SELECT {columns} FROM notifications WHERE true{conditions} ORDER BY id DESC LIMIT ?"
+    ));
+    let args: Vec<Box<dyn ToSql + Sync + Send>> = values.into_iter().map(value).collect();
     let params: Vec<&(dyn ToSql + Sync)> = args
         .iter()
         .map(|a| a.as_ref() as &(dyn ToSql + Sync))
         .collect();
     let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query(&stmt, &params)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    Ok(client.query(&stmt, &params).await?)
+}
+
+/// `sql` with its `?` placeholders numbered `$1`, `$2`, … (no condition
+/// holds a `?` of its own: values are always bound).
+pub(super) fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(super) fn value(arg: Arg) -> Box<dyn ToSql + Sync + Send> {
+    match arg {
+        Arg::Text(s) => Box::new(s),
+        Arg::Int(n) => Box::new(n),
+    }
 }
 
 /// One notification with every attempt.
@@ -136,8 +153,8 @@ pub(super) async fn get(
     let mut n = from_row(&row)?;
     let stmt = client
         .prepare_cached(
-            "SELECT attempted_at, status_code, error, latency_ms FROM delivery_attempts \
-             WHERE notification_id = $1 ORDER BY id",
+            "SELECT attempted_at, status_code, error, latency_ms, response_body \
+             FROM delivery_attempts WHERE notification_id = $1 ORDER BY id",
         )
         .await?;
     for row in client.query(&stmt, &[&id]).await? {
@@ -146,6 +163,7 @@ pub(super) async fn get(
             status_code: col::<Option<i64>>(&row, 1)?.and_then(|s| u16::try_from(s).ok()),
             error: col(&row, 2)?,
             latency_ms: u32::try_from(col::<i64>(&row, 3)?).unwrap_or(u32::MAX),
+            response_body: col::<Vec<u8>>(&row, 4)?.into(),
         });
     }
     Ok(Some(n))

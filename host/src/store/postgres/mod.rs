@@ -213,6 +213,10 @@ impl Backend for PostgresStore {
         eventlog::depth(&self.client().await?).await
     }
 
+    async fn matching_ids(&self, query: NotificationQuery) -> Result<Vec<String>> {
+        eventlog::matching_ids(&self.client().await?, &query).await
+    }
+
     async fn list_notifications(
         &self,
         query: NotificationQuery,

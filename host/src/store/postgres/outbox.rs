@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::super::error::Result;
 use super::super::outbox::{
-    AttemptRecord, DueNotification, NewNotification, RecordedAttempts, Redeliver,
+    AttemptRecord, DueNotification, EventKey, NewNotification, RecordedAttempts, Redeliver,
 };
 use super::super::timestamp::to_millis;
 use super::error::get as col;
@@ -81,6 +81,34 @@ pub(super) async fn insert(
                 &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created, &due,
             ],
         )
+        .await?;
+    insert_events(client, rows).await
+}
+
+/// Inserts what the notifications' events are about, in one statement.
+async fn insert_events(client: &impl GenericClient, rows: &[NotificationRow<'_>]) -> Result<()> {
+    let events: Vec<(&str, &EventKey)> = rows
+        .iter()
+        .flat_map(|r| {
+            let id = r.notification.id.as_str();
+            r.notification.events.iter().map(move |e| (id, e))
+        })
+        .collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = events.iter().map(|(id, _)| *id).collect();
+    let object_types: Vec<&str> = events.iter().map(|(_, e)| e.object_type.as_str()).collect();
+    let object_ids: Vec<&str> = events.iter().map(|(_, e)| e.object_id.as_str()).collect();
+    let event_types: Vec<&str> = events.iter().map(|(_, e)| e.event_type.as_str()).collect();
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO notification_events (notification_id, object_type, object_id, event_type) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
+        )
+        .await?;
+    client
+        .execute(&stmt, &[&ids, &object_types, &object_ids, &event_types])
         .await?;
     Ok(())
 }
@@ -238,13 +266,16 @@ pub(super) async fn record_attempts(
     let status: Vec<Option<i64>> = kept.iter().map(|r| r.status_code.map(i64::from)).collect();
     let errors: Vec<Option<&str>> = kept.iter().map(|r| r.error.as_deref()).collect();
     let latency: Vec<i64> = kept.iter().map(|r| i64::from(r.latency_ms)).collect();
+    let answers: Vec<&[u8]> = kept.iter().map(|r| &r.response_body[..]).collect();
     tx.execute(
         &tx.prepare_cached(
-            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, latency_ms) \
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[])",
+            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, \
+             latency_ms, response_body) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
+                                  $6::bytea[])",
         )
         .await?,
-        &[&ids, &at, &status, &errors, &latency],
+        &[&ids, &at, &status, &errors, &latency, &answers],
     )
     .await?;
     Ok(recorded)
@@ -275,6 +306,16 @@ pub(super) async fn redeliver(
                 )
                 .await?;
             client.execute(&stmt, &[instance, &now_ms]).await?
+        }
+        Redeliver::Ids(ids) => {
+            let stmt = client
+                .prepare_cached(
+                    "UPDATE notifications SET status = 'pending', attempts = 0, \
+                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL \
+                     WHERE id = ANY($1)",
+                )
+                .await?;
+            client.execute(&stmt, &[ids, &now_ms]).await?
         }
     })
 }

@@ -111,6 +111,7 @@ async fn a_stale_claimants_outcome_changes_no_row() {
         status_code: Some(status),
         error: None,
         latency_ms: 5,
+        response_body: bytes::Bytes::new(),
         next,
     };
     // The new claimant delivers; the stale one's failure arrives late.

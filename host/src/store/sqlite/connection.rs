@@ -196,6 +196,10 @@ impl Conn {
         outbox::depth(&self.conn)
     }
 
+    pub(super) fn matching_ids(&self, query: &NotificationQuery) -> Result<Vec<String>> {
+        outbox::matching_ids(&self.conn, query)
+    }
+
     pub(super) fn list_notifications(
         &self,
         query: &NotificationQuery,

@@ -212,6 +212,10 @@ impl Backend for SqliteStore {
         self.read(|c| c.outbox_depth()).await
     }
 
+    async fn matching_ids(&self, query: NotificationQuery) -> Result<Vec<String>> {
+        self.read(move |c| c.matching_ids(&query)).await
+    }
+
     async fn list_notifications(
         &self,
         query: NotificationQuery,

@@ -12,6 +12,7 @@ use super::super::outbox::{
     NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
     StoredNotification,
 };
+use super::super::search::{self, Arg};
 use super::super::timestamp::{from_millis, to_millis};
 
 /// `next_attempt_at` of notifications whose instance's delivery is paused:
@@ -34,6 +35,10 @@ pub(super) fn insert(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, \
          CASE WHEN (SELECT delivery_paused FROM instances WHERE id = ?2) IS NULL THEN ?8 ELSE ?9 END, ?8)",
     )?;
+    let mut event = conn.prepare_cached(
+        "INSERT INTO notification_events (notification_id, object_type, object_id, event_type) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
     for n in notifications {
         stmt.execute(params![
             n.id,
@@ -46,6 +51,9 @@ pub(super) fn insert(
             now_ms,
             PARKED,
         ])?;
+        for e in &n.events {
+            event.execute(params![n.id, e.object_type, e.object_id, e.event_type])?;
+        }
     }
     Ok(())
 }
@@ -118,8 +126,8 @@ pub(super) fn record_attempts(
              WHERE id = ?1 AND lease_token = ?8",
         )?;
         let mut attempt = tx.prepare_cached(
-            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, latency_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, \
+             latency_ms, response_body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for r in records {
             let at = to_millis(r.attempted_at);
@@ -143,7 +151,8 @@ pub(super) fn record_attempts(
                 at,
                 r.status_code,
                 r.error,
-                r.latency_ms
+                r.latency_ms,
+                &r.response_body[..]
             ])?;
             recorded.applied += 1;
         }
@@ -167,6 +176,17 @@ pub(super) fn redeliver(conn: &Connection, target: &Redeliver, now_ms: i64) -> R
                  lease_token = NULL WHERE instance_id = ?1 AND status = 'dead'",
             )?
             .execute(params![instance, now_ms])?,
+        Redeliver::Ids(ids) => {
+            let mut one = conn.prepare_cached(
+                "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
+                 delivered_at = NULL, lease_token = NULL WHERE id = ?1",
+            )?;
+            let mut changed = 0;
+            for id in ids {
+                changed += one.execute(params![id, now_ms])?;
+            }
+            changed
+        }
     };
     Ok(changed as u64)
 }
@@ -241,35 +261,7 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
 
 /// A page of notifications, newest first.
 pub(super) fn list(conn: &Connection, q: &NotificationQuery) -> Result<Vec<StoredNotification>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM notifications WHERE 1 = 1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    if let Some(id) = q.instance_id {
-        sql.push_str(" AND instance_id = ?");
-        args.push(id.into());
-    }
-    if let Some(state) = q.state {
-        sql.push_str(" AND status = ?");
-        args.push(state.as_str().to_string().into());
-    }
-    match q.attempted {
-        Some(true) => sql.push_str(" AND attempts > 0"),
-        Some(false) => sql.push_str(" AND attempts = 0"),
-        None => {}
-    }
-    if let Some(after) = &q.after {
-        sql.push_str(" AND id < ?");
-        args.push(after.clone().into());
-    }
-    if let Some(since) = q.since {
-        sql.push_str(" AND created_at >= ?");
-        args.push(to_millis(since).into());
-    }
-    if let Some(until) = q.until {
-        sql.push_str(" AND created_at < ?");
-        args.push(to_millis(until).into());
-    }
-    sql.push_str(" ORDER BY id DESC LIMIT ?");
-    args.push(i64::from(q.limit).into());
+    let (sql, args) = page(COLUMNS, q);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(args))?;
     let mut out = Vec::new();
@@ -277,6 +269,34 @@ pub(super) fn list(conn: &Connection, q: &NotificationQuery) -> Result<Vec<Store
         out.push(from_row(row)?);
     }
     Ok(out)
+}
+
+/// The ids a page of the event log would list, newest first.
+pub(super) fn matching_ids(conn: &Connection, q: &NotificationQuery) -> Result<Vec<String>> {
+    let (sql, args) = page("id", q);
+    let ids = conn
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(args), |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(ids)
+}
+
+/// The statement reading `columns` of a page of the event log, and its values.
+fn page(columns: &str, q: &NotificationQuery) -> (String, Vec<rusqlite::types::Value>) {
+    let (conditions, values) = search::conditions(q);
+    let sql = format!(
+        "SELECT {columns} FROM notifications WHERE true{conditions} ORDER BY id DESC LIMIT ?"
+    );
+    let mut args: Vec<rusqlite::types::Value> = values.into_iter().map(value).collect();
+    args.push(i64::from(q.limit).into());
+    (sql, args)
+}
+
+fn value(arg: Arg) -> rusqlite::types::Value {
+    match arg {
+        Arg::Text(s) => s.into(),
+        Arg::Int(n) => n.into(),
+    }
 }
 
 /// One notification with every attempt.
@@ -291,8 +311,8 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<StoredNotificati
         return Ok(None);
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT attempted_at, status_code, error, latency_ms FROM delivery_attempts \
-         WHERE notification_id = ?1 ORDER BY id",
+        "SELECT attempted_at, status_code, error, latency_ms, response_body \
+         FROM delivery_attempts WHERE notification_id = ?1 ORDER BY id",
     )?;
     let mut rows = stmt.query([id])?;
     while let Some(row) = rows.next()? {
@@ -301,6 +321,7 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<StoredNotificati
             status_code: row.get(1)?,
             error: row.get(2)?,
             latency_ms: row.get(3)?,
+            response_body: row.get::<_, Vec<u8>>(4)?.into(),
         });
     }
     Ok(Some(n))

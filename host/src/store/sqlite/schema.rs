@@ -166,6 +166,30 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX console_sessions_by_created ON console_sessions (created_at);
     "#,
     ),
+    // 6: what the receiver said: the first bytes of its answer to each
+    // attempt (empty when it sent none or did not answer).
+    M::up(
+        r#"
+    ALTER TABLE delivery_attempts ADD COLUMN response_body BLOB NOT NULL DEFAULT x'';
+    "#,
+    ),
+    // 7: searching the event log: what each notification's events are
+    // about, one row per event, indexed for the searches by object id and
+    // object type (see `store/search.rs`). Notifications stored before
+    // carry none, so searches by event fields do not find them.
+    M::up(
+        r#"
+    CREATE TABLE notification_events (
+        notification_id TEXT NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
+        object_type     TEXT NOT NULL,
+        object_id       TEXT NOT NULL,
+        event_type      TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX notification_events_by_notification ON notification_events (notification_id);
+    CREATE INDEX notification_events_by_object ON notification_events (object_id, notification_id);
+    CREATE INDEX notification_events_by_type ON notification_events (object_type, notification_id);
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
