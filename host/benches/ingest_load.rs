@@ -9,7 +9,8 @@
 //! realistic (~1.5 KB) signed callbacks; the key is fetched once and
 //! cached; then on SQLite with the JavaScript GitHub element (signed `issues`
 //! deliveries) and with the Python Shopify element (signed `orders/updated`
-//! deliveries), about 1 KB each. Delivery is paused for the run (the receiver answered 410), so
+//! deliveries), about 1 KB each — each once with a fresh instance per call
+//! (`warm_instances = 0`) and once with warm instances (the default). Delivery is paused for the run (the receiver answered 410), so
 //! the figure is ingest alone: verify, map, store durably, answer. The same
 //! generator then runs against a minimal hyper "200 OK" server, the ceiling
 //! of this generator on this machine. The figures are printed side by side
@@ -74,10 +75,15 @@ fn main() {
             .into_iter()
             .filter(|l| languages.contains(&format!("{l:?}").to_lowercase()))
         {
-            let (sidecar, id) = language.paused_sidecar(&receiver, &[]).await;
-            let shots = Arc::new(language.shots(id, interpreted, "bench"));
-            let name = format!("{language:?} {}, SQLite", language.element());
-            runs.push(measure(&name, &sidecar, shots, connections, || 0.0).await);
+            // Fresh instances for every call (as before warm instances, and
+            // as for an element that is not stateless), then warm ones.
+            for (instances, warm) in [("fresh instances", "0"), ("warm instances", "16")] {
+                let env = [("PLUGBOARD_WARM_INSTANCES", warm.to_string())];
+                let (sidecar, id) = language.paused_sidecar(&receiver, &env).await;
+                let shots = Arc::new(language.shots(id, interpreted, "bench"));
+                let name = format!("{language:?} {}, SQLite, {instances}", language.element());
+                runs.push(measure(&name, &sidecar, shots, connections, || 0.0).await);
+            }
         }
         let bare_addr = load::bare_hyper_server().await;
         let shots = Arc::new(shots(&cw, 1, requests, "bare"));
@@ -112,23 +118,32 @@ async fn measure(
 ) -> Run {
     let body_len = shots[0].body.len();
     let (cpu_before, db_before) = (sidecar.cpu_seconds(), db_cpu());
-    let disk_before = sidecar.store_bytes();
+    let (file_before, _) = sidecar.store_bytes();
+    let instances = "plugboard_plugin_instances_total";
+    let warm_before = sidecar.metric(instances, "instance=\"warm\"").await;
+    let fresh_before = sidecar.metric(instances, "instance=\"fresh\"").await;
     let ingest = load::run(sidecar.addr, shots, Options::flat_out(connections)).await;
     let (cpu, db) = (sidecar.cpu_seconds() - cpu_before, db_cpu() - db_before);
-    let disk = sidecar.store_bytes().saturating_sub(disk_before);
+    let (file_after, wal) = sidecar.store_bytes();
+    let warm = sidecar.metric(instances, "instance=\"warm\"").await - warm_before;
+    let fresh = sidecar.metric(instances, "instance=\"fresh\"").await - fresh_before;
     assert_eq!(ingest.failed, 0, "every webhook must be accepted ({name})");
     let secs = ingest.elapsed.as_secs_f64();
     let per = |c: f64| c * 1e6 / ingest.ok.max(1) as f64;
     Run {
         line: ingest.line(name),
         cpu: format!(
-            "  {body_len}-byte bodies; CPU: sidecar {:.2} cores ({:.0} us/webhook), database {:.2} cores ({:.0} us/webhook){}",
+            "  {body_len}-byte bodies; CPU: sidecar {:.2} cores ({:.0} us/webhook), database {:.2} cores ({:.0} us/webhook)\n  plugin calls in warm instances {warm:.0}, fresh {fresh:.0}{}",
             cpu / secs,
             per(cpu),
             db / secs,
             per(db),
-            if disk > 0 {
-                format!("; data folder +{:.1} KB/webhook", disk as f64 / 1e3 / ingest.ok.max(1) as f64)
+            if file_after > 0 {
+                format!(
+                    "; SQLite file +{:.1} KB/webhook, write-ahead log {:.1} MB",
+                    file_after.saturating_sub(file_before) as f64 / 1e3 / ingest.ok.max(1) as f64,
+                    wal as f64 / 1e6
+                )
             } else {
                 String::new()
             }

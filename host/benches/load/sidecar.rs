@@ -100,15 +100,39 @@ impl Sidecar {
         }
     }
 
-    /// Bytes of the store's files in the data folder (the SQLite database
-    /// with its write-ahead log; not the cache of compiled plugins).
-    pub fn store_bytes(&self) -> u64 {
+    /// Bytes of the store's files in the data folder (not the cache of
+    /// compiled plugins): the SQLite database, and its write-ahead log
+    /// apart (a file that is reused, not grown, once checkpointed).
+    pub fn store_bytes(&self) -> (u64, u64) {
         let data = self._dirs.1.path();
-        std::fs::read_dir(data)
+        let (mut db, mut wal) = (0, 0);
+        for entry in std::fs::read_dir(data).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "cache" {
+                continue;
+            }
+            let bytes = tree_bytes(&entry.path());
+            if name.ends_with("-wal") || name.ends_with("-shm") {
+                wal += bytes;
+            } else {
+                db += bytes;
+            }
+        }
+        (db, wal)
+    }
+
+    /// The sum of the samples of the metric `name` whose labels include
+    /// `label` (e.g. `instance="warm"`), from `/metrics`.
+    pub async fn metric(&self, name: &str, label: &str) -> f64 {
+        let text = reqwest::get(format!("http://{}/metrics", self.addr))
+            .await
             .unwrap()
-            .flatten()
-            .filter(|entry| entry.file_name() != "cache")
-            .map(|entry| tree_bytes(&entry.path()))
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|line| line.starts_with(name) && line.contains(label))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
 
