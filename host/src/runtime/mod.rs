@@ -102,6 +102,7 @@ mod artifact;
 mod bindings;
 mod breaker;
 mod cache;
+mod call_log;
 mod compiler;
 mod contract;
 mod error;

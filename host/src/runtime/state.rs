@@ -1,6 +1,7 @@
 //! The state of one plugin call (its `Store` data) and the host imports a
-//! plugin may use: logging, hashing, HMAC, base64, constant-time compare and
-//! the policy-restricted `https-get`. Plugins get nothing else: WASI is
+//! plugin may use: logging (rate-limited per call, [`super::call_log`]),
+//! the clock, hashing, HMAC, base64, hex, constant-time compare and the
+//! policy-restricted `https-get`. Plugins get nothing else: WASI is
 //! linked deny-by-default (no files, sockets, environment or arguments;
 //! clocks and randomness only), created lazily on first use so plugins that
 //! import no WASI pay nothing for it.
@@ -17,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::v0_2::plugboard::element::{host, types};
 use super::bindings::{FetchError, Header, LogLevel};
+use super::call_log::CallLog;
 use super::limits::{CpuDeadline, MemoryCap};
 use crate::outbound::{self, HostAllowList, OutboundClient};
 
@@ -38,9 +40,6 @@ impl From<&outbound::OutboundResponse> for types::HttpResponse {
         }
     }
 }
-
-/// Longest log line a plugin may write; longer lines are cut.
-const MAX_LOG_LINE: usize = 4096;
 
 /// What a call's host imports may reach: the outbound client and the hosts
 /// the element may fetch from for this instance.
@@ -68,6 +67,7 @@ pub(crate) struct CallState {
     pub(crate) cpu: CpuDeadline,
     label: CallLabel,
     fetch: FetchScope,
+    pub(crate) log: CallLog,
 }
 
 impl CallState {
@@ -83,7 +83,16 @@ impl CallState {
             cpu,
             label,
             fetch,
+            log: CallLog::default(),
         }
+    }
+
+    /// Ends the call's log budget (reporting dropped lines) and returns
+    /// the last error-level lines the plugin wrote during it.
+    pub(crate) fn finish_log(&mut self) -> Option<String> {
+        let errors = self.log.last_errors();
+        self.log.finish(&self.label);
+        errors
     }
 }
 
@@ -114,23 +123,29 @@ impl types::Host for CallState {}
 
 impl host::Host for CallState {
     fn log(&mut self, level: LogLevel, message: String) {
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
-        let element = self.label.element.as_str();
-        let instance = self.label.instance;
-        match level {
-            LogLevel::Trace => tracing::trace!(element, instance, plugin = true, "{message}"),
-            LogLevel::Debug => tracing::debug!(element, instance, plugin = true, "{message}"),
-            LogLevel::Info => tracing::info!(element, instance, plugin = true, "{message}"),
-            LogLevel::Warn => tracing::warn!(element, instance, plugin = true, "{message}"),
-            LogLevel::Error => tracing::error!(element, instance, plugin = true, "{message}"),
-        }
+        self.log.write(&self.label, level, message);
+    }
+
+    fn now_unix_millis(&mut self) -> i64 {
+        let now = time::OffsetDateTime::now_utc();
+        i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+
+    fn now_rfc3339(&mut self) -> String {
+        let format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        time::OffsetDateTime::now_utc()
+            .format(format)
+            .expect("a UTC time formats")
+    }
+
+    fn hex_encode(&mut self, data: Vec<u8>) -> String {
+        hex::encode(data)
+    }
+
+    fn hex_decode(&mut self, text: String) -> Result<Vec<u8>, String> {
+        hex::decode(text.trim()).map_err(|e| format!("invalid hex: {e}"))
     }
 
     fn hmac_sha256(&mut self, key: Vec<u8>, message: Vec<u8>) -> Vec<u8> {
