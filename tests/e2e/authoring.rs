@@ -1,6 +1,7 @@
 //! What an element author sees, with the compiled probe element: a guest
 //! panic's message in the call's error, the webhook's 500 and the log; the
-//! host's clock and hex helpers answering a Rust guest.
+//! host's clock and hex helpers answering a Rust guest; `plugboard plugins
+//! run` with request, configuration, fixture and expectation files.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -146,5 +147,107 @@ async fn a_rust_guest_reads_the_hosts_clock_and_hex() {
     assert!(
         message.starts_with("unauthorized: timestamp is 6") && message.contains("tolerance 300 s"),
         "{message}"
+    );
+}
+
+/// `plugboard plugins run` on the probe with files written into `dir`:
+/// the request, the configuration and `extra` arguments; returns the exit
+/// code, stdout as JSON (Null if none) and stderr.
+fn run_probe(dir: &std::path::Path, request: &str, extra: &[&str]) -> (i32, Value, String) {
+    std::fs::write(dir.join("request.http"), request).unwrap();
+    std::fs::write(dir.join("config.json"), r#"{"probe.note": "from a file"}"#).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plugboard"))
+        .current_dir(dir)
+        .args(["plugins", "run"])
+        .arg(crate::support::repo_root().join("plugins/dist-test/probe.wasm"))
+        .args(["--request", "request.http", "--config", "config.json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap(), stdout, stderr)
+}
+
+#[test]
+fn plugins_run_prints_what_the_host_would_do_and_checks_an_expectation() {
+    let dir = tempfile::tempdir().unwrap();
+    let request = "POST /events/probe/1\nX-Probe-Id: 42\nx-probe-message-id: m-1\n\
+                   content-type: application/json\n\n{\"hello\":\"world\"}";
+    let expected = serde_json::json!({
+        "outcome": "accepted",
+        "messageId": "m-1",
+        "events": [{"eventType": "created", "objectType": "probe", "objectId": "42",
+                    "date": "", "raw": {"hello": "world"}}],
+        "raw": {"hello": "world"},
+        "fetched": [],
+    });
+    std::fs::write(dir.path().join("expected.json"), expected.to_string()).unwrap();
+    let (code, printed, stderr) = run_probe(dir.path(), request, &["--expect", "expected.json"]);
+    assert_eq!((code, &printed), (0, &expected), "{stderr}");
+
+    let mut wrong = expected.clone();
+    wrong["events"][0]["objectId"] = "43".into();
+    std::fs::write(dir.path().join("wrong.json"), wrong.to_string()).unwrap();
+    let (code, printed, stderr) = run_probe(dir.path(), request, &["--expect", "wrong.json"]);
+    assert_eq!((code, &printed), (1, &expected));
+    assert!(
+        stderr.contains("differs from wrong.json")
+            && stderr.contains("/events/0/objectId: expected \"43\", got \"42\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plugins_run_shows_a_panic_and_answers_fetches_from_fixtures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, printed, stderr) = run_probe(
+        dir.path(),
+        "POST /events/probe/1\nx-probe-action: trap\n\n{}",
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(printed["outcome"], "error");
+    assert_eq!(
+        (printed["kind"].as_str(), printed["status"].as_u64()),
+        (Some("trap"), Some(500))
+    );
+    let message = printed["message"].as_str().unwrap();
+    assert!(
+        message.contains("panic: ") && message.contains("probe trap requested"),
+        "{message}"
+    );
+
+    std::fs::write(
+        dir.path().join("key.http"),
+        "200\ncontent-type: text/plain\n\nsigning-key",
+    )
+    .unwrap();
+    let request = "POST /events/probe/fetch?url=https%3A%2F%2Flocalhost%2Fkey\n\n";
+    let fixture = ["--fetch", "https://localhost/key=key.http"];
+    let (code, printed, stderr) = run_probe(dir.path(), request, &fixture);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(printed["outcome"], "respond", "{printed}");
+    assert_eq!(
+        (printed["status"].as_u64(), printed["body"].as_str()),
+        (Some(200), Some("signing-key"))
+    );
+    assert_eq!(
+        printed["fetched"],
+        serde_json::json!(["https://localhost/key"])
+    );
+
+    let (_, unanswered, _) = run_probe(dir.path(), request, &[]);
+    assert_eq!(unanswered["status"], 502, "{unanswered}");
+    assert!(unanswered["body"]
+        .as_str()
+        .unwrap()
+        .contains("no fixture answers https://localhost/key"));
+
+    let (code, _, stderr) = run_probe(dir.path(), "POST events\n\n", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("request.http") && stderr.contains("must start with '/'"),
+        "{stderr}"
     );
 }

@@ -130,7 +130,7 @@ pub use contract::ContractVersion;
 pub use error::{CallError, LoadError};
 pub use fairness::FairnessConfig;
 pub use plugin::{ElementDescription, ElementPlugin};
-pub use state::{CallLabel, FetchScope};
+pub use state::{CallLabel, FetchFixtures, FetchScope};
 pub use warm::WarmConfig;
 
 use contract::ElementPre;

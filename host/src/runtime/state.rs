@@ -49,6 +49,47 @@ pub struct FetchScope {
     pub client: Option<OutboundClient>,
     /// Hosts this call may fetch from.
     pub allowed: Arc<HostAllowList>,
+    /// Recorded answers that replace the network (`plugboard plugins
+    /// run`): when set, `https-get` is answered from them only.
+    pub fixtures: Option<Arc<FetchFixtures>>,
+}
+
+/// Recorded answers to `https-get`, by exact URL, and the URLs a plugin
+/// asked for: a plugin run offline sees them instead of the network.
+#[derive(Debug, Default)]
+pub struct FetchFixtures {
+    responses: std::collections::BTreeMap<String, types::HttpResponse>,
+    requested: std::sync::Mutex<Vec<String>>,
+}
+
+impl FetchFixtures {
+    /// Fixtures answering each URL with its response.
+    pub fn new(responses: std::collections::BTreeMap<String, types::HttpResponse>) -> Self {
+        Self {
+            responses,
+            requested: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Every URL the plugin asked for, in order.
+    pub fn requested(&self) -> Vec<String> {
+        self.requested
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The recorded answer to `url`; a URL without one fails as the
+    /// network would, naming the URL.
+    fn answer(&self, url: &str) -> Result<types::HttpResponse, FetchError> {
+        self.requested
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(url.to_owned());
+        self.responses.get(url).cloned().ok_or_else(|| {
+            FetchError::Failed(format!("no fixture answers {url} (--fetch {url}=FILE)"))
+        })
+    }
 }
 
 /// Who a call is for, for log lines written by the plugin.
@@ -177,6 +218,9 @@ impl host::Host for CallState {
         url: String,
         headers: Vec<Header>,
     ) -> Result<types::HttpResponse, FetchError> {
+        if let Some(fixtures) = &self.fetch.fixtures {
+            return fixtures.answer(&url);
+        }
         let Some(client) = self.fetch.client.clone() else {
             return Err(FetchError::Denied(
                 "outbound fetches are not available to this call".into(),
