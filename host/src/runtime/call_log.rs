@@ -9,7 +9,6 @@
 use std::collections::VecDeque;
 
 use super::bindings::LogLevel;
-use super::state::CallLabel;
 
 /// Longest log line a plugin may write; longer lines are cut.
 const MAX_LOG_LINE: usize = 4096;
@@ -21,6 +20,9 @@ const MAX_BYTES_PER_CALL: usize = 64 << 10;
 const KEPT_ERROR_LINES: usize = 3;
 /// Longest text of kept error lines added to a call's error.
 const MAX_KEPT_ERROR_TEXT: usize = 2048;
+
+/// Who a call is for, for the log lines: the element key and the instance.
+pub(crate) type Who<'a> = (&'a str, Option<i64>);
 
 /// One call's log budget and its last error-level lines.
 #[derive(Debug, Default)]
@@ -35,7 +37,7 @@ impl CallLog {
     /// Writes one plugin line to the host's log, unless the call's budget
     /// is spent (then it is counted as dropped). Error-level lines are
     /// kept, dropped or not, for [`Self::last_errors`].
-    pub(crate) fn write(&mut self, label: &CallLabel, level: LogLevel, message: String) {
+    pub(crate) fn write(&mut self, who: Who<'_>, level: LogLevel, message: String) {
         let message = cut(message, MAX_LOG_LINE);
         if level == LogLevel::Error {
             if self.errors.len() == KEPT_ERROR_LINES {
@@ -49,8 +51,7 @@ impl CallLog {
         }
         self.lines += 1;
         self.bytes += message.len();
-        let element = label.element.as_str();
-        let instance = label.instance;
+        let (element, instance) = who;
         match level {
             LogLevel::Trace => tracing::trace!(element, instance, plugin = true, "{message}"),
             LogLevel::Debug => tracing::debug!(element, instance, plugin = true, "{message}"),
@@ -72,11 +73,11 @@ impl CallLog {
 
     /// Ends the call: logs how many lines its budget dropped, if any, and
     /// starts a fresh budget (a warm instance's next call gets its own).
-    pub(crate) fn finish(&mut self, label: &CallLabel) {
+    pub(crate) fn finish(&mut self, (element, instance): Who<'_>) {
         if self.dropped > 0 {
             tracing::warn!(
-                element = label.element.as_str(),
-                instance = label.instance,
+                element,
+                instance,
                 plugin = true,
                 dropped = self.dropped,
                 "the plugin wrote more than {MAX_LINES_PER_CALL} lines or {MAX_BYTES_PER_CALL} \
@@ -107,37 +108,37 @@ mod tests {
     #[test]
     fn the_last_error_lines_are_kept_in_order() {
         let mut log = CallLog::default();
-        let label = CallLabel::default();
+        let label = ("", None);
         assert_eq!(log.last_errors(), None);
         for n in 0..5 {
-            log.write(&label, LogLevel::Error, format!("error {n}"));
-            log.write(&label, LogLevel::Info, format!("info {n}"));
+            log.write(label, LogLevel::Error, format!("error {n}"));
+            log.write(label, LogLevel::Info, format!("info {n}"));
         }
         assert_eq!(
             log.last_errors().as_deref(),
             Some("error 2; error 3; error 4")
         );
-        log.finish(&label);
+        log.finish(label);
         assert_eq!(log.last_errors(), None);
     }
 
     #[test]
     fn lines_beyond_the_budget_are_counted_not_written() {
         let mut log = CallLog::default();
-        let label = CallLabel::default();
+        let label = ("", None);
         for _ in 0..MAX_LINES_PER_CALL + 7 {
-            log.write(&label, LogLevel::Debug, "x".into());
+            log.write(label, LogLevel::Debug, "x".into());
         }
         assert_eq!((log.lines, log.dropped), (MAX_LINES_PER_CALL, 7));
         let mut bytes = CallLog::default();
         let big = "é".repeat(MAX_LOG_LINE);
         for _ in 0..MAX_BYTES_PER_CALL / MAX_LOG_LINE + 3 {
-            bytes.write(&label, LogLevel::Debug, big.clone());
+            bytes.write(label, LogLevel::Debug, big.clone());
         }
         assert!(bytes.bytes <= MAX_BYTES_PER_CALL);
         assert_eq!(bytes.dropped, 3);
         // An error line past the budget is still kept for the call's error.
-        bytes.write(&label, LogLevel::Error, "panic: boom".into());
+        bytes.write(label, LogLevel::Error, "panic: boom".into());
         assert_eq!(bytes.last_errors().as_deref(), Some("panic: boom"));
     }
 

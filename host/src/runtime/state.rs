@@ -132,7 +132,7 @@ impl CallState {
     /// the last error-level lines the plugin wrote during it.
     pub(crate) fn finish_log(&mut self) -> Option<String> {
         let errors = self.log.last_errors();
-        self.log.finish(&self.label);
+        self.log.finish((&self.label.element, self.label.instance));
         errors
     }
 }
@@ -164,7 +164,8 @@ impl types::Host for CallState {}
 
 impl host::Host for CallState {
     fn log(&mut self, level: LogLevel, message: String) {
-        self.log.write(&self.label, level, message);
+        self.log
+            .write((&self.label.element, self.label.instance), level, message);
     }
 
     fn now_unix_millis(&mut self) -> i64 {
