@@ -46,6 +46,10 @@ pub enum PluginsCommand {
         /// The component file (`.wasm`).
         file: PathBuf,
     },
+    /// Run a plugin offline on a sample request (no server): print what
+    /// the host would make of its answer as JSON; with `--expect`, fail on
+    /// any difference from the expected JSON.
+    Run(crate::tools::RunArgs),
     /// Create a ready-to-build element plugin project from a template.
     New {
         /// Language of the project.

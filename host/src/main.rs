@@ -14,6 +14,7 @@ fn main() {
         Command::Serve(args) => serve(*args),
         Command::Plugins { command } => match command {
             PluginsCommand::Check { file } => plugboard::tools::check_plugin(&file),
+            PluginsCommand::Run(args) => plugboard::tools::run_plugin(&args),
             PluginsCommand::New { lang, name, dir } => {
                 plugboard::scaffold::new_plugin(lang, &name, dir.as_deref())
             }

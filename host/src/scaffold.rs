@@ -4,9 +4,12 @@
 //! The templates are real files under `host/templates/`, embedded with
 //! `include_str!`; `{{name}}` (the element key) and `{{title}}` (its human
 //! name) in them are filled in. Every project also gets the WIT contract this
-//! binary implements (`wit/element.wit`), a README, and a `build.sh` that
+//! binary implements (`wit/element.wit`), a README, a `build.sh` that
 //! finds or installs its toolchain and writes `dist/<name>.wasm`, which
-//! `plugboard plugins check` accepts unchanged.
+//! `plugboard plugins check` accepts unchanged, and a `test.sh` that runs
+//! the sample requests in `tests/` through `plugboard plugins run` against
+//! their expectations (the same files for every language: the templates
+//! verify and map the same sample webhook).
 
 use std::path::{Path, PathBuf};
 
@@ -67,6 +70,20 @@ const JS: &[TemplateFile] = &[
     template!("js", "gitignore" => ".gitignore"),
 ];
 
+/// The sample requests, their expectations and the test command, the same
+/// for every language.
+const TESTS: &[TemplateFile] = &[
+    template!("tests", "signed.http" => "tests/signed.http"),
+    template!("tests", "signed.expected.json" => "tests/signed.expected.json"),
+    template!("tests", "forged.http" => "tests/forged.http"),
+    template!("tests", "forged.expected.json" => "tests/forged.expected.json"),
+    template!("tests", "config.json" => "tests/config.json"),
+    TemplateFile {
+        path: "test.sh",
+        text: include_str!("../templates/test.sh"),
+    },
+];
+
 const PYTHON: &[TemplateFile] = &[
     template!("python", "pyproject.toml"),
     template!("python", "src/app.py"),
@@ -107,7 +124,7 @@ pub fn new_plugin(language: Language, name: &str, dir: Option<&Path>) -> anyhow:
     let dir = dir.map_or_else(|| PathBuf::from(name), Path::to_path_buf);
     create(language, name, &dir)?;
     println!(
-        "created the {} element `{name}` in {}\n\nnext:\n  cd {}\n  ./build.sh\n  plugboard plugins check dist/{name}.wasm",
+        "created the {} element `{name}` in {}\n\nnext:\n  cd {}\n  ./build.sh\n  ./test.sh\n  plugboard plugins check dist/{name}.wasm",
         language.label(),
         dir.display(),
         dir.display()
@@ -134,10 +151,11 @@ pub fn create(language: Language, name: &str, dir: &Path) -> anyhow::Result<()> 
     };
     write(dir, "wit/element.wit", CONTRACT)?;
     write(dir, "README.md", &fill(README))?;
-    for file in language.files() {
+    for file in language.files().iter().chain(TESTS) {
         write(dir, file.path, &fill(file.text))?;
     }
-    make_executable(&dir.join("build.sh"))
+    make_executable(&dir.join("build.sh"))?;
+    make_executable(&dir.join("test.sh"))
 }
 
 /// Element keys name the project, the package and the element: 1-64 of
@@ -232,11 +250,14 @@ mod tests {
                 "README.md",
                 "build.sh",
                 ".gitignore",
+                "test.sh",
+                "tests/signed.http",
+                "tests/signed.expected.json",
                 language.entry(),
             ] {
                 assert!(dir.join(path).is_file(), "{language:?}: {path}");
             }
-            for file in language.files() {
+            for file in language.files().iter().chain(TESTS) {
                 let text = std::fs::read_to_string(dir.join(file.path)).unwrap();
                 assert!(
                     !text.contains("{{"),

@@ -24,6 +24,18 @@ fn check(path: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// What `plugins check` writes to stderr for the file at `path`; panics
+/// unless it refuses the file (exit status 1).
+fn check_refused(path: &std::path::Path) -> String {
+    let out = plugboard()
+        .args(["plugins", "check"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn plugins_check_prints_the_description() {
     let described = check("plugins/dist/connectwise.wasm");
@@ -74,18 +86,63 @@ fn plugins_check_names_what_does_not_fit() {
     for (name, bytes, needle) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let out = plugboard()
-            .args(["plugins", "check"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1));
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = check_refused(&path);
         assert!(
             stderr.contains(needle) && stderr.contains(name),
             "{name}: {stderr}"
         );
     }
+}
+
+/// A component built from `wit` (a WIT package with an `element-plugin`
+/// world) whose functions do nothing: enough for checks that call nothing.
+fn component_from_wit(wit: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve.push_source("element.wit", wit).unwrap();
+    let world = resolve
+        .select_world(&[package], Some("element-plugin"))
+        .unwrap();
+    let mut module =
+        wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
+
+#[test]
+fn plugins_check_names_the_export_whose_type_does_not_fit() {
+    let wit = std::fs::read_to_string(repo_root().join("wit/element.wit")).unwrap();
+    let right = "webhook: func(config: config, request: http-request) \
+                 -> result<webhook-outcome, element-error>;";
+    assert!(wit.contains(right), "the contract's webhook changed");
+    let wrong = wit.replace(
+        right,
+        "webhook: func(config: config, request: http-request) -> http-response;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wrong-webhook.wasm");
+    std::fs::write(&path, component_from_wit(&wrong)).unwrap();
+    let stderr = check_refused(&path);
+    for needle in [
+        "export `webhook`",
+        "type mismatch with results",
+        "-> record {status, headers, body}",
+        "the contract wants `webhook: func(config: config, request: http-request) \
+         -> result<webhook-outcome, element-error>`",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} missing from: {stderr}");
+    }
+    assert!(!stderr.contains("describe() failed"), "{stderr}");
 }
 
 #[test]

@@ -225,7 +225,8 @@ async fn run(what: &str, command: &mut tokio::process::Command) {
 }
 
 /// Scaffolds element `name` in `language` under `root`, builds it with its
-/// own `build.sh`, and returns the built component.
+/// own `build.sh`, runs its own `test.sh` (the sample requests through
+/// `plugins run`) and `plugins check`, and returns the built component.
 async fn scaffold_and_build(root: &Path, language: &str, name: &str) -> Vec<u8> {
     let dir = root.join(name);
     run(
@@ -244,7 +245,23 @@ async fn scaffold_and_build(root: &Path, language: &str, name: &str) -> Vec<u8> 
             .env("CARGO_TARGET_DIR", repo_root().join("plugins/target")),
     )
     .await;
-    std::fs::read(dir.join("dist").join(format!("{name}.wasm"))).unwrap()
+    // Its own test: the sample requests through `plugins run`, as created.
+    run(
+        &format!("{name}/test.sh"),
+        tokio::process::Command::new("bash")
+            .arg(dir.join("test.sh"))
+            .env("PLUGBOARD", env!("CARGO_BIN_EXE_plugboard")),
+    )
+    .await;
+    let component = dir.join("dist").join(format!("{name}.wasm"));
+    run(
+        &format!("plugboard plugins check {name}"),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_plugboard"))
+            .args(["plugins", "check"])
+            .arg(&component),
+    )
+    .await;
+    std::fs::read(component).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,6 +4,8 @@
 
 /// Every error of the HTTP surface is the API's JSON, framework rejections included.
 mod api_errors;
+// Guest panics in the call error, the 500 and the log; host clock and hex; `plugins run`.
+mod authoring;
 mod cli;
 /// Two replicas on one PostgreSQL: partitions split, GET /replicas, metrics, hand-over.
 mod cluster;

@@ -84,6 +84,7 @@ impl InstanceCache {
             fetch: FetchScope {
                 client: Some(self.outbound.clone()),
                 allowed: Arc::new(allowed),
+                fixtures: None,
             },
             configured,
             plugin_hash: plugin_hash.to_string(),

@@ -111,6 +111,7 @@ mod artifact;
 mod bindings;
 mod breaker;
 mod cache;
+mod call_log;
 mod compiler;
 mod contract;
 mod error;
@@ -138,7 +139,7 @@ pub use contract::ContractVersion;
 pub use error::{CallError, LoadError};
 pub use fairness::FairnessConfig;
 pub use plugin::{ElementDescription, ElementPlugin};
-pub use state::{CallLabel, FetchScope};
+pub use state::{CallLabel, FetchFixtures, FetchScope};
 pub use warm::WarmConfig;
 
 use contract::ElementPre;

@@ -188,13 +188,16 @@ macro_rules! call_export {
                             let $store = &mut warm.store;
                             $current.await
                         };
-                        let result = plugin.finish($what, started, &warm.store, result, admission);
+                        let result =
+                            plugin.finish($what, started, &mut warm.store, result, admission);
                         if result.is_ok() {
                             plugin.keep_warm(warm, reuse.is_some());
                         }
                         result
                     }
-                    Err((store, e)) => plugin.finish($what, started, &store, Err(e), admission),
+                    Err((mut store, e)) => {
+                        plugin.finish($what, started, &mut store, Err(e), admission)
+                    }
                 }
             }
             ElementPre::V0_1(pre) => {
@@ -207,7 +210,7 @@ macro_rules! call_export {
                     }
                     Err(e) => Err(e),
                 };
-                plugin.finish($what, started, &store, result, admission)
+                plugin.finish($what, started, &mut store, result, admission)
             }
         }
     }};
@@ -240,6 +243,7 @@ impl ElementPlugin {
             guard: None,
             warm: None,
         };
+        plugin.check_exports().await?;
         let described = async {
             call_export!(
                 &plugin,
@@ -261,6 +265,23 @@ impl ElementPlugin {
             plugin.warm = Some(Arc::new(WarmInstances::new(budget.clone())));
         }
         Ok(plugin)
+    }
+
+    /// Instantiates the component once, without calling it, and checks
+    /// every export against the contract version it claims.
+    async fn check_exports(&self) -> Result<(), LoadError> {
+        let _permit = self
+            .call_slot()
+            .await
+            .map_err(|e| LoadError::Io(e.to_string()))?;
+        let mut store = self.new_store(CallLabel::default(), FetchScope::default());
+        let instance = self
+            .pre
+            .instance_pre()
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| LoadError::Invalid(format!("instantiating the component: {e:#}")))?;
+        super::contract::check_exports(&mut store, &instance, self.pre.version())
     }
 
     /// What the element said about itself when it was loaded.
@@ -458,16 +479,25 @@ impl ElementPlugin {
     }
 
     /// Records a finished call in the metrics and with the element's
-    /// breaker, and names the limit that stopped it, if one did.
+    /// breaker, and names the limit that stopped it, if one did; a trap's
+    /// error carries the last error-level lines the plugin logged (a
+    /// panic's message, an uncaught exception).
     fn finish<R>(
         &self,
         what: &'static str,
         started: Instant,
-        store: &Store<CallState>,
+        store: &mut Store<CallState>,
         result: wasmtime::Result<R>,
         admission: Option<Admission>,
     ) -> Result<R, CallError> {
-        let result = result.map_err(|e| classify(store.data(), e));
+        let logged = store.data_mut().finish_log();
+        let result = result.map_err(|e| match classify(store.data(), e) {
+            CallError::Trap(trap) => CallError::Trap(match logged {
+                Some(logged) => format!("{trap}; the plugin logged: {logged}"),
+                None => trap,
+            }),
+            other => other,
+        });
         let failure = result.as_ref().err();
         metrics::plugin_call(
             &self.description.key,

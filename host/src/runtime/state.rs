@@ -1,6 +1,7 @@
 //! The state of one plugin call (its `Store` data) and the host imports a
-//! plugin may use: logging, hashing, HMAC, base64, constant-time compare and
-//! the policy-restricted `https-get`. Plugins get nothing else: WASI is
+//! plugin may use: logging (rate-limited per call, [`super::call_log`]),
+//! the clock, hashing, HMAC, base64, hex, constant-time compare and the
+//! policy-restricted `https-get`. Plugins get nothing else: WASI is
 //! linked deny-by-default (no files, sockets, environment or arguments;
 //! clocks and randomness only), created lazily on first use so plugins that
 //! import no WASI pay nothing for it.
@@ -17,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::v0_2::plugboard::element::{host, types};
 use super::bindings::{FetchError, Header, LogLevel};
+use super::call_log::CallLog;
 use super::limits::{CpuDeadline, MemoryCap};
 use crate::outbound::{self, HostAllowList, OutboundClient};
 
@@ -39,9 +41,6 @@ impl From<&outbound::OutboundResponse> for types::HttpResponse {
     }
 }
 
-/// Longest log line a plugin may write; longer lines are cut.
-const MAX_LOG_LINE: usize = 4096;
-
 /// What a call's host imports may reach: the outbound client and the hosts
 /// the element may fetch from for this instance.
 #[derive(Clone, Default)]
@@ -50,6 +49,47 @@ pub struct FetchScope {
     pub client: Option<OutboundClient>,
     /// Hosts this call may fetch from.
     pub allowed: Arc<HostAllowList>,
+    /// Recorded answers that replace the network (`plugboard plugins
+    /// run`): when set, `https-get` is answered from them only.
+    pub fixtures: Option<Arc<FetchFixtures>>,
+}
+
+/// Recorded answers to `https-get`, by exact URL, and the URLs a plugin
+/// asked for: a plugin run offline sees them instead of the network.
+#[derive(Debug, Default)]
+pub struct FetchFixtures {
+    responses: std::collections::BTreeMap<String, types::HttpResponse>,
+    requested: std::sync::Mutex<Vec<String>>,
+}
+
+impl FetchFixtures {
+    /// Fixtures answering each URL with its response.
+    pub fn new(responses: std::collections::BTreeMap<String, types::HttpResponse>) -> Self {
+        Self {
+            responses,
+            requested: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Every URL the plugin asked for, in order.
+    pub fn requested(&self) -> Vec<String> {
+        self.requested
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The recorded answer to `url`; a URL without one fails as the
+    /// network would, naming the URL.
+    fn answer(&self, url: &str) -> Result<types::HttpResponse, FetchError> {
+        self.requested
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(url.to_owned());
+        self.responses.get(url).cloned().ok_or_else(|| {
+            FetchError::Failed(format!("no fixture answers {url} (--fetch {url}=FILE)"))
+        })
+    }
 }
 
 /// Who a call is for, for log lines written by the plugin.
@@ -68,6 +108,7 @@ pub(crate) struct CallState {
     pub(crate) cpu: CpuDeadline,
     label: CallLabel,
     fetch: FetchScope,
+    pub(crate) log: CallLog,
 }
 
 impl CallState {
@@ -83,7 +124,16 @@ impl CallState {
             cpu,
             label,
             fetch,
+            log: CallLog::default(),
         }
+    }
+
+    /// Ends the call's log budget (reporting dropped lines) and returns
+    /// the last error-level lines the plugin wrote during it.
+    pub(crate) fn finish_log(&mut self) -> Option<String> {
+        let errors = self.log.last_errors();
+        self.log.finish((&self.label.element, self.label.instance));
+        errors
     }
 }
 
@@ -114,23 +164,30 @@ impl types::Host for CallState {}
 
 impl host::Host for CallState {
     fn log(&mut self, level: LogLevel, message: String) {
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
-        let element = self.label.element.as_str();
-        let instance = self.label.instance;
-        match level {
-            LogLevel::Trace => tracing::trace!(element, instance, plugin = true, "{message}"),
-            LogLevel::Debug => tracing::debug!(element, instance, plugin = true, "{message}"),
-            LogLevel::Info => tracing::info!(element, instance, plugin = true, "{message}"),
-            LogLevel::Warn => tracing::warn!(element, instance, plugin = true, "{message}"),
-            LogLevel::Error => tracing::error!(element, instance, plugin = true, "{message}"),
-        }
+        self.log
+            .write((&self.label.element, self.label.instance), level, message);
+    }
+
+    fn now_unix_millis(&mut self) -> i64 {
+        let now = time::OffsetDateTime::now_utc();
+        i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+
+    fn now_rfc3339(&mut self) -> String {
+        let format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        time::OffsetDateTime::now_utc()
+            .format(format)
+            .expect("a UTC time formats")
+    }
+
+    fn hex_encode(&mut self, data: Vec<u8>) -> String {
+        hex::encode(data)
+    }
+
+    fn hex_decode(&mut self, text: String) -> Result<Vec<u8>, String> {
+        hex::decode(text.trim()).map_err(|e| format!("invalid hex: {e}"))
     }
 
     fn hmac_sha256(&mut self, key: Vec<u8>, message: Vec<u8>) -> Vec<u8> {
@@ -162,6 +219,9 @@ impl host::Host for CallState {
         url: String,
         headers: Vec<Header>,
     ) -> Result<types::HttpResponse, FetchError> {
+        if let Some(fixtures) = &self.fetch.fixtures {
+            return fixtures.answer(&url);
+        }
         let Some(client) = self.fetch.client.clone() else {
             return Err(FetchError::Denied(
                 "outbound fetches are not available to this call".into(),

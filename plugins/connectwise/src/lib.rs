@@ -42,15 +42,34 @@ use host::WasmHost;
 #[global_allocator]
 static ALLOCATOR: arena::ArenaThenSystem = arena::ArenaThenSystem;
 
+/// Routes panic messages to the host's log at error level, once per
+/// instance, so the host shows them in the call's error.
+fn log_panics() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                bindings::plugboard::element::host::log(
+                    host::LogLevel::Error,
+                    &format!("panic: {info}"),
+                );
+            }));
+        });
+    }
+}
+
 /// The exported element.
 struct ConnectWise;
 
 impl Guest for ConnectWise {
     fn describe() -> ElementInfo {
+        log_panics();
         config::element_info()
     }
 
     fn webhook(config: Config, request: HttpRequest) -> Result<WebhookOutcome, ElementError> {
+        log_panics();
         webhook::handle(&WasmHost, Settings::new(&config), &request).map(WebhookOutcome::Accepted)
     }
 
@@ -59,6 +78,7 @@ impl Guest for ConnectWise {
         poll: PollContext,
         draft: HttpRequest,
     ) -> Result<HttpRequest, ElementError> {
+        log_panics();
         poll::prepare(&WasmHost, Settings::new(&config), &poll, &draft)
     }
 
@@ -67,6 +87,7 @@ impl Guest for ConnectWise {
         poll: PollContext,
         response: HttpResponse,
     ) -> Result<PollPage, ElementError> {
+        log_panics();
         poll::map(&WasmHost, Settings::new(&config), &poll, &response)
     }
 }

@@ -14,7 +14,19 @@
 //! | `/bad`          | answers `bad-request`                                        |
 //! | `/unauthorized` | answers `unauthorized`                                       |
 //! | `/remember`     | accepts one event telling what the previous call left behind |
+//! | `/clock`        | accepts one event dated by the host's clock (see below)      |
 //! | anything else   | accepts one `created` event describing the request           |
+//!
+//! `/clock` reads the host's clock (`now-unix-millis`, `now-rfc3339`) and
+//! hex helpers: with a header `x-probe-timestamp` (Unix seconds) further
+//! than 300 s from the host's time it answers `unauthorized`, as a vendor
+//! signature's timestamp tolerance would; otherwise the event's date is the
+//! host's RFC 3339 time and its raw JSON carries both clock readings and
+//! `hex-encode` of the body.
+//!
+//! A panic's message is written to the host's log at error level (a panic
+//! hook) before the instance aborts, so the host shows it in the call's
+//! error.
 //!
 //! It does not poll: `prepare-poll` and `map-poll` answer `unsupported`.
 //!
@@ -48,6 +60,8 @@ use bindings::plugboard::element::types::{
 const ID_HEADER: &str = "x-probe-id";
 /// Header that picks the behaviour instead of the path (`loop`, `trap`, …).
 const ACTION_HEADER: &str = "x-probe-action";
+/// Header with the Unix seconds `/clock` checks against the host's clock.
+const TIMESTAMP_HEADER: &str = "x-probe-timestamp";
 /// Header whose value becomes the webhook's message id.
 const MESSAGE_ID_HEADER: &str = "x-probe-message-id";
 
@@ -68,6 +82,8 @@ enum Behaviour {
     Unauthorized,
     /// Accept one event about what the previous call left behind.
     Remember,
+    /// Accept one event dated by the host's clock.
+    Clock,
     /// Accept one event.
     Accept,
 }
@@ -83,7 +99,7 @@ impl Behaviour {
 
     /// Picks the behaviour for a request path.
     fn for_path(path: &str) -> Self {
-        const SUFFIXES: [(&str, Behaviour); 7] = [
+        const SUFFIXES: [(&str, Behaviour); 8] = [
             ("/loop", Behaviour::Loop),
             ("/alloc", Behaviour::Alloc),
             ("/trap", Behaviour::Trap),
@@ -91,6 +107,7 @@ impl Behaviour {
             ("/bad", Behaviour::Bad),
             ("/unauthorized", Behaviour::Unauthorized),
             ("/remember", Behaviour::Remember),
+            ("/clock", Behaviour::Clock),
         ];
         SUFFIXES
             .iter()
@@ -244,6 +261,55 @@ fn remember(config: &Config, request: &HttpRequest) -> WebhookEvents {
     events
 }
 
+/// Largest distance, in seconds, between `x-probe-timestamp` and the
+/// host's clock that `/clock` accepts.
+const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
+
+/// The event of a `/clock` call, or `unauthorized` when the request's
+/// `x-probe-timestamp` is outside the tolerance.
+fn clock(request: &HttpRequest) -> Result<WebhookEvents, ElementError> {
+    let now_ms = host::now_unix_millis();
+    if let Some(sent) = header(&request.headers, TIMESTAMP_HEADER) {
+        let sent: i64 = sent.trim().parse().map_err(|_| {
+            ElementError::BadRequest(format!("{TIMESTAMP_HEADER} is not Unix seconds: {sent:?}"))
+        })?;
+        let skew = (now_ms / 1000 - sent).abs();
+        if skew > TIMESTAMP_TOLERANCE_SECS {
+            return Err(ElementError::Unauthorized(format!(
+                "timestamp is {skew} s from the host's clock (tolerance {TIMESTAMP_TOLERANCE_SECS} s)"
+            )));
+        }
+    }
+    let hex = host::hex_encode(&request.body);
+    let round_trip = host::hex_decode(&hex).map_err(ElementError::Internal)?;
+    if round_trip != request.body {
+        return Err(ElementError::Internal(
+            "hex-decode did not give back what hex-encode was given".to_owned(),
+        ));
+    }
+    let rfc3339 = host::now_rfc3339();
+    let mut events = accept(request);
+    events.events[0].date = rfc3339.clone();
+    events.events[0].raw =
+        serde_json::json!({ "unixMillis": now_ms, "rfc3339": rfc3339, "bodyHex": hex })
+            .to_string();
+    Ok(events)
+}
+
+/// Routes panic messages to the host's log at error level, once per
+/// instance: the host then shows them in the call's error.
+fn log_panics() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                host::log(host::LogLevel::Error, &format!("panic: {info}"));
+            }));
+        });
+    }
+}
+
 /// The exported element.
 struct Probe;
 
@@ -270,6 +336,7 @@ impl Guest for Probe {
     }
 
     fn webhook(config: Config, request: HttpRequest) -> Result<WebhookOutcome, ElementError> {
+        log_panics();
         match Behaviour::for_request(&request) {
             Behaviour::Loop => spin_forever(),
             Behaviour::Alloc => hoard_memory(),
@@ -288,6 +355,7 @@ impl Guest for Probe {
                 "probe signature mismatch".to_owned(),
             )),
             Behaviour::Remember => Ok(WebhookOutcome::Accepted(remember(&config, &request))),
+            Behaviour::Clock => clock(&request).map(WebhookOutcome::Accepted),
             Behaviour::Accept => Ok(WebhookOutcome::Accepted(accept(&request))),
         }
     }
@@ -341,6 +409,7 @@ mod tests {
         assert_eq!(Behaviour::for_path("/x/trap"), Behaviour::Trap);
         assert_eq!(Behaviour::for_path("/x/fetch"), Behaviour::Fetch);
         assert_eq!(Behaviour::for_path("/x/bad"), Behaviour::Bad);
+        assert_eq!(Behaviour::for_path("/x/clock"), Behaviour::Clock);
         assert_eq!(
             Behaviour::for_path("/x/unauthorized"),
             Behaviour::Unauthorized

@@ -14,7 +14,7 @@
  * Error whose `payload` is the `element-error` value.
  */
 
-import { base64Decode, constantTimeEq, hmacSha256 } from 'plugboard:element/host@0.2.0';
+import { base64Decode, constantTimeEq, hmacSha256, log } from 'plugboard:element/host@0.2.0';
 
 const SECRET_KEY = '{{name}}.webhook.secret';
 const SIGNATURE_HEADER = 'x-signature';
@@ -23,6 +23,22 @@ const EVENT_TYPES = { created: 'created', updated: 'updated', deleted: 'deleted'
 /** An `element-error` to throw: bad-request, unauthorized, unsupported or internal. */
 function elementError(tag, message) {
   return Object.assign(new Error(message), { payload: { tag, val: message } });
+}
+
+/**
+ * Runs an export's body. An exception that is not an element error (a
+ * crash: a TypeError, a bug) is logged at error level with its stack before
+ * it aborts the call, so the host shows it in the call's error.
+ */
+function logUncaught(body) {
+  try {
+    return body();
+  } catch (error) {
+    if (error?.payload === undefined) {
+      log('error', `uncaught: ${error?.stack ?? error}`);
+    }
+    throw error;
+  }
 }
 
 export const element = {
@@ -49,38 +65,7 @@ export const element = {
   },
 
   webhook(config, request) {
-    const secret = config.find(([name, value]) => name === SECRET_KEY && value !== '')?.[1];
-    if (secret === undefined) {
-      throw elementError('bad-request', `configuration \`${SECRET_KEY}\` is missing`);
-    }
-    verify(secret, request);
-
-    let payload;
-    try {
-      payload = JSON.parse(new TextDecoder().decode(request.body));
-    } catch (error) {
-      throw elementError('bad-request', `body is not valid JSON: ${error.message}`);
-    }
-    if (payload === null || typeof payload !== 'object') {
-      throw elementError('bad-request', 'body is not a JSON object');
-    }
-    const text = (value) => (value === undefined || value === null ? '' : String(value));
-    return {
-      tag: 'accepted',
-      val: {
-        messageId: undefined,
-        events: [
-          {
-            eventType: EVENT_TYPES[payload.action] ?? 'unknown',
-            objectType: text(payload.type),
-            objectId: text(payload.id),
-            date: text(payload.date), // RFC 3339, or empty for the time of receipt
-            raw: JSON.stringify(payload),
-          },
-        ],
-        raw: undefined,
-      },
-    };
+    return logUncaught(() => acceptWebhook(config, request));
   },
 
   preparePoll() {
@@ -108,4 +93,40 @@ function verify(secret, request) {
   if (!constantTimeEq(expected, presented)) {
     throw elementError('unauthorized', `${SIGNATURE_HEADER} does not match`);
   }
+}
+
+/** Verifies a webhook and maps it into one event. */
+function acceptWebhook(config, request) {
+  const secret = config.find(([name, value]) => name === SECRET_KEY && value !== '')?.[1];
+  if (secret === undefined) {
+    throw elementError('bad-request', `configuration \`${SECRET_KEY}\` is missing`);
+  }
+  verify(secret, request);
+
+  let payload;
+  try {
+    payload = JSON.parse(new TextDecoder().decode(request.body));
+  } catch (error) {
+    throw elementError('bad-request', `body is not valid JSON: ${error.message}`);
+  }
+  if (payload === null || typeof payload !== 'object') {
+    throw elementError('bad-request', 'body is not a JSON object');
+  }
+  const text = (value) => (value === undefined || value === null ? '' : String(value));
+  return {
+    tag: 'accepted',
+    val: {
+      messageId: undefined,
+      events: [
+        {
+          eventType: EVENT_TYPES[payload.action] ?? 'unknown',
+          objectType: text(payload.type),
+          objectId: text(payload.id),
+          date: text(payload.date), // RFC 3339, or empty for the time of receipt
+          raw: JSON.stringify(payload),
+        },
+      ],
+      raw: undefined,
+    },
+  };
 }

@@ -13,7 +13,9 @@ dataclasses, variants one class per case (``WebhookOutcome_Accepted``), and
 a ``result`` error is raised as ``Err(value)``.
 """
 
+import functools
 import json
+import traceback
 
 from componentize_py_types import Err
 from wit_world import exports
@@ -26,6 +28,24 @@ EVENT_TYPES = {
     "updated": types.EventType.UPDATED,
     "deleted": types.EventType.DELETED,
 }
+
+
+def log_uncaught(export):
+    """Logs an exception that is not an element error (a crash: a bug, a
+    KeyError) at error level with its traceback before it aborts the call,
+    so the host shows it in the call's error."""
+
+    @functools.wraps(export)
+    def run(*args, **kwargs):
+        try:
+            return export(*args, **kwargs)
+        except Err:
+            raise
+        except BaseException:
+            host.log(host.LogLevel.ERROR, traceback.format_exc())
+            raise
+
+    return run
 
 
 class Element(exports.Element):
@@ -52,6 +72,7 @@ class Element(exports.Element):
             stateless=True,
         )
 
+    @log_uncaught
     def webhook(self, config, request: types.HttpRequest) -> types.WebhookOutcome:
         secret = dict(config).get(SECRET_KEY, "")
         if not secret:

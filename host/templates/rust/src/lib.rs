@@ -27,11 +27,24 @@ const SIGNATURE_HEADER: &str = "x-signature";
 /// The answer to the polling calls.
 const NO_POLLING: &str = "{{name}} receives webhooks and does not poll";
 
+/// Routes panic messages to the host's log at error level, once per
+/// instance: the host adds them to the failing call's error, so the
+/// operator (and `plugboard plugins run`) sees why the call failed.
+fn log_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            host::log(host::LogLevel::Error, &format!("panic: {info}"));
+        }));
+    });
+}
+
 /// The exported element.
 struct Element;
 
 impl Guest for Element {
     fn describe() -> ElementInfo {
+        log_panics();
         ElementInfo {
             key: "{{name}}".into(),
             aliases: vec![],
@@ -57,6 +70,7 @@ impl Guest for Element {
     }
 
     fn webhook(config: Config, request: HttpRequest) -> Result<WebhookOutcome, ElementError> {
+        log_panics();
         let secret = config
             .iter()
             .find(|(name, value)| name == SECRET_KEY && !value.is_empty())
