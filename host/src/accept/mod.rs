@@ -144,3 +144,55 @@ fn raw_json(plugin_raw: Option<&str>, body: &[u8]) -> Box<RawValue> {
             RawValue::from_string(text.to_string()).expect("a JSON string is JSON")
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn event(object_type: &str, id: usize) -> NewEvent {
+        NewEvent {
+            event_type: EventType::Updated,
+            object_type: object_type.into(),
+            object_id: id.to_string(),
+            date: time::macros::datetime!(2024-05-01 12:00 UTC),
+            raw: serde_json::value::to_raw_value(&serde_json::json!({"id": id})).unwrap(),
+        }
+    }
+
+    #[test]
+    fn filtered_events_go_into_notifications_of_their_own() {
+        let filter = EventFilter {
+            object_types: Some(BTreeSet::from(["ticket".to_string()])),
+            event_types: None,
+        };
+        let recipient = Recipient {
+            instance: InstanceInfo {
+                id: 7,
+                name: "acme",
+                tags: &[],
+                element_key: "connectwise",
+            },
+            format: Format::CloudElements,
+            filter: &filter,
+        };
+        // 12 tickets and 3 contacts, interleaved: 10 + 2 kept, 3 filtered.
+        let events = (0..15)
+            .map(|i| event(if i % 5 == 4 { "contact" } else { "ticket" }, i))
+            .collect();
+        let ReceiptStatus::Accepted { notifications } = poll_page(&recipient, "items", events)
+        else {
+            panic!("a page is accepted");
+        };
+        let shape: Vec<(u32, bool)> = notifications
+            .iter()
+            .map(|n| (n.event_count, n.filtered))
+            .collect();
+        assert_eq!(shape, [(10, false), (2, false), (3, true)]);
+        let filtered = &notifications[2];
+        assert!(filtered.events.iter().all(|e| e.object_type == "contact"));
+        let body: serde_json::Value = serde_json::from_slice(&filtered.body).unwrap();
+        assert_eq!(body["message"]["raw"]["items"].as_array().unwrap().len(), 3);
+    }
+}
