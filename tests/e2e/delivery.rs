@@ -12,7 +12,7 @@ use plugboard::delivery::{DeliveryConfig, RetrySchedule};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::host::{webhook_path, HostOptions, TestHost};
+use crate::support::host::{HostOptions, TestHost};
 use crate::support::receiver::{Answer, Received, Receiver};
 use crate::support::{repo_root, wait_until};
 
@@ -58,19 +58,6 @@ async fn probe_instance(host: &TestHost, receiver: &Receiver, extra: Value) -> i
         .await["id"]
         .as_i64()
         .unwrap()
-}
-
-/// Posts a webhook to the probe; returns the notification's eventId.
-async fn send_event(host: &TestHost, id: i64, object: &str) -> String {
-    let (status, answer) = host
-        .webhook(
-            &webhook_path("probe", id),
-            &[("x-probe-id", object.to_string())],
-            br#"{"n":1}"#.to_vec(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    answer["eventIds"][0].as_str().unwrap().to_string()
 }
 
 async fn wait_received(receiver: &Receiver, n: usize) -> Vec<Received> {
@@ -136,7 +123,7 @@ async fn notifications_arrive_signed_and_verify_independently() {
     let host = host().await;
     let key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let id = probe_instance(&host, &receiver, json!({})).await;
-    let event_id = send_event(&host, id, "obj-1").await;
+    let event_id = host.probe_event(id, "obj-1").await;
     let got = wait_received(&receiver, 1).await;
     let r = &got[0];
     assert!(
@@ -173,7 +160,7 @@ async fn failures_are_retried_until_delivered() {
     ]);
     let host = host().await;
     let id = probe_instance(&host, &receiver, json!({})).await;
-    let event_id = send_event(&host, id, "obj-2").await;
+    let event_id = host.probe_event(id, "obj-2").await;
     let logged = wait_status(&host, &event_id, "NOTIFIED").await;
     let attempts = logged["attemptLog"].as_array().unwrap();
     let codes: Vec<Value> = attempts.iter().map(|a| a["statusCode"].clone()).collect();
@@ -216,7 +203,7 @@ async fn each_attempt_keeps_the_first_bytes_of_the_receivers_answer() {
     })
     .await;
     let id = probe_instance(&host, &receiver, json!({})).await;
-    let event_id = send_event(&host, id, "obj-answer").await;
+    let event_id = host.probe_event(id, "obj-answer").await;
     let logged = wait_status(&host, &event_id, "NOTIFIED").await;
     let attempts = logged["attemptLog"].as_array().unwrap();
     assert_eq!(attempts.len(), 3, "{logged}");
@@ -239,7 +226,7 @@ async fn throttled_deliveries_wait_for_retry_after() {
     receiver.script([Answer::Status(429, Some(2))]);
     let host = host().await;
     let id = probe_instance(&host, &receiver, json!({})).await;
-    let event_id = send_event(&host, id, "obj-3").await;
+    let event_id = host.probe_event(id, "obj-3").await;
     wait_status(&host, &event_id, "NOTIFIED").await;
     let got = receiver.received();
     assert_eq!(got.len(), 2);
@@ -256,7 +243,7 @@ async fn gone_pauses_delivery_until_events_are_switched_on_again() {
     receiver.script([Answer::Status(410, None)]);
     let host = host().await;
     let id = probe_instance(&host, &receiver, json!({})).await;
-    let first = send_event(&host, id, "a").await;
+    let first = host.probe_event(id, "a").await;
     wait_received(&receiver, 1).await;
     let paused = wait_until("delivery to pause", Duration::from_secs(10), || async {
         let (_, inst) = host
@@ -266,7 +253,7 @@ async fn gone_pauses_delivery_until_events_are_switched_on_again() {
     })
     .await;
     assert!(paused.contains("410"), "{paused}");
-    let second = send_event(&host, id, "b").await;
+    let second = host.probe_event(id, "b").await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(receiver.received().len(), 1, "nothing is sent while paused");
 
@@ -288,7 +275,7 @@ async fn dead_lettered_after_the_schedule_then_redelivered_with_the_same_id() {
     receiver.always(Answer::Status(500, None));
     let host = host().await;
     let id = probe_instance(&host, &receiver, json!({})).await;
-    let event_id = send_event(&host, id, "dead-1").await;
+    let event_id = host.probe_event(id, "dead-1").await;
     let dead = wait_status(&host, &event_id, "FAILED").await;
     assert_eq!(
         attempt_counts(&dead),
@@ -377,7 +364,7 @@ async fn a_rotated_key_keeps_signing_through_its_grace_period() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    send_event(&host, id, "rot").await;
+    host.probe_event(id, "rot").await;
     let r = &wait_received(&receiver, 1).await[0];
     assert!(python_verifies(r, "new-key"));
     assert!(
@@ -397,7 +384,7 @@ async fn cloudevents_format_is_structured_json() {
         json!({"event.notification.format": "cloudevents"}),
     )
     .await;
-    let event_id = send_event(&host, id, "ce-1").await;
+    let event_id = host.probe_event(id, "ce-1").await;
     let r = &wait_received(&receiver, 1).await[0];
     assert_eq!(r.header("content-type"), "application/cloudevents+json");
     let ce = r.json();
@@ -422,7 +409,7 @@ async fn callbacks_to_private_addresses_need_the_operator_allow_list() {
         ..HostOptions::default()
     })
     .await;
-    let event_id = send_event(&host, id, "ssrf").await;
+    let event_id = host.probe_event(id, "ssrf").await;
     let logged = wait_until("a refused attempt", Duration::from_secs(10), || async {
         let e = host.event(&event_id).await;
         let attempted = e["attemptLog"].as_array().is_some_and(|a| !a.is_empty());

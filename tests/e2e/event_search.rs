@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::host::{webhook_path, HostOptions, TestHost};
+use crate::support::host::{HostOptions, TestHost};
 use crate::support::receiver::{Answer, Receiver};
 use crate::support::wait_until;
 
@@ -41,19 +41,6 @@ async fn probe(host: &TestHost, receiver: &Receiver, name: &str) -> i64 {
     .await["id"]
         .as_i64()
         .unwrap()
-}
-
-/// Posts a webhook whose event is about object `object`; returns its eventId.
-async fn send(host: &TestHost, instance: i64, object: &str) -> String {
-    let (status, answer) = host
-        .webhook(
-            &webhook_path("probe", instance),
-            &[("x-probe-id", object.to_string())],
-            br#"{"n":1}"#.to_vec(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    answer["eventIds"][0].as_str().unwrap().to_string()
 }
 
 /// Every eventId the search finds, following the cursor two at a time.
@@ -102,10 +89,10 @@ async fn the_event_log_is_searched_and_a_search_redelivered() {
     let a = probe(&host, &receiver, "a").await;
     let b = probe(&host, &receiver, "b").await;
     let before = time::OffsetDateTime::now_utc();
-    let a1 = send(&host, a, "order-1").await;
-    let a2 = send(&host, a, "order-2").await;
-    let a3 = send(&host, a, "order-1").await;
-    let b1 = send(&host, b, "order-1").await;
+    let a1 = host.probe_event(a, "order-1").await;
+    let a2 = host.probe_event(a, "order-2").await;
+    let a3 = host.probe_event(a, "order-1").await;
+    let b1 = host.probe_event(b, "order-1").await;
     wait_status(
         &host,
         &[a1.clone(), a2.clone(), a3.clone(), b1.clone()],

@@ -20,6 +20,8 @@ mod crash;
 /// TLS to PostgreSQL: `sslmode=verify-full` with the operator's CA (`sslrootcert`); a wrong CA refused.
 mod database_tls;
 mod delivery;
+// Per-instance event filters: a filtered event logged FILTERED, not sent; PATCH; redelivery.
+mod event_filters;
 // Searching the event log (object, type, element, instance, status, time) and redelivering a search.
 mod event_search;
 // Hostile payloads (lone surrogates, invalid UTF-8, deep nesting, huge numbers) read back byte-exact.

@@ -1,8 +1,9 @@
 //! Two real `plugboard serve` processes on one PostgreSQL database: a
 //! change made through one takes effect on the other within a second
 //! (PostgreSQL `LISTEN/NOTIFY`), also after their listening connections
-//! were terminated by the database; and a console session opened through
-//! one is accepted by the other until a logout through either.
+//! were terminated by the database; an event filter changed through one is
+//! applied by the other; and a console session opened through one is
+//! accepted by the other until a logout through either.
 
 use std::time::{Duration, Instant};
 
@@ -141,6 +142,63 @@ async fn events_switched_off_on_one_replica_are_refused_by_the_other_within_a_se
         metrics.contains("plugboard_listen_connected 1"),
         "{metrics}"
     );
+}
+
+/// The event-log status of the notification of one webhook to the probe
+/// instance `id`, sent through `send_to` and looked up through `log_at`.
+async fn logged_status(send_to: &str, log_at: &str, id: i64) -> String {
+    let client = reqwest::Client::new();
+    let answer: serde_json::Value = client
+        .post(format!(
+            "{send_to}{}",
+            crate::support::host::webhook_path("probe", id)
+        ))
+        .json(&json!({"hello": "world"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event_id = answer["eventIds"][0].as_str().unwrap().to_string();
+    let entry: serde_json::Value = client
+        .get(format!("{log_at}/instances/events/{event_id}"))
+        .header("authorization", AUTH)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    entry["status"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_filter_changed_on_one_replica_is_applied_by_the_other() {
+    plugboard::server::raise_open_file_limit();
+    let Pair { a, b, _dirs, .. } = Pair::start().await;
+    let id = probe_instance(&a.base(), CALLBACK).await;
+    // B has the instance cached with no filter: its event is not filtered.
+    assert_ne!(logged_status(&b.base(), &a.base(), id).await, "FILTERED");
+
+    let patched = reqwest::Client::new()
+        .patch(format!("{}/instances/{id}", a.base()))
+        .header("authorization", AUTH)
+        .json(&json!({"configuration": {"event.objects": "ticket"}}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(patched, StatusCode::OK);
+    let start = Instant::now();
+    while logged_status(&b.base(), &a.base(), id).await != "FILTERED" {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "B still notifies events the filter set on A leaves out"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("filter set on A applied by B after {:?}", start.elapsed());
 }
 
 /// Signs in to the console through `base`; returns the session cookie.

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 /// The normalized kind of change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EventType {
     /// The object was created.

@@ -3,6 +3,8 @@
 //! [`NewEvent`]s ([`normalize`]), and the notifications about them are built — body bytes,
 //! `eventId`, split by the source's limit — as the receipt's outcome, so the
 //! store writes the receipt and its notifications in one transaction.
+//! The instance's event filter ([`filter`]) splits the events first: the
+//! filtered ones go into notifications of their own, stored as filtered.
 //!
 //! Data path: [`crate::ingress`] (webhook → plugin) and [`crate::poller`]
 //! (timer → plugin) call down into this module, then hand the receipt to
@@ -10,6 +12,7 @@
 //! are. Nothing here does I/O.
 
 mod event;
+pub mod filter;
 mod normalize;
 pub mod notification;
 
@@ -21,6 +24,7 @@ use crate::runtime::NormalizedEvent;
 use crate::store::{NewNotification, NotificationSource, ReceiptStatus};
 
 pub use event::{EventType, NewEvent};
+pub use filter::EventFilter;
 pub use normalize::normalize;
 pub use notification::{Format, InstanceInfo, Source};
 
@@ -30,13 +34,16 @@ pub struct Recipient<'a> {
     pub instance: InstanceInfo<'a>,
     /// The instance's notification body format.
     pub format: Format,
+    /// Which events the instance is notified of.
+    pub filter: &'a EventFilter,
 }
 
 /// What an inbound webhook's plugin returned, accepted: its events
 /// normalized (dates missing → `received_at`), each notification carrying
 /// `raw` — the plugin's raw value, else the body as JSON, else the body as a
 /// JSON string. An event the plugin got wrong (date, raw) fails the whole
-/// webhook with a message naming it.
+/// webhook with a message naming it. Events the recipient's filter leaves
+/// out are in notifications of their own, marked filtered.
 pub fn webhook(
     recipient: &Recipient<'_>,
     events: Vec<NormalizedEvent>,
@@ -46,38 +53,62 @@ pub fn webhook(
 ) -> Result<ReceiptStatus, String> {
     let events = normalize(events, plugin_raw, received_at)?;
     let raw = raw_json(plugin_raw, body);
-    let notifications = notifications(recipient, Source::Webhook, &events, &raw);
+    let (kept, filtered) = recipient.filter.split(events);
+    let mut all = notifications(recipient, Source::Webhook, &kept, &raw, false);
+    all.extend(notifications(
+        recipient,
+        Source::Webhook,
+        &filtered,
+        &raw,
+        true,
+    ));
     // The raw value is kept in the notifications that carry it.
-    Ok(ReceiptStatus::Accepted { notifications })
+    Ok(ReceiptStatus::Accepted { notifications: all })
 }
 
 /// One poll page's events (normalized, already filtered to the poll window)
 /// accepted: notifications of at most [`Source::Polling`]'s limit, each
 /// carrying `raw` = `{"<resource>": [records]}` with the records of its own
-/// events only, so splitting a large page repeats nothing.
+/// events only, so splitting a large page repeats nothing. Events the
+/// recipient's filter leaves out are in notifications of their own, marked
+/// filtered.
 pub fn poll_page(
     recipient: &Recipient<'_>,
     resource: &str,
     events: Vec<NewEvent>,
 ) -> ReceiptStatus {
-    let notifications = events
+    let (kept, filtered) = recipient.filter.split(events);
+    let mut all = page_notifications(recipient, resource, &kept, false);
+    all.extend(page_notifications(recipient, resource, &filtered, true));
+    ReceiptStatus::Accepted { notifications: all }
+}
+
+/// A poll page's notifications for `events`, each carrying its own records.
+fn page_notifications(
+    recipient: &Recipient<'_>,
+    resource: &str,
+    events: &[NewEvent],
+    filtered: bool,
+) -> Vec<NewNotification> {
+    events
         .chunks(Source::Polling.max_events())
         .flat_map(|chunk| {
             let records: Vec<&RawValue> = chunk.iter().map(|e| &*e.raw).collect();
             // `{"<resource>": [records…]}`, the records copied as they are.
             let raw = std::collections::BTreeMap::from([(resource, records)]);
-            notifications(recipient, Source::Polling, chunk, &raw)
+            notifications(recipient, Source::Polling, chunk, &raw, filtered)
         })
-        .collect();
-    ReceiptStatus::Accepted { notifications }
+        .collect()
 }
 
-/// The outbox rows for `events`, each body built once.
+/// The outbox rows for `events`, each body built once; `filtered` marks
+/// them as left out by the instance's filter.
 fn notifications<R: Serialize + ?Sized>(
     recipient: &Recipient<'_>,
     source: Source,
     events: &[NewEvent],
     raw: &R,
+    filtered: bool,
 ) -> Vec<NewNotification> {
     let format = recipient.format;
     notification::prepare(&recipient.instance, source, format, events, raw)
@@ -92,6 +123,7 @@ fn notifications<R: Serialize + ?Sized>(
             body: n.body.into(),
             event_count: n.event_count as u32,
             events: n.events,
+            filtered,
         })
         .collect()
 }
@@ -111,4 +143,56 @@ fn raw_json(plugin_raw: Option<&str>, body: &[u8]) -> Box<RawValue> {
             let text = serde_json::Value::String(String::from_utf8_lossy(body).into_owned());
             RawValue::from_string(text.to_string()).expect("a JSON string is JSON")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn event(object_type: &str, id: usize) -> NewEvent {
+        NewEvent {
+            event_type: EventType::Updated,
+            object_type: object_type.into(),
+            object_id: id.to_string(),
+            date: time::macros::datetime!(2024-05-01 12:00 UTC),
+            raw: serde_json::value::to_raw_value(&serde_json::json!({"id": id})).unwrap(),
+        }
+    }
+
+    #[test]
+    fn filtered_events_go_into_notifications_of_their_own() {
+        let filter = EventFilter {
+            object_types: Some(BTreeSet::from(["ticket".to_string()])),
+            event_types: None,
+        };
+        let recipient = Recipient {
+            instance: InstanceInfo {
+                id: 7,
+                name: "acme",
+                tags: &[],
+                element_key: "connectwise",
+            },
+            format: Format::CloudElements,
+            filter: &filter,
+        };
+        // 12 tickets and 3 contacts, interleaved: 10 + 2 kept, 3 filtered.
+        let events = (0..15)
+            .map(|i| event(if i % 5 == 4 { "contact" } else { "ticket" }, i))
+            .collect();
+        let ReceiptStatus::Accepted { notifications } = poll_page(&recipient, "items", events)
+        else {
+            panic!("a page is accepted");
+        };
+        let shape: Vec<(u32, bool)> = notifications
+            .iter()
+            .map(|n| (n.event_count, n.filtered))
+            .collect();
+        assert_eq!(shape, [(10, false), (2, false), (3, true)]);
+        let filtered = &notifications[2];
+        assert!(filtered.events.iter().all(|e| e.object_type == "contact"));
+        let body: serde_json::Value = serde_json::from_slice(&filtered.body).unwrap();
+        assert_eq!(body["message"]["raw"]["items"].as_array().unwrap().len(), 3);
+    }
 }

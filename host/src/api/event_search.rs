@@ -154,10 +154,11 @@ fn parse_status(s: &str) -> Result<(DeliveryState, Option<bool>), ApiError> {
         "DISPATCHED" => (DeliveryState::Pending, Some(true)),
         "NOTIFIED" => (DeliveryState::Delivered, None),
         "FAILED" => (DeliveryState::Dead, None),
+        "FILTERED" => (DeliveryState::Filtered, None),
         _ => {
             return Err(ApiError::invalid_field(
                 "status",
-                "expected RECEIVED, DISPATCHED, NOTIFIED or FAILED",
+                "expected RECEIVED, DISPATCHED, NOTIFIED, FAILED or FILTERED",
             ))
         }
     })

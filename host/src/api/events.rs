@@ -43,6 +43,7 @@ pub fn status_of(n: &StoredNotification) -> &'static str {
         DeliveryState::Pending => "DISPATCHED",
         DeliveryState::Delivered => "NOTIFIED",
         DeliveryState::Dead => "FAILED",
+        DeliveryState::Filtered => "FILTERED",
     }
 }
 

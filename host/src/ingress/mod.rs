@@ -203,6 +203,7 @@ async fn handle(
                     element_key: &stored.element_key,
                 },
                 format: settings.format,
+                filter: &settings.filter,
             };
             let accepted = accept::webhook(
                 &recipient,

@@ -1,10 +1,12 @@
 //! The event settings of an instance (SPEC §1), parsed from its
 //! configuration with string booleans and numbers accepted.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Map, Value};
 
 use super::ConfigError;
-use crate::accept::Format;
+use crate::accept::{EventFilter, EventType, Format};
 
 /// How the vendor's activity reaches plugboard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct EventSettings {
     pub poller_configuration: Option<Map<String, Value>>,
     /// `event.notification.format`: `cloudelements` (default) or `cloudevents`.
     pub format: Format,
+    /// `event.objects` and `event.types`: which events are notified.
+    pub filter: EventFilter,
 }
 
 fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
@@ -65,8 +69,72 @@ pub const EVENT_KEYS: &[&str] = &[
     "event.notification.type",
     "event.poller.refresh_interval",
     "event.poller.configuration",
+    OBJECTS_KEY,
+    TYPES_KEY,
     super::resources::URLS_KEY,
 ];
+
+/// Cloud Elements' key for the object types an instance is notified of:
+/// comma-separated, `*` or absent for all.
+const OBJECTS_KEY: &str = "event.objects";
+/// The event types an instance is notified of: comma-separated `CREATED`,
+/// `UPDATED`, `DELETED`, `UNKNOWN`; `*` or absent for all.
+const TYPES_KEY: &str = "event.types";
+
+/// The items of a list key: a comma-separated string or a JSON array of
+/// strings, trimmed, empty items skipped; `None` for all (absent, empty or
+/// holding `*`).
+fn list(config: &Map<String, Value>, key: &str) -> Result<Option<BTreeSet<String>>, ConfigError> {
+    let items: Vec<String> = match config.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.split(',').map(|i| i.trim().to_owned()).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.trim().to_owned()),
+                _ => Err(ConfigError::new(key, "list items must be strings")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ConfigError::new(
+                key,
+                "expected a comma-separated list (or a JSON array of strings)",
+            ))
+        }
+    };
+    let items: BTreeSet<String> = items.into_iter().filter(|i| !i.is_empty()).collect();
+    Ok((!items.is_empty() && !items.contains("*")).then_some(items))
+}
+
+/// `event.objects` and `event.types` as a filter; an unknown event type is
+/// an error naming the key.
+fn filter(config: &Map<String, Value>) -> Result<EventFilter, ConfigError> {
+    let event_types = match list(config, TYPES_KEY)? {
+        None => None,
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|n| match n.to_ascii_uppercase().as_str() {
+                    "CREATED" => Ok(EventType::Created),
+                    "UPDATED" => Ok(EventType::Updated),
+                    "DELETED" => Ok(EventType::Deleted),
+                    "UNKNOWN" => Ok(EventType::Unknown),
+                    _ => Err(ConfigError::new(
+                        TYPES_KEY,
+                        format!(
+                            "unknown event type {n:?}: expected CREATED, UPDATED, DELETED \
+                             or UNKNOWN (comma-separated), or *"
+                        ),
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    Ok(EventFilter {
+        object_types: list(config, OBJECTS_KEY)?,
+        event_types,
+    })
+}
 
 impl EventSettings {
     /// The settings of an empty configuration: events off, webhooks, no
@@ -80,6 +148,7 @@ impl EventSettings {
             refresh_interval_minutes: None,
             poller_configuration: None,
             format: Format::CloudElements,
+            filter: EventFilter::default(),
         }
     }
 
@@ -186,6 +255,7 @@ impl EventSettings {
             refresh_interval_minutes,
             poller_configuration,
             format,
+            filter: filter(config)?,
         })
     }
 }
@@ -217,6 +287,28 @@ mod tests {
             "event.notification.callback.url": "http://localhost:9/x", "event.poller.refresh_interval": 1,
             "event.poller.configuration": {"a": {"url": "/y"}}})).unwrap();
         assert_eq!(s.vendor_type, VendorType::Polling);
+    }
+
+    #[test]
+    fn reads_the_event_filter() {
+        let s =
+            parse(json!({"event.objects": " ticket, contact ,", "event.types": "created,DELETED"}))
+                .unwrap();
+        assert_eq!(
+            s.filter.object_types,
+            Some(BTreeSet::from([
+                "ticket".to_string(),
+                "contact".to_string()
+            ]))
+        );
+        assert_eq!(
+            s.filter.event_types,
+            Some(BTreeSet::from([EventType::Created, EventType::Deleted]))
+        );
+        let all = parse(json!({"event.objects": "*", "event.types": ""})).unwrap();
+        assert!(all.filter.keeps_all());
+        let array = parse(json!({"event.objects": ["ticket"]})).unwrap();
+        assert_eq!(array.filter.object_types.unwrap().len(), 1);
     }
 
     #[test]
@@ -259,6 +351,11 @@ mod tests {
                 json!({"event.notification.type": "email"}),
                 "configuration.event.notification.type",
             ),
+            (
+                json!({"event.types": "CREATED,MOVED"}),
+                "configuration.event.types",
+            ),
+            (json!({"event.objects": 5}), "configuration.event.objects"),
         ];
         for (config, field) in cases {
             let err = parse(config.clone()).expect_err(&config.to_string());

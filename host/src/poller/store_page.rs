@@ -105,6 +105,7 @@ fn receipt(
             element_key: &plan.element_key,
         },
         format: plan.settings.format,
+        filter: &plan.settings.filter,
     };
     let path = url::Url::parse(&request.url)
         .map(|u| u.path().to_string())

@@ -46,6 +46,9 @@ pub struct NewNotification {
     pub event_count: u32,
     /// What the events are about, for searching the event log.
     pub events: Vec<EventKey>,
+    /// Left out by the instance's event filter: stored settled (never
+    /// claimed, pruned like delivered ones) until a redelivery sends it.
+    pub filtered: bool,
 }
 
 /// What one event of a notification is about: the fields the event log is
@@ -69,6 +72,9 @@ pub enum DeliveryState {
     Delivered,
     /// Attempts ran out: dead-lettered until redelivered.
     Dead,
+    /// Left out by the instance's event filter: never sent unless
+    /// redelivered. Stored as `delivered` with the `filtered` flag set.
+    Filtered,
 }
 
 impl DeliveryState {
@@ -78,12 +84,16 @@ impl DeliveryState {
             DeliveryState::Pending => "pending",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Dead => "dead",
+            // Settled like a delivered one; the `filtered` flag tells them apart.
+            DeliveryState::Filtered => "delivered",
         }
     }
 
-    pub(super) fn parse(s: &str) -> Option<Self> {
+    /// The state of a row from its stored `status` and `filtered` flag.
+    pub(super) fn parse(s: &str, filtered: bool) -> Option<Self> {
         Some(match s {
             "pending" => DeliveryState::Pending,
+            "delivered" if filtered => DeliveryState::Filtered,
             "delivered" => DeliveryState::Delivered,
             "dead" => DeliveryState::Dead,
             _ => return None,

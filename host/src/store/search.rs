@@ -16,10 +16,12 @@
 //! - `eventType` alone is checked per notification, newest first, on the
 //!   events' `notification_id` index (four values: no index narrows it);
 //! - an element is its instances: `instance_id IN (…)` on the
-//!   `(instance_id, id)` index; a status on the status index.
+//!   `(instance_id, id)` index; a status on the status index, `FILTERED`
+//!   (stored `delivered` with the `filtered` flag) on a partial index of
+//!   the filtered notifications.
 
 use super::ids::id_floor;
-use super::outbox::NotificationQuery;
+use super::outbox::{DeliveryState, NotificationQuery};
 use super::timestamp::to_millis;
 
 /// How much later than its notification's time (`created_at`, when the
@@ -59,6 +61,11 @@ pub(super) fn conditions(q: &NotificationQuery) -> (String, Vec<Arg>) {
         // A literal of the enum (never caller text), so a planner can use
         // a partial index on it.
         add(&format!(" AND status = '{}'", state.as_str()), vec![]);
+        match state {
+            DeliveryState::Delivered => add(" AND NOT filtered", vec![]),
+            DeliveryState::Filtered => add(" AND filtered", vec![]),
+            DeliveryState::Pending | DeliveryState::Dead => {}
+        }
     }
     match q.attempted {
         Some(true) => add(" AND attempts > 0", vec![]),

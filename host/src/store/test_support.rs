@@ -95,6 +95,7 @@ pub(super) fn notification(id: &str) -> NewNotification {
             object_type: "ticket".into(),
             object_id: "42".into(),
         }],
+        filtered: false,
     }
 }
 

@@ -220,6 +220,21 @@ impl TestHost {
         assert_eq!(status, StatusCode::OK, "{json}");
         json["events"].as_array().unwrap().clone()
     }
+
+    /// Posts a webhook to the probe element's instance `instance` whose
+    /// one event (`CREATED`, object type `probe`) is about object `object`;
+    /// returns the eventId of its notification.
+    pub async fn probe_event(&self, instance: i64, object: &str) -> String {
+        let (status, answer) = self
+            .webhook(
+                &webhook_path("probe", instance),
+                &[("x-probe-id", object.to_string())],
+                br#"{"n":1}"#.to_vec(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer["eventIds"][0].as_str().unwrap().to_string()
+    }
 }
 
 /// `/events/{element}/{base64(id)}`.

@@ -21,6 +21,8 @@
     vendorType: 'event.vendor.type',
     interval: 'event.poller.refresh_interval',
     poller: 'event.poller.configuration',
+    objects: 'event.objects',
+    types: 'event.types',
   };
   const DEDICATED = new Set([...Object.values(EVENT_KEYS), 'event.notification.enabled', SIGNATURE_KEY]);
   const edit = $('edit');
@@ -101,11 +103,18 @@
     $('tags').value = (instance.tags || []).join(', ');
     $('callback-url').value = forms.text(config()[EVENT_KEYS.callback]);
     $('format').value = config()[EVENT_KEYS.format] || 'cloudelements';
+    $('event-objects').value = listText(config()[EVENT_KEYS.objects]);
+    $('event-types').value = listText(config()[EVENT_KEYS.types]);
     $('refresh-interval').value = forms.text(config()[EVENT_KEYS.interval]);
     $('poller-configuration').value = forms.text(config()[EVENT_KEYS.poller]);
     baseline = {};
     for (const field of fields()) baseline[field.id] = current(field);
     syncPolling();
+  }
+
+  /** An event filter key as its field shows it: a stored list comma-separated. */
+  function listText(value) {
+    return Array.isArray(value) ? value.join(', ') : forms.text(value);
   }
 
   function syncPolling() {

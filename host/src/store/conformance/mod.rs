@@ -7,6 +7,7 @@
 //! a fresh database of the test process's throwaway cluster) are at the
 //! bottom of this file.
 
+mod filters;
 mod instances;
 mod outbox;
 mod polls;
@@ -84,6 +85,8 @@ macro_rules! conformance_suite {
                 outbox::the_event_log_filters_and_pages,
                 search::the_event_log_is_searched_by_what_events_are_about,
                 search::a_redelivery_by_search_queues_every_match_in_chunks,
+                filters::a_filtered_notification_is_settled_until_redelivered,
+                filters::filtered_notifications_are_pruned_like_delivered_ones,
                 polls::a_page_stores_its_notifications_and_checkpoint,
                 polls::checkpoints_only_move_forward,
                 polls::a_failing_page_stores_nothing,

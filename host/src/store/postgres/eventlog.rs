@@ -35,12 +35,13 @@ pub(super) async fn depth(client: &impl GenericClient) -> Result<OutboxDepth> {
 const COLUMNS: &str =
     "id, instance_id, receipt_id, source, status, attempts, next_attempt_at, last_status, \
      last_error, created_at, delivered_at, event_count, body, \
-     (SELECT count(*) FROM delivery_attempts a WHERE a.notification_id = notifications.id)";
+     (SELECT count(*) FROM delivery_attempts a WHERE a.notification_id = notifications.id), \
+     filtered";
 
 fn from_row(row: &Row) -> Result<StoredNotification> {
     let source: String = col(row, 3)?;
     let status: String = col(row, 4)?;
-    let state = DeliveryState::parse(&status)
+    let state = DeliveryState::parse(&status, col(row, 14)?)
         .ok_or_else(|| StoreError::corrupt(format!("notification status {status:?}")))?;
     let body: Vec<u8> = col(row, 12)?;
     let opt_time = |v: Option<i64>| v.map(from_millis).transpose();
@@ -64,7 +65,11 @@ fn from_row(row: &Row) -> Result<StoredNotification> {
         last_status: col::<Option<i64>>(row, 7)?.and_then(|s| u16::try_from(s).ok()),
         last_error: col(row, 8)?,
         created_at: from_millis(col(row, 9)?)?,
-        delivered_at: opt_time(col(row, 10)?)?,
+        // A filtered one's `delivered_at` is only when it settled.
+        delivered_at: match state {
+            DeliveryState::Filtered => None,
+            _ => opt_time(col(row, 10)?)?,
+        },
         event_count: small(col(row, 11)?),
         body: body.into(),
         attempt_log: Vec::new(),

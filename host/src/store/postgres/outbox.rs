@@ -33,7 +33,7 @@ pub(super) struct NotificationRow<'a> {
 
 /// Inserts notifications in one statement: due at once, or parked if their
 /// instance's delivery is paused (as the caller read it holding the
-/// instance's lock, so a pause can never be missed).
+/// instance's lock, so a pause can never be missed); filtered ones settled.
 pub(super) async fn insert(
     client: &impl GenericClient,
     rows: &[NotificationRow<'_>],
@@ -62,16 +62,20 @@ pub(super) async fn insert(
         .iter()
         .map(|r| if r.parked { PARKED } else { r.created_at })
         .collect();
+    let filtered: Vec<bool> = rows.iter().map(|r| r.notification.filtered).collect();
+    // A filtered one is settled at once: never due, pruned like a
+    // delivered one.
     let stmt = client
         .prepare_cached(
             "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
-             event_count, status, attempts, next_attempt_at, created_at) \
+             event_count, status, attempts, next_attempt_at, created_at, delivered_at, filtered) \
              SELECT n.id, n.instance_id, n.receipt_id, n.source, n.content_type, n.body, \
-             n.event_count, 'pending', 0, n.due, n.created_at \
+             n.event_count, CASE WHEN n.filtered THEN 'delivered' ELSE 'pending' END, 0, n.due, \
+             n.created_at, CASE WHEN n.filtered THEN n.created_at END, n.filtered \
              FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-                         $6::bytea[], $7::int8[], $8::int8[], $9::int8[]) \
+                         $6::bytea[], $7::int8[], $8::int8[], $9::int8[], $10::bool[]) \
                   AS n(id, instance_id, receipt_id, source, content_type, body, event_count, \
-                       created_at, due)",
+                       created_at, due, filtered)",
         )
         .await?;
     client
@@ -79,6 +83,7 @@ pub(super) async fn insert(
             &stmt,
             &[
                 &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created, &due,
+                &filtered,
             ],
         )
         .await?;
@@ -292,7 +297,7 @@ pub(super) async fn redeliver(
             let stmt = client
                 .prepare_cached(
                     "UPDATE notifications SET status = 'pending', attempts = 0, \
-                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL WHERE id = $1",
+                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL, filtered = false WHERE id = $1",
                 )
                 .await?;
             client.execute(&stmt, &[id, &now_ms]).await?
@@ -311,7 +316,7 @@ pub(super) async fn redeliver(
             let stmt = client
                 .prepare_cached(
                     "UPDATE notifications SET status = 'pending', attempts = 0, \
-                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL \
+                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL, filtered = false \
                      WHERE id = ANY($1)",
                 )
                 .await?;

@@ -21,7 +21,7 @@ pub(super) const PARKED: i64 = i64::MAX;
 
 /// Inserts a receipt's (or poll's) notifications: due at once, or parked if
 /// the instance's delivery is paused (decided here, in the same
-/// transaction, so a pause can never be missed).
+/// transaction, so a pause can never be missed); filtered ones settled.
 pub(super) fn insert(
     conn: &Connection,
     instance_id: i64,
@@ -30,10 +30,13 @@ pub(super) fn insert(
     notifications: &[NewNotification],
 ) -> Result<()> {
     let mut stmt = conn.prepare_cached(
+        // A filtered one is settled at once: never due, pruned like a
+        // delivered one.
         "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
-         event_count, status, attempts, next_attempt_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, \
-         CASE WHEN (SELECT delivery_paused FROM instances WHERE id = ?2) IS NULL THEN ?8 ELSE ?9 END, ?8)",
+         event_count, status, attempts, next_attempt_at, created_at, delivered_at, filtered) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?10 THEN 'delivered' ELSE 'pending' END, 0, \
+         CASE WHEN (SELECT delivery_paused FROM instances WHERE id = ?2) IS NULL THEN ?8 ELSE ?9 END, \
+         ?8, CASE WHEN ?10 THEN ?8 END, ?10)",
     )?;
     let mut event = conn.prepare_cached(
         "INSERT INTO notification_events (notification_id, object_type, object_id, event_type) \
@@ -50,6 +53,7 @@ pub(super) fn insert(
             n.event_count,
             now_ms,
             PARKED,
+            n.filtered,
         ])?;
         for e in &n.events {
             event.execute(params![n.id, e.object_type, e.object_id, e.event_type])?;
@@ -167,7 +171,7 @@ pub(super) fn redeliver(conn: &Connection, target: &Redeliver, now_ms: i64) -> R
         Redeliver::One(id) => conn
             .prepare_cached(
                 "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
-                 delivered_at = NULL, lease_token = NULL WHERE id = ?1",
+                 delivered_at = NULL, lease_token = NULL, filtered = 0 WHERE id = ?1",
             )?
             .execute(params![id, now_ms])?,
         Redeliver::DeadOf(instance) => conn
@@ -179,7 +183,7 @@ pub(super) fn redeliver(conn: &Connection, target: &Redeliver, now_ms: i64) -> R
         Redeliver::Ids(ids) => {
             let mut one = conn.prepare_cached(
                 "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
-                 delivered_at = NULL, lease_token = NULL WHERE id = ?1",
+                 delivered_at = NULL, lease_token = NULL, filtered = 0 WHERE id = ?1",
             )?;
             let mut changed = 0;
             for id in ids {
@@ -223,13 +227,14 @@ pub(super) fn depth(conn: &Connection) -> Result<OutboxDepth> {
 
 const COLUMNS: &str =
     "id, instance_id, receipt_id, source, status, attempts, next_attempt_at, last_status, \
-                       last_error, created_at, delivered_at, event_count, body, \
-     (SELECT count(*) FROM delivery_attempts a WHERE a.notification_id = notifications.id)";
+     last_error, created_at, delivered_at, event_count, body, \
+     (SELECT count(*) FROM delivery_attempts a WHERE a.notification_id = notifications.id), \
+     filtered";
 
 fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
     let source: String = row.get(3)?;
     let status: String = row.get(4)?;
-    let state = DeliveryState::parse(&status)
+    let state = DeliveryState::parse(&status, row.get(14)?)
         .ok_or_else(|| StoreError::corrupt(format!("notification status {status:?}")))?;
     let body: Vec<u8> = row.get(12)?;
     let opt_time = |v: Option<i64>| v.map(from_millis).transpose();
@@ -252,7 +257,11 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
         last_status: row.get(7)?,
         last_error: row.get(8)?,
         created_at: from_millis(row.get(9)?)?,
-        delivered_at: opt_time(row.get(10)?)?,
+        // A filtered one's `delivered_at` is only when it settled.
+        delivered_at: match state {
+            DeliveryState::Filtered => None,
+            _ => opt_time(row.get(10)?)?,
+        },
         event_count: row.get(11)?,
         body: body.into(),
         attempt_log: Vec::new(),

@@ -190,6 +190,17 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX notification_events_by_type ON notification_events (object_type, notification_id);
     "#,
     ),
+    // 8: per-instance event filters: a notification the instance's filter
+    // left out is stored settled (`delivered`, `delivered_at` = when it was
+    // stored, so it is pruned like a delivered one) with this flag set; the
+    // event log shows it as FILTERED. A redelivery clears the flag. The
+    // partial index finds the filtered ones for a search by that status.
+    M::up(
+        r#"
+    ALTER TABLE notifications ADD COLUMN filtered INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX notifications_filtered ON notifications (id) WHERE filtered;
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
