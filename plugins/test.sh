@@ -6,6 +6,8 @@
 #   * JavaScript: `node --test` in the plugin's folder, with a fake host;
 #   * Python: `python3 -m unittest discover tests` in the plugin's folder,
 #     against the WIT bindings build.sh writes to plugins/target/python-bindings.
+# A JavaScript plugin without a test/ folder, or a Python one without tests/
+# (the test-only probes, exercised by the host's own tests), is skipped.
 #
 # Usage: bash plugins/test.sh        (after bash plugins/build.sh)
 set -euo pipefail
@@ -23,11 +25,19 @@ run_tests() {
     while read -r name lang _kind dir; do
         case "$lang" in
         js)
+            if [[ ! -d "$dir/test" ]]; then
+                log "$name has no unit tests (no test/ folder)"
+                continue
+            fi
             [[ -n "$NODE" ]] || find_node
             log "node --test ($name)"
             (cd "$dir" && "$NODE" --test </dev/null)
             ;;
         python)
+            if [[ ! -d "$dir/tests" ]]; then
+                log "$name has no unit tests (no tests/ folder)"
+                continue
+            fi
             log "python3 -m unittest ($name)"
             (cd "$dir" && python3 -B -m unittest discover tests </dev/null)
             ;;
