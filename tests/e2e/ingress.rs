@@ -392,23 +392,25 @@ fn failed_receipts(host: &TestHost, id: i64) -> Vec<(Vec<u8>, String)> {
             .split('?')
             .next()
             .unwrap();
+        // Both columns as one-line base64: an error may span lines (a
+        // guest's panic message does).
         let text = throwaway_postgres::shared().psql(
             name,
             &format!(
-                "SELECT encode(body, 'base64'), error FROM receipts \
-                 WHERE instance_id = {id} AND status = 'failed'"
+                "SELECT translate(encode(body, 'base64'), E'\\n', ''), \
+                 translate(encode(convert_to(error, 'UTF8'), 'base64'), E'\\n', '') \
+                 FROM receipts WHERE instance_id = {id} AND status = 'failed'"
             ),
         );
+        let decode = |text: &str| {
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text.trim()).unwrap()
+        };
         return text
             .lines()
+            .filter(|line| !line.trim().is_empty())
             .map(|line| {
                 let (body, error) = line.split_once('|').unwrap();
-                let body = base64::Engine::decode(
-                    &base64::engine::general_purpose::STANDARD,
-                    body.replace(['\n', ' '], ""),
-                )
-                .unwrap();
-                (body, error.to_string())
+                (decode(body), String::from_utf8(decode(error)).unwrap())
             })
             .collect();
     }
