@@ -10,10 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plugboard::registry::Registry;
-use plugboard::runtime::{
-    CallError, CallLabel, ElementPlugin, FetchScope, HttpRequest, Runtime, RuntimeConfig,
-    WebhookOutcome,
-};
+use plugboard::runtime::{CallError, ElementPlugin, Runtime, RuntimeConfig, WebhookOutcome};
 use serde_json::Value;
 
 use crate::support::{plugin_bytes, variant, wait_until, write_atomic};
@@ -47,21 +44,7 @@ async fn call(
     note: &str,
     action: &str,
 ) -> Result<WebhookOutcome, CallError> {
-    let label = CallLabel {
-        element: plugin.description().key.clone(),
-        instance: Some(instance),
-    };
-    let config = vec![("probe.note".to_string(), note.to_string())];
-    let request = HttpRequest {
-        method: "POST".into(),
-        url: format!("/events/probe/{action}"),
-        query: String::new(),
-        headers: vec![],
-        body: b"{}".to_vec(),
-    };
-    plugin
-        .webhook(label, FetchScope::default(), &config, &request)
-        .await
+    crate::warm::call(plugin, Some(instance), note, action).await
 }
 
 /// The note the previous `remember` call left in the instance of the

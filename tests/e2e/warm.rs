@@ -28,15 +28,16 @@ async fn probe(config: RuntimeConfig) -> ElementPlugin {
     plugin
 }
 
-/// A probe call doing `action` for `instance` configured with `note`.
-async fn call(
+/// A call of a probe (Rust, JavaScript or Python) doing `action` for
+/// `instance` configured with `note`.
+pub(crate) async fn call(
     plugin: &ElementPlugin,
     instance: Option<i64>,
     note: &str,
     action: &str,
 ) -> Result<WebhookOutcome, CallError> {
     let label = CallLabel {
-        element: "probe".into(),
+        element: plugin.description().key.clone(),
         instance,
     };
     let config = vec![("probe.note".to_string(), note.to_string())];
