@@ -106,6 +106,16 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// 502: the vendor refused to register an instance's webhook URL (the
+    /// message names the vendor's status and message).
+    pub fn vendor_subscription_failed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "vendor_subscription_failed",
+            message,
+        )
+    }
+
     /// 500: the plugin answered with output the host cannot use.
     pub fn plugin_output(message: impl Into<String>) -> Self {
         Self::new(

@@ -18,7 +18,19 @@
 //! nothing reads are stored but named in `warnings` (with the closest known
 //! key). Secret values are redacted in every response; the instance token
 //! is shown once, in the creation response. Every response carries the
-//! instance's webhook address (`webhook`).
+//! instance's webhook address (`webhook`; with the host's public URL set,
+//! `webhook.url` is the absolute URL) and its vendor subscription
+//! (`subscription`: `subscribed`, `failed` with its message,
+//! `not_subscribed` or `unsupported`).
+//!
+//! For an element that implements subscription, with the public URL set,
+//! creating an instance with events on in webhooks mode registers its URL
+//! at the vendor first: a refusal answers 502 `vendor_subscription_failed`
+//! naming the vendor's status and message, and no instance is created.
+//! Changes re-register as needed (the change stands; the outcome shows in
+//! `subscription`), deleting unregisters (the instance goes even if that
+//! fails; the answer names what was left at the vendor), and
+//! `POST /instances/{id}/subscription` runs the subscription again.
 
 use axum::extract::State;
 use axum::http::header::{ETAG, IF_MATCH};
@@ -30,8 +42,10 @@ use serde_json::{json, Map, Value};
 
 use super::extract::{JsonBody, NoParams, Path, Query};
 use super::{ApiError, ApiState};
-use crate::instance::service::{Edit, InstanceDraft, Written};
+use crate::instance::service::{Edit, InstanceDraft, ResubscribeError, Written};
 use crate::instance::{self, ConfiguredInstance, WebhookAddress, WriteError};
+use crate::runtime::ElementDescription;
+use crate::store::VendorSubscription;
 
 /// `{"element": {"key": "connectwise"}}`.
 #[derive(Deserialize)]
@@ -75,15 +89,52 @@ impl From<WriteError> for ApiError {
             WriteError::NotFound(id) => ApiError::not_found(format!("no instance {id}")),
             WriteError::Stale { .. } => ApiError::precondition_failed(e.to_string()),
             WriteError::Busy(_) => ApiError::conflict("conflict", e.to_string()),
+            WriteError::Vendor(refused) => ApiError::vendor_subscription_failed(format!(
+                "the vendor refused to register the instance's webhook URL, so no instance was \
+                 created: {refused}"
+            )),
             WriteError::Store(e) => ApiError::store("writing the instance failed", &e),
         }
     }
 }
 
+/// An instance's vendor subscription as the API shows it: the recorded
+/// one, else `unsupported` when its element does not implement
+/// subscription, else `not_subscribed`.
+fn subscription_view(
+    state: &ApiState,
+    description: Option<&ElementDescription>,
+    stored: Option<&VendorSubscription>,
+) -> Value {
+    if let Some(stored) = stored {
+        return json!({
+            "status": stored.status.as_str(),
+            "message": stored.message,
+            "callbackUrl": stored.callback_url,
+            "updatedDate": stored.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
+        });
+    }
+    if !description.is_some_and(|d| d.subscribes) {
+        return json!({"status": "unsupported", "message": "the element does not register \
+            webhook URLs at its vendor: register the instance's webhook URL there by hand"});
+    }
+    let message = if state.instances.public_url().is_none() {
+        "the host's public URL (public_url) is not set, so nothing is registered at the vendor"
+    } else {
+        "nothing is registered at the vendor (events off, or polling)"
+    };
+    json!({"status": "not_subscribed", "message": message})
+}
+
 /// The instance as the API shows it: secrets redacted, token omitted; a
 /// polling instance also shows what it is polled with
 /// (`pollerConfiguration`: its own resources or its element's defaults).
-pub fn view(state: &ApiState, configured: &ConfiguredInstance) -> Value {
+/// `subscription` is its recorded vendor subscription, if any.
+pub fn view(
+    state: &ApiState,
+    configured: &ConfiguredInstance,
+    subscription: Option<&VendorSubscription>,
+) -> Value {
     let instance = &configured.instance;
     let element = state.registry.get(&instance.element_key);
     let description = element.as_ref().map(|p| p.plugin.description());
@@ -98,7 +149,8 @@ pub fn view(state: &ApiState, configured: &ConfiguredInstance) -> Value {
         "createdDate": instance.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
         "updatedDate": instance.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
         "version": instance.version,
-        "webhook": WebhookAddress::of(&instance.element_key, instance.id),
+        "webhook": WebhookAddress::of(&instance.element_key, instance.id, state.instances.public_url()),
+        "subscription": subscription_view(state, description, subscription),
     });
     let polled =
         instance::poll::effective(description, &configured.settings, &instance.configuration);
@@ -117,14 +169,30 @@ fn answer(body: Value, version: i64) -> Response {
     response
 }
 
+/// The recorded vendor subscription of instance `id`.
+async fn subscription_of(
+    state: &ApiState,
+    id: i64,
+) -> Result<Option<VendorSubscription>, ApiError> {
+    state
+        .store
+        .subscription(id)
+        .await
+        .map_err(|e| ApiError::store("reading the instance's subscription failed", &e))
+}
+
 /// The answer to a write: the view, with `warnings` when keys nothing
 /// reads were set.
-fn written(state: &ApiState, w: &Written) -> Value {
-    let mut out = view(state, &w.instance);
+async fn written(state: &ApiState, w: &Written) -> Result<Value, ApiError> {
+    let subscription = match &w.subscription {
+        Some(s) => Some(s.clone()),
+        None => subscription_of(state, w.instance.id()).await?,
+    };
+    let mut out = view(state, &w.instance, subscription.as_ref());
     if !w.warnings.is_empty() {
         out["warnings"] = json!(w.warnings);
     }
-    out
+    Ok(out)
 }
 
 /// The version `If-Match` names: `"7"` (or `W/"7"`, or `7`); `None`
@@ -173,7 +241,7 @@ pub async fn create(
             configuration: req.configuration,
         })
         .await?;
-    let mut out = written(&state, &created);
+    let mut out = written(&state, &created).await?;
     out["token"] = Value::String(created.instance.instance.token.clone());
     Ok(answer(out, created.instance.version()))
 }
@@ -188,8 +256,15 @@ pub async fn list(
         .list()
         .await
         .map_err(|e| ApiError::store("listing instances failed", &e))?;
+    let subscriptions = state
+        .store
+        .subscriptions()
+        .await
+        .map_err(|e| ApiError::store("listing instances' subscriptions failed", &e))?;
     Ok(Json(Value::Array(
-        all.iter().map(|i| view(&state, i)).collect(),
+        all.iter()
+            .map(|i| view(&state, i, subscriptions.get(&i.id())))
+            .collect(),
     )))
 }
 
@@ -218,7 +293,11 @@ pub(super) async fn require(state: &ApiState, id: i64) -> Result<(), ApiError> {
 /// `GET /instances/{id}`.
 pub async fn get(State(state): State<ApiState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
     let found = load(&state, id).await?;
-    Ok(answer(view(&state, &found), found.version()))
+    let subscription = subscription_of(&state, id).await?;
+    Ok(answer(
+        view(&state, &found, subscription.as_ref()),
+        found.version(),
+    ))
 }
 
 /// `PATCH /instances/{id}`.
@@ -250,7 +329,7 @@ pub async fn patch(
     };
     let changed = state.instances.update(id, expected, edit).await?;
     Ok(answer(
-        written(&state, &changed),
+        written(&state, &changed).await?,
         changed.instance.version(),
     ))
 }
@@ -267,20 +346,54 @@ pub async fn switch_events(
         ..Edit::default()
     };
     let changed = state.instances.update(id, None, edit).await?;
-    Ok(answer(
-        view(&state, &changed.instance),
-        changed.instance.version(),
-    ))
+    let mut out = written(&state, &changed).await?;
+    if let Some(object) = out.as_object_mut() {
+        object.remove("warnings");
+    }
+    Ok(answer(out, changed.instance.version()))
 }
 
-/// `DELETE /instances/{id}`.
+/// `DELETE /instances/{id}`: 200, with a body only when something was
+/// registered at the vendor: `{"unsubscribed": true}`, or
+/// `{"unsubscribed": false, "leftAtVendor": "…"}` naming what the failed
+/// unsubscription left there (the instance is deleted either way).
 pub async fn delete(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
-) -> Result<StatusCode, ApiError> {
-    if state.instances.delete(id).await? {
-        Ok(StatusCode::OK)
-    } else {
-        Err(ApiError::not_found(format!("no instance {id}")))
+) -> Result<Response, ApiError> {
+    let deleted = state
+        .instances
+        .delete(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no instance {id}")))?;
+    Ok(match deleted.unsubscribed {
+        None => StatusCode::OK.into_response(),
+        Some(Ok(())) => Json(json!({"unsubscribed": true})).into_response(),
+        Some(Err(left)) => {
+            Json(json!({"unsubscribed": false, "leftAtVendor": left})).into_response()
+        }
+    })
+}
+
+/// `POST /instances/{id}/subscription`: runs the instance's vendor
+/// subscription again (subscribes it, or unsubscribes it when events are
+/// off) and answers its new state; 502 `vendor_subscription_failed` when
+/// the vendor refused (recorded as `failed`), 409
+/// `subscription_not_possible` when the element does not implement
+/// subscription or the host has no public URL.
+pub async fn resubscribe(
+    State(state): State<ApiState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let subscription = state.instances.resubscribe(id).await.map_err(|e| match e {
+        ResubscribeError::NotPossible(why) => ApiError::conflict("subscription_not_possible", why),
+        ResubscribeError::Write(e) => e.into(),
+    })?;
+    if subscription.status == crate::store::SubscriptionStatus::Failed {
+        return Err(ApiError::vendor_subscription_failed(format!(
+            "the vendor refused: {}",
+            subscription.message.as_deref().unwrap_or("no message")
+        )));
     }
+    Ok(Json(subscription_view(&state, None, Some(&subscription))))
 }

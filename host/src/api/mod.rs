@@ -88,6 +88,7 @@ pub fn router(state: ApiState) -> Router {
             put(instances::switch_events),
         )
         .route("/instances/{id}/events", get(events::list_instance))
+        .route("/instances/{id}/subscription", post(instances::resubscribe))
         .route(
             "/instances/{id}/poller",
             get(poller::status).post(poller::run_now),

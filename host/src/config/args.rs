@@ -34,6 +34,14 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// The absolute http(s) URL vendors reach this host at, e.g.
+    /// `https://hooks.example.com` (a path prefix is kept). Each instance's
+    /// inbound URL is built from it, and elements that implement
+    /// subscription register that URL at the vendor. Unset: instances show
+    /// only the path, and nothing is registered at vendors.
+    #[arg(long, env = "PLUGBOARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Folder of element plugins (`*.wasm` components), watched for changes.
     #[arg(long, env = "PLUGBOARD_PLUGINS")]
     pub plugins: Option<PathBuf>,

@@ -20,6 +20,7 @@ pub use crate::api::auth::GivenCredentials;
 use crate::cluster::ClusterConfig;
 use crate::delivery::{DeliveryConfig, RetrySchedule};
 pub use crate::ingress::IngressConfig;
+use crate::instance::PublicUrl;
 use crate::outbound::{parse_allow_list, OutboundConfig};
 use crate::poller::PollerConfig;
 use crate::runtime::{FairnessConfig, RuntimeConfig, WarmConfig};
@@ -79,6 +80,9 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Separate address for `/metrics`, if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// The URL vendors reach this host at, from which instances' inbound
+    /// URLs are built; `None` when the operator did not set it.
+    pub public_url: Option<PublicUrl>,
     /// Watched plugin folder.
     pub plugins_dir: PathBuf,
     /// Data folder (SQLite store, caches, generated credentials).
@@ -323,6 +327,12 @@ impl Settings {
         Ok(Self {
             listen: server.listen,
             metrics_listen: server.metrics_listen,
+            public_url: server
+                .public_url
+                .as_deref()
+                .map(PublicUrl::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", named("public_url")))?,
             plugins_dir: server.plugins,
             data_dir: server.data,
             store,

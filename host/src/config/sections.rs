@@ -27,6 +27,7 @@ use crate::telemetry::LogFormat;
 pub const FLAT: &[(&str, &str, &str)] = &[
     ("listen", "server", "listen"),
     ("metrics_listen", "server", "metrics_listen"),
+    ("public_url", "server", "public_url"),
     ("plugins", "server", "plugins"),
     ("data", "server", "data"),
     ("shutdown_timeout_secs", "server", "shutdown_timeout_secs"),
@@ -120,6 +121,8 @@ pub struct Server {
     pub listen: SocketAddr,
     /// Separate address for `/metrics`, if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// The absolute URL vendors reach this host at, if known.
+    pub public_url: Option<String>,
     /// Watched plugin folder.
     pub plugins: PathBuf,
     /// Store, compiled-plugin cache and generated credentials.
@@ -139,6 +142,7 @@ impl Default for Server {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             metrics_listen: None,
+            public_url: None,
             plugins: PathBuf::from("plugins/dist"),
             data: PathBuf::from("data"),
             shutdown_timeout_secs: 20,

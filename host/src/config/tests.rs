@@ -253,6 +253,7 @@ fn every_flat_name_is_a_flag_and_a_section_key() {
         let section = defaults[*section].as_table().unwrap();
         let optional = [
             "metrics_listen",
+            "public_url",
             "ca_file",
             "user_secret",
             "organization_secret",

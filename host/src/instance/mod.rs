@@ -15,12 +15,13 @@ pub mod poll;
 pub mod resources;
 pub mod service;
 mod settings;
+pub mod vendor;
 
 use serde_json::{Map, Value};
 
 use crate::runtime::ElementDescription;
 
-pub use address::{decode_instance_id, WebhookAddress, INSTANCE_HEADER};
+pub use address::{decode_instance_id, PublicUrl, WebhookAddress, INSTANCE_HEADER};
 pub use keys::KeyWarning;
 pub use service::{ConfiguredInstance, InstanceChange, InstanceService, WriteError};
 pub use settings::{EventSettings, VendorType};

@@ -3,8 +3,10 @@
 //! The URL of such a fetch often comes from the very request being verified, so it is
 //! treated as hostile: HTTPS only, no userinfo, no fragment, port 443 (or one the operator
 //! listed), a host the element declared, and then the address policy on top. All of that is
-//! checked before any connection. Fetches are GETs with a short deadline and a small size
-//! cap, and successful responses are cached for a while.
+//! checked before any connection. Fetches have a short deadline and a small size cap.
+//! GETs ([`OutboundClient::plugin_get`]) are cached for a while when successful; other
+//! requests ([`OutboundClient::plugin_send`], e.g. a vendor subscription) are never cached
+//! and their body is bounded by the same cap.
 
 use bytes::Bytes;
 use http::{Method, Request};
@@ -31,9 +33,61 @@ impl OutboundClient {
         allowed: &HostAllowList,
     ) -> Result<OutboundResponse, FetchError> {
         let limits = &self.inner.plugin;
+        let request = self.plugin_request(Method::GET, url, headers, Bytes::new(), allowed)?;
+        let key = CacheKey::new(&request.uri().to_string(), headers);
+        self.inner
+            .cache
+            .get_or_fetch(key, || {
+                self.execute(request, limits.timeout, limits.max_bytes)
+            })
+            .await
+    }
+
+    /// Sends a `method` request with `body` to `url` for a plugin whose element may reach
+    /// the hosts in `allowed`: the rules of [`OutboundClient::plugin_get`], a body no
+    /// larger than the response cap, and nothing cached.
+    #[tracing::instrument(skip_all, fields(method = %method, host = tracing::field::Empty))]
+    pub async fn plugin_send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        allowed: &HostAllowList,
+    ) -> Result<OutboundResponse, FetchError> {
+        let limits = &self.inner.plugin;
+        let method = Method::from_bytes(method.trim().to_ascii_uppercase().as_bytes())
+            .map_err(|_| FetchError::InvalidRequest(format!("method {method:?} is not valid")))?;
+        if !SENDABLE.contains(&method) {
+            return Err(FetchError::Denied(format!(
+                "method {method} is not allowed (GET, POST, PUT, PATCH or DELETE)"
+            )));
+        }
+        if body.len() > limits.max_bytes {
+            return Err(FetchError::Denied(format!(
+                "the request body of {} bytes is larger than the {} bytes allowed",
+                body.len(),
+                limits.max_bytes
+            )));
+        }
+        let request = self.plugin_request(method, url, headers, Bytes::from(body), allowed)?;
+        self.execute(request, limits.timeout, limits.max_bytes)
+            .await
+    }
+
+    /// A plugin's request, once `url` passed every rule (https, port, declared host,
+    /// address of a literal) and its headers are allowed.
+    fn plugin_request(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+        allowed: &HostAllowList,
+    ) -> Result<Request<Full<Bytes>>, FetchError> {
         let url = check_url(url, Schemes::HttpsOnly)?;
         if let Some(port) = url.port() {
-            if !limits.extra_ports.contains(&port) {
+            if !self.inner.plugin.extra_ports.contains(&port) {
                 return Err(FetchError::Denied(format!("port {port} is not allowed")));
             }
         }
@@ -46,20 +100,22 @@ impl OutboundClient {
         }
         self.check_literal(&host)?;
 
-        let mut request = Request::new(Full::new(Bytes::new()));
-        *request.method_mut() = Method::GET;
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
         *request.uri_mut() = to_uri(&url)?;
         *request.headers_mut() = plugin_headers(headers)?;
-
-        let key = CacheKey::new(url.as_str(), headers);
-        self.inner
-            .cache
-            .get_or_fetch(key, || {
-                self.execute(request, limits.timeout, limits.max_bytes)
-            })
-            .await
+        Ok(request)
     }
 }
+
+/// The methods a plugin may send.
+const SENDABLE: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
 
 #[cfg(test)]
 mod tests {
@@ -223,6 +279,61 @@ mod tests {
         let timeout = Err(FetchError::Timeout);
         assert_eq!(fetch(&client, &vendor, "/slow", &[]).await, timeout);
         assert_eq!(fetch(&client, &vendor, "/stall", &[]).await, timeout);
+    }
+
+    #[tokio::test]
+    async fn sends_any_method_with_a_body_uncached_under_the_same_rules() {
+        let pki = TestPki::new();
+        let vendor = FakeVendor::https(&pki).await;
+        let client = client_for(&vendor, Some(&pki), true);
+        let url = format!("https://localhost:{}/echo", vendor.port);
+        let headers = [("x-probe".to_string(), "p".to_string())];
+        for _ in 0..2 {
+            let response = client
+                .plugin_send("post", &url, &headers, b"{\"a\":1}".to_vec(), &localhost())
+                .await
+                .unwrap();
+            assert_eq!(response.body, "POST p {\"a\":1}");
+        }
+        assert_eq!(vendor.requests(), 2, "sends are never cached");
+        let response = client
+            .plugin_send("DELETE", &url, &[], Vec::new(), &localhost())
+            .await
+            .unwrap();
+        assert_eq!(response.body, "DELETE  ");
+
+        let refused = |method: &str, url: &str, body: Vec<u8>| {
+            let client = client.clone();
+            let url = url.to_owned();
+            let method = method.to_owned();
+            async move {
+                match client
+                    .plugin_send(&method, &url, &[], body, &localhost())
+                    .await
+                {
+                    Err(FetchError::Denied(message)) => message,
+                    other => panic!("{method} {url}: expected a denial, got {other:?}"),
+                }
+            }
+        };
+        assert_eq!(
+            refused("CONNECT", &url, Vec::new()).await,
+            "method CONNECT is not allowed (GET, POST, PUT, PATCH or DELETE)"
+        );
+        assert_eq!(
+            refused("POST", "https://evil.com/x", Vec::new()).await,
+            "host evil.com is not in the element's allowed hosts"
+        );
+        assert_eq!(
+            refused("POST", &url.replace("https", "http"), Vec::new()).await,
+            "scheme http is not allowed (https only)"
+        );
+        let message = refused("POST", &url, vec![b'x'; 64 * 1024 + 1]).await;
+        assert!(
+            message.contains("larger than the 65536 bytes allowed"),
+            "{message}"
+        );
+        assert_eq!(vendor.requests(), 3);
     }
 
     #[tokio::test]

@@ -103,6 +103,13 @@ impl ElementPre {
         }
     }
 
+    /// Whether the component implements the optional subscription
+    /// interface (a 0.2.0 component that exports it).
+    pub(super) fn subscribes(&self) -> bool {
+        self.version() != ContractVersion::V0_1
+            && exports_subscription(self.instance_pre().component())
+    }
+
     /// The contract version of the component.
     pub(super) fn version(&self) -> ContractVersion {
         match self {
@@ -112,9 +119,20 @@ impl ElementPre {
     }
 }
 
-/// Every export of the element interface, with its signature as the WIT
-/// states it (the same in every version served), in the order checked.
-const SIGNATURES: [(&str, &str); 4] = [
+/// The optional interface through which an element registers instances'
+/// inbound URLs at the vendor (0.2.0 and later).
+pub(super) const SUBSCRIPTION_EXPORT: &str = "plugboard:element/subscription@0.2.0";
+
+/// Whether `component` implements the optional subscription interface.
+pub(super) fn exports_subscription(component: &Component) -> bool {
+    component
+        .get_export_index(None, SUBSCRIPTION_EXPORT)
+        .is_some()
+}
+
+/// Every export of the element and subscription interfaces, with its
+/// signature as the WIT states it (the same in every version served).
+const SIGNATURES: [(&str, &str); 6] = [
     ("describe", "func() -> element-info"),
     (
         "webhook",
@@ -130,6 +148,15 @@ const SIGNATURES: [(&str, &str); 4] = [
         "func(config: config, poll: poll-context, response: http-response) \
          -> result<poll-page, element-error>",
     ),
+    (
+        "subscribe",
+        "func(config: config, callback-url: string, previous: option<string>) \
+         -> result<string, element-error>",
+    ),
+    (
+        "unsubscribe",
+        "func(config: config, remembered: string) -> result<_, element-error>",
+    ),
 ];
 
 /// Type-checks one export of `instance`'s element interface against the
@@ -144,12 +171,28 @@ where
     P: ComponentNamedList + Lower,
     R: ComponentNamedList + Lift,
 {
+    check_interface_export::<P, R>(store, instance, version, version.export_name(), name)
+}
+
+/// Type-checks the export `name` of `instance`'s interface `interface`
+/// against the Rust types `P` and `R`, naming the export and the mismatch.
+fn check_interface_export<P, R>(
+    store: &mut Store<CallState>,
+    instance: &Instance,
+    version: ContractVersion,
+    interface: &str,
+    name: &str,
+) -> Result<(), LoadError>
+where
+    P: ComponentNamedList + Lower,
+    R: ComponentNamedList + Lift,
+{
     let wanted = SIGNATURES
         .iter()
         .find(|(export, _)| *export == name)
         .map_or("", |(_, signature)| signature);
     let func = instance
-        .get_export_index(&mut *store, None, version.export_name())
+        .get_export_index(&mut *store, None, interface)
         .and_then(|interface| instance.get_export_index(&mut *store, Some(&interface), name))
         .and_then(|index| instance.get_func(&mut *store, index))
         .ok_or_else(|| {
@@ -200,6 +243,31 @@ pub(super) fn check_exports(
         ContractVersion::V0_1 => check!(v0_1::plugboard::element::types),
         ContractVersion::V0_2 => check!(v0_2::plugboard::element::types),
     }
+}
+
+/// Checks both exports of the optional subscription interface, for a
+/// component that exports it.
+pub(super) fn check_subscription_exports(
+    store: &mut Store<CallState>,
+    instance: &Instance,
+    version: ContractVersion,
+) -> Result<(), LoadError> {
+    use v0_2::plugboard::element::types::ElementError;
+    type Config = Vec<(String, String)>;
+    check_interface_export::<(Config, String, Option<String>), (Result<String, ElementError>,)>(
+        store,
+        instance,
+        version,
+        SUBSCRIPTION_EXPORT,
+        "subscribe",
+    )?;
+    check_interface_export::<(Config, String), (Result<(), ElementError>,)>(
+        store,
+        instance,
+        version,
+        SUBSCRIPTION_EXPORT,
+        "unsubscribe",
+    )
 }
 
 /// A component function's type in WIT-like text: parameter names and the

@@ -119,6 +119,7 @@ mod fairness;
 mod limits;
 mod plugin;
 mod state;
+mod subscription;
 mod warm;
 
 use std::path::PathBuf;

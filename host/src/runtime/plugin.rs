@@ -53,6 +53,9 @@ pub struct ElementDescription {
     pub stateless: bool,
     /// The contract version the component implements.
     pub contract_version: ContractVersion,
+    /// Whether the element implements the optional `subscription`
+    /// interface: it registers instances' inbound URLs at the vendor.
+    pub subscribes: bool,
 }
 
 /// One configuration key of an element.
@@ -70,7 +73,11 @@ pub struct ConfigKeyDescription {
 }
 
 impl ElementDescription {
-    fn from_wit(info: ElementInfo, contract_version: ContractVersion) -> Result<Self, LoadError> {
+    fn from_wit(
+        info: ElementInfo,
+        contract_version: ContractVersion,
+        subscribes: bool,
+    ) -> Result<Self, LoadError> {
         let valid_key = |k: &str| {
             !k.is_empty()
                 && k.len() <= 64
@@ -136,6 +143,7 @@ impl ElementDescription {
             default_poll_configuration,
             stateless: info.stateless,
             contract_version,
+            subscribes,
         })
     }
 
@@ -238,6 +246,7 @@ impl ElementPlugin {
                 default_poll_configuration: None,
                 stateless: false,
                 contract_version,
+                subscribes: false,
             }),
             hash: hash.into(),
             guard: None,
@@ -258,7 +267,12 @@ impl ElementPlugin {
         let info = described
             .await
             .map_err(|e| LoadError::Describe(e.to_string()))?;
-        plugin.description = Arc::new(ElementDescription::from_wit(info, contract_version)?);
+        let subscribes = plugin.pre.subscribes();
+        plugin.description = Arc::new(ElementDescription::from_wit(
+            info,
+            contract_version,
+            subscribes,
+        )?);
         plugin.guard = Some(plugin.runtime.inner.elements.get(&plugin.description.key));
         let budget = &plugin.runtime.inner.warm;
         if plugin.description.stateless && budget.limit() > 0 {
@@ -281,7 +295,16 @@ impl ElementPlugin {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| LoadError::Invalid(format!("instantiating the component: {e:#}")))?;
-        super::contract::check_exports(&mut store, &instance, self.pre.version())
+        super::contract::check_exports(&mut store, &instance, self.pre.version())?;
+        if self.pre.subscribes() {
+            super::contract::check_subscription_exports(&mut store, &instance, self.pre.version())?;
+        }
+        Ok(())
+    }
+
+    /// The component pre-linked against the host.
+    pub(super) fn instance_pre(&self) -> &wasmtime::component::InstancePre<CallState> {
+        self.pre.instance_pre()
     }
 
     /// What the element said about itself when it was loaded.
@@ -423,7 +446,7 @@ impl ElementPlugin {
 
     /// Takes a place in the element's budget, if the element's breaker
     /// lets the call run.
-    async fn admit(&self) -> Result<Option<Admission>, CallError> {
+    pub(super) async fn admit(&self) -> Result<Option<Admission>, CallError> {
         match &self.guard {
             Some(guard) => guard.admit().await.map(Some),
             None => Ok(None),
@@ -432,7 +455,7 @@ impl ElementPlugin {
 
     /// Waits for one of the runtime's call slots, and makes sure the epoch
     /// ticker runs while the call does.
-    async fn call_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
+    pub(super) async fn call_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
         let inner = &self.runtime.inner;
         let permit = inner
             .calls
@@ -449,7 +472,7 @@ impl ElementPlugin {
     /// long call never holds a worker thread for more than one tick) and is
     /// stopped once its CPU budget is spent; time spent waiting to be
     /// resumed does not count against the budget.
-    fn new_store(&self, label: CallLabel, fetch: FetchScope) -> Store<CallState> {
+    pub(super) fn new_store(&self, label: CallLabel, fetch: FetchScope) -> Store<CallState> {
         let config = &self.runtime.inner.config;
         let state = CallState::new(
             MemoryCap::new(config.memory_limit_bytes),
@@ -482,7 +505,7 @@ impl ElementPlugin {
     /// breaker, and names the limit that stopped it, if one did; a trap's
     /// error carries the last error-level lines the plugin logged (a
     /// panic's message, an uncaught exception).
-    fn finish<R>(
+    pub(super) fn finish<R>(
         &self,
         what: &'static str,
         started: Instant,

@@ -1,7 +1,7 @@
 //! The state of one plugin call (its `Store` data) and the host imports a
 //! plugin may use: logging (rate-limited per call, [`super::call_log`]),
 //! the clock, hashing, HMAC, base64, hex, constant-time compare and the
-//! policy-restricted `https-get`. Plugins get nothing else: WASI is
+//! policy-restricted `https-get` and `https-send`. Plugins get nothing else: WASI is
 //! linked deny-by-default (no files, sockets, environment or arguments;
 //! clocks and randomness only), created lazily on first use so plugins that
 //! import no WASI pay nothing for it.
@@ -227,12 +227,51 @@ impl host::Host for CallState {
                 "outbound fetches are not available to this call".into(),
             ));
         };
-        let headers: Vec<(String, String)> =
-            headers.into_iter().map(|h| (h.name, h.value)).collect();
+        let headers = pairs(headers);
         let allowed = self.fetch.allowed.clone();
         let started = Instant::now();
         let result = client.plugin_get(&url, &headers, &allowed).await;
         self.cpu.credit_host_time(started.elapsed());
+        self.answer(result)
+    }
+
+    async fn https_send(
+        &mut self,
+        request: types::HttpRequest,
+    ) -> Result<types::HttpResponse, FetchError> {
+        if self.fetch.fixtures.is_some() {
+            return Err(FetchError::Denied(
+                "https-send is not available offline (only recorded GETs are)".into(),
+            ));
+        }
+        let Some(client) = self.fetch.client.clone() else {
+            return Err(FetchError::Denied(
+                "outbound requests are not available to this call".into(),
+            ));
+        };
+        let headers = pairs(request.headers);
+        let allowed = self.fetch.allowed.clone();
+        let started = Instant::now();
+        let result = client
+            .plugin_send(
+                &request.method,
+                &request.url,
+                &headers,
+                request.body,
+                &allowed,
+            )
+            .await;
+        self.cpu.credit_host_time(started.elapsed());
+        self.answer(result)
+    }
+}
+
+impl CallState {
+    /// The plugin's view of an outbound answer or failure.
+    fn answer(
+        &self,
+        result: Result<outbound::OutboundResponse, outbound::FetchError>,
+    ) -> Result<types::HttpResponse, FetchError> {
         match result {
             Ok(resp) => Ok(types::HttpResponse::from(&resp)),
             Err(err) => {
@@ -247,4 +286,9 @@ impl host::Host for CallState {
             }
         }
     }
+}
+
+/// Headers as name/value pairs.
+fn pairs(headers: Vec<Header>) -> Vec<(String, String)> {
+    headers.into_iter().map(|h| (h.name, h.value)).collect()
 }

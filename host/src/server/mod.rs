@@ -25,6 +25,7 @@ use crate::config::Settings;
 use crate::delivery::Delivery;
 use crate::ingress::{self, IngressState};
 use crate::instance::cache::InstanceCache;
+use crate::instance::vendor::VendorLink;
 use crate::instance::InstanceService;
 use crate::outbound::OutboundClient;
 use crate::poller::Poller;
@@ -194,11 +195,21 @@ impl Server {
             let registry = registry.clone();
             Arc::new(move |key: &str| registry.get(key).map(|p| p.plugin.description().clone()))
         };
+        // Elements that implement subscription register instances' inbound
+        // URLs (built from the public URL) at their vendors.
+        let plugins = {
+            let registry = registry.clone();
+            Arc::new(move |key: &str| registry.get(key).map(|p| p.plugin.clone()))
+        };
         let instances = InstanceService::new(
             store.clone(),
             elements,
             outbound.policy().clone(),
             settings.delivery.key_grace,
+        )
+        .with_vendors(
+            settings.public_url.clone(),
+            VendorLink::new(plugins, outbound.clone()),
         );
         let delivery = Delivery::start(
             store.clone(),

@@ -32,6 +32,7 @@ use super::outbox::{
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::session::{SessionCutoffs, StoredSession};
+use super::subscription::VendorSubscription;
 use super::StoreStats;
 
 /// One database behind the store. Shared by every clone of the
@@ -69,6 +70,15 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Deletes an instance with everything it owns. False if there was no
     /// such instance.
     async fn delete_instance(&self, id: i64) -> Result<bool>;
+
+    /// Records the vendor subscription of instance `id`, replacing what was
+    /// recorded, without touching the instance's version. False (nothing
+    /// written) if there is no such instance.
+    async fn put_subscription(&self, id: i64, subscription: VendorSubscription) -> Result<bool>;
+
+    /// The recorded vendor subscription of instance `id`, or of every
+    /// instance (by id) when `id` is `None`.
+    async fn subscriptions(&self, id: Option<i64>) -> Result<Vec<(i64, VendorSubscription)>>;
 
     /// Stores a receipt with its notifications unless it repeats an
     /// accepted one within its window; returns once committed.

@@ -23,6 +23,7 @@ use super::postgres::{redact_url, Notification, PostgresStore};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::session::SessionRules;
 use super::sqlite::{SqliteOptions, SqliteStore};
+use super::subscription::VendorSubscription;
 use super::timestamp;
 use super::write_health::WriteHealth;
 
@@ -208,6 +209,36 @@ impl Store {
     /// if there was no such instance.
     pub async fn delete_instance(&self, id: i64) -> Result<bool> {
         self.backend.delete_instance(id).await
+    }
+
+    /// Records the vendor subscription of instance `id` (stamped now),
+    /// replacing what was recorded; the instance's version stays. False if
+    /// there is no such instance.
+    pub async fn put_subscription(
+        &self,
+        id: i64,
+        mut subscription: VendorSubscription,
+    ) -> Result<bool> {
+        subscription.updated_at = timestamp::now();
+        self.backend.put_subscription(id, subscription).await
+    }
+
+    /// The recorded vendor subscription of instance `id`.
+    pub async fn subscription(&self, id: i64) -> Result<Option<VendorSubscription>> {
+        let found = self.backend.subscriptions(Some(id)).await?;
+        Ok(found.into_iter().next().map(|(_, s)| s))
+    }
+
+    /// The recorded vendor subscriptions of every instance that has one.
+    pub async fn subscriptions(
+        &self,
+    ) -> Result<std::collections::HashMap<i64, VendorSubscription>> {
+        Ok(self
+            .backend
+            .subscriptions(None)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// Durably stores a receipt and its notifications, unless it repeats an

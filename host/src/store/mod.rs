@@ -42,6 +42,7 @@ mod receipt;
 mod search;
 mod session;
 mod sqlite;
+mod subscription;
 #[cfg(test)]
 mod test_support;
 mod timestamp;
@@ -61,3 +62,4 @@ pub use poll::{PollCheckpoint, PollOutcome, PollWrite};
 pub use postgres::Notification;
 pub use receipt::{NewReceipt, ReceiptOutcome, ReceiptState, ReceiptStatus};
 pub use session::SessionRules;
+pub use subscription::{SubscriptionStatus, VendorSubscription};

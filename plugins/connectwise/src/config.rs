@@ -34,6 +34,12 @@ pub const WSDL_PATH: &str = "helpdesk.connectwise.wsdl.path";
 /// `"false"` turns off verification of `x-content-signature` on callbacks.
 pub const VERIFY_SIGNATURE: &str = "connectwise.webhook.verify.signature";
 
+/// The record types whose callbacks are registered for an instance,
+/// comma-separated (default `ticket,company,contact`).
+pub const CALLBACK_TYPES: &str = "connectwise.callback.types";
+/// The level of the registered callbacks (default `owner`).
+pub const CALLBACK_LEVEL: &str = "connectwise.callback.level";
+
 /// ConnectWise's documented cloud API hosts, the only ones besides the
 /// instance's own server (`helpdesk.connectwise.server.url`, which the host
 /// adds per instance) that may serve a callback's signing key. Exact names:
@@ -191,6 +197,21 @@ pub fn element_info() -> ElementInfo {
                 "Whether callbacks must carry a valid `x-content-signature` (default `true`); \
                  `false` accepts unsigned callbacks and logs a warning on each.",
             ),
+            key(
+                CALLBACK_TYPES,
+                false,
+                false,
+                "Record types whose callbacks plugboard registers at ConnectWise for the \
+                 instance (when the host has a public URL), comma-separated; default \
+                 `ticket,company,contact`.",
+            ),
+            key(
+                CALLBACK_LEVEL,
+                false,
+                false,
+                "Level of the registered callbacks (ConnectWise's `level`, with `objectId` 1); \
+                 default `owner`: every record of the type.",
+            ),
         ],
         fetch_hosts: CLOUD_API_HOSTS.iter().map(|&h| h.to_owned()).collect(),
         fetch_host_config_keys: vec![SERVER_URL.to_owned()],
@@ -207,7 +228,12 @@ pub fn element_info() -> ElementInfo {
 pub fn default_poll_configuration() -> String {
     let resources: serde_json::Map<String, serde_json::Value> = rest::KNOWN_RESOURCES
         .iter()
-        .map(|known| (known.name.to_owned(), serde_json::json!({ "url": known.path })))
+        .map(|known| {
+            (
+                known.name.to_owned(),
+                serde_json::json!({ "url": known.path }),
+            )
+        })
         .collect();
     serde_json::Value::Object(resources).to_string()
 }

@@ -6,10 +6,10 @@
 
 use crate::bindings::plugboard::element::host as imports;
 pub use crate::bindings::plugboard::element::host::LogLevel;
-use crate::bindings::plugboard::element::types::{FetchError, Header, HttpResponse};
+use crate::bindings::plugboard::element::types::{FetchError, Header, HttpRequest, HttpResponse};
 
 /// What the element needs from the host: logging, hashing, base64, constant-time
-/// comparison, and policy-checked HTTPS GETs.
+/// comparison, and policy-checked HTTPS requests.
 pub trait Host {
     /// Writes a line to the host's log.
     fn log(&self, level: LogLevel, message: &str);
@@ -31,6 +31,9 @@ pub trait Host {
 
     /// GETs an https URL through the host's outbound policy.
     fn https_get(&self, url: &str, headers: &[Header]) -> Result<HttpResponse, FetchError>;
+
+    /// Sends any HTTPS request through the host's outbound policy.
+    fn https_send(&self, request: &HttpRequest) -> Result<HttpResponse, FetchError>;
 }
 
 /// The host as seen from inside the component: every call is a WIT import.
@@ -63,5 +66,9 @@ impl Host for WasmHost {
 
     fn https_get(&self, url: &str, headers: &[Header]) -> Result<HttpResponse, FetchError> {
         imports::https_get(url, headers)
+    }
+
+    fn https_send(&self, request: &HttpRequest) -> Result<HttpResponse, FetchError> {
+        imports::https_send(request)
     }
 }

@@ -3,6 +3,8 @@
 //! Webhooks: ConnectWise callbacks are verified (`x-content-signature`, keyed
 //! by the signing key behind `Metadata.key_url`) and mapped into one event
 //! each. Polling: the REST API is read by `lastUpdated`, page by page.
+//! Subscription: the instance's inbound URL is registered with the
+//! callbacks API, one callback per record type, and removed again.
 //!
 //! The logic lives in plain modules that take a `host::Host`, so it is unit
 //! tested on the build machine; this file only wires it to the WIT exports.
@@ -14,22 +16,24 @@ mod host;
 mod json;
 mod poll;
 mod rest;
+mod subscription;
 #[cfg(test)]
 mod testing;
 mod timestamp;
 mod webhook;
 
 mod bindings {
-    //! Rust bindings of the `element-plugin` world.
+    //! Rust bindings of the `element-plugin-subscribing` world.
     #![allow(missing_docs)]
 
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "element-plugin",
+        world: "element-plugin-subscribing",
     });
 }
 
 use bindings::exports::plugboard::element::element::Guest;
+use bindings::exports::plugboard::element::subscription::Guest as Subscription;
 use bindings::plugboard::element::types::{
     Config, ElementError, ElementInfo, HttpRequest, HttpResponse, PollContext, PollPage,
     WebhookOutcome,
@@ -89,6 +93,27 @@ impl Guest for ConnectWise {
     ) -> Result<PollPage, ElementError> {
         log_panics();
         poll::map(&WasmHost, Settings::new(&config), &poll, &response)
+    }
+}
+
+impl Subscription for ConnectWise {
+    fn subscribe(
+        config: Config,
+        callback_url: String,
+        previous: Option<String>,
+    ) -> Result<String, ElementError> {
+        log_panics();
+        subscription::subscribe(
+            &WasmHost,
+            Settings::new(&config),
+            &callback_url,
+            previous.as_deref(),
+        )
+    }
+
+    fn unsubscribe(config: Config, remembered: String) -> Result<(), ElementError> {
+        log_panics();
+        subscription::unsubscribe(&WasmHost, Settings::new(&config), &remembered)
     }
 }
 

@@ -22,13 +22,9 @@
 use serde_json::Value;
 
 use crate::bindings::plugboard::element::types::{
-    ElementError, EventType, Header, HttpRequest, HttpResponse, NormalizedEvent, PollContext,
-    PollPage,
+    ElementError, EventType, HttpRequest, HttpResponse, NormalizedEvent, PollContext, PollPage,
 };
-use crate::config::{
-    Settings, CLIENT_ID, COMPANY, COMPANY_SHORT, PRIVATE_KEY, PRIVATE_KEY_ALIAS, PRIVATE_KEY_SHORT,
-    PUBLIC_KEY, PUBLIC_KEY_ALIAS, PUBLIC_KEY_SHORT, SERVER_URL,
-};
+use crate::config::{Settings, SERVER_URL};
 use crate::host::Host;
 use crate::json::{id_text, lookup, lookup_str, number};
 use crate::rest;
@@ -174,9 +170,7 @@ fn page_request(
     page: u32,
 ) -> Result<HttpRequest, ElementError> {
     let server_url = settings.require_any(&[SERVER_URL])?;
-    let company = settings.require_any(&[COMPANY, COMPANY_SHORT])?;
-    let public_key = settings.require_any(&[PUBLIC_KEY, PUBLIC_KEY_ALIAS, PUBLIC_KEY_SHORT])?;
-    let private_key = settings.require_any(&[PRIVATE_KEY, PRIVATE_KEY_ALIAS, PRIVATE_KEY_SHORT])?;
+    let headers = rest::auth_headers(host, settings)?;
     let since = Timestamp::parse(&poll.since).ok_or_else(|| {
         ElementError::BadRequest(format!(
             "poll window start `{}` is not an RFC 3339 timestamp",
@@ -204,18 +198,6 @@ fn page_request(
         resource.page_size,
         rest::percent_encode("_info/lastUpdated asc"),
     );
-
-    let credentials =
-        host.base64_encode(format!("{company}+{public_key}:{private_key}").as_bytes());
-    let header = |name: &str, value: String| Header {
-        name: name.to_owned(),
-        value,
-    };
-    let mut headers = vec![header("Authorization", format!("Basic {credentials}"))];
-    if let Some(client_id) = settings.get(CLIENT_ID) {
-        headers.push(header("clientId", client_id.to_owned()));
-    }
-    headers.push(header("Accept", "application/json".to_owned()));
 
     Ok(HttpRequest {
         method: "GET".to_owned(),

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::config::{CLIENT_ID, COMPANY, PRIVATE_KEY, PUBLIC_KEY, PUBLIC_KEY_ALIAS};
 use crate::testing::FakeHost;
 
 fn config(extra: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -1,6 +1,11 @@
 //! Addresses of the ConnectWise Manage REST API.
 
-use crate::bindings::plugboard::element::types::ElementError;
+use crate::bindings::plugboard::element::types::{ElementError, Header};
+use crate::config::{
+    Settings, CLIENT_ID, COMPANY, COMPANY_SHORT, PRIVATE_KEY, PRIVATE_KEY_ALIAS, PRIVATE_KEY_SHORT,
+    PUBLIC_KEY, PUBLIC_KEY_ALIAS, PUBLIC_KEY_SHORT,
+};
+use crate::host::Host;
 
 /// The path of the REST API below the site URL.
 pub const API_PATH: &str = "/v4_6_release/apis/3.0";
@@ -19,6 +24,32 @@ pub fn api_base(server_url: &str) -> String {
         base.push_str(API_PATH);
     }
     base
+}
+
+/// The headers of every REST call: Basic authentication
+/// `{company}+{publicKey}:{privateKey}`, the `clientId` header when one is
+/// configured, and `Accept: application/json`. Missing credentials are a
+/// `bad-request` naming the key.
+pub fn auth_headers(host: &impl Host, settings: Settings<'_>) -> Result<Vec<Header>, ElementError> {
+    let company = settings.require_any(&[COMPANY, COMPANY_SHORT])?;
+    let public_key = settings.require_any(&[PUBLIC_KEY, PUBLIC_KEY_ALIAS, PUBLIC_KEY_SHORT])?;
+    let private_key = settings.require_any(&[PRIVATE_KEY, PRIVATE_KEY_ALIAS, PRIVATE_KEY_SHORT])?;
+    let credentials =
+        host.base64_encode(format!("{company}+{public_key}:{private_key}").as_bytes());
+    let mut headers = vec![header("Authorization", format!("Basic {credentials}"))];
+    if let Some(client_id) = settings.get(CLIENT_ID) {
+        headers.push(header("clientId", client_id.to_owned()));
+    }
+    headers.push(header("Accept", "application/json".to_owned()));
+    Ok(headers)
+}
+
+/// One header.
+pub fn header(name: &str, value: String) -> Header {
+    Header {
+        name: name.to_owned(),
+        value,
+    }
 }
 
 /// A resource the element knows without configuration.

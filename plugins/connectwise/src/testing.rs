@@ -9,7 +9,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::bindings::plugboard::element::types::{FetchError, Header, HttpResponse};
+use crate::bindings::plugboard::element::types::{FetchError, Header, HttpRequest, HttpResponse};
 use crate::host::{Host, LogLevel};
 
 /// A host whose fetches answer from a table.
@@ -21,6 +21,11 @@ pub struct FakeHost {
     pub fetched: RefCell<Vec<String>>,
     /// Every line the element logged.
     pub logs: RefCell<Vec<(LogLevel, String)>>,
+    /// What `https_send` answers for `"{METHOD} {url}"`, in turn (the last
+    /// answer repeats); other requests are denied.
+    pub send_answers: HashMap<String, Vec<Result<HttpResponse, FetchError>>>,
+    /// Every request the element sent, in order.
+    pub sent: RefCell<Vec<HttpRequest>>,
 }
 
 impl FakeHost {
@@ -32,6 +37,21 @@ impl FakeHost {
             body: body.as_bytes().to_vec(),
         };
         self.answers.insert(url.to_owned(), Ok(response));
+        self
+    }
+
+    /// Makes the next `method` request to `url` answer `status` with `body`
+    /// (added in turn; the last one keeps answering).
+    pub fn answer_send(mut self, method: &str, url: &str, status: u16, body: &str) -> Self {
+        let response = HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        };
+        self.send_answers
+            .entry(format!("{method} {url}"))
+            .or_default()
+            .push(Ok(response));
         self
     }
 
@@ -80,5 +100,19 @@ impl Host for FakeHost {
             .get(url)
             .cloned()
             .unwrap_or_else(|| Err(FetchError::Denied(format!("{url} is not allowed"))))
+    }
+
+    fn https_send(&self, request: &HttpRequest) -> Result<HttpResponse, FetchError> {
+        let mut sent = self.sent.borrow_mut();
+        let key = format!("{} {}", request.method, request.url);
+        let earlier = sent
+            .iter()
+            .filter(|r| format!("{} {}", r.method, r.url) == key)
+            .count();
+        sent.push(request.clone());
+        match self.send_answers.get(&key) {
+            Some(answers) => answers[earlier.min(answers.len() - 1)].clone(),
+            None => Err(FetchError::Denied(format!("{key} is not allowed"))),
+        }
     }
 }

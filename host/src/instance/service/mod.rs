@@ -27,6 +27,7 @@
 mod cache;
 mod changes;
 mod labels;
+mod subscription;
 mod write;
 
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use std::time::Duration;
 
 use crate::outbound::AddressPolicy;
 use crate::runtime::ElementDescription;
-use crate::store::{Instance, Store, StoreError};
+use crate::store::{Instance, Store, StoreError, VendorSubscription};
 
 use super::{ConfigError, EventSettings, KeyWarning};
 use cache::ConfiguredCache;
@@ -42,6 +43,7 @@ use cache::ConfiguredCache;
 pub use cache::TIME_TO_LIVE;
 pub use changes::{InstanceChange, Notice, Received, Subscription};
 pub use labels::{MAX_NAME_CHARS, MAX_TAGS, MAX_TAG_CHARS};
+pub use subscription::{Deleted, ResubscribeError};
 pub use write::{Edit, InstanceDraft};
 
 /// How long a writer waits for the subscribers to apply its change.
@@ -106,6 +108,10 @@ pub enum WriteError {
         /// The version stored.
         found: i64,
     },
+    /// The vendor refused to register the instance (the element's message
+    /// names the vendor's status and message); nothing was created.
+    #[error("{0}")]
+    Vendor(String),
     /// Others kept changing the instance while this change was merged.
     #[error("instance {0} kept changing meanwhile; try again")]
     Busy(i64),
@@ -121,6 +127,9 @@ pub struct Written {
     pub instance: Arc<ConfiguredInstance>,
     /// Configuration keys the write set that nothing reads.
     pub warnings: Vec<KeyWarning>,
+    /// The instance's vendor subscription after the write, when the write
+    /// touched it.
+    pub subscription: Option<VendorSubscription>,
 }
 
 /// The instance service. Cheap to clone.
@@ -132,6 +141,7 @@ pub struct InstanceService {
     changes: changes::InstanceChanges,
     policy: AddressPolicy,
     key_grace: Duration,
+    vendors: Option<subscription::Vendors>,
 }
 
 impl InstanceService {
@@ -162,6 +172,7 @@ impl InstanceService {
             changes: changes::InstanceChanges::default(),
             policy,
             key_grace,
+            vendors: None,
         }
     }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{labels, ConfiguredInstance, InstanceChange, InstanceService, WriteError, Written};
+use super::{
+    labels, ConfiguredInstance, Deleted, InstanceChange, InstanceService, WriteError, Written,
+};
 use crate::instance::{self, keys, ConfigError, EventSettings};
 use crate::outbound::ALLOW_PRIVATE_SETTING;
 use crate::runtime::ElementDescription;
@@ -76,7 +78,7 @@ impl Edit {
 }
 
 impl InstanceService {
-    fn element(&self, key: &str) -> Result<ElementDescription, WriteError> {
+    pub(super) fn element(&self, key: &str) -> Result<ElementDescription, WriteError> {
         (self.elements)(key).ok_or_else(|| {
             ConfigError::field(
                 "element.key",
@@ -126,6 +128,9 @@ impl InstanceService {
                 events_enabled: settings.enabled,
             })
             .await?;
+        let subscription = self
+            .subscribe_created(&element, &created, &settings)
+            .await?;
         tracing::info!(instance = created.id, element = %created.element_key, "instance created");
         Self::warn(&element, created.id, &warnings);
         let configured = Arc::new(ConfiguredInstance {
@@ -140,6 +145,7 @@ impl InstanceService {
         Ok(Written {
             instance: configured,
             warnings,
+            subscription,
         })
     }
 
@@ -228,6 +234,9 @@ impl InstanceService {
             instance: updated,
             settings,
         });
+        let subscription = self
+            .resubscribe_changed(&element, current, &configured)
+            .await?;
         self.published(InstanceChange {
             id,
             version: Some(configured.version()),
@@ -236,18 +245,26 @@ impl InstanceService {
         Ok(Written {
             instance: configured,
             warnings,
+            subscription,
         })
     }
 
-    /// Deletes instance `id` with everything it received; false if there
+    /// Deletes instance `id` with everything it received, after removing
+    /// what is registered for it at its vendor (deleted all the same if
+    /// that fails: the answer says what was left there); `None` if there
     /// was no such instance.
-    pub async fn delete(&self, id: i64) -> Result<bool, WriteError> {
+    pub async fn delete(&self, id: i64) -> Result<Option<Deleted>, WriteError> {
+        let Some(current) = self.load(id).await? else {
+            return Ok(None);
+        };
+        let unsubscribed = self.unsubscribe_deleted(&current).await?;
         let deleted = self.store.delete_instance(id).await?;
-        if deleted {
-            tracing::info!(instance = id, "instance deleted");
-            self.published(InstanceChange { id, version: None }).await;
+        if !deleted {
+            return Ok(None);
         }
-        Ok(deleted)
+        tracing::info!(instance = id, "instance deleted");
+        self.published(InstanceChange { id, version: None }).await;
+        Ok(Some(unsubscribed))
     }
 
     /// Pauses delivery to instance `id` for `reason` (its receiver answered

@@ -6,6 +6,7 @@ wasmtime::component::bindgen!({
     world: "element-plugin",
     imports: {
         "plugboard:element/host.https-get": async,
+        "plugboard:element/host.https-send": async,
     },
     exports: {
         default: async,

@@ -23,6 +23,7 @@ mod polls;
 mod receipts;
 mod schema;
 mod sessions;
+mod subscriptions;
 mod tls;
 
 use async_trait::async_trait;
@@ -39,6 +40,7 @@ use super::outbox::{
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::session::{SessionCutoffs, StoredSession};
+use super::subscription::VendorSubscription;
 use super::StoreStats;
 use announce::Announcer;
 use batch::Batcher;
@@ -140,6 +142,14 @@ impl Backend for PostgresStore {
         let deleted = instances::delete(&tx, id).await?;
         tx.commit().await?;
         Ok(deleted)
+    }
+
+    async fn put_subscription(&self, id: i64, subscription: VendorSubscription) -> Result<bool> {
+        subscriptions::put(&self.client().await?, id, &subscription).await
+    }
+
+    async fn subscriptions(&self, id: Option<i64>) -> Result<Vec<(i64, VendorSubscription)>> {
+        subscriptions::get(&self.client().await?, id).await
     }
 
     async fn record_receipt(&self, receipt: NewReceipt) -> Result<ReceiptOutcome> {

@@ -22,8 +22,9 @@ use super::super::outbox::{
 };
 use super::super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::super::receipt::{NewReceipt, ReceiptOutcome};
+use super::super::subscription::VendorSubscription;
 use super::options::SqliteOptions;
-use super::{batch, checkpoint, instances, outbox, polls, receipts, schema};
+use super::{batch, checkpoint, instances, outbox, polls, receipts, schema, subscriptions};
 
 /// Prepared statements kept per connection: every fixed statement plus the
 /// event-log query's variants.
@@ -137,6 +138,18 @@ impl Conn {
 
     pub(super) fn delete_instance(&mut self, id: i64) -> Result<bool> {
         instances::delete(&self.conn, id)
+    }
+
+    pub(super) fn put_subscription(
+        &mut self,
+        id: i64,
+        subscription: &VendorSubscription,
+    ) -> Result<bool> {
+        subscriptions::put(&self.conn, id, subscription)
+    }
+
+    pub(super) fn subscriptions(&self, id: Option<i64>) -> Result<Vec<(i64, VendorSubscription)>> {
+        subscriptions::get(&self.conn, id)
     }
 
     pub(super) fn commit_receipts(&mut self, batch: &[NewReceipt]) -> Vec<Result<ReceiptOutcome>> {

@@ -20,6 +20,7 @@ mod reader;
 mod receipts;
 mod schema;
 mod sessions;
+mod subscriptions;
 mod writer;
 
 use std::path::Path;
@@ -39,6 +40,7 @@ use super::outbox::{
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::session::{SessionCutoffs, StoredSession};
+use super::subscription::VendorSubscription;
 use super::StoreStats;
 use connection::Conn;
 pub(crate) use options::SqliteOptions;
@@ -161,6 +163,15 @@ impl Backend for SqliteStore {
 
     async fn delete_instance(&self, id: i64) -> Result<bool> {
         self.write(move |c| c.delete_instance(id)).await
+    }
+
+    async fn put_subscription(&self, id: i64, subscription: VendorSubscription) -> Result<bool> {
+        self.write(move |c| c.put_subscription(id, &subscription))
+            .await
+    }
+
+    async fn subscriptions(&self, id: Option<i64>) -> Result<Vec<(i64, VendorSubscription)>> {
+        self.read(move |c| c.subscriptions(id)).await
     }
 
     async fn record_receipt(&self, receipt: NewReceipt) -> Result<ReceiptOutcome> {

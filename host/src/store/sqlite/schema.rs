@@ -201,6 +201,22 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX notifications_filtered ON notifications (id) WHERE filtered;
     "#,
     ),
+    // 9: instances' vendor subscriptions: what an element registered at the
+    // vendor for an instance (its inbound URL, and what the element asked
+    // to remember of it), and where that stands; gone with the instance.
+    M::up(
+        r#"
+    CREATE TABLE instance_subscriptions (
+        instance_id  INTEGER PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+        status       TEXT    NOT NULL
+                     CHECK (status IN ('subscribed', 'failed', 'not_subscribed', 'unsupported')),
+        message      TEXT,
+        remembered   TEXT,
+        callback_url TEXT,
+        updated_at   INTEGER NOT NULL
+    ) STRICT;
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
