@@ -45,5 +45,7 @@ mod replicas;
 mod runtime;
 mod secrets;
 mod shutdown;
+// Registering instances at the vendor: ConnectWise callbacks added, replaced and removed; refusals.
+mod subscription;
 mod support;
 mod warm;

@@ -34,6 +34,8 @@ pub struct HostOptions {
     pub poller: Option<plugboard::poller::PollerConfig>,
     /// Folder to make the data folder in (default: the system's temporary folder).
     pub data_parent: Option<PathBuf>,
+    /// `PLUGBOARD_PUBLIC_URL`.
+    pub public_url: Option<String>,
 }
 
 /// A running host and the folders it owns.
@@ -116,6 +118,11 @@ impl TestHost {
         if let Some(p) = &self.opts.poller {
             s.poller = p.clone();
         }
+        s.public_url = self
+            .opts
+            .public_url
+            .as_deref()
+            .map(|url| plugboard::instance::PublicUrl::parse(url).unwrap());
         if let Some(url) = super::test_database(self.data.path()) {
             s.store = plugboard::store::StoreConfig::Postgres { url };
         }

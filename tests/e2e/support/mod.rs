@@ -98,6 +98,7 @@ where
 }
 
 pub mod connectwise;
+pub mod connectwise_callbacks;
 pub mod connectwise_rest;
 pub mod host;
 pub mod process;
