@@ -155,6 +155,15 @@ fn invalid_values_from_any_layer_name_the_setting() {
             "lease_secs (PLUGBOARD_LEASE_SECS, --lease-secs) (10 s) must be more than twice",
         ),
         (
+            "public_url = \"hooks.example.com\"",
+            "public_url (PLUGBOARD_PUBLIC_URL, --public-url): \"hooks.example.com\" is not an \
+             absolute URL",
+        ),
+        (
+            "public_url = \"ftp://hooks.example.com\"",
+            "has scheme ftp; expected http or https",
+        ),
+        (
             "call_timeout_ms = 0",
             "call_timeout_ms (PLUGBOARD_CALL_TIMEOUT_MS, --call-timeout-ms) must be greater than 0",
         ),

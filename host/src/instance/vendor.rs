@@ -38,6 +38,14 @@ pub struct Subject<'a> {
     pub configuration: &'a Map<String, Value>,
 }
 
+/// Everything one call needs.
+struct Prepared {
+    plugin: ElementPlugin,
+    config: Vec<(String, String)>,
+    fetch: FetchScope,
+    label: CallLabel,
+}
+
 impl VendorLink {
     /// A link calling the plugins `plugins` finds, whose vendor requests go
     /// through `outbound`.
@@ -46,10 +54,7 @@ impl VendorLink {
     }
 
     /// The plugin of `subject`, with its configuration and fetch scope.
-    fn prepare(
-        &self,
-        subject: &Subject<'_>,
-    ) -> Result<(ElementPlugin, Vec<(String, String)>, FetchScope, CallLabel), String> {
+    fn prepare(&self, subject: &Subject<'_>) -> Result<Prepared, String> {
         let plugin = (self.plugins)(subject.element_key)
             .ok_or_else(|| format!("no element plugin '{}' is loaded", subject.element_key))?;
         let patterns = super::fetch_hosts(plugin.description(), subject.configuration);
@@ -65,7 +70,12 @@ impl VendorLink {
             instance: Some(subject.id),
         };
         let config = super::plugin_config(subject.configuration);
-        Ok((plugin, config, fetch, label))
+        Ok(Prepared {
+            plugin,
+            config,
+            fetch,
+            label,
+        })
     }
 
     /// Asks the element to register `callback_url` for `subject`; what to
@@ -77,9 +87,10 @@ impl VendorLink {
         callback_url: &str,
         previous: Option<&str>,
     ) -> Result<String, String> {
-        let (plugin, config, fetch, label) = self.prepare(subject)?;
-        let result = plugin
-            .subscribe(label, fetch, &config, callback_url, previous)
+        let call = self.prepare(subject)?;
+        let result = call
+            .plugin
+            .subscribe(call.label, call.fetch, &call.config, callback_url, previous)
             .await;
         match &result {
             Ok(_) => tracing::info!("subscribed at the vendor"),
@@ -92,8 +103,11 @@ impl VendorLink {
     /// (`remembered`); the element's message on failure.
     #[tracing::instrument(skip_all, fields(instance = subject.id, element = subject.element_key))]
     pub async fn unsubscribe(&self, subject: &Subject<'_>, remembered: &str) -> Result<(), String> {
-        let (plugin, config, fetch, label) = self.prepare(subject)?;
-        let result = plugin.unsubscribe(label, fetch, &config, remembered).await;
+        let call = self.prepare(subject)?;
+        let result = call
+            .plugin
+            .unsubscribe(call.label, call.fetch, &call.config, remembered)
+            .await;
         match &result {
             Ok(()) => tracing::info!("unsubscribed at the vendor"),
             Err(e) => tracing::warn!(error = %e, "unsubscribing at the vendor failed"),

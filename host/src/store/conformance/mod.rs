@@ -15,6 +15,7 @@ mod prune;
 mod receipts;
 mod search;
 mod sessions;
+mod subscriptions;
 
 use std::any::Any;
 use std::ops::Deref;
@@ -93,6 +94,8 @@ macro_rules! conformance_suite {
                 prune::pruning_deletes_only_what_is_old_and_settled,
                 sessions::sessions_open_touch_and_close,
                 sessions::ended_sessions_are_refused_and_the_oldest_go_first,
+                subscriptions::a_subscription_is_recorded_beside_the_instance,
+                subscriptions::a_subscription_goes_with_its_instance,
             );
         }
     };
