@@ -203,6 +203,7 @@ async fn every_instance_answer_carries_its_working_webhook_address() {
     let (_receiver, host, created) = probe_host().await;
     let id = created["id"].as_i64().unwrap();
     let expected = json!({
+        "url": null,
         "path": webhook_path("probe", id),
         "headerPath": "/events/probe",
         "headers": {"Element-Instances": id.to_string()},

@@ -78,9 +78,12 @@ const pb = (() => {
     setTimeout(() => { region.textContent = text; }, 50);
   }
 
-  /** The URL a vendor calls for an instance: the API's `webhook.path` on this origin. */
+  /**
+   * The URL a vendor calls for an instance: the API's `webhook.url` (built
+   * from the host's public URL), or without one `webhook.path` on this origin.
+   */
   function webhookUrl(instance) {
-    return `${location.origin}${instance.webhook.path}`;
+    return instance.webhook.url || `${location.origin}${instance.webhook.path}`;
   }
 
   /** Copies `text` to the clipboard and says so on `button`. */

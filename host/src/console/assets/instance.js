@@ -1,4 +1,5 @@
-// One instance: its summary, the events switch, rotation of the signature
+// One instance: its summary (with its vendor subscription and a button
+// that runs it again), the events switch, rotation of the signature
 // key, the configuration form (the element's describe() keys and the event
 // settings; only what changed is sent, with PATCH, an emptied field as null,
 // which removes the key) and deletion behind a confirmation dialog.
@@ -47,6 +48,49 @@
     return item('Vendor webhook URL', el('code', { id: 'webhook-url' }, url), ' ', button);
   }
 
+  const SUBSCRIPTION_WORDS = {
+    subscribed: 'Subscribed',
+    failed: 'Failed',
+    not_subscribed: 'Not subscribed',
+    unsupported: 'Not supported by the element',
+  };
+
+  /** The vendor subscription: its state, its message, and "Subscribe again". */
+  function subscriptionItem() {
+    const sub = instance.subscription || { status: 'unsupported' };
+    const parts = [el('span', { id: 'subscription-status', class: `status status-${sub.status}` }, SUBSCRIPTION_WORDS[sub.status] || sub.status)];
+    if (sub.callbackUrl) parts.push(el('span', { class: 'hint' }, ` at ${sub.callbackUrl}`));
+    if (sub.message) parts.push(el('p', { id: 'subscription-message', class: 'hint' }, sub.message));
+    if (sub.status !== 'unsupported') {
+      const button = el('button', { type: 'button', class: 'small', id: 'resubscribe' }, 'Subscribe again');
+      const error = el('p', { id: 'resubscribe-error', class: 'error', role: 'alert', hidden: true });
+      button.addEventListener('click', () => resubscribe(button, error));
+      parts.push(' ', button, error);
+    }
+    return item('Vendor subscription', ...parts);
+  }
+
+  async function resubscribe(button, error) {
+    button.disabled = true;
+    try {
+      await api('POST', `${path}/subscription`);
+      instance = await api('GET', path);
+      renderSummary();
+      announce('Subscription run again');
+    } catch (err) {
+      try {
+        instance = await api('GET', path);
+        renderSummary();
+      } catch {
+        // keep what is shown
+      }
+      const shown = document.getElementById('resubscribe-error') || error;
+      showError(shown, err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   function renderSummary() {
     $('instance-heading').textContent = `Instance ${instance.id}: ${instance.name}`;
     document.title = `Instance ${instance.id} · plugboard`;
@@ -54,6 +98,7 @@
     $('summary').replaceChildren(
       ...item('Element', instance.element.key, element ? '' : el('span', { class: 'hint' }, ' (not loaded)')),
       ...webhookItem(),
+      ...subscriptionItem(),
       ...item('Tags', (instance.tags || []).map((t) => el('span', { class: 'tag' }, t))),
       ...item('Delivery', instance.deliveryPaused
         ? `paused: ${instance.deliveryPaused} (switching events on again resumes it)`
@@ -291,8 +336,9 @@
   async function deleteInstance() {
     $('delete-confirm').disabled = true;
     try {
-      await api('DELETE', path);
-      location.assign(`/console/instances?deleted=${encodeURIComponent(instance.id)}`);
+      const answer = await api('DELETE', path);
+      const left = answer && answer.unsubscribed === false ? `&left=${encodeURIComponent(answer.leftAtVendor)}` : '';
+      location.assign(`/console/instances?deleted=${encodeURIComponent(instance.id)}${left}`);
     } catch (err) {
       showError($('delete-error'), err);
     } finally {

@@ -1,7 +1,8 @@
 // The instances page: every element instance with its tags, whether its
 // events are on, and the URL its vendor calls; events can be switched on
 // and off here, and each instance opens for editing. After a deletion
-// (?deleted=id) it says which instance went.
+// (?deleted=id) it says which instance went (and, with &left=, what its
+// failed vendor unsubscription left at the vendor).
 'use strict';
 
 (() => {
@@ -73,7 +74,10 @@
   const deleted = new URLSearchParams(location.search).get('deleted');
   if (deleted) {
     const notice = document.getElementById('notice');
-    notice.textContent = `Instance ${deleted} deleted.`;
+    const left = new URLSearchParams(location.search).get('left');
+    notice.textContent = left
+      ? `Instance ${deleted} deleted, but removing its webhook at the vendor failed: ${left}`
+      : `Instance ${deleted} deleted.`;
     notice.hidden = false;
     history.replaceState(null, '', location.pathname);
   }
