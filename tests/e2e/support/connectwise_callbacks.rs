@@ -67,13 +67,7 @@ impl ConnectWiseCallbacks {
 
     /// The ConnectWise configuration keys of an instance of this fake.
     pub fn credentials(&self) -> Value {
-        json!({
-            "helpdesk.connectwise.server.url": self.server_url(),
-            "helpdesk.connectwise.company": COMPANY,
-            "helpdesk.connectwise.public.key": PUBLIC_KEY,
-            "helpdesk.connectwise.private.key": PRIVATE_KEY,
-            "helpdesk.connectwise.client.id": CLIENT_ID,
-        })
+        super::connectwise_rest::credentials(&self.server_url())
     }
 
     /// Every registered entry, oldest first.

@@ -114,13 +114,7 @@ impl ConnectWiseRest {
 
     /// The ConnectWise configuration keys of an instance polling this fake.
     pub fn credentials(&self) -> Value {
-        json!({
-            "helpdesk.connectwise.server.url": self.server_url(),
-            "helpdesk.connectwise.company": COMPANY,
-            "helpdesk.connectwise.public.key": PUBLIC_KEY,
-            "helpdesk.connectwise.private.key": PRIVATE_KEY,
-            "helpdesk.connectwise.client.id": CLIENT_ID,
-        })
+        credentials(&self.server_url())
     }
 
     /// Adds a record to `resource`.
@@ -173,6 +167,18 @@ impl ConnectWiseRest {
             .cloned()
             .collect()
     }
+}
+
+/// The ConnectWise configuration keys of an instance of the fake site at
+/// `server_url`, with the credentials the fakes accept.
+pub fn credentials(server_url: &str) -> Value {
+    json!({
+        "helpdesk.connectwise.server.url": server_url,
+        "helpdesk.connectwise.company": COMPANY,
+        "helpdesk.connectwise.public.key": PUBLIC_KEY,
+        "helpdesk.connectwise.private.key": PRIVATE_KEY,
+        "helpdesk.connectwise.client.id": CLIENT_ID,
+    })
 }
 
 /// A ticket-shaped record entered at `entered` and last updated at `updated`.

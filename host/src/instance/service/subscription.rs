@@ -12,9 +12,9 @@
 //!   registered before failing);
 //! - **a change** unsubscribes what is registered when the instance is no
 //!   longer wanted (events off, polling) or when a key the element reads
-//!   changed (credentials, server), with the configuration it was
-//!   registered with, and subscribes again when it is wanted and not
-//!   registered. The change itself stands whatever the vendor says; a
+//!   changed (credentials, server) or the public URL moved, with the
+//!   configuration it was registered with, and subscribes again when it is
+//!   wanted and not registered. The change itself stands whatever the vendor says; a
 //!   failure is recorded as `failed` with its message;
 //! - **deletion** unsubscribes first; if that fails the instance is deleted
 //!   all the same and the answer names what was left at the vendor.
@@ -191,11 +191,15 @@ impl InstanceService {
             .as_ref()
             .and_then(|s| s.remembered.clone().zip(s.callback_url.clone()));
         let wanted = self.wanted(element, &after.instance, &after.settings);
-        let changed = element_keys_changed(
-            element,
-            &before.instance.configuration,
-            &after.instance.configuration,
-        );
+        // A key the element reads changed, or the host's public URL moved
+        // since the registration.
+        let moved = matches!((&registered, &wanted), (Some((_, at)), Some((_, url))) if at != url);
+        let changed = moved
+            || element_keys_changed(
+                element,
+                &before.instance.configuration,
+                &after.instance.configuration,
+            );
         let failed_before = stored
             .as_ref()
             .is_some_and(|s| s.status == SubscriptionStatus::Failed);
