@@ -426,6 +426,17 @@ test('switches events off and on from the instance page', async () => {
   assert.equal((await api('GET', `/instances/${state.instance}`)).json.eventsEnabled, true);
 });
 
+test('shows the vendor subscription, and why it cannot run without a public URL', async () => {
+  const status = page.locator('#subscription-status');
+  assert.equal(await status.textContent(), 'Not subscribed');
+  assert.match(await page.locator('#subscription-message').textContent(), /public URL \(public_url\) is not set/);
+  const { json } = await api('GET', `/instances/${state.instance}`);
+  assert.equal(json.subscription.status, 'not_subscribed');
+  await page.getByRole('button', { name: 'Subscribe again' }).click();
+  await page.locator('#resubscribe-error').filter({ hasText: 'PLUGBOARD_PUBLIC_URL' }).waitFor();
+  assert.equal(await status.textContent(), 'Not subscribed');
+});
+
 test('rotates the signature key: generated or typed, shown once, the next notifications signed with it', async () => {
   assert.match(await page.locator('#key-state').textContent(), /^Set\./);
   await page.getByRole('button', { name: 'Rotate signature key' }).click();

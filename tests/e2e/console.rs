@@ -3,7 +3,8 @@
 //! `tests/browser/console.test.mjs` drives headless Chromium through the
 //! console against them (sign in, create an instance through the form,
 //! watch plugins reload, follow a webhook to its delivery, redeliver, edit
-//! an instance, switch its events, rotate its signature key, delete one).
+//! an instance, see its vendor subscription, switch its events, rotate its
+//! signature key, delete one).
 //! This side then checks what the receiver got, signatures included. A
 //! second test checks the session rules over plain HTTP, for every kind of
 //! request that changes state.
