@@ -21,7 +21,9 @@ pub enum ContractVersion {
     /// `plugboard:element@0.1.0`: the first contract.
     #[serde(rename = "0.1.0")]
     V0_1,
-    /// `plugboard:element@0.2.0`: adds `element-info.default-poll-configuration`.
+    /// `plugboard:element@0.2.0`: adds `element-info.default-poll-configuration`,
+    /// `element-info.stateless`, the clock, hex and `https-send` host
+    /// functions, and the optional `subscription` interface.
     #[serde(rename = "0.2.0")]
     V0_2,
 }

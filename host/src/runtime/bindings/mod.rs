@@ -12,9 +12,11 @@
 //!
 //! Exports are called asynchronously: a call runs on a wasmtime fiber
 //! inside the caller's task, yielding to the executor at every epoch tick.
-//! Imports are plain synchronous host functions except the one that does
-//! I/O, `https-get`, which awaits the outbound client (its time is excluded
-//! from the guest's CPU deadline).
+//! Imports are plain synchronous host functions except the two that do
+//! I/O, `https-get` and `https-send`, which await the outbound client (their
+//! time is excluded from the guest's CPU deadline). The optional
+//! `subscription` interface is not in the world bound here (an element
+//! need not export it); it is called by name ([`super::subscription`]).
 
 // The generated items are documented by the `///` comments of the WIT.
 #![allow(missing_docs)]
