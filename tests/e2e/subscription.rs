@@ -161,6 +161,34 @@ async fn a_vendor_refusal_answers_a_clear_error_and_leaves_no_instance() {
     let created = host.create_instance(instance(&cw)).await;
     assert_eq!(created["subscription"]["status"], "subscribed", "{created}");
     assert_eq!(cw.entries().len(), 3);
+
+    // A refusal on a change: the change stands, the subscription is failed.
+    let id = created["id"].as_i64().unwrap();
+    let path = format!("/instances/{id}/events/enabled");
+    let switch = |on: bool| host.api(Method::PUT, &path, Some(json!({"enabled": on})));
+    assert_eq!(switch(false).await.0, StatusCode::OK);
+    cw.refuse_registrations(true);
+    let (status, on) = switch(true).await;
+    assert_eq!(status, StatusCode::OK, "{on}");
+    assert_eq!(on["eventsEnabled"], true);
+    assert_eq!(on["subscription"]["status"], "failed", "{on}");
+    assert!(
+        on["subscription"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("status 400"),
+        "{on}"
+    );
+    assert!(cw.entries().is_empty());
+    let resubscribe = format!("/instances/{id}/subscription");
+    let (status, again) = host.api(Method::POST, &resubscribe, None).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{again}");
+    assert_eq!(again["code"], "vendor_subscription_failed");
+    cw.refuse_registrations(false);
+    let (status, again) = host.api(Method::POST, &resubscribe, None).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["status"], "subscribed");
+    assert_eq!(cw.registered(), default_registrations(&inbound_url(id)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
