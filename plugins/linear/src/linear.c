@@ -173,18 +173,12 @@ void exports_plugboard_element_element_describe(exports_plugboard_element_elemen
 bool exports_plugboard_element_element_prepare_poll(pb_config *cfg, exports_plugboard_element_element_poll_context_t *poll,
                                                     pb_request *draft, pb_request *ret, pb_error *err) {
     (void)ret;
-    exports_plugboard_element_element_config_free(cfg);
-    exports_plugboard_element_element_poll_context_free(poll);
-    exports_plugboard_element_element_http_request_free(draft);
-    return pb_fail(err, PLUGBOARD_ELEMENT_TYPES_ELEMENT_ERROR_UNSUPPORTED, NO_POLLING, NULL);
+    return pb_no_polling(cfg, poll, draft, NULL, NO_POLLING, err);
 }
 
 bool exports_plugboard_element_element_map_poll(pb_config *cfg, exports_plugboard_element_element_poll_context_t *poll,
                                                 exports_plugboard_element_element_http_response_t *response,
                                                 exports_plugboard_element_element_poll_page_t *ret, pb_error *err) {
     (void)ret;
-    exports_plugboard_element_element_config_free(cfg);
-    exports_plugboard_element_element_poll_context_free(poll);
-    exports_plugboard_element_element_http_response_free(response);
-    return pb_fail(err, PLUGBOARD_ELEMENT_TYPES_ELEMENT_ERROR_UNSUPPORTED, NO_POLLING, NULL);
+    return pb_no_polling(cfg, poll, NULL, response, NO_POLLING, err);
 }

@@ -101,6 +101,15 @@ bool pb_verify_hmac_sha256(const pb_string *secret, pb_request *request, const c
     return same || pb_fail(err, unauthorized, name, " does not match", NULL);
 }
 
+bool pb_no_polling(pb_config *config, exports_plugboard_element_element_poll_context_t *poll, pb_request *draft,
+                   exports_plugboard_element_element_http_response_t *response, const char *message, pb_error *err) {
+    exports_plugboard_element_element_config_free(config);
+    exports_plugboard_element_element_poll_context_free(poll);
+    if (draft != NULL) exports_plugboard_element_element_http_request_free(draft);
+    if (response != NULL) exports_plugboard_element_element_http_response_free(response);
+    return pb_fail(err, PLUGBOARD_ELEMENT_TYPES_ELEMENT_ERROR_UNSUPPORTED, message, NULL);
+}
+
 pb_string pb_text_member(json_span object, const char *name) {
     json_span value;
     if (!json_member(object, name, &value)) return pb_copy("", 0);

@@ -64,6 +64,13 @@ void pb_log(uint8_t level, const char *text);
 bool pb_verify_hmac_sha256(const pb_string *secret, pb_request *request, const char *name, pb_encoding encoding,
                            pb_error *err);
 
+/* The answer of an element that does not poll, for both polling exports:
+ * frees their arguments (`draft` is prepare-poll's, `response` map-poll's;
+ * the other is NULL) and sets *err to unsupported with `message`; returns
+ * false. */
+bool pb_no_polling(pb_config *config, exports_plugboard_element_element_poll_context_t *poll, pb_request *draft,
+                   exports_plugboard_element_element_http_response_t *response, const char *message, pb_error *err);
+
 /* Member `name` of a validated JSON object as text, for returning: a string
  * decoded, a number as written, anything else (or nothing) empty. */
 pb_string pb_text_member(json_span object, const char *name);
