@@ -18,6 +18,7 @@ use sha2::Sha256;
 
 use crate::support::connectwise::FakeConnectWise;
 use crate::support::host::{webhook_path, HostOptions, TestHost};
+use crate::support::receiver::Receiver;
 use crate::support::tls::TestCa;
 use crate::support::{repo_root, wait_until, write_atomic};
 
@@ -398,9 +399,15 @@ async fn a_scaffolded_c_element_builds_and_hot_reloads() {
 
 /// Scaffolds, builds and tests each (language, name) in `names`, puts the
 /// components into a running host's plugin folder, waits until each is
-/// loaded, and checks that its signed sample webhook becomes its event.
+/// loaded, and checks that its signed sample webhook becomes its event,
+/// delivered to the instance's receiver.
 async fn scaffolds_build_and_hot_reload(names: &[(&str, &str)]) {
-    let host = TestHost::start(HostOptions::default()).await;
+    let receiver = Receiver::start().await;
+    let host = TestHost::start(HostOptions {
+        allow_private: Some("127.0.0.0/8".into()),
+        ..HostOptions::default()
+    })
+    .await;
     let root = tempfile::tempdir().unwrap();
     for (language, name) in names {
         let wasm = scaffold_and_build(root.path(), language, name).await;
@@ -434,7 +441,10 @@ async fn scaffolds_build_and_hot_reload(names: &[(&str, &str)]) {
         let id = create_instance(
             &host,
             name,
-            json!({format!("{name}.webhook.secret"): secret}),
+            json!({
+                format!("{name}.webhook.secret"): secret,
+                "event.notification.callback.url": receiver.url(),
+            }),
         )
         .await;
         let body = br#"{"id": "42", "type": "ticket", "action": "created"}"#.to_vec();
@@ -445,5 +455,22 @@ async fn scaffolds_build_and_hot_reload(names: &[(&str, &str)]) {
         let forged = [("x-signature", base64(&hmac_sha256(b"other", &body)))];
         let expected = [("CREATED", "ticket", "42")];
         assert_verifies_and_maps(&host, name, id, body, &signed, &forged, &expected).await;
+        let delivered = wait_until(
+            "the sample webhook's notification to be delivered",
+            Duration::from_secs(30),
+            || async {
+                receiver.received().into_iter().find(|r| {
+                    let message = &r.json()["message"];
+                    message["elementKey"] == *name && message["instanceId"] == id
+                })
+            },
+        )
+        .await;
+        let event = &delivered.json()["message"]["events"][0];
+        assert_eq!(
+            (&event["eventType"], &event["objectId"]),
+            (&json!("CREATED"), &json!("42")),
+            "{name}: {event}"
+        );
     }
 }
