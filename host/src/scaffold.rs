@@ -1,10 +1,11 @@
 //! `plugboard plugins new`: a ready-to-build element plugin project in Rust,
-//! JavaScript or Python, from templates shipped inside the binary.
+//! JavaScript, Python or C, from templates shipped inside the binary.
 //!
 //! The templates are real files under `host/templates/`, embedded with
 //! `include_str!`; `{{name}}` (the element key) and `{{title}}` (its human
 //! name) in them are filled in. Every project also gets the WIT contract this
-//! binary implements (`wit/element.wit`), a README, a `build.sh` that
+//! binary implements (`wit/element.wit`), a README (a C project also the
+//! JSON reader and helpers of the bundled C element, `plugins/linear/src/`), a `build.sh` that
 //! finds or installs its toolchain and writes `dist/<name>.wasm`, which
 //! `plugboard plugins check` accepts unchanged, and a `test.sh` that runs
 //! the sample requests in `tests/` through `plugboard plugins run` against
@@ -33,6 +34,8 @@ pub enum Language {
     /// Python, with componentize-py.
     #[value(alias = "py")]
     Python,
+    /// C, with clang, wasi-libc and `wit-bindgen c`.
+    C,
 }
 
 /// One file of a template: where it goes in the project, and its text.
@@ -70,6 +73,29 @@ const JS: &[TemplateFile] = &[
     template!("js", "gitignore" => ".gitignore"),
 ];
 
+/// A file of the bundled C element's `plugins/linear/src/`, shipped as the
+/// project's `src/<file>`.
+macro_rules! linear_source {
+    ($file:literal) => {
+        TemplateFile {
+            path: concat!("src/", $file),
+            text: include_str!(concat!("../../plugins/linear/src/", $file)),
+        }
+    };
+}
+
+const C: &[TemplateFile] = &[
+    template!("c", "src/element.c"),
+    template!("c", "build.sh"),
+    template!("c", "gitignore" => ".gitignore"),
+    // The strict JSON reader and the helpers of the bundled C element, the
+    // same files.
+    linear_source!("json.c"),
+    linear_source!("json.h"),
+    linear_source!("plugboard.c"),
+    linear_source!("plugboard.h"),
+];
+
 /// The sample requests, their expectations and the test command, the same
 /// for every language.
 const TESTS: &[TemplateFile] = &[
@@ -97,6 +123,7 @@ impl Language {
             Self::Rust => RUST,
             Self::Js => JS,
             Self::Python => PYTHON,
+            Self::C => C,
         }
     }
 
@@ -105,6 +132,7 @@ impl Language {
             Self::Rust => "Rust",
             Self::Js => "JavaScript",
             Self::Python => "Python",
+            Self::C => "C",
         }
     }
 
@@ -114,6 +142,7 @@ impl Language {
             Self::Rust => "src/lib.rs",
             Self::Js => "src/index.js",
             Self::Python => "src/app.py",
+            Self::C => "src/element.c",
         }
     }
 }
@@ -213,7 +242,7 @@ fn make_executable(_path: &Path) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    const ALL: [Language; 3] = [Language::Rust, Language::Js, Language::Python];
+    const ALL: [Language; 4] = [Language::Rust, Language::Js, Language::Python, Language::C];
 
     #[test]
     fn names_must_be_element_keys() {
@@ -277,6 +306,24 @@ mod tests {
                 assert_eq!(mode & 0o111, 0o111, "{language:?}: build.sh is executable");
             }
         }
+    }
+
+    /// The C template pins the wit-bindgen CLI that the Rust guests' crate
+    /// matches, so C and Rust read the contract with one generator version.
+    #[test]
+    fn the_c_template_pins_the_rust_guests_wit_bindgen() {
+        let pinned = |lock: &str| {
+            let at = lock.find("name = \"wit-bindgen\"\nversion = \"").unwrap();
+            let rest = &lock[at + "name = \"wit-bindgen\"\nversion = \"".len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        };
+        let rust = pinned(include_str!("../templates/rust/Cargo.lock"));
+        assert_eq!(rust, pinned(include_str!("../../plugins/Cargo.lock")));
+        let c_build = C.iter().find(|f| f.path == "build.sh").unwrap().text;
+        assert!(
+            c_build.contains(&format!("\nWIT_BINDGEN_VERSION={rust}\n")),
+            "host/templates/c/build.sh must pin wit-bindgen {rust}"
+        );
     }
 
     #[test]

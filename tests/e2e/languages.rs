@@ -1,13 +1,14 @@
-//! One contract, three languages: the Rust ConnectWise element, the
-//! JavaScript GitHub element and the Python Shopify element — each built from
-//! source by `plugins/build.sh` — take the same path through a running host:
-//! a signed webhook is verified and its normalized events are stored; the
-//! same body under a wrong signature is refused with 401 and stores nothing.
-//! And a project from `plugboard plugins new`, in each language, builds
-//! unchanged and is picked up by a running host through hot reload.
+//! One contract, four languages: the Rust ConnectWise element, the
+//! JavaScript GitHub element, the Python Shopify element and the C Linear
+//! element — each built from source by `plugins/build.sh` — take the same
+//! path through a running host: a signed webhook is verified and its
+//! normalized events are stored; the same body under a wrong signature is
+//! refused with 401 and stores nothing. And a project from `plugboard plugins
+//! new`, in each language, builds unchanged and is picked up by a running
+//! host through hot reload.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -17,6 +18,7 @@ use sha2::Sha256;
 
 use crate::support::connectwise::FakeConnectWise;
 use crate::support::host::{webhook_path, HostOptions, TestHost};
+use crate::support::receiver::Receiver;
 use crate::support::tls::TestCa;
 use crate::support::{repo_root, wait_until, write_atomic};
 
@@ -213,6 +215,122 @@ async fn python_element_verifies_and_maps_webhooks() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn c_element_verifies_and_maps_webhooks() {
+    let host = TestHost::start(HostOptions {
+        plugins: vec!["linear"],
+        ..HostOptions::default()
+    })
+    .await;
+    let secret = "lin_wh_test_secret";
+    let id = create_instance(&host, "linear", json!({"linear.webhook.secret": secret})).await;
+    let issue = json!({
+        "id": "2174add1-f7c8-44e3-bbf3-2d60b5ea8bc9",
+        "title": "Crash on \"save\" \u{e9}t\u{e9} \u{1f600}",
+        "priority": 2,
+        "labelIds": []
+    });
+    let body_at = |sent: Duration| {
+        serde_json::to_vec(&json!({
+            "action": "update",
+            "type": "Issue",
+            "createdAt": "2026-11-27T05:30:00.000Z",
+            "data": issue,
+            "url": "https://linear.app/acme/issue/ENG-42",
+            "webhookTimestamp": sent.as_millis() as u64,
+            "webhookId": "000042e3-d123-4980-b49f-8e140eef9329"
+        }))
+        .unwrap()
+    };
+    let delivery = |body: &[u8], key: &str| {
+        vec![
+            (
+                "linear-delivery",
+                "234d1a4e-b617-4388-90fe-adc3633d6b72".to_string(),
+            ),
+            ("linear-event", "Issue".to_string()),
+            (
+                "linear-signature",
+                hex::encode(hmac_sha256(key.as_bytes(), body)),
+            ),
+        ]
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let body = body_at(now);
+    let (signed, forged) = (delivery(&body, secret), delivery(&body, "not-the-secret"));
+    let expected = [("UPDATED", "Issue", "2174add1-f7c8-44e3-bbf3-2d60b5ea8bc9")];
+    assert_verifies_and_maps(&host, "linear", id, body, &signed, &forged, &expected).await;
+    let entry = &host.events(id).await[0];
+    assert_eq!(
+        entry["events"][0]["date"], "2026-11-27T05:30:00Z",
+        "{entry}"
+    );
+    let detail = host.event(entry["eventId"].as_str().unwrap()).await;
+    assert_eq!(
+        detail["notification"]["message"]["raw"]["data"], issue,
+        "{detail}"
+    );
+
+    // Offline, `plugins run` shows the event's own raw data: the issue, its
+    // text decoded and re-encoded intact, and the delivery id.
+    let dir = tempfile::tempdir().unwrap();
+    let mut request = b"POST /events/linear/1\n".to_vec();
+    for (name, value) in &signed {
+        request.extend_from_slice(format!("{name}: {value}\n").as_bytes());
+    }
+    request.extend_from_slice(b"\n");
+    request.extend_from_slice(&body_at(now));
+    std::fs::write(dir.path().join("signed.http"), &request).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"linear.webhook.secret": secret, "linear.webhook.max-age-seconds": "0"}).to_string(),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plugboard"))
+        .args(["plugins", "run"])
+        .arg(repo_root().join("plugins/dist/linear.wasm"))
+        .arg("--request")
+        .arg(dir.path().join("signed.http"))
+        .arg("--config")
+        .arg(dir.path().join("config.json"))
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert_eq!(shown["events"][0]["raw"], issue, "{shown}");
+    assert_eq!(
+        shown["messageId"], "234d1a4e-b617-4388-90fe-adc3633d6b72",
+        "{shown}"
+    );
+
+    // A replay: signed, but sent an hour ago by the host's clock.
+    let old = body_at(now - Duration::from_secs(3600));
+    let (status, answer) = host
+        .webhook(&webhook_path("linear", id), &delivery(&old, secret), old)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert!(
+        answer
+            .to_string()
+            .contains("webhookTimestamp is 3600 s from the host's clock"),
+        "{answer}"
+    );
+    // Malformed JSON under a good signature names what is wrong and where.
+    let bad = b"{\"action\": \"update\", \"data\": {\"id\": 1,}}".to_vec();
+    let (status, answer) = host
+        .webhook(&webhook_path("linear", id), &delivery(&bad, secret), bad)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer
+            .to_string()
+            .contains("body is not JSON: expected a member name at byte 38"),
+        "{answer}"
+    );
+    assert_eq!(host.events(id).await.len(), 1);
+}
+
 /// Runs a command to completion, panicking with its output if it fails.
 async fn run(what: &str, command: &mut tokio::process::Command) {
     let out = command.output().await.unwrap();
@@ -266,13 +384,31 @@ async fn scaffold_and_build(root: &Path, language: &str, name: &str) -> Vec<u8> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scaffolded_elements_build_and_hot_reload_in_every_language() {
-    let host = TestHost::start(HostOptions::default()).await;
-    let root = tempfile::tempdir().unwrap();
-    let names = [
+    scaffolds_build_and_hot_reload(&[
         ("rust", "scaffold-rust"),
         ("js", "scaffold-js"),
         ("python", "scaffold-python"),
-    ];
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scaffolded_c_element_builds_and_hot_reloads() {
+    scaffolds_build_and_hot_reload(&[("c", "scaffold-c")]).await;
+}
+
+/// Scaffolds, builds and tests each (language, name) in `names`, puts the
+/// components into a running host's plugin folder, waits until each is
+/// loaded, and checks that its signed sample webhook becomes its event,
+/// delivered to the instance's receiver.
+async fn scaffolds_build_and_hot_reload(names: &[(&str, &str)]) {
+    let receiver = Receiver::start().await;
+    let host = TestHost::start(HostOptions {
+        allow_private: Some("127.0.0.0/8".into()),
+        ..HostOptions::default()
+    })
+    .await;
+    let root = tempfile::tempdir().unwrap();
     for (language, name) in names {
         let wasm = scaffold_and_build(root.path(), language, name).await;
         write_atomic(&host.plugins.path().join(format!("{name}.wasm")), &wasm);
@@ -305,7 +441,10 @@ async fn scaffolded_elements_build_and_hot_reload_in_every_language() {
         let id = create_instance(
             &host,
             name,
-            json!({format!("{name}.webhook.secret"): secret}),
+            json!({
+                format!("{name}.webhook.secret"): secret,
+                "event.notification.callback.url": receiver.url(),
+            }),
         )
         .await;
         let body = br#"{"id": "42", "type": "ticket", "action": "created"}"#.to_vec();
@@ -316,5 +455,22 @@ async fn scaffolded_elements_build_and_hot_reload_in_every_language() {
         let forged = [("x-signature", base64(&hmac_sha256(b"other", &body)))];
         let expected = [("CREATED", "ticket", "42")];
         assert_verifies_and_maps(&host, name, id, body, &signed, &forged, &expected).await;
+        let delivered = wait_until(
+            "the sample webhook's notification to be delivered",
+            Duration::from_secs(30),
+            || async {
+                receiver.received().into_iter().find(|r| {
+                    let message = &r.json()["message"];
+                    message["elementKey"] == *name && message["instanceId"] == id
+                })
+            },
+        )
+        .await;
+        let event = &delivered.json()["message"]["events"][0];
+        assert_eq!(
+            (&event["eventType"], &event["objectId"]),
+            (&json!("CREATED"), &json!("42")),
+            "{name}: {event}"
+        );
     }
 }
