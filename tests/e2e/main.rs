@@ -38,6 +38,8 @@ mod instances_api;
 mod isolation;
 mod languages;
 mod observability;
+/// Ordered delivery per object: a failing one holds back only its object.
+mod ordered_delivery;
 mod polling;
 mod propagation;
 // Three real replicas on one PostgreSQL: kills, freezes, database crashes, propagation, partitions.

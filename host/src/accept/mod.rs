@@ -36,6 +36,9 @@ pub struct Recipient<'a> {
     pub format: Format,
     /// Which events the instance is notified of.
     pub filter: &'a EventFilter,
+    /// Whether the instance delivers in order per object: then each
+    /// notification is about one object, and carries its ordering key.
+    pub ordered: bool,
 }
 
 /// What an inbound webhook's plugin returned, accepted: its events
@@ -54,7 +57,10 @@ pub fn webhook(
     let events = normalize(events, plugin_raw, received_at)?;
     let raw = raw_json(plugin_raw, body);
     let (kept, filtered) = recipient.filter.split(events);
-    let mut all = notifications(recipient, Source::Webhook, &kept, &raw, false);
+    let mut all: Vec<NewNotification> = per_object(recipient, kept)
+        .iter()
+        .flat_map(|events| notifications(recipient, Source::Webhook, events, &raw, false))
+        .collect();
     all.extend(notifications(
         recipient,
         Source::Webhook,
@@ -78,7 +84,10 @@ pub fn poll_page(
     events: Vec<NewEvent>,
 ) -> ReceiptStatus {
     let (kept, filtered) = recipient.filter.split(events);
-    let mut all = page_notifications(recipient, resource, &kept, false);
+    let mut all: Vec<NewNotification> = per_object(recipient, kept)
+        .iter()
+        .flat_map(|events| page_notifications(recipient, resource, events, false))
+        .collect();
     all.extend(page_notifications(recipient, resource, &filtered, true));
     ReceiptStatus::Accepted { notifications: all }
 }
@@ -101,8 +110,38 @@ fn page_notifications(
         .collect()
 }
 
+/// The events as they are in one group, or, for an ordered recipient, in
+/// one group per object (type and id), each in the order given, the groups
+/// in the order of their objects' first events: a notification is then
+/// about one object, so an object waiting for a failing notification holds
+/// back no other object's events.
+fn per_object(recipient: &Recipient<'_>, events: Vec<NewEvent>) -> Vec<Vec<NewEvent>> {
+    if !recipient.ordered {
+        return vec![events];
+    }
+    let mut groups: Vec<Vec<NewEvent>> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for event in events {
+        let key = (event.object_type.clone(), event.object_id.clone());
+        let at = *index.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at].push(event);
+    }
+    groups
+}
+
+/// The ordering key of a notification about one object: its type and id as
+/// a JSON array, which no two different objects share.
+fn order_key(event: &NewEvent) -> String {
+    serde_json::to_string(&[&event.object_type, &event.object_id]).expect("two strings serialize")
+}
+
 /// The outbox rows for `events`, each body built once; `filtered` marks
-/// them as left out by the instance's filter.
+/// them as left out by the instance's filter. For an ordered recipient the
+/// events are about one object (see [`per_object`]) and the rows carry its
+/// ordering key.
 fn notifications<R: Serialize + ?Sized>(
     recipient: &Recipient<'_>,
     source: Source,
@@ -111,6 +150,10 @@ fn notifications<R: Serialize + ?Sized>(
     filtered: bool,
 ) -> Vec<NewNotification> {
     let format = recipient.format;
+    let key = events
+        .first()
+        .filter(|_| recipient.ordered && !filtered)
+        .map(order_key);
     notification::prepare(&recipient.instance, source, format, events, raw)
         .into_iter()
         .map(|n| NewNotification {
@@ -124,6 +167,7 @@ fn notifications<R: Serialize + ?Sized>(
             event_count: n.event_count as u32,
             events: n.events,
             filtered,
+            order_key: key.clone(),
         })
         .collect()
 }
@@ -161,13 +205,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn filtered_events_go_into_notifications_of_their_own() {
-        let filter = EventFilter {
-            object_types: Some(BTreeSet::from(["ticket".to_string()])),
-            event_types: None,
-        };
-        let recipient = Recipient {
+    /// Instance 7's recipient with `filter`, ordered or not.
+    fn recipient(filter: &EventFilter, ordered: bool) -> Recipient<'_> {
+        Recipient {
             instance: InstanceInfo {
                 id: 7,
                 name: "acme",
@@ -175,8 +215,18 @@ mod tests {
                 element_key: "connectwise",
             },
             format: Format::CloudElements,
-            filter: &filter,
+            filter,
+            ordered,
+        }
+    }
+
+    #[test]
+    fn filtered_events_go_into_notifications_of_their_own() {
+        let filter = EventFilter {
+            object_types: Some(BTreeSet::from(["ticket".to_string()])),
+            event_types: None,
         };
+        let recipient = recipient(&filter, false);
         // 12 tickets and 3 contacts, interleaved: 10 + 2 kept, 3 filtered.
         let events = (0..15)
             .map(|i| event(if i % 5 == 4 { "contact" } else { "ticket" }, i))
@@ -194,5 +244,51 @@ mod tests {
         assert!(filtered.events.iter().all(|e| e.object_type == "contact"));
         let body: serde_json::Value = serde_json::from_slice(&filtered.body).unwrap();
         assert_eq!(body["message"]["raw"]["items"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn ordered_recipients_get_one_object_per_notification_with_its_key() {
+        let filter = EventFilter::default();
+        let recipient = recipient(&filter, true);
+        // Ticket 1 twice, contact 1 (same id, other type), ticket 2.
+        let objects = [("ticket", 1), ("contact", 1), ("ticket", 1), ("ticket", 2)];
+        let ReceiptStatus::Accepted { notifications } = webhook_events(&recipient, &objects) else {
+            panic!("a webhook is accepted");
+        };
+        let shape: Vec<(u32, Option<&str>)> = notifications
+            .iter()
+            .map(|n| (n.event_count, n.order_key.as_deref()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (2, Some(r#"["ticket","1"]"#)),
+                (1, Some(r#"["contact","1"]"#)),
+                (1, Some(r#"["ticket","2"]"#)),
+            ]
+        );
+
+        let unordered = super::tests::recipient(&filter, false);
+        let objects = [("ticket", 1), ("ticket", 2)];
+        let ReceiptStatus::Accepted { notifications } = webhook_events(&unordered, &objects) else {
+            panic!("a webhook is accepted");
+        };
+        assert_eq!(notifications.len(), 1);
+        assert_eq!(notifications[0].order_key, None);
+    }
+
+    /// A webhook's events as a plugin returns them: `(object type, id)`.
+    fn webhook_events(recipient: &Recipient<'_>, objects: &[(&str, u32)]) -> ReceiptStatus {
+        let events = objects
+            .iter()
+            .map(|(object_type, id)| crate::runtime::NormalizedEvent {
+                event_type: crate::runtime::EventType::Updated,
+                object_type: (*object_type).into(),
+                object_id: id.to_string(),
+                date: "2024-05-01T12:00:00Z".into(),
+                raw: "{}".into(),
+            })
+            .collect();
+        webhook(recipient, events, None, b"{}", OffsetDateTime::now_utc()).unwrap()
     }
 }

@@ -12,9 +12,14 @@
 //! - **At least once.** A notification leaves the outbox only after a 2xx.
 //!   A crash between sending and recording sends it again, with the same
 //!   `eventId` (receivers de-duplicate on `webhook-id` / `Elements-Webhook-Id`).
-//! - **No ordering guarantee.** Notifications are sent oldest-due first, but
-//!   several are in flight at once and retries overtake nothing; receivers
-//!   order by each event's `date`.
+//! - **Ordering only where asked for.** By default notifications are sent
+//!   oldest-due first, several in flight at once, and a retry holds back
+//!   nothing; receivers order by each event's `date`. An instance with
+//!   `event.notification.ordered` gets one notification per object, and of
+//!   the unsettled notifications about one object exactly one is due or in
+//!   flight at a time, in the order they were accepted; a retrying one holds
+//!   back only its own object, and the next goes when it is delivered or
+//!   dead-lettered (the store keeps the line; the README states the guarantee).
 //! - **Bounded pressure.** At most `max_in_flight` requests overall and
 //!   `per_host` per destination host, so one slow receiver cannot starve
 //!   the others. 3xx is a failure (redirects are never followed); 410 Gone
@@ -116,7 +121,7 @@ impl Delivery {
         let follower = tokio::spawn(follow(instances.clone(), wake.clone()));
         let config = Arc::new(config);
         let (stop, stop_rx) = watch::channel(None);
-        let (recorder, recorder_task) = recorder::start(store.clone());
+        let (recorder, recorder_task) = recorder::start(store.clone(), wake.clone());
         let dispatcher = dispatch::Dispatcher {
             store: store.clone(),
             instances,

@@ -1,8 +1,12 @@
 //! Writes delivery attempts to the store in batches: every attempt that
 //! finished while the previous batch was being written goes into the next
 //! transaction, so recording keeps up with thousands of deliveries a second.
+//! An attempt that settles an ordered notification may make the next one of
+//! its object due: the dispatcher is woken for it.
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Notify};
 
 use crate::store::{AttemptRecord, Store};
 
@@ -12,15 +16,19 @@ const MAX_BATCH: usize = 1024;
 /// Where finished attempts are sent.
 pub(super) type Recorder = mpsc::UnboundedSender<AttemptRecord>;
 
-/// Starts the recorder task.
-pub(super) fn start(store: Store) -> (Recorder, tokio::task::JoinHandle<()>) {
+/// Starts the recorder task; `wake` wakes the dispatcher.
+pub(super) fn start(store: Store, wake: Arc<Notify>) -> (Recorder, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<AttemptRecord>();
     let task = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let records = std::mem::take(&mut batch);
             let n = records.len();
-            match store.record_attempts(records).await {
+            let result = store.record_attempts(records).await;
+            if result.as_ref().is_ok_and(|r| r.released > 0) {
+                wake.notify_one();
+            }
+            match result {
                 Ok(recorded) if !recorded.stale.is_empty() => {
                     crate::telemetry::metrics::delivery_outcomes_stale(recorded.stale.len());
                     // Their lease ended (or a redelivery took them) before

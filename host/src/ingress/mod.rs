@@ -204,6 +204,7 @@ async fn handle(
                 },
                 format: settings.format,
                 filter: &settings.filter,
+                ordered: settings.ordered,
             };
             let accepted = accept::webhook(
                 &recipient,

@@ -36,6 +36,9 @@ pub struct EventSettings {
     pub format: Format,
     /// `event.objects` and `event.types`: which events are notified.
     pub filter: EventFilter,
+    /// `event.notification.ordered`: notifications about the same object
+    /// are delivered one at a time, in the order they were accepted.
+    pub ordered: bool,
 }
 
 fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
@@ -67,12 +70,16 @@ pub const EVENT_KEYS: &[&str] = &[
     "event.notification.signature.key",
     "event.notification.format",
     "event.notification.type",
+    ORDERED_KEY,
     "event.poller.refresh_interval",
     "event.poller.configuration",
     OBJECTS_KEY,
     TYPES_KEY,
     super::resources::URLS_KEY,
 ];
+
+/// Whether notifications about the same object are delivered in order.
+const ORDERED_KEY: &str = "event.notification.ordered";
 
 /// Cloud Elements' key for the object types an instance is notified of:
 /// comma-separated, `*` or absent for all.
@@ -149,6 +156,7 @@ impl EventSettings {
             poller_configuration: None,
             format: Format::CloudElements,
             filter: EventFilter::default(),
+            ordered: false,
         }
     }
 
@@ -256,6 +264,7 @@ impl EventSettings {
             poller_configuration,
             format,
             filter: filter(config)?,
+            ordered: boolean(config, ORDERED_KEY)?.unwrap_or(false),
         })
     }
 }
@@ -287,6 +296,26 @@ mod tests {
             "event.notification.callback.url": "http://localhost:9/x", "event.poller.refresh_interval": 1,
             "event.poller.configuration": {"a": {"url": "/y"}}})).unwrap();
         assert_eq!(s.vendor_type, VendorType::Polling);
+    }
+
+    #[test]
+    fn ordered_delivery_is_off_unless_asked_for() {
+        assert!(!parse(json!({})).unwrap().ordered);
+        assert!(
+            parse(json!({"event.notification.ordered": "true"}))
+                .unwrap()
+                .ordered
+        );
+        assert!(
+            parse(json!({"event.notification.ordered": true}))
+                .unwrap()
+                .ordered
+        );
+        let err = parse(json!({"event.notification.ordered": "yes"})).unwrap_err();
+        assert!(
+            err.to_string().contains("event.notification.ordered"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -106,6 +106,7 @@ fn receipt(
         },
         format: plan.settings.format,
         filter: &plan.settings.filter,
+        ordered: plan.settings.ordered,
     };
     let path = url::Url::parse(&request.url)
         .map(|u| u.path().to_string())

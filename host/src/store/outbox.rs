@@ -12,6 +12,15 @@
 use bytes::Bytes;
 use time::OffsetDateTime;
 
+/// `next_attempt_at` of notifications whose instance's delivery is paused:
+/// never due until delivery resumes.
+pub(super) const PARKED: i64 = i64::MAX;
+
+/// `next_attempt_at` of an ordered notification waiting for the one before
+/// it about the same object to settle (see [`NewNotification::order_key`]):
+/// never due until that one is delivered or dead-lettered.
+pub(super) const WAITING: i64 = i64::MAX - 1;
+
 /// Where a notification's events came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NotificationSource {
@@ -49,6 +58,12 @@ pub struct NewNotification {
     /// Left out by the instance's event filter: stored settled (never
     /// claimed, pruned like delivered ones) until a redelivery sends it.
     pub filtered: bool,
+    /// For an instance with ordered delivery: the object the notification
+    /// is about (every event of it is about that one object). Of the
+    /// unsettled notifications with the same key and instance, only one is
+    /// due or in flight at a time, the others wait in the order they were
+    /// accepted; `None` for unordered delivery.
+    pub order_key: Option<String>,
 }
 
 /// What one event of a notification is about: the fields the event log is
@@ -182,6 +197,8 @@ pub struct RecordedAttempts {
     /// Notifications whose attempt was not written because their lease had
     /// passed to another claim (or a redelivery) meanwhile: 0 rows affected.
     pub stale: Vec<String>,
+    /// Ordered notifications made due because the one before them settled.
+    pub released: u64,
 }
 
 /// A recorded attempt, as the event log shows it.

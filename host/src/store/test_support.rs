@@ -96,6 +96,7 @@ pub(super) fn notification(id: &str) -> NewNotification {
             object_id: "42".into(),
         }],
         filtered: false,
+        order_key: None,
     }
 }
 

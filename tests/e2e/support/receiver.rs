@@ -52,6 +52,8 @@ pub enum Answer {
 #[derive(Default)]
 struct Inner {
     got: Vec<Received>,
+    /// Answers for requests whose body contains a needle, used first.
+    by_body: Vec<(Vec<u8>, VecDeque<Answer>)>,
     script: VecDeque<Answer>,
     default: Option<Answer>,
 }
@@ -87,6 +89,16 @@ impl Receiver {
         self.inner.lock().unwrap().script.extend(answers);
     }
 
+    /// Answers the next requests whose body contains `needle` with
+    /// `answers`, in order, before any other script.
+    pub fn script_for_body(&self, needle: &str, answers: impl IntoIterator<Item = Answer>) {
+        self.inner
+            .lock()
+            .unwrap()
+            .by_body
+            .push((needle.as_bytes().to_vec(), answers.into_iter().collect()));
+    }
+
     /// Answers every unscripted request with this (default: 200).
     pub fn always(&self, answer: Answer) {
         self.inner.lock().unwrap().default = Some(answer);
@@ -119,13 +131,20 @@ async fn handle(
 ) -> Response {
     let answer = {
         let mut i = inner.lock().unwrap();
+        let for_body = i
+            .by_body
+            .iter_mut()
+            .find(|(needle, answers)| {
+                !answers.is_empty() && body.windows(needle.len()).any(|w| w == &needle[..])
+            })
+            .and_then(|(_, answers)| answers.pop_front());
         i.got.push(Received {
             headers,
             body,
             at: Instant::now(),
         });
-        i.script
-            .pop_front()
+        for_body
+            .or_else(|| i.script.pop_front())
             .or_else(|| i.default.clone())
             .unwrap_or(Answer::Status(200, None))
     };

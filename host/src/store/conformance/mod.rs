@@ -9,6 +9,7 @@
 
 mod filters;
 mod instances;
+mod ordering;
 mod outbox;
 mod polls;
 mod prune;
@@ -88,6 +89,10 @@ macro_rules! conformance_suite {
                 search::a_redelivery_by_search_queues_every_match_in_chunks,
                 filters::a_filtered_notification_is_settled_until_redelivered,
                 filters::filtered_notifications_are_pruned_like_delivered_ones,
+                ordering::one_notification_per_object_at_a_time_in_order,
+                ordering::a_redelivery_goes_to_the_end_of_its_objects_line,
+                ordering::a_pause_keeps_the_line,
+                ordering::ordered_notifications_stored_while_the_head_settles_all_go,
                 polls::a_page_stores_its_notifications_and_checkpoint,
                 polls::checkpoints_only_move_forward,
                 polls::a_failing_page_stores_nothing,

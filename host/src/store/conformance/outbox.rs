@@ -13,7 +13,8 @@ use super::TestStore;
 
 const LEASE: Duration = Duration::from_secs(30);
 
-fn outcome(n: &DueNotification, next: AttemptNext) -> AttemptRecord {
+/// The record of an attempt on `n` (200 if delivered, else 500).
+pub(super) fn outcome(n: &DueNotification, next: AttemptNext) -> AttemptRecord {
     AttemptRecord {
         notification_id: n.id.clone(),
         lease: n.lease.clone(),

@@ -6,6 +6,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::super::error::{Result, StoreError};
+use super::super::outbox::WAITING;
 use super::super::outbox::{
     DeliveryState, NotificationQuery, NotificationSource, OutboxDepth, StoredAttempt,
     StoredNotification,
@@ -13,7 +14,6 @@ use super::super::outbox::{
 use super::super::search::{self, Arg};
 use super::super::timestamp::from_millis;
 use super::error::get as col;
-use super::outbox::PARKED;
 
 /// Pending and dead-lettered counts (each counted on the partial index of
 /// unsettled notifications).
@@ -59,7 +59,7 @@ fn from_row(row: &Row) -> Result<StoredNotification> {
         attempts: small(col(row, 5)?),
         total_attempts: small(col(row, 13)?),
         next_attempt_at: match col::<Option<i64>>(row, 6)? {
-            Some(t) if state == DeliveryState::Pending && t != PARKED => Some(from_millis(t)?),
+            Some(t) if state == DeliveryState::Pending && t < WAITING => Some(from_millis(t)?),
             _ => None,
         },
         last_status: col::<Option<i64>>(row, 7)?.and_then(|s| u16::try_from(s).ok()),

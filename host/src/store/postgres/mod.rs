@@ -18,6 +18,7 @@ mod eventlog;
 mod instances;
 mod leases;
 mod listen;
+mod ordering;
 mod outbox;
 mod polls;
 mod receipts;
@@ -203,7 +204,20 @@ impl Backend for PostgresStore {
     }
 
     async fn redeliver(&self, target: Redeliver, now_ms: i64) -> Result<u64> {
-        outbox::redeliver(&self.client().await?, &target, now_ms).await
+        let mut client = self.client().await?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let tx = client.transaction().await?;
+            match outbox::redeliver(&tx, &target, now_ms).await {
+                Ok(changed) => {
+                    tx.commit().await?;
+                    return Ok(changed);
+                }
+                Err(e) if tries < TRIES && error::is_transient(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn prune_delivered(&self, before_ms: i64, limit: usize) -> Result<u64> {

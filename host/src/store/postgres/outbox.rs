@@ -12,14 +12,11 @@ use uuid::Uuid;
 
 use super::super::error::Result;
 use super::super::outbox::{
-    AttemptRecord, DueNotification, EventKey, NewNotification, RecordedAttempts, Redeliver,
+    AttemptNext, AttemptRecord, DueNotification, EventKey, NewNotification, RecordedAttempts,
+    Redeliver, PARKED, WAITING,
 };
 use super::super::timestamp::to_millis;
 use super::error::get as col;
-
-/// `next_attempt_at` of notifications whose instance's delivery is paused:
-/// never due until delivery resumes.
-pub(super) const PARKED: i64 = i64::MAX;
 
 /// One notification to insert, with what it belongs to.
 pub(super) struct NotificationRow<'a> {
@@ -33,7 +30,8 @@ pub(super) struct NotificationRow<'a> {
 
 /// Inserts notifications in one statement: due at once, or parked if their
 /// instance's delivery is paused (as the caller read it holding the
-/// instance's lock, so a pause can never be missed); filtered ones settled.
+/// instance's lock, so a pause can never be missed); filtered ones settled;
+/// ordered ones in line behind the unsettled ones with the same key.
 pub(super) async fn insert(
     client: &impl GenericClient,
     rows: &[NotificationRow<'_>],
@@ -58,24 +56,36 @@ pub(super) async fn insert(
         .map(|r| i64::from(r.notification.event_count))
         .collect();
     let created: Vec<i64> = rows.iter().map(|r| r.created_at).collect();
+    // An ordered one is stored waiting; `release` below lets it go if it is
+    // the first of its key.
     let due: Vec<i64> = rows
         .iter()
-        .map(|r| if r.parked { PARKED } else { r.created_at })
+        .map(|r| match (&r.notification.order_key, r.parked) {
+            (Some(_), _) => WAITING,
+            (None, true) => PARKED,
+            (None, false) => r.created_at,
+        })
         .collect();
     let filtered: Vec<bool> = rows.iter().map(|r| r.notification.filtered).collect();
+    let keys: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.notification.order_key.as_deref())
+        .collect();
     // A filtered one is settled at once: never due, pruned like a
     // delivered one.
     let stmt = client
         .prepare_cached(
             "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
-             event_count, status, attempts, next_attempt_at, created_at, delivered_at, filtered) \
+             event_count, status, attempts, next_attempt_at, created_at, delivered_at, filtered, \
+             order_key) \
              SELECT n.id, n.instance_id, n.receipt_id, n.source, n.content_type, n.body, \
              n.event_count, CASE WHEN n.filtered THEN 'delivered' ELSE 'pending' END, 0, n.due, \
-             n.created_at, CASE WHEN n.filtered THEN n.created_at END, n.filtered \
+             n.created_at, CASE WHEN n.filtered THEN n.created_at END, n.filtered, n.order_key \
              FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-                         $6::bytea[], $7::int8[], $8::int8[], $9::int8[], $10::bool[]) \
+                         $6::bytea[], $7::int8[], $8::int8[], $9::int8[], $10::bool[], \
+                         $11::text[]) \
                   AS n(id, instance_id, receipt_id, source, content_type, body, event_count, \
-                       created_at, due, filtered)",
+                       created_at, due, filtered, order_key)",
         )
         .await?;
     client
@@ -83,11 +93,19 @@ pub(super) async fn insert(
             &stmt,
             &[
                 &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created, &due,
-                &filtered,
+                &filtered, &keys,
             ],
         )
         .await?;
-    insert_events(client, rows).await
+    insert_events(client, rows).await?;
+    let ordered: Vec<(i64, &str)> = rows
+        .iter()
+        .filter_map(|r| Some((r.instance_id, r.notification.order_key.as_deref()?)))
+        .collect();
+    if let Some(now) = rows.iter().map(|r| r.created_at).max() {
+        super::ordering::release(client, &ordered, now).await?;
+    }
+    Ok(())
 }
 
 /// Inserts what the notifications' events are about, in one statement.
@@ -118,8 +136,9 @@ async fn insert_events(client: &impl GenericClient, rows: &[NotificationRow<'_>]
     Ok(())
 }
 
-/// Parks (`paused = true`) every pending notification of an instance, or
-/// makes the parked ones due at `now_ms` again.
+/// Parks (`paused = true`) every pending notification of an instance (but
+/// those waiting their turn, which stay in line), or makes the parked ones
+/// due at `now_ms` again.
 pub(super) async fn park(
     client: &impl GenericClient,
     instance_id: i64,
@@ -130,10 +149,12 @@ pub(super) async fn park(
         let stmt = client
             .prepare_cached(
                 "UPDATE notifications SET next_attempt_at = $2 \
-                 WHERE instance_id = $1 AND status = 'pending'",
+                 WHERE instance_id = $1 AND status = 'pending' AND next_attempt_at <> $3",
             )
             .await?;
-        client.execute(&stmt, &[&instance_id, &PARKED]).await?;
+        client
+            .execute(&stmt, &[&instance_id, &PARKED, &WAITING])
+            .await?;
     } else {
         let stmt = client
             .prepare_cached(
@@ -228,10 +249,10 @@ pub(super) async fn record_attempts(
              FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], \
                          $6::int8[], $7::text[]) AS u(id, status, error, state, next, delivered, lease) \
              WHERE n.id = u.id AND n.lease_token = u.lease \
-             RETURNING n.id, u.lease",
+             RETURNING n.id, u.lease, n.instance_id, n.order_key",
         )
         .await?;
-    let applied: std::collections::HashSet<(String, String)> = tx
+    let rows = tx
         .query(
             &update,
             &[
@@ -245,10 +266,16 @@ pub(super) async fn record_attempts(
                 &PARKED,
             ],
         )
-        .await?
-        .iter()
-        .map(|row| Ok((col::<String>(row, 0)?, col::<String>(row, 1)?)))
-        .collect::<Result<_>>()?;
+        .await?;
+    let mut applied = std::collections::HashSet::with_capacity(rows.len());
+    let mut keys = std::collections::HashMap::new();
+    for row in &rows {
+        let id = col::<String>(row, 0)?;
+        if let Some(key) = col::<Option<String>>(row, 3)? {
+            keys.insert(id.clone(), (col::<i64>(row, 2)?, key));
+        }
+        applied.insert((id, col::<String>(row, 1)?));
+    }
     let mut recorded = RecordedAttempts::default();
     let mut kept = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -266,6 +293,15 @@ pub(super) async fn record_attempts(
     if kept.is_empty() {
         return Ok(recorded);
     }
+    // A settled ordered notification lets the next of its key go.
+    let settled: Vec<(i64, &str)> = kept
+        .iter()
+        .filter(|r| matches!(r.next, AttemptNext::Delivered | AttemptNext::Dead))
+        .filter_map(|r| keys.get(&r.notification_id))
+        .map(|(instance, key)| (*instance, key.as_str()))
+        .collect();
+    let now = super::super::timestamp::to_millis(time::OffsetDateTime::now_utc());
+    recorded.released = super::ordering::release(tx, &settled, now).await?;
     let ids: Vec<&str> = kept.iter().map(|r| r.notification_id.as_str()).collect();
     let at: Vec<i64> = kept.iter().map(|r| to_millis(r.attempted_at)).collect();
     let status: Vec<Option<i64>> = kept.iter().map(|r| r.status_code.map(i64::from)).collect();
@@ -286,43 +322,52 @@ pub(super) async fn record_attempts(
     Ok(recorded)
 }
 
-/// Makes notifications due again now with a fresh attempt cycle; returns how many.
+/// Makes notifications due again now with a fresh attempt cycle, ordered
+/// ones back in line behind the unsettled ones of their key (so this runs
+/// in the caller's transaction); returns how many.
 pub(super) async fn redeliver(
-    client: &impl GenericClient,
+    tx: &deadpool_postgres::Transaction<'_>,
     target: &Redeliver,
     now_ms: i64,
 ) -> Result<u64> {
-    Ok(match target {
+    let rows = match target {
         Redeliver::One(id) => {
-            let stmt = client
+            let stmt = tx
                 .prepare_cached(
                     "UPDATE notifications SET status = 'pending', attempts = 0, \
-                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL, filtered = false WHERE id = $1",
+                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL, \
+                     filtered = false WHERE id = $1 RETURNING id",
                 )
                 .await?;
-            client.execute(&stmt, &[id, &now_ms]).await?
+            tx.query(&stmt, &[id, &now_ms]).await?
         }
         Redeliver::DeadOf(instance) => {
-            let stmt = client
+            let stmt = tx
                 .prepare_cached(
                     "UPDATE notifications SET status = 'pending', attempts = 0, \
                      next_attempt_at = $2, lease_token = NULL \
-                     WHERE instance_id = $1 AND status = 'dead'",
+                     WHERE instance_id = $1 AND status = 'dead' RETURNING id",
                 )
                 .await?;
-            client.execute(&stmt, &[instance, &now_ms]).await?
+            tx.query(&stmt, &[instance, &now_ms]).await?
         }
         Redeliver::Ids(ids) => {
-            let stmt = client
+            let stmt = tx
                 .prepare_cached(
                     "UPDATE notifications SET status = 'pending', attempts = 0, \
-                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL, filtered = false \
-                     WHERE id = ANY($1)",
+                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL, \
+                     filtered = false WHERE id = ANY($1) RETURNING id",
                 )
                 .await?;
-            client.execute(&stmt, &[ids, &now_ms]).await?
+            tx.query(&stmt, &[ids, &now_ms]).await?
         }
-    })
+    };
+    let changed = rows
+        .iter()
+        .map(|row| col::<String>(row, 0))
+        .collect::<Result<Vec<_>>>()?;
+    super::ordering::requeue(tx, &changed, now_ms).await?;
+    Ok(changed.len() as u64)
 }
 
 /// Deletes at most `limit` notifications delivered before `before_ms`;

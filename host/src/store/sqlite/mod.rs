@@ -14,6 +14,7 @@ mod connection;
 mod error;
 mod instances;
 mod options;
+mod ordering;
 mod outbox;
 mod polls;
 mod reader;

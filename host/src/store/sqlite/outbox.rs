@@ -8,20 +8,17 @@ use uuid::Uuid;
 
 use super::super::error::{Result, StoreError};
 use super::super::outbox::{
-    AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
+    AttemptNext, AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
     NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
-    StoredNotification,
+    StoredNotification, PARKED, WAITING,
 };
 use super::super::search::{self, Arg};
 use super::super::timestamp::{from_millis, to_millis};
 
-/// `next_attempt_at` of notifications whose instance's delivery is paused:
-/// never due until delivery resumes.
-pub(super) const PARKED: i64 = i64::MAX;
-
 /// Inserts a receipt's (or poll's) notifications: due at once, or parked if
 /// the instance's delivery is paused (decided here, in the same
-/// transaction, so a pause can never be missed); filtered ones settled.
+/// transaction, so a pause can never be missed); filtered ones settled;
+/// ordered ones in line behind the unsettled ones with the same key.
 pub(super) fn insert(
     conn: &Connection,
     instance_id: i64,
@@ -32,11 +29,15 @@ pub(super) fn insert(
     let mut stmt = conn.prepare_cached(
         // A filtered one is settled at once: never due, pruned like a
         // delivered one.
+        // An ordered one is stored waiting; `release` below lets it go if
+        // it is the first of its key.
         "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
-         event_count, status, attempts, next_attempt_at, created_at, delivered_at, filtered) \
+         event_count, status, attempts, next_attempt_at, created_at, delivered_at, filtered, \
+         order_key) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?10 THEN 'delivered' ELSE 'pending' END, 0, \
-         CASE WHEN (SELECT delivery_paused FROM instances WHERE id = ?2) IS NULL THEN ?8 ELSE ?9 END, \
-         ?8, CASE WHEN ?10 THEN ?8 END, ?10)",
+         CASE WHEN ?11 IS NOT NULL THEN ?12 \
+              WHEN (SELECT delivery_paused FROM instances WHERE id = ?2) IS NULL THEN ?8 ELSE ?9 END, \
+         ?8, CASE WHEN ?10 THEN ?8 END, ?10, ?11)",
     )?;
     let mut event = conn.prepare_cached(
         "INSERT INTO notification_events (notification_id, object_type, object_id, event_type) \
@@ -54,25 +55,38 @@ pub(super) fn insert(
             now_ms,
             PARKED,
             n.filtered,
+            n.order_key,
+            WAITING,
         ])?;
         for e in &n.events {
             event.execute(params![n.id, e.object_type, e.object_id, e.event_type])?;
         }
     }
+    let keys = notifications
+        .iter()
+        .filter_map(|n| Some((instance_id, n.order_key.as_deref()?)));
+    super::ordering::release(conn, keys, now_ms)?;
     Ok(())
 }
 
-/// Parks (`paused = true`) every pending notification of an instance, or
-/// makes the parked ones due at `now_ms` again.
+/// Parks (`paused = true`) every pending notification of an instance (but
+/// those waiting their turn, which stay in line), or makes the parked ones
+/// due at `now_ms` again.
 pub(super) fn park(conn: &Connection, instance_id: i64, paused: bool, now_ms: i64) -> Result<()> {
     let sql = if paused {
-        "UPDATE notifications SET next_attempt_at = ?3 WHERE instance_id = ?1 AND status = 'pending'"
+        "UPDATE notifications SET next_attempt_at = ?3 \
+         WHERE instance_id = ?1 AND status = 'pending' AND next_attempt_at <> ?4"
     } else {
         "UPDATE notifications SET next_attempt_at = ?2 \
          WHERE instance_id = ?1 AND status = 'pending' AND next_attempt_at = ?3"
     };
-    conn.prepare_cached(sql)?
-        .execute(params![instance_id, now_ms, PARKED])?;
+    if paused {
+        conn.prepare_cached(sql)?
+            .execute(params![instance_id, now_ms, PARKED, WAITING])?;
+    } else {
+        conn.prepare_cached(sql)?
+            .execute(params![instance_id, now_ms, PARKED])?;
+    }
     Ok(())
 }
 
@@ -119,6 +133,7 @@ pub(super) fn record_attempts(
 ) -> Result<RecordedAttempts> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut recorded = RecordedAttempts::default();
+    let mut settled = Vec::new();
     {
         let mut update = tx.prepare_cached(
             // A retry of a paused instance's notification is parked.
@@ -127,7 +142,8 @@ pub(super) fn record_attempts(
                WHEN ?5 IS NULL THEN next_attempt_at \
                WHEN (SELECT delivery_paused FROM instances WHERE id = notifications.instance_id) IS NULL THEN ?5 \
                ELSE ?7 END \
-             WHERE id = ?1 AND lease_token = ?8",
+             WHERE id = ?1 AND lease_token = ?8 \
+             RETURNING instance_id, order_key",
         )?;
         let mut attempt = tx.prepare_cached(
             "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, \
@@ -136,19 +152,28 @@ pub(super) fn record_attempts(
         for r in records {
             let at = to_millis(r.attempted_at);
             let (state, next, delivered) = r.outcome_columns();
-            let applied = update.execute(params![
-                r.notification_id,
-                r.status_code,
-                r.error,
-                state.as_str(),
-                next,
-                delivered,
-                PARKED,
-                r.lease,
-            ])?;
-            if applied == 0 {
+            let applied = update
+                .query_row(
+                    params![
+                        r.notification_id,
+                        r.status_code,
+                        r.error,
+                        state.as_str(),
+                        next,
+                        delivered,
+                        PARKED,
+                        r.lease,
+                    ],
+                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Option<String>>(1)?)),
+                )
+                .optional()?;
+            let Some((instance, key)) = applied else {
                 recorded.stale.push(r.notification_id.clone());
                 continue;
+            };
+            // A settled ordered notification lets the next of its key go.
+            if let (Some(key), AttemptNext::Delivered | AttemptNext::Dead) = (key, &r.next) {
+                settled.push((instance, key));
             }
             attempt.execute(params![
                 r.notification_id,
@@ -161,38 +186,46 @@ pub(super) fn record_attempts(
             recorded.applied += 1;
         }
     }
+    let now = to_millis(time::OffsetDateTime::now_utc());
+    recorded.released =
+        super::ordering::release(&tx, settled.iter().map(|(i, k)| (*i, k.as_str())), now)? as u64;
     tx.commit()?;
     Ok(recorded)
 }
 
-/// Makes notifications due again now with a fresh attempt cycle; returns how many.
+/// Makes notifications due again now with a fresh attempt cycle, ordered
+/// ones back in line behind the unsettled ones of their key; returns how
+/// many.
 pub(super) fn redeliver(conn: &Connection, target: &Redeliver, now_ms: i64) -> Result<u64> {
-    let changed = match target {
-        Redeliver::One(id) => conn
-            .prepare_cached(
-                "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
-                 delivered_at = NULL, lease_token = NULL, filtered = 0 WHERE id = ?1",
-            )?
-            .execute(params![id, now_ms])?,
+    let changed: Vec<String> = match target {
+        Redeliver::One(id) => again(conn, std::slice::from_ref(id), now_ms)?,
         Redeliver::DeadOf(instance) => conn
             .prepare_cached(
                 "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
-                 lease_token = NULL WHERE instance_id = ?1 AND status = 'dead'",
+                 lease_token = NULL WHERE instance_id = ?1 AND status = 'dead' RETURNING id",
             )?
-            .execute(params![instance, now_ms])?,
-        Redeliver::Ids(ids) => {
-            let mut one = conn.prepare_cached(
-                "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
-                 delivered_at = NULL, lease_token = NULL, filtered = 0 WHERE id = ?1",
-            )?;
-            let mut changed = 0;
-            for id in ids {
-                changed += one.execute(params![id, now_ms])?;
-            }
-            changed
-        }
+            .query_map(params![instance, now_ms], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+        Redeliver::Ids(ids) => again(conn, ids, now_ms)?,
     };
-    Ok(changed as u64)
+    super::ordering::requeue(conn, &changed, now_ms)?;
+    Ok(changed.len() as u64)
+}
+
+/// Makes `ids` pending and due at `now_ms` with a fresh attempt cycle,
+/// whatever their state; returns those that exist.
+fn again(conn: &Connection, ids: &[String], now_ms: i64) -> Result<Vec<String>> {
+    let mut one = conn.prepare_cached(
+        "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
+         delivered_at = NULL, lease_token = NULL, filtered = 0 WHERE id = ?1",
+    )?;
+    let mut changed = Vec::with_capacity(ids.len());
+    for id in ids {
+        if one.execute(params![id, now_ms])? > 0 {
+            changed.push(id.clone());
+        }
+    }
+    Ok(changed)
 }
 
 /// Deletes at most `limit` notifications delivered before `before_ms`;
@@ -251,7 +284,7 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
         attempts: row.get(5)?,
         total_attempts: row.get(13)?,
         next_attempt_at: match row.get::<_, Option<i64>>(6)? {
-            Some(t) if state == DeliveryState::Pending && t != PARKED => Some(from_millis(t)?),
+            Some(t) if state == DeliveryState::Pending && t < WAITING => Some(from_millis(t)?),
             _ => None,
         },
         last_status: row.get(7)?,

@@ -217,6 +217,18 @@ const MIGRATIONS: &[M<'static>] = &[
     ) STRICT;
     "#,
     ),
+    // 10: ordered delivery: an ordered notification's key (the object it is
+    // about); of the unsettled ones with the same key and instance one is
+    // due or in flight, the others wait. The partial index holds only the
+    // unsettled ordered ones, so finding a key's head or next stays small
+    // whatever the log's size.
+    M::up(
+        r#"
+    ALTER TABLE notifications ADD COLUMN order_key TEXT;
+    CREATE INDEX notifications_ordered ON notifications (instance_id, order_key, id)
+        WHERE status = 'pending' AND order_key IS NOT NULL;
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.

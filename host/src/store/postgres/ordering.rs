@@ -1,0 +1,90 @@
+//! Ordered delivery's SQL: of the unsettled notifications of one instance
+//! with the same ordering key, only one is due or in flight at a time (the
+//! head); the others are stored waiting ([`WAITING`]) and go one by one, in
+//! the order of their ids (the order they were accepted), as the one before
+//! settles.
+//!
+//! Concurrent writers (other pools, other replicas) are ordered by a
+//! transaction-level advisory lock per `(instance, key)`, taken by every
+//! transaction just before it looks for a key's head: the ingest that
+//! stores a waiting notification, the attempt that settles the head, the
+//! redelivery that puts one back in line. Whichever comes second waits for
+//! the first to commit and then, in a statement of its own (a fresh
+//! snapshot under read committed), sees what it wrote — so a notification
+//! stored while its key's head settles is never left waiting with nobody
+//! to release it. Locks are taken in one sorted order, so they cannot
+//! deadlock on each other.
+
+use deadpool_postgres::GenericClient;
+
+use super::super::error::Result;
+use super::super::outbox::{PARKED, WAITING};
+use super::error::get as col;
+
+/// Takes the advisory locks of `keys` (`(instance, key)`, any order,
+/// repeats allowed) until the transaction ends, then, for each key without
+/// a head, makes its first waiting notification the head: due at `now_ms`,
+/// or parked if the instance's delivery is paused. Returns how many went.
+pub(super) async fn release(
+    client: &impl GenericClient,
+    keys: &[(i64, &str)],
+    now_ms: i64,
+) -> Result<u64> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let instances: Vec<i64> = keys.iter().map(|(i, _)| *i).collect();
+    let names: Vec<&str> = keys.iter().map(|(_, k)| *k).collect();
+    let lock = client
+        .prepare_cached(
+            "SELECT pg_advisory_xact_lock(h) FROM \
+             (SELECT DISTINCT hashtextextended(key, instance_id) AS h \
+              FROM unnest($1::int8[], $2::text[]) AS u(instance_id, key) ORDER BY h) AS locks",
+        )
+        .await?;
+    client.execute(&lock, &[&instances, &names]).await?;
+    let release = client
+        .prepare_cached(
+            "UPDATE notifications n SET next_attempt_at = CASE \
+               WHEN (SELECT delivery_paused FROM instances WHERE id = n.instance_id) IS NULL \
+               THEN $3::int8 ELSE $5::int8 END \
+             FROM (SELECT DISTINCT instance_id, key \
+                   FROM unnest($1::int8[], $2::text[]) AS u(instance_id, key)) AS k \
+             WHERE n.id = (SELECT w.id FROM notifications w \
+                           WHERE w.instance_id = k.instance_id AND w.order_key = k.key \
+                             AND w.status = 'pending' AND w.next_attempt_at = $4::int8 \
+                           ORDER BY w.id LIMIT 1) \
+               AND NOT EXISTS (SELECT 1 FROM notifications h \
+                               WHERE h.instance_id = k.instance_id AND h.order_key = k.key \
+                                 AND h.status = 'pending' AND h.next_attempt_at <> $4)",
+        )
+        .await?;
+    Ok(client
+        .execute(&release, &[&instances, &names, &now_ms, &WAITING, &PARKED])
+        .await?)
+}
+
+/// Puts back in line the ordered ones among notifications just made
+/// pending again by a redelivery (`ids`): each waits, then the first of
+/// every key without a head goes.
+pub(super) async fn requeue(
+    client: &impl GenericClient,
+    ids: &[String],
+    now_ms: i64,
+) -> Result<()> {
+    let stmt = client
+        .prepare_cached(
+            "UPDATE notifications SET next_attempt_at = $2 \
+             WHERE id = ANY($1) AND order_key IS NOT NULL AND status = 'pending' \
+             RETURNING instance_id, order_key",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&ids, &WAITING]).await?;
+    let keys = rows
+        .iter()
+        .map(|row| Ok((col::<i64>(row, 0)?, col::<String>(row, 1)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let keys: Vec<(i64, &str)> = keys.iter().map(|(i, k)| (*i, k.as_str())).collect();
+    release(client, &keys, now_ms).await?;
+    Ok(())
+}
