@@ -4,20 +4,16 @@
 //! the order of their ids (the order they were accepted), as the one before
 //! settles.
 //!
-//! Concurrent writers (other pools, other replicas) are ordered by
-//! transaction-level advisory locks, taken by every transaction just before
-//! it looks for a key's head: the ingest that stores a waiting
-//! notification, the attempt that settles the head, the redelivery that
-//! puts one back in line. Whichever comes second waits for the first to
-//! commit and then, in a statement of its own (a fresh snapshot under read
-//! committed), sees what it wrote — so a notification stored while its
-//! key's head settles is never left waiting with nobody to release it.
-//! A lock covers one of [`LOCK_SLOTS`] slots of an instance, the key hashed
-//! into it: a transaction holds at most that many locks per instance
-//! whatever the number of keys it touches (PostgreSQL's shared lock table
-//! is small: `max_locks_per_transaction` × connections), at the price of
-//! keys sharing a slot waiting for each other. Locks are taken in one
-//! sorted order, so they cannot deadlock on each other.
+//! Concurrent writers (other pools, other replicas) are ordered by a
+//! transaction-level advisory lock per `(instance, key)`, taken by every
+//! transaction just before it looks for a key's head: the ingest that
+//! stores a waiting notification, the attempt that settles the head, the
+//! redelivery that puts one back in line. Whichever comes second waits for
+//! the first to commit and then, in a statement of its own (a fresh
+//! snapshot under read committed), sees what it wrote — so a notification
+//! stored while its key's head settles is never left waiting with nobody
+//! to release it. Locks are taken in one sorted order, so they cannot
+//! deadlock on each other.
 
 use deadpool_postgres::GenericClient;
 
@@ -25,11 +21,8 @@ use super::super::error::Result;
 use super::super::outbox::{PARKED, WAITING};
 use super::error::get as col;
 
-/// Advisory lock slots per instance (a power of two).
-const LOCK_SLOTS: i64 = 16;
-
-/// Takes the advisory locks of `keys`' slots (`(instance, key)`, any
-/// order, repeats allowed) until the transaction ends, then, for each key without
+/// Takes the advisory locks of `keys` (`(instance, key)`, any order,
+/// repeats allowed) until the transaction ends, then, for each key without
 /// a head, makes its first waiting notification the head: due at `now_ms`,
 /// or parked if the instance's delivery is paused. Returns how many went.
 pub(super) async fn release(
@@ -44,14 +37,12 @@ pub(super) async fn release(
     let names: Vec<&str> = keys.iter().map(|(_, k)| *k).collect();
     let lock = client
         .prepare_cached(
-            "SELECT pg_advisory_xact_lock(slot) FROM \
-             (SELECT DISTINCT instance_id * $3 + (hashtextextended(key, 0) & ($3 - 1)) AS slot \
-              FROM unnest($1::int8[], $2::text[]) AS u(instance_id, key) ORDER BY slot) AS locks",
+            "SELECT pg_advisory_xact_lock(h) FROM \
+             (SELECT DISTINCT hashtextextended(key, instance_id) AS h \
+              FROM unnest($1::int8[], $2::text[]) AS u(instance_id, key) ORDER BY h) AS locks",
         )
         .await?;
-    client
-        .execute(&lock, &[&instances, &names, &LOCK_SLOTS])
-        .await?;
+    client.execute(&lock, &[&instances, &names]).await?;
     let release = client
         .prepare_cached(
             "UPDATE notifications n SET next_attempt_at = CASE \
