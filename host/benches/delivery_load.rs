@@ -63,6 +63,8 @@ fn main() {
                 // Phase 1: queue, then drain.
                 let queued = load::run(sidecar.addr, Arc::new(shots(&cw, id, requests, "queue")), Options::flat_out(64)).await;
                 assert_eq!(queued.failed, 0);
+                assert_eq!(queued.ok, requests, "{name}: only {} of {requests} queued in {:.0} s", queued.ok, queued.elapsed.as_secs_f64());
+                println!("{name}: queued at {:.0} webhooks/s (delivery paused)", requests as f64 / queued.elapsed.as_secs_f64());
                 receiver.answer(200);
                 let before = receiver.delivered();
                 let (cpu_before, db_before) = (sidecar.cpu_seconds(), db_cpu());
