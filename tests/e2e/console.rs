@@ -17,15 +17,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use plugboard::delivery::{DeliveryConfig, RetrySchedule};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sha2::Sha256;
 
 use crate::support::connectwise::FakeConnectWise;
+use crate::support::elements_signature;
 use crate::support::host::{HostOptions, TestHost, ORG, USER};
 use crate::support::receiver::Receiver;
 use crate::support::tls::TestCa;
@@ -57,13 +54,6 @@ fn browser_tests() -> PathBuf {
         "the browser tests need chromium and playwright-core: run tests/browser/setup.sh"
     );
     dir
-}
-
-/// The Cloud Elements signature of `body` under `key`: `sha256=<base64 HMAC-SHA256>`.
-fn elements_signature(key: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
 /// A loopback URL nothing listens on.
