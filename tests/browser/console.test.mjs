@@ -426,6 +426,16 @@ test('switches events off and on from the instance page', async () => {
   assert.equal((await api('GET', `/instances/${state.instance}`)).json.eventsEnabled, true);
 });
 
+test('sends a test notification and shows what the receiver answered', async () => {
+  await page.getByRole('button', { name: 'Send test notification' }).click();
+  const result = page.locator('#test-result');
+  await result.filter({ hasText: /^Delivered: / }).waitFor();
+  const text = await result.textContent();
+  assert.ok(text.includes(`${receiverUrl} answered 200 in `), text);
+  assert.match(text, /answered 200 in \d+ ms/);
+  assert.equal(await result.getAttribute('class'), 'ok');
+});
+
 test('shows the vendor subscription, and why it cannot run without a public URL', async () => {
   const status = page.locator('#subscription-status');
   assert.equal(await status.textContent(), 'Not subscribed');

@@ -113,11 +113,12 @@ async fn console_in_headless_chromium() {
 
     // What the browser did reached the real host: the first webhook was
     // delivered twice (once, then again on the console's Redeliver) with one
-    // eventId, signed with the key typed into the create form; after each
-    // key rotation the next one is signed with the new key first and every
-    // replaced key after it (the grace period).
+    // eventId, signed with the key typed into the create form; then came the
+    // test notification; after each key rotation the next one is signed with
+    // the new key first and every replaced key after it (the grace period).
     let got = receiver.received();
-    assert_eq!(got.len(), 4, "deliveries to the receiver");
+    assert_eq!(got.len(), 5, "deliveries to the receiver");
+    assert_eq!(got[2].json()["message"]["test"], true);
     assert_eq!(
         got[0].header("elements-webhook-id"),
         got[1].header("elements-webhook-id")
@@ -126,9 +127,10 @@ async fn console_in_headless_chromium() {
     let keys: Vec<String> =
         serde_json::from_slice(&std::fs::read(&rotated_keys).expect("the rotated keys")).unwrap();
     let (generated, typed) = (keys[0].as_str(), keys[1].as_str());
-    let expected: [(&str, Vec<&str>); 4] = [
+    let expected: [(&str, Vec<&str>); 5] = [
         ("101", vec![first_key]),
         ("101", vec![first_key]),
+        ("test", vec![first_key]),
         ("102", vec![generated, first_key]),
         ("103", vec![typed, generated, first_key]),
     ];
