@@ -131,6 +131,10 @@ pub struct EntryView<'a> {
     cycle_attempts: u32,
     total_attempts: u32,
     next_attempt_date: Option<String>,
+    /// Why a pending one is not due yet: `waiting` (ordered delivery: an
+    /// earlier one about its object comes first) or `paused`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<&'static str>,
     last_status_code: Option<u16>,
     last_error: Option<&'a str>,
     created_date: Option<String>,
@@ -158,6 +162,7 @@ pub fn view(n: &StoredNotification) -> EntryView<'_> {
         cycle_attempts: n.attempts,
         total_attempts: n.total_attempts,
         next_attempt_date: rfc3339(n.next_attempt_at),
+        held: n.held.map(|h| h.as_str()),
         last_status_code: n.last_status,
         last_error: n.last_error.as_deref(),
         created_date: rfc3339(Some(n.created_at)),
