@@ -304,6 +304,32 @@ test('follows a signed webhook to its delivery, and redelivers it', async () => 
   await page.getByText('No events match.').waitFor();
   assert.match(page.url(), /status=FAILED/);
   await page.getByLabel('Status').selectOption('');
+
+  // Searching by what the events are about: the object id and type are
+  // sent to the API and kept in the address.
+  const objectId = page.getByLabel('Object id');
+  await objectId.fill('999');
+  await objectId.press('Enter');
+  await page.getByText('No events match.').waitFor();
+  assert.match(page.url(), /objectId=999/);
+  await objectId.fill('101');
+  await objectId.press('Enter');
+  await eventually('the event of ticket 101', async () => /CREATED ticket 101/.test(await row.textContent()));
+  const objectType = page.getByLabel('Object type');
+  await objectType.fill('contact');
+  await objectType.press('Enter');
+  await page.getByText('No events match.').waitFor();
+  await page.getByLabel('Event type').selectOption('CREATED');
+  await objectType.fill('ticket');
+  await objectType.press('Enter');
+  await eventually('the event of ticket 101 again', async () => /CREATED ticket 101/.test(await row.textContent()));
+  assert.match(page.url(), /objectType=ticket/);
+  assert.match(page.url(), /eventType=CREATED/);
+  for (const field of [objectId, objectType]) {
+    await field.fill('');
+    await field.press('Enter');
+  }
+  await page.getByLabel('Event type').selectOption('');
   await row.getByRole('link', { name: 'CREATED ticket 101' }).click();
 
   await page.getByRole('heading', { name: /^Event / }).waitFor();
