@@ -2,7 +2,8 @@
 //! `event.notification.rate_limit` holds at the receiver (judged by its
 //! own arrival times), retries included; a receiver that takes 5 s per
 //! request, with hundreds of its notifications due, delays no other
-//! instance's deliveries.
+//! instance's deliveries; claims waiting on a saturated host are handed
+//! back unattempted.
 
 use std::time::{Duration, Instant};
 
@@ -10,20 +11,23 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::support::process::{create_instance, get_json, probe_webhook, Binary, Process, AUTH};
-use crate::support::receiver::{Answer, Receiver};
+use crate::support::receiver::{Answer, Received, Receiver};
 use crate::support::scrape::{scrape, sum};
 use crate::support::{plugin_bytes, wait_until};
 
-/// The binary with the probe element, delivering to loopback; `env` adds
-/// settings.
-fn start(plugins: &std::path::Path, data: &std::path::Path, env: &[(&str, &str)]) -> Process {
-    std::fs::write(plugins.join("probe.wasm"), plugin_bytes("probe")).unwrap();
-    let mut binary =
-        Binary::serve(plugins, data).env("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", "127.0.0.0/8");
+/// The binary with the probe element, delivering to loopback, ready; `env`
+/// adds settings. Its folders live as long as the returned pair.
+async fn start(env: &[(&str, &str)]) -> (Process, [tempfile::TempDir; 2]) {
+    let (plugins, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(plugins.path().join("probe.wasm"), plugin_bytes("probe")).unwrap();
+    let mut binary = Binary::serve(plugins.path(), data.path())
+        .env("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", "127.0.0.0/8");
     for (k, v) in env {
         binary = binary.env(k, v);
     }
-    binary.spawn()
+    let process = binary.spawn();
+    process.wait_ready().await;
+    (process, [plugins, data])
 }
 
 /// A probe instance delivering to `callback`, with `extra` configuration.
@@ -57,6 +61,27 @@ async fn webhooks(base: &str, id: i64, n: usize, parallel: usize) {
     }
 }
 
+/// Waits for `n` requests at `receiver`; returns them and the distinct
+/// notification ids among them.
+async fn requests(receiver: &Receiver, n: usize) -> (Vec<Received>, Vec<String>) {
+    let got = wait_until(
+        &format!("{n} requests at the receiver"),
+        Duration::from_secs(60),
+        || async {
+            let got = receiver.received();
+            (got.len() >= n).then_some(got)
+        },
+    )
+    .await;
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|r| r.header("webhook-id").to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    (got, ids)
+}
+
 /// The most arrivals within any one second.
 fn busiest_second(mut arrivals: Vec<Instant>) -> usize {
     arrivals.sort();
@@ -76,13 +101,7 @@ async fn a_rate_limit_holds_at_the_receiver_for_deliveries_and_retries() {
     let receiver = Receiver::start().await;
     // The first ten requests fail: their retries (0.3 s later) are paced too.
     receiver.script((0..10).map(|_| Answer::Status(500, None)));
-    let (plugins, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let process = start(
-        plugins.path(),
-        data.path(),
-        &[("PLUGBOARD_DELIVERY_SCHEDULE", "0,0.3,0.3")],
-    );
-    process.wait_ready().await;
+    let (process, _folders) = start(&[("PLUGBOARD_DELIVERY_SCHEDULE", "0,0.3,0.3")]).await;
     let base = process.base();
 
     // A rate limit that is not a positive number is refused, naming the key.
@@ -116,18 +135,7 @@ async fn a_rate_limit_holds_at_the_receiver_for_deliveries_and_retries() {
     );
 
     webhooks(&base, id, 30, 8).await;
-    let got = wait_until(
-        "30 notifications delivered after 10 failures",
-        Duration::from_secs(60),
-        || async {
-            let got = receiver.received();
-            (got.len() >= 40).then_some(got)
-        },
-    )
-    .await;
-    let mut ids: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
-    ids.sort();
-    ids.dedup();
+    let (got, ids) = requests(&receiver, 40).await;
     assert_eq!(ids.len(), 30, "every notification arrived");
     assert_eq!(got.len(), 40, "30 deliveries and 10 retries, nothing more");
 
@@ -151,9 +159,7 @@ async fn a_slow_receiver_does_not_delay_other_instances() {
     let slow = Receiver::start().await;
     slow.always(Answer::Stall(Duration::from_secs(5)));
     let healthy = Receiver::start().await;
-    let (plugins, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let process = start(plugins.path(), data.path(), &[]);
-    process.wait_ready().await;
+    let (process, _folders) = start(&[]).await;
     let base = process.base();
     let slow_id = instance(&base, &slow.url(), json!({})).await;
     let healthy_id = instance(&base, &healthy.url(), json!({})).await;
@@ -201,4 +207,30 @@ async fn a_slow_receiver_does_not_delay_other_instances() {
         at_once <= 64,
         "{at_once} requests to the slow receiver at once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claims_waiting_on_a_saturated_host_are_handed_back_unattempted() {
+    // Two slots for the receiver's host, each request taking 2 s: of ten
+    // notifications claimed at once, eight wait, and after 1 s go back.
+    let receiver = Receiver::start().await;
+    receiver.always(Answer::Stall(Duration::from_secs(2)));
+    let (process, _folders) = start(&[("PLUGBOARD_DELIVERY_PER_HOST", "2")]).await;
+    let base = process.base();
+    let id = instance(&base, &receiver.url(), json!({})).await;
+    webhooks(&base, id, 10, 4).await;
+
+    let (_, ids) = requests(&receiver, 10).await;
+    assert_eq!(ids.len(), 10, "each once: handed back is not sent");
+    let samples = scrape(&format!("{base}/metrics")).await;
+    assert!(sum(&samples, "plugboard_delivery_handed_back_total", &[]) >= 1.0);
+    // A hand-back is no attempt: each was attempted once, and delivered.
+    for event in &ids {
+        let shown = wait_until("the attempt recorded", Duration::from_secs(10), || async {
+            let e = get_json(&format!("{base}/instances/events/{event}")).await?;
+            (e["status"] == "NOTIFIED").then_some(e)
+        })
+        .await;
+        assert_eq!(shown["cycleAttempts"], 1, "{shown}");
+    }
 }
