@@ -40,6 +40,8 @@ mod languages;
 mod observability;
 /// Ordered delivery per object: a failing one holds back only its object.
 mod ordered_delivery;
+// Per-instance rate limit judged at the receiver (retries too); a 5 s receiver delays no other instance; hand-back.
+mod pacing;
 mod polling;
 mod propagation;
 /// Extra delivery headers, and a test notification to check a receiver.

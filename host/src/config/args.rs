@@ -171,6 +171,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_DELIVERY_PER_HOST")]
     pub delivery_per_host: Option<usize>,
 
+    /// Most notifications of one instance in flight at once, across
+    /// replicas: a slow receiver holds no more claims or slots than this.
+    #[arg(long, env = "PLUGBOARD_DELIVERY_MAX_IN_FLIGHT_PER_INSTANCE")]
+    pub delivery_max_in_flight_per_instance: Option<usize>,
+
     /// Hours accepted receipts, their events and delivered notifications are
     /// kept; anything not yet delivered (or dead-lettered) stays until it is.
     /// At least `dedup_window_secs`.

@@ -292,6 +292,10 @@ impl Settings {
                 ..RetrySchedule::default()
             },
             per_host: positive(delivery.per_host, "delivery_per_host")?,
+            max_in_flight_per_instance: positive(
+                delivery.max_in_flight_per_instance,
+                "delivery_max_in_flight_per_instance",
+            )?,
             retention: Duration::from_secs(delivery.retention_hours.saturating_mul(3600)),
             key_grace: Duration::from_secs(delivery.key_grace_secs),
             response_body_bytes: at_most(

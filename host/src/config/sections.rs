@@ -73,6 +73,11 @@ pub const FLAT: &[(&str, &str, &str)] = &[
     ("delivery_timeout_ms", "delivery", "timeout_ms"),
     ("delivery_schedule", "delivery", "schedule"),
     ("delivery_per_host", "delivery", "per_host"),
+    (
+        "delivery_max_in_flight_per_instance",
+        "delivery",
+        "max_in_flight_per_instance",
+    ),
     ("retention_hours", "delivery", "retention_hours"),
     ("key_grace_secs", "delivery", "key_grace_secs"),
     (
@@ -276,6 +281,8 @@ pub struct Delivery {
     pub schedule: Vec<f64>,
     /// Most deliveries in flight to one destination host.
     pub per_host: usize,
+    /// Most notifications of one instance in flight at once (all replicas).
+    pub max_in_flight_per_instance: usize,
     /// Hours settled receipts and delivered notifications are kept.
     pub retention_hours: u64,
     /// Seconds a replaced signature key keeps signing.
@@ -296,6 +303,7 @@ impl Default for Delivery {
                 .map(|d| d.as_secs_f64())
                 .collect(),
             per_host: delivery.per_host,
+            max_in_flight_per_instance: delivery.max_in_flight_per_instance,
             retention_hours: delivery.retention.as_secs() / 3600,
             key_grace_secs: delivery.key_grace.as_secs(),
             response_body_bytes: delivery.response_body_bytes,

@@ -43,13 +43,13 @@ impl HostLimits {
     }
 }
 
-/// One attempt: prepare, call, judge.
+/// One attempt: prepare, call, judge. The caller holds the destination
+/// host's slot.
 #[tracing::instrument(skip_all, fields(event_id = %n.id, instance = n.instance_id, attempt = n.attempts + 1))]
 pub(super) async fn deliver(
     instances: &InstanceService,
     outbound: &OutboundClient,
     config: &DeliveryConfig,
-    hosts: &HostLimits,
     target: Option<&Target>,
     n: &DueNotification,
 ) -> AttemptRecord {
@@ -78,11 +78,6 @@ pub(super) async fn deliver(
             )
         }
     };
-    let limit = hosts.for_url(url, config.per_host);
-    let _slot = limit
-        .acquire_owned()
-        .await
-        .expect("host limits are never closed");
     match outbound
         .send(request, config.request_timeout, MAX_ANSWER_BYTES)
         .await

@@ -1,6 +1,10 @@
-//! The dispatcher: claims due notifications and runs each one's attempt
-//! ([`super::attempt`]) as a task, within the overall and per-host limits,
-//! handing every outcome to the recorder. Asked to stop, it claims no more,
+//! The dispatcher: claims due notifications under the claim rules (each
+//! instance's share and pace, [`super::pacing`]) and runs each one's
+//! attempt ([`super::attempt`]) as a task, within the overall and per-host
+//! limits, handing every outcome to the recorder. A claimed notification
+//! whose destination host has no free slot within [`HAND_BACK_AFTER`] is
+//! handed back unattempted, so claims waiting on a saturated host never
+//! hold the overall budget for long. Asked to stop, it claims no more,
 //! lets the deliveries in flight finish until the deadline, and records the
 //! ones it abandons as due again ([`super::in_flight`]).
 
@@ -10,16 +14,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::attempt::{deliver, HostLimits};
 use super::in_flight::InFlight;
+use super::pacing::Rates;
 use super::recorder::Recorder;
 use super::target::{self, Target};
 use super::DeliveryConfig;
 use crate::instance::InstanceService;
 use crate::outbound::OutboundClient;
 use crate::store::{DueNotification, Store};
+use crate::telemetry::metrics;
 
 /// Most notifications claimed at once.
 const CLAIM_BATCH: u32 = 512;
@@ -28,6 +34,11 @@ const CLAIM_BATCH: u32 = 512;
 const CLAIM_INTERVAL: Duration = Duration::from_millis(5);
 /// How long the dispatcher sleeps when nothing is due and nobody wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Longest a claimed notification waits for a slot of its destination host
+/// before it is handed back unattempted.
+pub(super) const HAND_BACK_AFTER: Duration = Duration::from_secs(1);
+/// When a handed-back notification is due again.
+const HANDED_BACK_DUE_IN: Duration = Duration::from_secs(1);
 
 /// `Some(deadline)` once the dispatcher is asked to stop.
 pub(super) type StopSignal = watch::Receiver<Option<tokio::time::Instant>>;
@@ -53,6 +64,8 @@ pub(super) struct Dispatcher {
     pub wake: Arc<Notify>,
     /// Where attempts are recorded.
     pub recorder: Recorder,
+    /// The instances' rate limits, for the claim rules.
+    pub rates: Rates,
 }
 
 impl Dispatcher {
@@ -65,7 +78,9 @@ impl Dispatcher {
             config,
             wake,
             recorder,
+            rates,
         } = self;
+        rates.reload(&instances).await;
         let budget = Arc::new(Semaphore::new(config.max_in_flight));
         let hosts = Arc::new(HostLimits::default());
         let mut in_flight = InFlight::default();
@@ -92,8 +107,9 @@ impl Dispatcher {
                 }
                 continue;
             }
+            let rules = rates.rules(config.max_in_flight_per_instance);
             let claimed = match store
-                .claim_due(OffsetDateTime::now_utc(), lease, free)
+                .claim(OffsetDateTime::now_utc(), lease, free, rules)
                 .await
             {
                 Ok(c) => c,
@@ -106,15 +122,23 @@ impl Dispatcher {
                     continue;
                 }
             };
-            last_short_claim = ((claimed.len() as u32) < free).then(Instant::now);
-            if claimed.is_empty() {
+            metrics::delivery_held_back(claimed.capped, claimed.paced);
+            last_short_claim = ((claimed.due.len() as u32) < free).then(Instant::now);
+            if claimed.due.is_empty() {
+                // Nothing claimable: wait for new work, a recorded attempt
+                // (a share freed) or the next paced instance's turn.
+                let idle = claimed.next_paced_at.map_or(IDLE_POLL, |at| {
+                    let wait = at - OffsetDateTime::now_utc();
+                    Duration::try_from(wait).unwrap_or_default().min(IDLE_POLL)
+                });
                 tokio::select! {
                     () = wake.notified() => {}
-                    () = tokio::time::sleep(IDLE_POLL) => {}
+                    () = tokio::time::sleep(idle) => {}
                     () = stop_requested(&mut stop) => break,
                 }
                 continue;
             }
+            let claimed = claimed.due;
             let targets = load_targets(&store, &instances, &claimed).await;
             for n in claimed {
                 // Everything claimed is started, even when a stop comes
@@ -125,7 +149,8 @@ impl Dispatcher {
                     .await
                     .expect("budget is never closed");
                 let target = targets.get(&n.instance_id).cloned().flatten();
-                let (instances, outbound, config, hosts, recorder) = (
+                let (store, instances, outbound, config, hosts, recorder) = (
+                    store.clone(),
                     instances.clone(),
                     outbound.clone(),
                     config.clone(),
@@ -133,15 +158,15 @@ impl Dispatcher {
                     recorder.clone(),
                 );
                 in_flight.spawn(n.id.clone(), n.lease.clone(), async move {
-                    let record = deliver(
-                        &instances,
-                        &outbound,
-                        &config,
-                        &hosts,
-                        target.as_deref(),
-                        &n,
-                    )
-                    .await;
+                    let url = target.as_ref().and_then(|t| t.url.as_ref());
+                    let Some(slot) = host_slot(&hosts, url, config.per_host).await else {
+                        hand_back(&store, &n).await;
+                        drop(permit);
+                        return;
+                    };
+                    let record =
+                        deliver(&instances, &outbound, &config, target.as_deref(), &n).await;
+                    drop(slot);
                     let _ = recorder.send(record);
                     drop(permit);
                 });
@@ -160,6 +185,39 @@ impl Dispatcher {
         }
         for record in abandoned {
             let _ = recorder.send(record);
+        }
+    }
+}
+
+/// A slot of the destination host of `url` (`Some(None)` without a URL:
+/// the attempt fails at once), or `None` if none came free within
+/// [`HAND_BACK_AFTER`].
+async fn host_slot(
+    hosts: &HostLimits,
+    url: Option<&url::Url>,
+    per_host: usize,
+) -> Option<Option<OwnedSemaphorePermit>> {
+    let Some(url) = url else {
+        return Some(None);
+    };
+    let limit = hosts.for_url(url, per_host);
+    match tokio::time::timeout(HAND_BACK_AFTER, limit.acquire_owned()).await {
+        Ok(slot) => Some(Some(slot.expect("host limits are never closed"))),
+        Err(_) => None,
+    }
+}
+
+/// Hands a claimed notification back unattempted, due again shortly; if
+/// that cannot be written, its lease ends and it is due again then.
+async fn hand_back(store: &Store, n: &DueNotification) {
+    let due = OffsetDateTime::now_utc() + HANDED_BACK_DUE_IN;
+    match store
+        .hand_back(vec![(n.id.clone(), n.lease.clone())], due)
+        .await
+    {
+        Ok(back) => metrics::delivery_handed_back(back),
+        Err(e) => {
+            tracing::warn!(event_id = %n.id, error = %e, "handing back a notification failed")
         }
     }
 }

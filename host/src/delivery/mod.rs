@@ -20,9 +20,18 @@
 //!   flight at a time, in the order they were accepted; a retrying one holds
 //!   back only its own object, and the next goes when it is delivered or
 //!   dead-lettered (the store keeps the line; the README states the guarantee).
-//! - **Bounded pressure.** At most `max_in_flight` requests overall and
-//!   `per_host` per destination host, so one slow receiver cannot starve
-//!   the others. 3xx is a failure (redirects are never followed); 410 Gone
+//! - **Bounded pressure, fair shares.** At most `max_in_flight` requests
+//!   overall, `per_host` per destination host and
+//!   `max_in_flight_per_instance` per instance. The per-instance cap is
+//!   kept by the claim itself (an instance's notifications under a lease,
+//!   on any replica, count against it), so a slow or failing receiver
+//!   holds at most its share of claims and slots and the others' deliveries
+//!   go meanwhile; a claimed notification whose host has no free slot
+//!   within [`dispatch::HAND_BACK_AFTER`] is handed back unattempted.
+//! - **Pacing.** An instance's `event.notification.rate_limit` (requests
+//!   per second) is kept by the claim too, with its pace in the database:
+//!   retries, redeliveries and every replica draw on it (the README states
+//!   the guarantee). 3xx is a failure (redirects are never followed); 410 Gone
 //!   pauses the instance's delivery until events are switched on again.
 //! - **Instances through the service.** Each claim batch reads its
 //!   instances' typed settings (callback URL, signing key) from the
@@ -37,6 +46,7 @@
 mod attempt;
 mod dispatch;
 mod in_flight;
+mod pacing;
 mod recorder;
 pub mod schedule;
 pub mod signing;
@@ -72,6 +82,9 @@ pub struct DeliveryConfig {
     pub per_host: usize,
     /// Most requests in flight overall.
     pub max_in_flight: usize,
+    /// Most notifications of one instance in flight (claimed and not yet
+    /// recorded) at once, across replicas.
+    pub max_in_flight_per_instance: usize,
     /// How long delivered notifications are kept in the event log.
     pub retention: Duration,
     /// How long a replaced signing key keeps signing alongside the new one.
@@ -88,6 +101,7 @@ impl Default for DeliveryConfig {
             schedule: RetrySchedule::default(),
             per_host: 64,
             max_in_flight: 512,
+            max_in_flight_per_instance: 64,
             retention: Duration::from_secs(7 * 24 * 3600),
             key_grace: Duration::from_secs(24 * 3600),
             response_body_bytes: 1024,
@@ -122,7 +136,14 @@ impl Delivery {
         config: DeliveryConfig,
     ) -> Self {
         let wake = Arc::new(Notify::new());
-        let follower = tokio::spawn(follow(instances.clone(), wake.clone()));
+        let rates = pacing::Rates::default();
+        let changes = instances.subscribe();
+        let follower = tokio::spawn(follow(
+            instances.clone(),
+            changes,
+            wake.clone(),
+            rates.clone(),
+        ));
         let config = Arc::new(config);
         let (stop, stop_rx) = watch::channel(None);
         let (recorder, recorder_task) = recorder::start(store.clone(), wake.clone());
@@ -139,6 +160,7 @@ impl Delivery {
             config: config.clone(),
             wake: wake.clone(),
             recorder,
+            rates,
         };
         let tasks = Tasks {
             dispatcher: tokio::spawn(dispatcher.run(stop_rx)),
@@ -186,16 +208,28 @@ impl Delivery {
 }
 
 /// Wakes the dispatcher on every instance change: a change may make
-/// notifications deliverable (a paused delivery resumed, a callback fixed).
-async fn follow(instances: InstanceService, wake: Arc<Notify>) {
-    let mut changes = instances.subscribe();
+/// notifications deliverable (a paused delivery resumed, a callback fixed);
+/// and keeps the instances' rate limits current for the claims.
+async fn follow(
+    instances: InstanceService,
+    mut changes: crate::instance::service::Subscription,
+    wake: Arc<Notify>,
+    rates: pacing::Rates,
+) {
     loop {
         match changes.recv().await {
             Received::Change(notice) => {
+                let change = notice.change;
+                rates
+                    .refresh(&instances, change.id, change.version.is_none())
+                    .await;
                 wake.notify_one();
                 notice.applied();
             }
-            Received::Missed => wake.notify_one(),
+            Received::Missed => {
+                rates.reload(&instances).await;
+                wake.notify_one();
+            }
             Received::Closed => return,
         }
     }

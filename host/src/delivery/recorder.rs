@@ -1,8 +1,9 @@
 //! Writes delivery attempts to the store in batches: every attempt that
 //! finished while the previous batch was being written goes into the next
 //! transaction, so recording keeps up with thousands of deliveries a second.
-//! An attempt that settles an ordered notification may make the next one of
-//! its object due: the dispatcher is woken for it.
+//! A recorded attempt frees a place in its instance's share of claims, and
+//! one that settles an ordered notification may make the next one of its
+//! object due: the dispatcher is woken for them.
 
 use std::sync::Arc;
 
@@ -25,7 +26,12 @@ pub(super) fn start(store: Store, wake: Arc<Notify>) -> (Recorder, tokio::task::
             let records = std::mem::take(&mut batch);
             let n = records.len();
             let result = store.record_attempts(records).await;
-            if result.as_ref().is_ok_and(|r| r.released > 0) {
+            // A recorded attempt frees a place in its instance's share (and
+            // a settled ordered one may let the next of its object go).
+            if result
+                .as_ref()
+                .is_ok_and(|r| r.applied > 0 || r.released > 0)
+            {
                 wake.notify_one();
             }
             match result {

@@ -43,6 +43,9 @@ pub struct EventSettings {
     /// `event.notification.headers`: extra headers every notification
     /// carries (values are secrets).
     pub headers: DeliveryHeaders,
+    /// `event.notification.rate_limit`: most requests per second to the
+    /// callback, retries included; `None` for unlimited.
+    pub rate_limit: Option<f64>,
 }
 
 fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
@@ -76,6 +79,7 @@ pub const EVENT_KEYS: &[&str] = &[
     "event.notification.type",
     ORDERED_KEY,
     super::headers::HEADERS_KEY,
+    RATE_LIMIT_KEY,
     "event.poller.refresh_interval",
     "event.poller.configuration",
     OBJECTS_KEY,
@@ -85,6 +89,31 @@ pub const EVENT_KEYS: &[&str] = &[
 
 /// Whether notifications about the same object are delivered in order.
 const ORDERED_KEY: &str = "event.notification.ordered";
+
+/// Most requests per second to the callback (a positive number, fractions
+/// allowed); absent for unlimited.
+const RATE_LIMIT_KEY: &str = "event.notification.rate_limit";
+
+/// The highest rate limit accepted: above it the limit would be finer than
+/// the pacing's microsecond clock.
+const MAX_RATE_LIMIT: f64 = 100_000.0;
+
+/// `event.notification.rate_limit` in requests per second.
+fn rate_limit(config: &Map<String, Value>) -> Result<Option<f64>, ConfigError> {
+    let Some(raw) = text(config, RATE_LIMIT_KEY) else {
+        return Ok(None);
+    };
+    match raw.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 && n <= MAX_RATE_LIMIT => Ok(Some(n)),
+        _ => Err(ConfigError::new(
+            RATE_LIMIT_KEY,
+            format!(
+                "expected a positive number of requests per second (at most {MAX_RATE_LIMIT}), \
+                 got {raw:?}"
+            ),
+        )),
+    }
+}
 
 /// Cloud Elements' key for the object types an instance is notified of:
 /// comma-separated, `*` or absent for all.
@@ -163,6 +192,7 @@ impl EventSettings {
             filter: EventFilter::default(),
             ordered: false,
             headers: Vec::new(),
+            rate_limit: None,
         }
     }
 
@@ -272,6 +302,7 @@ impl EventSettings {
             filter: filter(config)?,
             ordered: boolean(config, ORDERED_KEY)?.unwrap_or(false),
             headers: super::headers::parse(config)?,
+            rate_limit: rate_limit(config)?,
         })
     }
 }
@@ -303,6 +334,21 @@ mod tests {
             "event.notification.callback.url": "http://localhost:9/x", "event.poller.refresh_interval": 1,
             "event.poller.configuration": {"a": {"url": "/y"}}})).unwrap();
         assert_eq!(s.vendor_type, VendorType::Polling);
+    }
+
+    #[test]
+    fn a_rate_limit_is_a_positive_number_of_requests_per_second() {
+        assert_eq!(parse(json!({})).unwrap().rate_limit, None);
+        let limit = |v: Value| parse(json!({ "event.notification.rate_limit": v }));
+        assert_eq!(limit(json!(5)).unwrap().rate_limit, Some(5.0));
+        assert_eq!(limit(json!("0.5")).unwrap().rate_limit, Some(0.5));
+        for bad in [json!(0), json!(-1), json!("fast"), json!(1e9)] {
+            let err = limit(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("event.notification.rate_limit"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

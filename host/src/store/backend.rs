@@ -26,9 +26,9 @@ use super::error::Result;
 use super::instance::{Instance, InstancePatch, NewInstance};
 use super::leases::Leases;
 use super::outbox::{
-    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver,
-    StoredNotification,
+    AttemptRecord, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver, StoredNotification,
 };
+use super::pacing::{ClaimRules, Claimed};
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::session::{SessionCutoffs, StoredSession};
@@ -93,14 +93,23 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn poll_checkpoints(&self, instance_id: i64) -> Result<Vec<PollCheckpoint>>;
 
     /// Claims up to `limit` due notifications of instances whose delivery
-    /// is not paused, leasing them until `lease_until_ms` under a fresh
-    /// lease token.
+    /// is not paused, at most each instance's share under `rules` (its room
+    /// under the per-instance cap, its pace), leasing them until
+    /// `lease_until_ms` under a fresh lease token and moving the paced
+    /// instances' pacing rows on, in one transaction.
     async fn claim_due(
         &self,
         now_ms: i64,
         lease_until_ms: i64,
         limit: u32,
-    ) -> Result<Vec<DueNotification>>;
+        rules: ClaimRules,
+    ) -> Result<Claimed>;
+
+    /// Hands claimed notifications back unattempted (`(id, lease token)`):
+    /// where the token still holds, the lease is dropped and they are due
+    /// at `due_ms` (parked if their instance's delivery is paused), their
+    /// attempt count unchanged. Returns how many went back.
+    async fn hand_back(&self, claims: Vec<(String, String)>, due_ms: i64) -> Result<u64>;
 
     /// Records attempts in one transaction; an attempt whose lease token no
     /// longer holds its notification changes nothing and is reported stale.

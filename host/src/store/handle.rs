@@ -18,6 +18,7 @@ use super::outbox::{
     AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver,
     StoredNotification,
 };
+use super::pacing::{ClaimRules, Claimed};
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::postgres::{redact_url, Notification, PostgresStore};
 use super::receipt::{NewReceipt, ReceiptOutcome};
@@ -273,9 +274,43 @@ impl Store {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<DueNotification>> {
+        Ok(self
+            .claim(now, lease, limit, ClaimRules::unlimited())
+            .await?
+            .due)
+    }
+
+    /// Claims like [`Store::claim_due`], taking of each instance at most
+    /// its share under `rules`: its room under the per-instance cap (its
+    /// notifications under an unexpired lease, on any replica, count
+    /// against it) and what its pace allows now. Says which instances it
+    /// held back, and when the earliest paced one may send again.
+    pub async fn claim(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+        rules: ClaimRules,
+    ) -> Result<Claimed> {
         let now_ms = timestamp::to_millis(now);
         let until = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        self.backend.claim_due(now_ms, until, limit).await
+        self.backend.claim_due(now_ms, until, limit, rules).await
+    }
+
+    /// Hands claimed notifications back unattempted (`(id, lease token)`),
+    /// due again at `due`: the ones whose lease still holds lose it, their
+    /// attempt count unchanged. Returns how many went back.
+    pub async fn hand_back(
+        &self,
+        claims: Vec<(String, String)>,
+        due: OffsetDateTime,
+    ) -> Result<u64> {
+        if claims.is_empty() {
+            return Ok(0);
+        }
+        self.backend
+            .hand_back(claims, timestamp::to_millis(due))
+            .await
     }
 
     /// Records delivery attempts (one transaction for the lot). Attempts

@@ -36,6 +36,7 @@ mod ids;
 mod instance;
 mod leases;
 mod outbox;
+mod pacing;
 mod poll;
 mod postgres;
 mod receipt;
@@ -58,6 +59,7 @@ pub use outbox::{
     NotificationQuery, NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
     StoredNotification,
 };
+pub use pacing::{ClaimRules, Claimed, Rate};
 pub use poll::{PollCheckpoint, PollOutcome, PollWrite};
 pub use postgres::Notification;
 pub use receipt::{NewReceipt, ReceiptOutcome, ReceiptState, ReceiptStatus};

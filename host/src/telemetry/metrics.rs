@@ -86,6 +86,9 @@ struct Metrics {
     connections_refused: Counter,
     poll_pages_fenced: Counter,
     delivery_outcomes_stale: Counter,
+    delivery_held_back_by_cap: Counter,
+    delivery_held_back_by_rate: Counter,
+    delivery_handed_back: Counter,
     partitions_held: Gauge,
 }
 
@@ -141,6 +144,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         connections_refused: Counter::default(),
         poll_pages_fenced: Counter::default(),
         delivery_outcomes_stale: Counter::default(),
+        delivery_held_back_by_cap: Counter::default(),
+        delivery_held_back_by_rate: Counter::default(),
+        delivery_handed_back: Counter::default(),
         partitions_held: Gauge::default(),
     };
     let r = &mut registry;
@@ -241,6 +247,24 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Delivery attempt outcomes not recorded (0 rows written) because their claim's lease \
          token no longer held the notification",
         m.delivery_outcomes_stale.clone(),
+    );
+    r.register(
+        "delivery_held_back_by_cap",
+        "Times a claim left an instance's due notifications unclaimed because as many of its \
+         notifications as delivery.max_in_flight_per_instance were already in flight",
+        m.delivery_held_back_by_cap.clone(),
+    );
+    r.register(
+        "delivery_held_back_by_rate",
+        "Times a claim left an instance's due notifications unclaimed because its \
+         event.notification.rate_limit allowed no more yet",
+        m.delivery_held_back_by_rate.clone(),
+    );
+    r.register(
+        "delivery_handed_back",
+        "Claimed notifications handed back unattempted (due again shortly, no attempt counted) \
+         because their destination host had no free delivery slot in time",
+        m.delivery_handed_back.clone(),
     );
     r.register(
         "partitions_held",
@@ -380,6 +404,18 @@ pub fn poll_run(element: &str, ok: bool) {
 /// A poll page's write was fenced: its partition lease no longer held.
 pub fn poll_page_fenced() {
     METRICS.poll_pages_fenced.inc();
+}
+
+/// A claim left due notifications of `capped` instances unclaimed for
+/// their in-flight cap, and of `paced` instances for their rate limit.
+pub fn delivery_held_back(capped: u32, paced: u32) {
+    METRICS.delivery_held_back_by_cap.inc_by(u64::from(capped));
+    METRICS.delivery_held_back_by_rate.inc_by(u64::from(paced));
+}
+
+/// `count` claimed notifications were handed back unattempted.
+pub fn delivery_handed_back(count: u64) {
+    METRICS.delivery_handed_back.inc_by(count);
 }
 
 /// `count` delivery outcomes found their lease token gone and wrote nothing.

@@ -11,6 +11,7 @@ mod filters;
 mod instances;
 mod ordering;
 mod outbox;
+mod pacing;
 mod polls;
 mod prune;
 mod receipts;
@@ -93,6 +94,10 @@ macro_rules! conformance_suite {
                 ordering::a_redelivery_goes_to_the_end_of_its_objects_line,
                 ordering::a_pause_keeps_the_line,
                 ordering::ordered_notifications_stored_while_the_head_settles_all_go,
+                pacing::a_claim_takes_at_most_each_instances_room,
+                pacing::a_paced_instance_gets_its_rate_across_claims_and_retries,
+                pacing::concurrent_claims_share_one_pace,
+                pacing::a_handed_back_notification_is_due_again_unattempted,
                 polls::a_page_stores_its_notifications_and_checkpoint,
                 polls::checkpoints_only_move_forward,
                 polls::a_failing_page_stores_nothing,

@@ -12,6 +12,7 @@
 
 mod announce;
 mod batch;
+mod claims;
 mod connection;
 mod error;
 mod eventlog;
@@ -35,9 +36,9 @@ use super::backend::Backend;
 use super::error::Result;
 use super::instance::{Instance, InstancePatch, NewInstance};
 use super::outbox::{
-    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver,
-    StoredNotification,
+    AttemptRecord, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver, StoredNotification,
 };
+use super::pacing::{ClaimRules, Claimed};
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::session::{SessionCutoffs, StoredSession};
@@ -187,8 +188,17 @@ impl Backend for PostgresStore {
         now_ms: i64,
         lease_until_ms: i64,
         limit: u32,
-    ) -> Result<Vec<DueNotification>> {
-        outbox::claim_due(&self.client().await?, now_ms, lease_until_ms, limit).await
+        rules: ClaimRules,
+    ) -> Result<Claimed> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let claimed = claims::claim_due(&tx, now_ms, lease_until_ms, limit, &rules).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn hand_back(&self, claims: Vec<(String, String)>, due_ms: i64) -> Result<u64> {
+        claims::hand_back(&self.client().await?, &claims, due_ms).await
     }
 
     async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<RecordedAttempts> {

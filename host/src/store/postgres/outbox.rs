@@ -2,18 +2,15 @@
 //! claims, attempt outcomes, replay and pruning. (The event log's reads are
 //! in [`super::eventlog`].)
 //!
-//! Claims take due rows with `FOR UPDATE SKIP LOCKED`, so concurrent
-//! claimers (other pools, other processes) each get different rows without
-//! waiting for one another, and stamp them with a fresh lease token; an
-//! attempt's outcome is written only where the token still matches.
+//! Claims are in [`super::claims`]; an attempt's outcome is written only
+//! where the claim's lease token still matches.
 
 use deadpool_postgres::GenericClient;
-use uuid::Uuid;
 
 use super::super::error::Result;
 use super::super::outbox::{
-    AttemptNext, AttemptRecord, DueNotification, EventKey, NewNotification, RecordedAttempts,
-    Redeliver, PARKED, WAITING,
+    AttemptNext, AttemptRecord, EventKey, NewNotification, RecordedAttempts, Redeliver, PARKED,
+    WAITING,
 };
 use super::super::timestamp::to_millis;
 use super::error::get as col;
@@ -167,46 +164,6 @@ pub(super) async fn park(
             .await?;
     }
     Ok(())
-}
-
-/// Takes up to `limit` due notifications, oldest due first, in one
-/// statement: rows another claimer is taking right now are skipped, the
-/// taken ones move their next attempt to `lease_until_ms` and carry a fresh
-/// lease token. Parked notifications are never due.
-pub(super) async fn claim_due(
-    client: &impl GenericClient,
-    now_ms: i64,
-    lease_until_ms: i64,
-    limit: u32,
-) -> Result<Vec<DueNotification>> {
-    let lease = Uuid::new_v4().to_string();
-    let stmt = client
-        .prepare_cached(
-            "UPDATE notifications SET next_attempt_at = $3, lease_token = $4 \
-             WHERE id IN (SELECT id FROM notifications \
-                          WHERE status = 'pending' AND next_attempt_at <= $1 \
-                          ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, instance_id, content_type, body, attempts",
-        )
-        .await?;
-    let rows = client
-        .query(
-            &stmt,
-            &[&now_ms, &i64::from(limit), &lease_until_ms, &lease],
-        )
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(DueNotification {
-                id: col(row, 0)?,
-                instance_id: col(row, 1)?,
-                content_type: col(row, 2)?,
-                body: col::<Vec<u8>>(row, 3)?.into(),
-                attempts: u32::try_from(col::<i64>(row, 4)?).unwrap_or(u32::MAX),
-                lease: lease.clone(),
-            })
-        })
-        .collect()
 }
 
 /// Records attempts and their consequences in the transaction `tx`. Each

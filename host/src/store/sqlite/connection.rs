@@ -17,14 +17,14 @@ use time::OffsetDateTime;
 use super::super::error::Result;
 use super::super::instance::{Instance, InstancePatch, NewInstance};
 use super::super::outbox::{
-    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver,
-    StoredNotification,
+    AttemptRecord, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver, StoredNotification,
 };
+use super::super::pacing::{ClaimRules, Claimed};
 use super::super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::super::receipt::{NewReceipt, ReceiptOutcome};
 use super::super::subscription::VendorSubscription;
 use super::options::SqliteOptions;
-use super::{batch, checkpoint, instances, outbox, polls, receipts, schema, subscriptions};
+use super::{batch, checkpoint, claims, instances, outbox, polls, receipts, schema, subscriptions};
 
 /// Prepared statements kept per connection: every fixed statement plus the
 /// event-log query's variants.
@@ -177,8 +177,13 @@ impl Conn {
         now_ms: i64,
         lease_until_ms: i64,
         limit: u32,
-    ) -> Result<Vec<DueNotification>> {
-        outbox::claim_due(&self.conn, now_ms, lease_until_ms, limit)
+        rules: &ClaimRules,
+    ) -> Result<Claimed> {
+        claims::claim_due(&mut self.conn, now_ms, lease_until_ms, limit, rules)
+    }
+
+    pub(super) fn hand_back(&mut self, claims: &[(String, String)], due_ms: i64) -> Result<u64> {
+        claims::hand_back(&mut self.conn, claims, due_ms)
     }
 
     pub(super) fn record_attempts(

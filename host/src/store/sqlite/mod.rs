@@ -10,6 +10,7 @@
 
 mod batch;
 mod checkpoint;
+mod claims;
 mod connection;
 mod error;
 mod instances;
@@ -35,9 +36,9 @@ use super::backend::Backend;
 use super::error::{Result, StoreError};
 use super::instance::{Instance, InstancePatch, NewInstance};
 use super::outbox::{
-    AttemptRecord, DueNotification, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver,
-    StoredNotification,
+    AttemptRecord, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver, StoredNotification,
 };
+use super::pacing::{ClaimRules, Claimed};
 use super::poll::{PollCheckpoint, PollOutcome, PollWrite};
 use super::receipt::{NewReceipt, ReceiptOutcome};
 use super::session::{SessionCutoffs, StoredSession};
@@ -192,9 +193,14 @@ impl Backend for SqliteStore {
         now_ms: i64,
         lease_until_ms: i64,
         limit: u32,
-    ) -> Result<Vec<DueNotification>> {
-        self.write(move |c| c.claim_due(now_ms, lease_until_ms, limit))
+        rules: ClaimRules,
+    ) -> Result<Claimed> {
+        self.write(move |c| c.claim_due(now_ms, lease_until_ms, limit, &rules))
             .await
+    }
+
+    async fn hand_back(&self, claims: Vec<(String, String)>, due_ms: i64) -> Result<u64> {
+        self.write(move |c| c.hand_back(&claims, due_ms)).await
     }
 
     async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<RecordedAttempts> {

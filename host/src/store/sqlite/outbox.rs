@@ -4,12 +4,11 @@
 use rusqlite::{
     params, params_from_iter, Connection, OptionalExtension as _, Row, TransactionBehavior,
 };
-use uuid::Uuid;
 
 use super::super::error::{Result, StoreError};
 use super::super::outbox::{
-    AttemptNext, AttemptRecord, DeliveryState, DueNotification, Held, NewNotification,
-    NotificationQuery, NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
+    AttemptNext, AttemptRecord, DeliveryState, Held, NewNotification, NotificationQuery,
+    NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
     StoredNotification, PARKED, WAITING,
 };
 use super::super::search::{self, Arg};
@@ -88,39 +87,6 @@ pub(super) fn park(conn: &Connection, instance_id: i64, paused: bool, now_ms: i6
             .execute(params![instance_id, now_ms, PARKED])?;
     }
     Ok(())
-}
-
-/// Takes up to `limit` due notifications, oldest due first, in one
-/// statement: moves their next attempt to `lease_until_ms` (so they are not
-/// taken twice while in flight) and stamps them with a fresh lease token.
-/// Parked notifications are never due.
-pub(super) fn claim_due(
-    conn: &Connection,
-    now_ms: i64,
-    lease_until_ms: i64,
-    limit: u32,
-) -> Result<Vec<DueNotification>> {
-    let lease = Uuid::new_v4().to_string();
-    let mut stmt = conn.prepare_cached(
-        // The due index walks only what is due; without the hint the
-        // planner may pick the status index and scan every pending row.
-        "UPDATE notifications SET next_attempt_at = ?3, lease_token = ?4 \
-         WHERE rowid IN (SELECT rowid FROM notifications INDEXED BY notifications_due \
-                         WHERE status = 'pending' AND next_attempt_at <= ?1 \
-                         ORDER BY next_attempt_at LIMIT ?2) \
-         RETURNING id, instance_id, content_type, body, attempts",
-    )?;
-    let rows = stmt.query_map(params![now_ms, limit, lease_until_ms, lease], |row| {
-        Ok(DueNotification {
-            id: row.get(0)?,
-            instance_id: row.get(1)?,
-            content_type: row.get(2)?,
-            body: row.get::<_, Vec<u8>>(3)?.into(),
-            attempts: row.get(4)?,
-            lease: lease.clone(),
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Records attempts and their consequences in one transaction. Each
