@@ -10,7 +10,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::super::error::{Result, StoreError};
-use super::super::ids::id_floor;
+use super::super::ids::{id_at, id_floor};
 use super::super::inbound::{
     duplicate_reason, id_bounds, split_ids, DroppedEntries, InboundCaps, InboundEntry,
     InboundOutcome, InboundQuery, InboundWritten, NewInboundEntry, Settled, Settlement,
@@ -72,7 +72,7 @@ pub(super) async fn record(
             .execute(
                 &insert,
                 &[
-                    &uuid::Uuid::now_v7().to_string(),
+                    &id_at(e.received_at),
                     &e.instance_id,
                     &e.element_key,
                     &to_millis(e.received_at),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension as _, Row, TransactionBehavior};
 
 use super::super::error::{Result, StoreError};
-use super::super::ids::id_floor;
+use super::super::ids::{id_at, id_floor};
 use super::super::inbound::{
     duplicate_reason, id_bounds, split_ids, DroppedEntries, InboundCaps, InboundEntry,
     InboundOutcome, InboundQuery, InboundWritten, NewInboundEntry, Settled, Settlement,
@@ -61,7 +61,7 @@ pub(super) fn record(
                  WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?2)",
             )?
             .execute(params![
-                uuid::Uuid::now_v7().to_string(),
+                id_at(e.received_at),
                 e.instance_id,
                 e.element_key,
                 to_millis(e.received_at),
