@@ -110,6 +110,14 @@ async fn console_in_headless_chromium() {
         .env("DEAD_CALLBACK_URL", dead_url().await)
         .env("SCREENSHOT_DIR", &shots)
         .env("ROTATED_KEYS_FILE", &rotated_keys)
+        .env(
+            "PROBE_PLUGIN",
+            repo_root().join("plugins/dist-test/probe.wasm"),
+        )
+        .env(
+            "PROBE_BROKEN_PLUGIN",
+            repo_root().join("plugins/dist-test/probe-broken.wasm"),
+        )
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(BROWSER_DEADLINE, run)
@@ -125,9 +133,11 @@ async fn console_in_headless_chromium() {
     // delivered twice (once, then again on the console's Redeliver) with one
     // eventId, signed with the key typed into the create form; after each
     // key rotation the next one is signed with the new key first and every
-    // replaced key after it (the grace period).
+    // replaced key after it (the grace period). The fifth is the probe's
+    // failed webhook, reprocessed from the inbound log after a fix.
     let got = receiver.received();
-    assert_eq!(got.len(), 4, "deliveries to the receiver");
+    assert_eq!(got.len(), 5, "deliveries to the receiver");
+    assert_eq!(got[4].json()["message"]["events"][0]["objectId"], "5");
     assert_eq!(
         got[0].header("elements-webhook-id"),
         got[1].header("elements-webhook-id")
