@@ -59,19 +59,22 @@ pub(super) async fn entries_are_capped_and_listed_with_the_receipts(store: TestS
     let b = store.create_instance(new_instance("b")).await.unwrap();
     let failed = stored_id(store.record_receipt(failed_receipt(a.id)).await.unwrap());
     let binary = [0xff, 0x00, 0xfe, b'{'];
+    let mut entries = vec![
+        rejected(a.id, 401, &binary),
+        rejected(a.id, 400, b"{}"),
+        rejected(a.id, 401, b"third"),
+        rejected(b.id, 409, b""),
+        rejected(b.id, 401, b"over the total"),
+        rejected(9_999, 401, b"no such instance"),
+    ];
+    // Arrived in this order, a millisecond apart, after the receipt: ids
+    // follow arrival times.
+    let start = OffsetDateTime::now_utc() + Duration::from_millis(5);
+    for (i, e) in entries.iter_mut().enumerate() {
+        e.received_at = start + Duration::from_millis(i as u64);
+    }
     let written = store
-        .record_inbound(
-            vec![
-                rejected(a.id, 401, &binary),
-                rejected(a.id, 400, b"{}"),
-                rejected(a.id, 401, b"third"),
-                rejected(b.id, 409, b""),
-                rejected(b.id, 401, b"over the total"),
-                rejected(9_999, 401, b"no such instance"),
-            ],
-            vec![(b.id, 5)],
-            CAPS,
-        )
+        .record_inbound(entries, vec![(b.id, 5)], CAPS)
         .await
         .unwrap();
     // a: 2 stored, 1 over its cap; b: 1 stored, 1 over the total, 5 earlier;
@@ -123,7 +126,7 @@ pub(super) async fn entries_are_capped_and_listed_with_the_receipts(store: TestS
     .await;
     assert_eq!(failed_only.len(), 1);
     let later = filtered(InboundQuery {
-        since: Some(OffsetDateTime::now_utc() + Duration::from_secs(60)),
+        since: Some(start + Duration::from_secs(60)),
         ..query(100)
     })
     .await;

@@ -158,25 +158,32 @@ fn entry(row: &Row) -> Result<InboundEntry> {
     })
 }
 
-/// A page of the log, newest first.
+/// A page of the log, newest first. Each side is filtered, ordered and
+/// limited on its own (walking its primary key backwards, reading the
+/// notification ids of the rows it returns only), then the two are merged.
 pub(super) async fn list(
     client: &impl GenericClient,
     q: &InboundQuery,
 ) -> Result<Vec<InboundEntry>> {
     let (upper, lower) = id_bounds(q);
-    let filter = |t: &str| {
-        format!(" AND ($1::int8 IS NULL OR {t}.instance_id = $1) AND {t}.id < $2 AND {t}.id >= $3")
-    };
     let mut parts = Vec::new();
     if q.outcome.is_none_or(InboundOutcome::is_receipt) {
-        parts.push(format!("{RECEIPT_ROWS}{}", filter("r")));
+        parts.push(format!(
+            "(SELECT * FROM ({RECEIPT_ROWS} AND ($1::int8 IS NULL OR r.instance_id = $1) \
+             AND r.id < $2 AND r.id >= $3 AND ($4::text IS NULL OR r.status = $4) \
+             AND ($5::int4 IS NULL OR ($5 = 200 AND r.status = 'accepted')) \
+             ORDER BY r.id DESC LIMIT $6) AS receipts_page)"
+        ));
     }
     if q.outcome.is_none_or(|o| !o.is_receipt()) {
-        parts.push(format!("{REQUEST_ROWS}{}", filter("q")));
+        parts.push(format!(
+            "(SELECT * FROM ({REQUEST_ROWS} AND ($1::int8 IS NULL OR q.instance_id = $1) \
+             AND q.id < $2 AND q.id >= $3 AND ($4::text IS NULL OR q.outcome = $4) \
+             AND ($5::int4 IS NULL OR q.status = $5) ORDER BY q.id DESC LIMIT $6) AS requests_page)"
+        ));
     }
     let sql = format!(
-        "SELECT {COLUMNS} FROM ({}) AS log WHERE ($4::text IS NULL OR outcome = $4) \
-         AND ($5::int4 IS NULL OR status = $5) ORDER BY id DESC LIMIT $6",
+        "SELECT {COLUMNS} FROM ({}) AS log ORDER BY id DESC LIMIT $6",
         parts.join(" UNION ALL ")
     );
     let stmt = client.prepare_cached(&sql).await?;
