@@ -306,6 +306,32 @@ test('follows a signed webhook to its delivery, and redelivers it', async () => 
   await page.getByText('No events match.').waitFor();
   assert.match(page.url(), /status=FAILED/);
   await page.getByLabel('Status').selectOption('');
+
+  // Searching by what the events are about: the object id and type are
+  // sent to the API and kept in the address.
+  const objectId = page.getByLabel('Object id');
+  await objectId.fill('999');
+  await objectId.press('Enter');
+  await page.getByText('No events match.').waitFor();
+  assert.match(page.url(), /objectId=999/);
+  await objectId.fill('101');
+  await objectId.press('Enter');
+  await eventually('the event of ticket 101', async () => /CREATED ticket 101/.test(await row.textContent()));
+  const objectType = page.getByLabel('Object type');
+  await objectType.fill('contact');
+  await objectType.press('Enter');
+  await page.getByText('No events match.').waitFor();
+  await page.getByLabel('Event type').selectOption('CREATED');
+  await objectType.fill('ticket');
+  await objectType.press('Enter');
+  await eventually('the event of ticket 101 again', async () => /CREATED ticket 101/.test(await row.textContent()));
+  assert.match(page.url(), /objectType=ticket/);
+  assert.match(page.url(), /eventType=CREATED/);
+  for (const field of [objectId, objectType]) {
+    await field.fill('');
+    await field.press('Enter');
+  }
+  await page.getByLabel('Event type').selectOption('');
   await row.getByRole('link', { name: 'CREATED ticket 101' }).click();
 
   await page.getByRole('heading', { name: /^Event / }).waitFor();
@@ -426,6 +452,16 @@ test('switches events off and on from the instance page', async () => {
   await toggle.check();
   await eventsState.filter({ hasText: `On: notifications go to ${receiverUrl}` }).waitFor();
   assert.equal((await api('GET', `/instances/${state.instance}`)).json.eventsEnabled, true);
+});
+
+test('sends a test notification and shows what the receiver answered', async () => {
+  await page.getByRole('button', { name: 'Send test notification' }).click();
+  const result = page.locator('#test-result');
+  await result.filter({ hasText: /^Delivered: / }).waitFor();
+  const text = await result.textContent();
+  assert.ok(text.includes(`${receiverUrl} answered 200 in `), text);
+  assert.match(text, /answered 200 in \d+ ms/);
+  assert.equal(await result.getAttribute('class'), 'ok');
 });
 
 test('shows the vendor subscription, and why it cannot run without a public URL', async () => {

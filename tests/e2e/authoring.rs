@@ -1,7 +1,8 @@
 //! What an element author sees, with the compiled probe element: a guest
 //! panic's message in the call's error, the webhook's 500 and the log; the
 //! host's clock and hex helpers answering a Rust guest; `plugboard plugins
-//! run` with request, configuration, fixture and expectation files.
+//! run` with request, configuration, fixture and expectation files, and
+//! with `--poll` reading a ConnectWise poll window from page fixtures.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -248,6 +249,147 @@ fn plugins_run_shows_a_panic_and_answers_fetches_from_fixtures() {
     assert_eq!(code, 1);
     assert!(
         stderr.contains("request.http") && stderr.contains("must start with '/'"),
+        "{stderr}"
+    );
+}
+
+/// `plugboard plugins run --poll tickets` with the ConnectWise element, the
+/// configuration and page fixtures written into `dir`, and `extra`
+/// arguments; returns the exit code, stdout as JSON (Null if none) and
+/// stderr.
+fn run_poll(dir: &std::path::Path, extra: &[&str]) -> (i32, Value, String) {
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::json!({
+            "helpdesk.connectwise.server.url": "https://cw.example.com",
+            "helpdesk.connectwise.company": "acme",
+            "helpdesk.connectwise.public.key": "pub",
+            "helpdesk.connectwise.private.key": "priv",
+            "helpdesk.connectwise.client.id": "client",
+            "event.poller.configuration": {"tickets": {"pageSize": 2}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plugboard"))
+        .current_dir(dir)
+        .args(["plugins", "run"])
+        .arg(crate::support::repo_root().join("plugins/dist/connectwise.wasm"))
+        .args(["--config", "config.json", "--since", "2026-11-27T09:00:00Z"])
+        .args(["--until", "2026-11-27T10:00:00Z"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap(), stdout, stderr)
+}
+
+/// The ConnectWise tickets query for page `n` of the window.
+fn tickets_page(n: u32) -> String {
+    format!(
+        "https://cw.example.com/v4_6_release/apis/3.0/service/tickets?conditions=\
+         lastUpdated%3E%5B2026-11-27T09%3A00%3A00Z%5D&page={n}&pageSize=2\
+         &orderBy=_info%2FlastUpdated%20asc"
+    )
+}
+
+/// A ConnectWise page answer holding tickets `(id, entered, updated)`.
+fn tickets(records: &[(u32, &str, &str)]) -> String {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(id, entered, updated)| {
+            serde_json::json!({"id": id, "_info": {"dateEntered": entered, "lastUpdated": updated}})
+        })
+        .collect();
+    format!(
+        "200\ncontent-type: application/json\n\n{}",
+        Value::from(records)
+    )
+}
+
+#[test]
+fn plugins_run_reads_a_poll_window_page_by_page_from_fixtures() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = |n: u32, file: &str, text: String| {
+        std::fs::write(dir.path().join(file), text).unwrap();
+        format!("{}={file}", tickets_page(n))
+    };
+    let first = page(
+        1,
+        "page1.http",
+        tickets(&[
+            (1, "2026-11-27T09:10:00Z", "2026-11-27T09:10:00Z"),
+            (2, "2026-11-20T08:00:00Z", "2026-11-27T09:20:00Z"),
+        ]),
+    );
+    let second = page(
+        2,
+        "page2.http",
+        tickets(&[(3, "2026-11-27T09:30:00Z", "2026-11-27T09:30:00Z")]),
+    );
+    let (code, out, stderr) = run_poll(
+        dir.path(),
+        &["--poll", "tickets", "--fetch", &first, "--fetch", &second],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(out["outcome"], "polled", "{out}");
+    assert_eq!(
+        out["window"],
+        serde_json::json!({"since": "2026-11-27T09:00:00Z", "until": "2026-11-27T10:00:00Z"})
+    );
+    // A full page asks for the next; the short one ends the window.
+    let pages = out["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2, "{out}");
+    assert_eq!(pages[0]["request"]["url"], tickets_page(1));
+    assert_eq!(pages[0]["request"]["headers"]["clientId"], "client");
+    assert_eq!(pages[0]["last"], false);
+    assert_eq!(pages[1]["last"], true);
+    let events: Vec<(String, String)> = pages
+        .iter()
+        .flat_map(|p| p["events"].as_array().unwrap().clone())
+        .map(|e| {
+            (
+                e["eventType"].as_str().unwrap().to_owned(),
+                e["objectId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = [("created", "1"), ("updated", "2"), ("created", "3")];
+    assert_eq!(
+        events,
+        want.map(|(t, id)| (t.to_owned(), id.to_owned())),
+        "{out}"
+    );
+    assert_eq!(
+        out["fetched"],
+        serde_json::json!([tickets_page(1), tickets_page(2)])
+    );
+
+    // The vendor refusing the second page: the first is still shown.
+    let refused = page(2, "refused.http", "503\n\nbusy".into());
+    let (code, out, _) = run_poll(
+        dir.path(),
+        &["--poll", "tickets", "--fetch", &first, "--fetch", &refused],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out["outcome"], "error");
+    assert_eq!(out["message"], "vendor answered 503", "{out}");
+    assert_eq!(out["pages"].as_array().unwrap().len(), 1);
+
+    // No fixture for a page: named, with the flag that would answer it.
+    let (_, out, _) = run_poll(dir.path(), &["--poll", "tickets"]);
+    let message = out["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("no fixture answers GET {}", tickets_page(1))),
+        "{message}"
+    );
+
+    // A resource the configuration does not have.
+    let (code, out, stderr) = run_poll(dir.path(), &["--poll", "contacts"]);
+    assert_eq!((code, out), (1, Value::Null));
+    assert!(
+        stderr.contains("no resource \"contacts\" (it has: tickets)"),
         "{stderr}"
     );
 }

@@ -17,15 +17,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use plugboard::delivery::{DeliveryConfig, RetrySchedule};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sha2::Sha256;
 
 use crate::support::connectwise::FakeConnectWise;
+use crate::support::elements_signature;
 use crate::support::host::{HostOptions, TestHost, ORG, USER};
 use crate::support::receiver::Receiver;
 use crate::support::tls::TestCa;
@@ -57,13 +54,6 @@ fn browser_tests() -> PathBuf {
         "the browser tests need chromium and playwright-core: run tests/browser/setup.sh"
     );
     dir
-}
-
-/// The Cloud Elements signature of `body` under `key`: `sha256=<base64 HMAC-SHA256>`.
-fn elements_signature(key: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
 /// A loopback URL nothing listens on.
@@ -131,13 +121,15 @@ async fn console_in_headless_chromium() {
 
     // What the browser did reached the real host: the first webhook was
     // delivered twice (once, then again on the console's Redeliver) with one
-    // eventId, signed with the key typed into the create form; after each
-    // key rotation the next one is signed with the new key first and every
-    // replaced key after it (the grace period). The fifth is the probe's
-    // failed webhook, reprocessed from the inbound log after a fix.
+    // eventId, signed with the key typed into the create form; then came the
+    // test notification; after each key rotation the next one is signed with
+    // the new key first and every replaced key after it (the grace period).
+    // The sixth is the probe's failed webhook, reprocessed from the inbound
+    // log after a fix.
     let got = receiver.received();
-    assert_eq!(got.len(), 5, "deliveries to the receiver");
-    assert_eq!(got[4].json()["message"]["events"][0]["objectId"], "5");
+    assert_eq!(got.len(), 6, "deliveries to the receiver");
+    assert_eq!(got[2].json()["message"]["test"], true);
+    assert_eq!(got[5].json()["message"]["events"][0]["objectId"], "5");
     assert_eq!(
         got[0].header("elements-webhook-id"),
         got[1].header("elements-webhook-id")
@@ -146,9 +138,10 @@ async fn console_in_headless_chromium() {
     let keys: Vec<String> =
         serde_json::from_slice(&std::fs::read(&rotated_keys).expect("the rotated keys")).unwrap();
     let (generated, typed) = (keys[0].as_str(), keys[1].as_str());
-    let expected: [(&str, Vec<&str>); 4] = [
+    let expected: [(&str, Vec<&str>); 5] = [
         ("101", vec![first_key]),
         ("101", vec![first_key]),
+        ("test", vec![first_key]),
         ("102", vec![generated, first_key]),
         ("103", vec![typed, generated, first_key]),
     ];

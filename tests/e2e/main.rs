@@ -44,6 +44,8 @@ mod observability;
 mod ordered_delivery;
 mod polling;
 mod propagation;
+/// Extra delivery headers, and a test notification to check a receiver.
+mod receiver_setup;
 // Three real replicas on one PostgreSQL: kills, freezes, database crashes, propagation, partitions.
 mod replicas;
 mod runtime;

@@ -80,6 +80,12 @@ async fn a_failing_notification_holds_back_only_later_ones_of_its_object() {
         a.push(host.probe_event(id, "obj-a").await);
         b.push(host.probe_event(id, "obj-b").await);
     }
+    // While A's first is retried (3 s of retries), its last one waits and
+    // the log says so.
+    let waiting = host.event(&a[2]).await;
+    assert_eq!(waiting["status"], "RECEIVED", "{waiting}");
+    assert_eq!(waiting["held"], "waiting", "{waiting}");
+    assert!(waiting["nextAttemptDate"].is_null(), "{waiting}");
 
     wait_until(
         "every notification delivered",
@@ -132,8 +138,14 @@ async fn a_failing_notification_holds_back_only_later_ones_of_its_object() {
         .collect();
     assert_eq!(b_order.len(), 3, "each of B's once: {b_order:?}");
 
-    // The event log shows every one delivered.
+    // The event log shows every one delivered (the last attempts are
+    // recorded just after the receiver answered).
     for id in a.iter().chain(&b) {
-        assert_eq!(host.event(id).await["status"], "NOTIFIED");
+        wait_until(
+            "the delivery to be recorded",
+            Duration::from_secs(10),
+            || async { (host.event(id).await["status"] == "NOTIFIED").then_some(()) },
+        )
+        .await;
     }
 }

@@ -2,16 +2,20 @@
 //! change made through one takes effect on the other within a second
 //! (PostgreSQL `LISTEN/NOTIFY`), also after their listening connections
 //! were terminated by the database; an event filter changed through one is
-//! applied by the other; and a console session opened through one is
-//! accepted by the other until a logout through either.
+//! applied by the other; a callback URL and signature key changed through
+//! one are used by the other's next delivery; and a console session opened
+//! through one is accepted by the other until a logout through either.
 
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::plugin_bytes;
-use crate::support::process::{probe_instance, probe_webhook as webhook, Binary, Process, AUTH};
+use crate::support::process::{
+    create_instance, probe_instance, probe_webhook as webhook, Binary, Process, AUTH,
+};
+use crate::support::receiver::Receiver;
+use crate::support::{elements_signature, plugin_bytes, wait_until};
 
 /// Where the probe instance delivers: a closed loopback port.
 const CALLBACK: &str = "http://127.0.0.1:9/hook";
@@ -199,6 +203,102 @@ async fn an_event_filter_changed_on_one_replica_is_applied_by_the_other() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!("filter set on A applied by B after {:?}", start.elapsed());
+}
+
+/// Patches the configuration of `id` through `base`.
+async fn patch_configuration(base: &str, id: i64, configuration: serde_json::Value) {
+    let patched = reqwest::Client::new()
+        .patch(format!("{base}/instances/{id}"))
+        .header("authorization", AUTH)
+        .json(&json!({ "configuration": configuration }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(patched, StatusCode::OK);
+}
+
+/// Stops `replica` (SIGTERM) and waits for it to exit.
+async fn stop(mut replica: Process) {
+    replica.terminate();
+    assert!(replica.exited(Duration::from_secs(30)).await.success());
+}
+
+/// Waits for the `n`th request to `receiver`; returns it.
+async fn nth_delivery(receiver: &Receiver, n: usize) -> crate::support::receiver::Received {
+    wait_until("a delivery", Duration::from_secs(10), || async {
+        receiver.received().get(n - 1).cloned()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callback_url_and_key_changed_on_one_replica_are_used_by_the_others_next_delivery() {
+    plugboard::server::raise_open_file_limit();
+    let Pair { a, b, url, _dirs } = Pair::start().await;
+    let (first, second) = (Receiver::start().await, Receiver::start().await);
+    let id = create_instance(
+        &a.base(),
+        json!({"element": {"key": "probe"}, "configuration": {
+            "event.notification.enabled": true,
+            "event.notification.callback.url": first.url(),
+            "event.notification.signature.key": "first-key"}}),
+    )
+    .await;
+
+    // B takes a webhook, so it has the instance cached as created (a
+    // cache entry lives a minute unless a change notification ends it).
+    assert!(webhook(&b.base(), id).await.is_success());
+    let delivered = nth_delivery(&first, 1).await;
+    let signed =
+        |key: &str, d: &crate::support::receiver::Received| elements_signature(key, &d.body);
+    assert_eq!(
+        delivered.header("elements-webhook-signature"),
+        signed("first-key", &delivered)
+    );
+
+    // Changed through A, then A stops: whatever is delivered next is
+    // delivered by B, with what B learned of the change.
+    patch_configuration(
+        &a.base(),
+        id,
+        json!({"event.notification.callback.url": second.url()}),
+    )
+    .await;
+    stop(a).await;
+    assert!(webhook(&b.base(), id).await.is_success());
+    let delivered = nth_delivery(&second, 1).await;
+    assert_eq!(
+        delivered.header("elements-webhook-signature"),
+        signed("first-key", &delivered)
+    );
+
+    // The same for a key rotation, through A started again.
+    let a = replica(_dirs[0].path(), _dirs[1].path(), &url).await;
+    patch_configuration(
+        &a.base(),
+        id,
+        json!({"event.notification.signature.key": "second-key"}),
+    )
+    .await;
+    stop(a).await;
+    assert!(webhook(&b.base(), id).await.is_success());
+    let delivered = nth_delivery(&second, 2).await;
+    // Signed with the new key first, and with the replaced one during its
+    // grace period.
+    assert_eq!(
+        delivered.header("elements-webhook-signature"),
+        format!(
+            "{},{}",
+            signed("second-key", &delivered),
+            signed("first-key", &delivered)
+        )
+    );
+    assert_eq!(
+        first.received().len(),
+        1,
+        "nothing more went to the old URL"
+    );
 }
 
 /// Signs in to the console through `base`; returns the session cookie.

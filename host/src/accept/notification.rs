@@ -10,6 +10,11 @@
 //! are split into several notifications, each repeating `raw`.
 //! With `event.notification.format = cloudevents` the same content goes out as
 //! a CloudEvents 1.0 structured-mode JSON event.
+//!
+//! A [`test`] notification has the same shape, marked `"test": true` in its
+//! message (and CloudEvents type `io.plugboard.test`), with one event about
+//! the object type `plugboard.test`: it checks a receiver's setup and
+//! signature verification and describes no vendor activity.
 
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
@@ -106,6 +111,9 @@ struct Message<'a, R: ?Sized> {
     instance_tags: &'a [String],
     events: Vec<EventEntry<'a>>,
     raw: &'a R,
+    /// Only on test notifications.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    test: bool,
 }
 
 /// `{"message": …}`.
@@ -142,6 +150,43 @@ pub fn prepare<R: Serialize + ?Sized>(
     events: &[NewEvent],
     raw: &R,
 ) -> Vec<PreparedNotification> {
+    build(instance, source, format, events, raw, false)
+}
+
+/// Object type of the one event of a test notification.
+pub const TEST_OBJECT_TYPE: &str = "plugboard.test";
+
+/// A test notification for `instance`, dated `now`.
+pub fn test(
+    instance: &InstanceInfo<'_>,
+    format: Format,
+    now: time::OffsetDateTime,
+) -> PreparedNotification {
+    let raw = serde_json::json!({
+        "test": true,
+        "description": "A test notification sent from plugboard to check this receiver's \
+                        setup and signature verification. It describes no vendor activity.",
+    });
+    let event = NewEvent {
+        event_type: super::EventType::Updated,
+        object_type: TEST_OBJECT_TYPE.into(),
+        object_id: "test".into(),
+        date: now,
+        raw: serde_json::value::to_raw_value(&raw).expect("a JSON value serializes"),
+    };
+    build(instance, Source::Webhook, format, &[event], &raw, true)
+        .pop()
+        .expect("one event makes one notification")
+}
+
+fn build<R: Serialize + ?Sized>(
+    instance: &InstanceInfo<'_>,
+    source: Source,
+    format: Format,
+    events: &[NewEvent],
+    raw: &R,
+    test: bool,
+) -> Vec<PreparedNotification> {
     events
         .chunks(source.max_events())
         .map(|chunk| {
@@ -164,6 +209,7 @@ pub fn prepare<R: Serialize + ?Sized>(
                     })
                     .collect(),
                 raw,
+                test,
             };
             let body = match format {
                 Format::CloudElements => serde_json::to_vec(&Envelope { message }),
@@ -174,7 +220,11 @@ pub fn prepare<R: Serialize + ?Sized>(
                         "plugboard/elements/{}/instances/{}",
                         instance.element_key, instance.id
                     ),
-                    kind: "io.plugboard.element.events",
+                    kind: if test {
+                        "io.plugboard.test"
+                    } else {
+                        "io.plugboard.element.events"
+                    },
                     datacontenttype: "application/json",
                     time: chunk.first().map(|e| rfc3339(e.date)),
                     subject: match chunk {
@@ -285,5 +335,31 @@ mod tests {
             Format::CloudEvents.content_type(),
             "application/cloudevents+json"
         );
+    }
+
+    #[test]
+    fn a_test_notification_is_marked_as_one() {
+        let now = time::macros::datetime!(2026-11-27 10:00 UTC);
+        let n = test(&info(), Format::CloudElements, now);
+        let v: Value = serde_json::from_slice(&n.body).unwrap();
+        assert_eq!(v["message"]["test"], true);
+        assert_eq!(v["message"]["eventId"], n.id);
+        assert_eq!(v["message"]["events"][0]["objectType"], TEST_OBJECT_TYPE);
+        assert_eq!(v["message"]["events"][0]["date"], "2026-11-27T10:00:00Z");
+        assert_eq!(v["message"]["raw"]["test"], true);
+        let ce: Value =
+            serde_json::from_slice(&test(&info(), Format::CloudEvents, now).body).unwrap();
+        assert_eq!(ce["type"], "io.plugboard.test");
+        assert_eq!(ce["data"]["test"], true);
+        // Real notifications carry no such field.
+        let real = &prepare(
+            &info(),
+            Source::Webhook,
+            Format::CloudElements,
+            &events(1),
+            &json!({}),
+        )[0];
+        let v: Value = serde_json::from_slice(&real.body).unwrap();
+        assert!(v["message"].get("test").is_none());
     }
 }

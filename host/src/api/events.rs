@@ -80,22 +80,39 @@ struct AttemptView<'a> {
     status_code: Option<u16>,
     error: Option<&'a str>,
     latency_ms: u32,
+    #[serde(flatten)]
+    answer: AnswerBody<'a>,
+}
+
+/// The first bytes of a receiver's answer: `responseBody` when they are
+/// UTF-8 text, else `responseBodyBase64`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AnswerBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     response_body: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_body_base64: Option<String>,
 }
 
+impl<'a> AnswerBody<'a> {
+    pub(super) fn of(bytes: &'a [u8]) -> Self {
+        let text = std::str::from_utf8(bytes).ok();
+        Self {
+            response_body: text,
+            response_body_base64: text.is_none().then(|| BASE64.encode(bytes)),
+        }
+    }
+}
+
 impl<'a> AttemptView<'a> {
     fn of(a: &'a StoredAttempt) -> Self {
-        let text = std::str::from_utf8(&a.response_body).ok();
         AttemptView {
             date: rfc3339(Some(a.attempted_at)),
             status_code: a.status_code,
             error: a.error.as_deref(),
             latency_ms: a.latency_ms,
-            response_body: text,
-            response_body_base64: text.is_none().then(|| BASE64.encode(&a.response_body)),
+            answer: AnswerBody::of(&a.response_body),
         }
     }
 }
@@ -114,6 +131,10 @@ pub struct EntryView<'a> {
     cycle_attempts: u32,
     total_attempts: u32,
     next_attempt_date: Option<String>,
+    /// Why a pending one is not due yet: `waiting` (ordered delivery: an
+    /// earlier one about its object comes first) or `paused`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<&'static str>,
     last_status_code: Option<u16>,
     last_error: Option<&'a str>,
     created_date: Option<String>,
@@ -141,6 +162,7 @@ pub fn view(n: &StoredNotification) -> EntryView<'_> {
         cycle_attempts: n.attempts,
         total_attempts: n.total_attempts,
         next_attempt_date: rfc3339(n.next_attempt_at),
+        held: n.held.map(|h| h.as_str()),
         last_status_code: n.last_status,
         last_error: n.last_error.as_deref(),
         created_date: rfc3339(Some(n.created_at)),

@@ -19,6 +19,7 @@ pub mod instances;
 pub mod plugins;
 pub mod poller;
 pub mod replicas;
+pub mod test_notification;
 
 use std::sync::Arc;
 
@@ -103,6 +104,10 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/instances/{id}/events", get(events::list_instance))
         .route("/instances/{id}/subscription", post(instances::resubscribe))
+        .route(
+            "/instances/{id}/test-notification",
+            post(test_notification::send),
+        )
         .route(
             "/instances/{id}/poller",
             get(poller::status).post(poller::run_now),

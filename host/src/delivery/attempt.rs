@@ -14,17 +14,12 @@ use tokio::sync::Semaphore;
 
 use super::schedule::Failure;
 use super::signing;
+use super::target::Target;
 use super::{DeliveryConfig, MAX_ANSWER_BYTES};
 use crate::instance::InstanceService;
 use crate::outbound::{FetchError, OutboundClient};
 use crate::store::{AttemptNext, AttemptRecord, DueNotification};
 use crate::telemetry::metrics::{self, DeliveryOutcome};
-
-/// Where and how one instance's notifications go.
-pub(super) struct Target {
-    pub(super) url: Option<url::Url>,
-    pub(super) keys: Vec<String>,
-}
 
 /// Per destination host concurrency limits.
 #[derive(Default)]
@@ -70,10 +65,7 @@ pub(super) async fn deliver(
             Failure::Other(None),
         );
     };
-    let keys: Vec<&str> = target
-        .map(|t| t.keys.iter().map(String::as_str).collect())
-        .unwrap_or_default();
-    let request = match prepare(url, n, attempted_at.unix_timestamp(), &keys) {
+    let request = match prepare(url, target, &Outgoing::of(n), attempted_at.unix_timestamp()) {
         Ok(r) => r,
         Err(e) => {
             return judge(
@@ -171,24 +163,49 @@ impl<'a> Began<'a> {
     }
 }
 
-/// The signed POST of a notification's stored bytes.
-fn prepare(
+/// What is sent: a notification's `eventId`, and its stored bytes.
+pub(super) struct Outgoing<'a> {
+    pub(super) id: &'a str,
+    pub(super) content_type: &'a str,
+    pub(super) body: &'a Bytes,
+}
+
+impl<'a> Outgoing<'a> {
+    fn of(n: &'a DueNotification) -> Self {
+        Self {
+            id: &n.id,
+            content_type: &n.content_type,
+            body: &n.body,
+        }
+    }
+}
+
+/// The signed POST of a notification's bytes to `url`, with the target's
+/// extra headers (validated when the instance was written: they never
+/// replace the content type or the signature headers).
+pub(super) fn prepare(
     url: &url::Url,
-    n: &DueNotification,
+    target: Option<&Target>,
+    out: &Outgoing<'_>,
     timestamp: i64,
-    keys: &[&str],
 ) -> Result<http::Request<Full<Bytes>>, String> {
     let mut builder = http::Request::post(url.as_str())
-        .header(http::header::CONTENT_TYPE, &n.content_type)
+        .header(http::header::CONTENT_TYPE, out.content_type)
         .header(
             http::header::USER_AGENT,
             concat!("plugboard/", env!("CARGO_PKG_VERSION")),
         );
-    for (name, value) in signing::sign(&n.id, timestamp, &n.body, keys).headers {
+    let keys: Vec<&str> = target
+        .map(|t| t.keys.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    for (name, value) in target.map(|t| t.headers.as_slice()).unwrap_or_default() {
+        builder = builder.header(name, value);
+    }
+    for (name, value) in signing::sign(out.id, timestamp, out.body, &keys).headers {
         builder = builder.header(name, value);
     }
     builder
-        .body(Full::new(n.body.clone()))
+        .body(Full::new(out.body.clone()))
         .map_err(|e| format!("building the request: {e}"))
 }
 
@@ -240,7 +257,7 @@ fn record(
 /// The first `limit` bytes of a receiver's answer, kept with the attempt.
 /// Text is cut at a character boundary, so a UTF-8 answer stays UTF-8;
 /// other bytes are kept as they are.
-fn answer_prefix(body: &Bytes, limit: usize) -> Bytes {
+pub(super) fn answer_prefix(body: &Bytes, limit: usize) -> Bytes {
     if body.len() <= limit {
         return body.clone();
     }

@@ -4,6 +4,7 @@
 //! lets the deliveries in flight finish until the deadline, and records the
 //! ones it abandons as due again ([`super::in_flight`]).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,9 +12,10 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::sync::{watch, Notify, Semaphore};
 
-use super::attempt::{deliver, HostLimits, Target};
+use super::attempt::{deliver, HostLimits};
 use super::in_flight::InFlight;
 use super::recorder::Recorder;
+use super::target::{self, Target};
 use super::DeliveryConfig;
 use crate::instance::InstanceService;
 use crate::outbound::OutboundClient;
@@ -162,9 +164,7 @@ impl Dispatcher {
     }
 }
 
-/// The callback URL and signing keys of every instance in the batch: its
-/// typed settings from the instance service (cached; parsed once per
-/// version), its retired keys still in their grace period from the store.
+/// The target of every instance in the batch (see [`target::load`]).
 async fn load_targets(
     store: &Store,
     instances: &InstanceService,
@@ -172,45 +172,9 @@ async fn load_targets(
 ) -> HashMap<i64, Option<Arc<Target>>> {
     let mut out = HashMap::new();
     for n in claimed {
-        if out.contains_key(&n.instance_id) {
-            continue;
+        if let Entry::Vacant(slot) = out.entry(n.instance_id) {
+            slot.insert(target::load(store, instances, n.instance_id).await);
         }
-        let retired = store.retired_keys(n.instance_id).await.unwrap_or_default();
-        let mut found = instances.get(n.instance_id).await;
-        if let Ok(Some(cached)) = &found {
-            // The retired keys are read fresh; a current key already among
-            // them means the cached instance is behind a rotation made
-            // elsewhere (another replica) that has not reached this one yet.
-            if cached
-                .settings
-                .signature_key
-                .as_ref()
-                .is_some_and(|key| retired.contains(key))
-            {
-                found = instances.load(n.instance_id).await;
-            }
-        }
-        let target = match found {
-            Ok(Some(instance)) => {
-                let settings = &instance.settings;
-                let mut keys: Vec<String> = settings.signature_key.clone().into_iter().collect();
-                for key in retired {
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                    }
-                }
-                Some(Arc::new(Target {
-                    url: settings.callback_url.clone(),
-                    keys,
-                }))
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(instance = n.instance_id, error = %e, "reading instance for delivery failed");
-                None
-            }
-        };
-        out.insert(n.instance_id, target);
     }
     out
 }

@@ -40,6 +40,8 @@ mod in_flight;
 mod recorder;
 pub mod schedule;
 pub mod signing;
+mod target;
+mod test_send;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +55,7 @@ use crate::outbound::OutboundClient;
 use crate::store::Store;
 
 pub use schedule::RetrySchedule;
+pub use test_send::{TestError, TestOutcome};
 
 /// Largest receiver answer read; more fails the attempt as too large. The
 /// answer's first [`DeliveryConfig::response_body_bytes`] are kept.
@@ -96,6 +99,7 @@ impl Default for DeliveryConfig {
 #[derive(Clone)]
 pub struct Delivery {
     wake: Arc<Notify>,
+    tester: test_send::Tester,
     stop: Arc<watch::Sender<Option<tokio::time::Instant>>>,
     tasks: Arc<Mutex<Option<Tasks>>>,
 }
@@ -122,6 +126,12 @@ impl Delivery {
         let config = Arc::new(config);
         let (stop, stop_rx) = watch::channel(None);
         let (recorder, recorder_task) = recorder::start(store.clone(), wake.clone());
+        let tester = test_send::Tester {
+            store: store.clone(),
+            instances: instances.clone(),
+            outbound: outbound.clone(),
+            config: config.clone(),
+        };
         let dispatcher = dispatch::Dispatcher {
             store: store.clone(),
             instances,
@@ -138,9 +148,16 @@ impl Delivery {
         };
         Self {
             wake,
+            tester,
             stop: Arc::new(stop),
             tasks: Arc::new(Mutex::new(Some(tasks))),
         }
+    }
+
+    /// Sends a test notification to `instance_id`'s callback URL now and
+    /// returns what the receiver answered (see [`test_send`]).
+    pub async fn send_test(&self, instance_id: i64) -> Result<TestOutcome, TestError> {
+        self.tester.send(instance_id).await
     }
 
     /// Tells the dispatcher new notifications are due.

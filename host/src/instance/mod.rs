@@ -1,15 +1,17 @@
 //! What an element instance's configuration means: the event settings of
 //! SPEC §1 parsed and validated once, the element's own keys checked against
 //! its `describe()` (keys nobody reads named in warnings: [`keys`]), the
-//! resources a polling instance polls ([`poll`]), and secrets redacted for
-//! display. Instances are written and handed out, settings parsed, by the
-//! [`service`]; ingress keeps them ready for plugin calls in [`cache`].
+//! resources a polling instance polls ([`poll`]), the extra delivery
+//! [`headers`], and secrets redacted for display. Instances are written and
+//! handed out, settings parsed, by the [`service`]; ingress keeps them ready
+//! for plugin calls in [`cache`].
 //!
 //! Values may arrive as strings (`"true"`, `"15"`) or as JSON values, as the
 //! Cloud Elements documents show; both are accepted.
 
 mod address;
 pub mod cache;
+pub mod headers;
 pub mod keys;
 pub mod poll;
 pub mod resources;
@@ -27,7 +29,7 @@ pub use service::{ConfiguredInstance, InstanceChange, InstanceService, WriteErro
 pub use settings::{EventSettings, VendorType};
 
 /// Configuration keys plugboard itself treats as secret.
-const HOST_SECRET_KEYS: &[&str] = &["event.notification.signature.key"];
+const HOST_SECRET_KEYS: &[&str] = &["event.notification.signature.key", headers::HEADERS_KEY];
 
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +110,10 @@ pub fn redacted(
     configuration
         .iter()
         .map(|(k, v)| {
-            let v = if is_secret(element, k) && !v.is_null() {
+            let v = if k == headers::HEADERS_KEY {
+                // The header names stay visible, their values are secret.
+                headers::redacted(v).unwrap_or_else(|| Value::String("********".into()))
+            } else if is_secret(element, k) && !v.is_null() {
                 Value::String("********".into())
             } else {
                 v.clone()

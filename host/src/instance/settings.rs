@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use super::headers::DeliveryHeaders;
 use super::ConfigError;
 use crate::accept::{EventFilter, EventType, Format};
 
@@ -39,6 +40,9 @@ pub struct EventSettings {
     /// `event.notification.ordered`: notifications about the same object
     /// are delivered one at a time, in the order they were accepted.
     pub ordered: bool,
+    /// `event.notification.headers`: extra headers every notification
+    /// carries (values are secrets).
+    pub headers: DeliveryHeaders,
 }
 
 fn text<'a>(config: &'a Map<String, Value>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
@@ -71,6 +75,7 @@ pub const EVENT_KEYS: &[&str] = &[
     "event.notification.format",
     "event.notification.type",
     ORDERED_KEY,
+    super::headers::HEADERS_KEY,
     "event.poller.refresh_interval",
     "event.poller.configuration",
     OBJECTS_KEY,
@@ -157,6 +162,7 @@ impl EventSettings {
             format: Format::CloudElements,
             filter: EventFilter::default(),
             ordered: false,
+            headers: Vec::new(),
         }
     }
 
@@ -265,6 +271,7 @@ impl EventSettings {
             format,
             filter: filter(config)?,
             ordered: boolean(config, ORDERED_KEY)?.unwrap_or(false),
+            headers: super::headers::parse(config)?,
         })
     }
 }

@@ -28,6 +28,7 @@ mod error;
 pub mod mapping;
 mod page;
 pub mod plan;
+pub(crate) mod reading;
 mod run;
 mod scheduler;
 pub mod status;

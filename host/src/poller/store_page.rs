@@ -21,8 +21,8 @@ use crate::runtime::{HttpRequest, HttpResponse, NormalizedEvent};
 use crate::store::{NewReceipt, PollWrite};
 
 /// The events of one page, ready to store.
-pub(super) struct PageEvents {
-    pub(super) events: Vec<NewEvent>,
+pub(crate) struct PageEvents {
+    pub(crate) events: Vec<NewEvent>,
 }
 
 impl PageEvents {

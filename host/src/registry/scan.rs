@@ -1,11 +1,13 @@
-//! One pass over the plugin folder: load what is new or changed, keep what
-//! is unchanged, unload what is gone, and publish a new [`Snapshot`].
+//! One pass over the plugin folder: load what is new or changed (several
+//! compiles at once, up to one per core), keep what is unchanged, unload
+//! what is gone, and publish a new [`Snapshot`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use futures_util::StreamExt as _;
 use time::OffsetDateTime;
 
 use super::{LoadedPlugin, PluginStatus, Registry, Snapshot};
@@ -84,7 +86,11 @@ impl Registry {
             keep
         });
 
-        let mut candidates: BTreeMap<String, Arc<LoadedPlugin>> = BTreeMap::new();
+        // Read every new or changed file first, then compile them several
+        // at once (a start with many plugins, or a burst of drops, is not
+        // held up by one large component after another), then record each
+        // outcome in file order.
+        let mut changed = Vec::new();
         for (name, len, mtime) in &listed {
             let entry = state.files.entry(name.clone()).or_default();
             if entry.seen == Some((*len, *mtime)) {
@@ -95,9 +101,38 @@ impl Registry {
                 record_error(entry, name, why);
                 continue;
             }
-            let path = self.dir.join(name);
-            if let Some(loaded) = self.try_load(name, &path, entry).await {
-                candidates.insert(name.clone(), loaded);
+            if let Some((bytes, hash)) = self.read_changed(name, &self.dir.join(name), entry).await
+            {
+                changed.push((name.clone(), bytes, hash));
+            }
+        }
+        let runtime = &self.runtime;
+        let mut loaded: Vec<_> = futures_util::stream::iter(changed)
+            .map(|(name, bytes, hash)| async move {
+                let result = super::load_plugin(runtime, &bytes).await;
+                (name, hash, result)
+            })
+            .buffer_unordered(parallel_loads())
+            .collect()
+            .await;
+        loaded.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut candidates: BTreeMap<String, Arc<LoadedPlugin>> = BTreeMap::new();
+        for (name, hash, result) in loaded {
+            let entry = state.files.entry(name.clone()).or_default();
+            match result {
+                Ok(plugin) => {
+                    candidates.insert(
+                        name,
+                        Arc::new(LoadedPlugin {
+                            plugin,
+                            loaded_at: OffsetDateTime::now_utc(),
+                        }),
+                    );
+                }
+                Err(e) => {
+                    entry.failed_hash = Some(hash);
+                    record_error(entry, &name, e);
+                }
             }
         }
 
@@ -106,13 +141,15 @@ impl Registry {
         Ok(())
     }
 
-    /// Reads and loads one changed file; records errors on `entry`.
-    async fn try_load(
+    /// Reads one changed file: its bytes and their hash, unless they are
+    /// what already serves or what failed last time; records a read error
+    /// on `entry`.
+    async fn read_changed(
         &self,
         name: &str,
         path: &Path,
         entry: &mut FileEntry,
-    ) -> Option<Arc<LoadedPlugin>> {
+    ) -> Option<(Vec<u8>, String)> {
         let bytes = match self.read_plugin_file(path).await {
             Ok(b) => b,
             Err(why) => {
@@ -128,18 +165,14 @@ impl Registry {
         if entry.failed_hash.as_deref() == Some(hash.as_str()) {
             return None;
         }
-        match super::load_plugin(&self.runtime, &bytes).await {
-            Ok(plugin) => Some(Arc::new(LoadedPlugin {
-                plugin,
-                loaded_at: OffsetDateTime::now_utc(),
-            })),
-            Err(e) => {
-                entry.failed_hash = Some(hash);
-                record_error(entry, name, e);
-                None
-            }
-        }
+        Some((bytes, hash))
     }
+}
+
+/// How many plugins are compiled at once: one per core, at most four (each
+/// compile also spreads over the cores, and holds a component's memory).
+fn parallel_loads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 impl Registry {

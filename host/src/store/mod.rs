@@ -60,7 +60,7 @@ pub use instance::{Instance, InstancePatch, NewInstance};
 pub(crate) use leases::Leases;
 pub use leases::{partition_of, Fence, HeldPartition, ReplicaRecord, PARTITIONS};
 pub use outbox::{
-    AttemptNext, AttemptRecord, DeliveryState, DueNotification, EventKey, NewNotification,
+    AttemptNext, AttemptRecord, DeliveryState, DueNotification, EventKey, Held, NewNotification,
     NotificationQuery, NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
     StoredNotification,
 };

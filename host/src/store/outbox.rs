@@ -233,8 +233,10 @@ pub struct StoredNotification {
     pub attempts: u32,
     /// Attempts in every cycle: the length of the whole attempt log.
     pub total_attempts: u32,
-    /// When the next attempt is due (pending only).
+    /// When the next attempt is due (pending only, and not held).
     pub next_attempt_at: Option<OffsetDateTime>,
+    /// Why a pending notification is not due at any time yet.
+    pub held: Option<Held>,
     /// The last attempt's status code.
     pub last_status: Option<u16>,
     /// The last attempt's error.
@@ -252,6 +254,35 @@ pub struct StoredNotification {
     pub body: Bytes,
     /// Every attempt (filled by `get_notification` only).
     pub attempt_log: Vec<StoredAttempt>,
+}
+
+/// Why a pending notification has no time it is due at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// Ordered delivery: an earlier notification about its object is not
+    /// yet delivered or dead-lettered.
+    Waiting,
+    /// Its instance's delivery is paused (the receiver answered 410 Gone).
+    Paused,
+}
+
+impl Held {
+    /// The spelling the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Held::Waiting => "waiting",
+            Held::Paused => "paused",
+        }
+    }
+
+    /// What a stored `next_attempt_at` of a pending notification says.
+    pub(super) fn of(next_attempt_at: i64) -> Option<Self> {
+        match next_attempt_at {
+            WAITING => Some(Held::Waiting),
+            PARKED => Some(Held::Paused),
+            _ => None,
+        }
+    }
 }
 
 /// Which notifications a listing wants; newest first.

@@ -1,8 +1,9 @@
 //! Command-line tools for plugin authors: `plugboard plugins check` and
 //! `plugboard plugins run` ([`run`], reading request and response files
-//! with [`http_file`]).
+//! with [`http_file`]; a poll window with `--poll`).
 
 pub mod http_file;
+mod poll;
 pub mod run;
 
 pub use run::{run_plugin, RunArgs};

@@ -2,9 +2,10 @@
 //! server, on a sample request file ([`super::http_file`]), an instance
 //! configuration (a JSON object) and recorded answers to its `https-get`
 //! calls, and prints what the host would make of the plugin's answer as
-//! JSON. With `--expect FILE` the printed result must equal that file's
-//! JSON, or the command fails listing the differences — a plugin's test in
-//! its author's CI.
+//! JSON; with `--poll RESOURCE` it reads one poll window instead
+//! ([`super::poll`]). With `--expect FILE` the printed result must equal
+//! that file's JSON, or the command fails listing the differences — a
+//! plugin's test in its author's CI.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,8 +29,20 @@ pub struct RunArgs {
     pub file: PathBuf,
     /// The inbound request: `METHOD /path[?query]`, headers (`name:
     /// value`), an empty line, the body (as HTTP/1.1 on the wire).
-    #[arg(long)]
-    pub request: PathBuf,
+    #[arg(long, required_unless_present = "poll", conflicts_with = "poll")]
+    pub request: Option<PathBuf>,
+    /// Instead of a webhook, read one poll window of this resource of the
+    /// configuration's `event.poller.configuration`, each page's request
+    /// answered by a `--fetch` fixture.
+    #[arg(long, value_name = "RESOURCE")]
+    pub poll: Option<String>,
+    /// With `--poll`: the checkpoint the window starts from (less the
+    /// resource's `pollDelay`), RFC 3339. Default: an hour before `--until`.
+    #[arg(long, requires = "poll")]
+    pub since: Option<String>,
+    /// With `--poll`: the end of the window, RFC 3339. Default: now.
+    #[arg(long, requires = "poll")]
+    pub until: Option<String>,
     /// The instance configuration: a JSON object (key → value), as in
     /// `POST /instances`. Default: empty.
     #[arg(long)]
@@ -45,17 +58,15 @@ pub struct RunArgs {
     pub expect: Option<PathBuf>,
 }
 
-/// Runs the plugin's `webhook` on the request and prints the result; fails
-/// if the plugin cannot be loaded, an input is malformed, or the result
-/// differs from the expectation.
+/// Runs the plugin's `webhook` on the request (or reads a poll window) and
+/// prints the result; fails if the plugin cannot be loaded, an input is
+/// malformed, or the result differs from the expectation.
 pub fn run_plugin(args: &RunArgs) -> anyhow::Result<()> {
-    let request = http_file::parse_request(&read(&args.request)?)
-        .with_context(|| format!("request file {}", args.request.display()))?;
-    let config = match &args.config {
+    let configuration = match &args.config {
         Some(path) => configuration(path)?,
-        None => Vec::new(),
+        None => Map::new(),
     };
-    let fixtures = Arc::new(FetchFixtures::new(fixtures(&args.fetch)?));
+    let answers = fixtures(&args.fetch)?;
     let expected = match &args.expect {
         Some(path) => Some(
             serde_json::from_slice::<Value>(&read(path)?)
@@ -63,20 +74,20 @@ pub fn run_plugin(args: &RunArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let (request, config, scope) = (&request, &config, fixtures.clone());
-    let result = super::with_plugin(&args.file, |plugin| async move {
-        let label = CallLabel {
-            element: plugin.description().key.clone(),
-            instance: None,
-        };
-        let fetch = FetchScope {
-            fixtures: Some(scope),
-            ..FetchScope::default()
-        };
-        plugin.webhook(label, fetch, config, request).await
-    })?;
-    let mut out = render(result, &request.body);
-    out["fetched"] = json!(fixtures.requested());
+    let out = match (&args.poll, &args.request) {
+        (Some(resource), _) => {
+            let run = super::poll::PollRun {
+                resource,
+                configuration: &configuration,
+                since: args.since.as_deref(),
+                until: args.until.as_deref(),
+                answers,
+            };
+            super::with_plugin(&args.file, |plugin| async move { run.run(&plugin).await })??
+        }
+        (None, Some(request)) => webhook(args, request, &configuration, answers)?,
+        (None, None) => bail!("give --request FILE (a webhook) or --poll RESOURCE"),
+    };
     println!("{}", serde_json::to_string_pretty(&out)?);
     if let (Some(expected), Some(path)) = (expected, &args.expect) {
         let mut found = Vec::new();
@@ -97,13 +108,40 @@ pub fn run_plugin(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The plugin's `webhook` on the request file, as JSON.
+fn webhook(
+    args: &RunArgs,
+    request: &Path,
+    configuration: &Map<String, Value>,
+    answers: BTreeMap<String, crate::runtime::HttpResponse>,
+) -> anyhow::Result<Value> {
+    let request = http_file::parse_request(&read(request)?)
+        .with_context(|| format!("request file {}", request.display()))?;
+    let config = crate::instance::plugin_config(configuration);
+    let fixtures = Arc::new(FetchFixtures::new(answers));
+    let (request, config, scope) = (&request, &config, fixtures.clone());
+    let result = super::with_plugin(&args.file, |plugin| async move {
+        let label = CallLabel {
+            element: plugin.description().key.clone(),
+            instance: None,
+        };
+        let fetch = FetchScope {
+            fixtures: Some(scope),
+            ..FetchScope::default()
+        };
+        plugin.webhook(label, fetch, config, request).await
+    })?;
+    let mut out = render(result, &request.body);
+    out["fetched"] = json!(fixtures.requested());
+    Ok(out)
+}
+
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// The configuration file as the plugin sees it (strings as they are,
-/// other values as JSON text, as for an instance).
-fn configuration(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+/// The configuration file: a JSON object, as in `POST /instances`.
+fn configuration(path: &Path) -> anyhow::Result<Map<String, Value>> {
     let value: Value = serde_json::from_slice(&read(path)?)
         .with_context(|| format!("configuration {} is not JSON", path.display()))?;
     let Value::Object(object) = value else {
@@ -112,7 +150,7 @@ fn configuration(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
             path.display()
         );
     };
-    Ok(crate::instance::plugin_config(&object))
+    Ok(object)
 }
 
 /// The `--fetch URL=FILE` answers, read.
@@ -130,7 +168,7 @@ fn fixtures(specs: &[String]) -> anyhow::Result<BTreeMap<String, crate::runtime:
 }
 
 /// JSON text as its value, anything else as a string.
-fn json_or_text(text: &str) -> Value {
+pub(super) fn json_or_text(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 

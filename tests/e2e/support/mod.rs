@@ -27,6 +27,19 @@ pub fn test_database(data: &std::path::Path) -> Option<String> {
     }
 }
 
+/// The Cloud Elements signature of `body` under `key`: `sha256=<base64
+/// HMAC-SHA256>` (one entry of an `Elements-Webhook-Signature` header).
+pub fn elements_signature(key: &str, body: &[u8]) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(body);
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -1,5 +1,6 @@
 // One instance: its summary (with its vendor subscription and a button
-// that runs it again), the events switch, rotation of the signature
+// that runs it again), the events switch and a test notification with
+// what the receiver answered, rotation of the signature
 // key, the configuration form (the element's describe() keys and the event
 // settings; only what changed is sent, with PATCH, an emptied field as null,
 // which removes the key) and deletion behind a confirmation dialog.
@@ -33,6 +34,11 @@
   let baseline = {};
 
   const config = () => instance.configuration || {};
+  /** A secret value as the API shows it: the placeholder, or an object of
+   *  placeholders (the extra delivery headers: names shown, values not). */
+  const redacted = (v) => v === REDACTED
+    || (v !== null && typeof v === 'object' && Object.values(v).length > 0
+      && Object.values(v).every((x) => x === REDACTED));
   const hasKey = () => config()[SIGNATURE_KEY] !== undefined && config()[SIGNATURE_KEY] !== null;
   const polled = () => config()[EVENT_KEYS.vendorType] === 'polling';
 
@@ -131,7 +137,7 @@
     const others = Object.keys(config())
       .filter((k) => !names.has(k) && !DEDICATED.has(k))
       .sort()
-      .map((name) => ({ name, required: false, secret: config()[name] === REDACTED, description: 'Not declared by the element.' }));
+      .map((name) => ({ name, required: false, secret: redacted(config()[name]), description: 'Not declared by the element.' }));
     return [...declared, ...others];
   }
 
@@ -238,6 +244,28 @@
         if (target.closest('#polling-settings')) $('polling-settings').hidden = false;
       });
     } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** Sends a test notification and says what the receiver answered. */
+  async function sendTest() {
+    const button = $('test-send');
+    const result = $('test-result');
+    button.disabled = true;
+    result.hidden = true;
+    result.className = '';
+    try {
+      const t = await api('POST', `${path}/test-notification`);
+      const said = t.statusCode ? `answered ${t.statusCode}` : `did not answer (${t.error})`;
+      const body = t.responseBody ? `: “${t.responseBody}”` : '';
+      result.textContent = `${t.delivered ? 'Delivered' : 'Not delivered'}: ${t.url} ${said} in ${t.latencyMs} ms${body} (test event ${t.eventId}).`;
+      result.className = t.delivered ? 'ok' : 'error';
+    } catch (err) {
+      result.textContent = err.message || String(err);
+      result.className = 'error';
+    } finally {
+      result.hidden = false;
       button.disabled = false;
     }
   }
@@ -364,6 +392,7 @@
   edit.addEventListener('submit', save);
   $('vendor-type').addEventListener('change', syncPolling);
   $('events-switch').addEventListener('change', switchEvents);
+  $('test-send').addEventListener('click', sendTest);
   $('rotate-open').addEventListener('click', () => openRotation(true));
   $('rotate-cancel').addEventListener('click', () => {
     openRotation(false);

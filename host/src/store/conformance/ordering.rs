@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 
 use super::super::test_support::{new_instance, notification, receipt};
 use super::super::{
-    AttemptNext, DueNotification, InstancePatch, NewNotification, ReceiptStatus, Redeliver,
+    AttemptNext, DueNotification, Held, InstancePatch, NewNotification, ReceiptStatus, Redeliver,
+    StoredNotification,
 };
 use super::outbox::outcome;
 use super::TestStore;
@@ -71,6 +72,9 @@ pub(super) async fn one_notification_per_object_at_a_time_in_order(store: TestSt
     assert_eq!(ids(&due), [a1.as_str(), b1.as_str()]);
     let waiting = store.get_notification(a2).await.unwrap().unwrap();
     assert_eq!(waiting.next_attempt_at, None);
+    assert_eq!(waiting.held, Some(Held::Waiting));
+    let head = store.get_notification(a1).await.unwrap().unwrap();
+    assert_eq!(head.held, None);
 
     // A retry holds its object's line; the other object goes on.
     let now = OffsetDateTime::now_utc();
@@ -141,6 +145,10 @@ pub(super) async fn a_pause_keeps_the_line(store: TestStore) {
         .await
         .unwrap();
     assert!(claim(&store).await.is_empty());
+    let held = |n: StoredNotification| n.held;
+    let shown = |i: usize| store.get_notification(&line[i]);
+    assert_eq!(held(shown(0).await.unwrap().unwrap()), Some(Held::Paused));
+    assert_eq!(held(shown(1).await.unwrap().unwrap()), Some(Held::Waiting));
     store.update_instance(id, patch(None)).await.unwrap();
     let due = claim(&store).await;
     assert_eq!(

@@ -6,11 +6,11 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::super::error::{Result, StoreError};
-use super::super::outbox::WAITING;
 use super::super::outbox::{
     DeliveryState, NotificationQuery, NotificationSource, OutboxDepth, StoredAttempt,
     StoredNotification,
 };
+use super::super::outbox::{Held, WAITING};
 use super::super::search::{self, Arg};
 use super::super::timestamp::from_millis;
 use super::error::get as col;
@@ -46,6 +46,7 @@ fn from_row(row: &Row) -> Result<StoredNotification> {
     let body: Vec<u8> = col(row, 12)?;
     let opt_time = |v: Option<i64>| v.map(from_millis).transpose();
     let small = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    let next = col::<Option<i64>>(row, 6)?;
     Ok(StoredNotification {
         id: col(row, 0)?,
         instance_id: col(row, 1)?,
@@ -58,10 +59,13 @@ fn from_row(row: &Row) -> Result<StoredNotification> {
         state,
         attempts: small(col(row, 5)?),
         total_attempts: small(col(row, 13)?),
-        next_attempt_at: match col::<Option<i64>>(row, 6)? {
+        next_attempt_at: match next {
             Some(t) if state == DeliveryState::Pending && t < WAITING => Some(from_millis(t)?),
             _ => None,
         },
+        held: next
+            .filter(|_| state == DeliveryState::Pending)
+            .and_then(Held::of),
         last_status: col::<Option<i64>>(row, 7)?.and_then(|s| u16::try_from(s).ok()),
         last_error: col(row, 8)?,
         created_at: from_millis(col(row, 9)?)?,

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::super::error::{Result, StoreError};
 use super::super::outbox::{
-    AttemptNext, AttemptRecord, DeliveryState, DueNotification, NewNotification, NotificationQuery,
-    NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
+    AttemptNext, AttemptRecord, DeliveryState, DueNotification, Held, NewNotification,
+    NotificationQuery, NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
     StoredNotification, PARKED, WAITING,
 };
 use super::super::search::{self, Arg};
@@ -271,6 +271,7 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
         .ok_or_else(|| StoreError::corrupt(format!("notification status {status:?}")))?;
     let body: Vec<u8> = row.get(12)?;
     let opt_time = |v: Option<i64>| v.map(from_millis).transpose();
+    let next = row.get::<_, Option<i64>>(6)?;
     Ok(StoredNotification {
         id: row.get(0)?,
         instance_id: row.get(1)?,
@@ -283,10 +284,13 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
         state,
         attempts: row.get(5)?,
         total_attempts: row.get(13)?,
-        next_attempt_at: match row.get::<_, Option<i64>>(6)? {
+        next_attempt_at: match next {
             Some(t) if state == DeliveryState::Pending && t < WAITING => Some(from_millis(t)?),
             _ => None,
         },
+        held: next
+            .filter(|_| state == DeliveryState::Pending)
+            .and_then(Held::of),
         last_status: row.get(7)?,
         last_error: row.get(8)?,
         created_at: from_millis(row.get(9)?)?,
