@@ -29,6 +29,8 @@ const receiverUrl = env('RECEIVER_URL');
 const deadUrl = env('DEAD_CALLBACK_URL');
 const shots = env('SCREENSHOT_DIR');
 const rotatedKeysFile = env('ROTATED_KEYS_FILE');
+const probePlugin = env('PROBE_PLUGIN');
+const probeBrokenPlugin = env('PROBE_BROKEN_PLUGIN');
 const authorization = `User ${user}, Organization ${organization}`;
 
 const CHROMIUM_FLAGS = [
@@ -542,6 +544,68 @@ test('serves an icon, at /favicon.ico too', async () => {
     return [res.status, res.headers.get('content-type')];
   });
   assert.deepEqual(linked, [200, 'image/svg+xml']);
+});
+
+test('lists inbound requests and reprocesses a failed one after a fixed plugin is dropped in', async () => {
+  const probeFile = path.join(pluginDir, 'probe.wasm');
+  const probeHash = async () => (await api('GET', '/plugins')).json.find((p) => p.key === 'probe')?.contentHash;
+  /** Drops `wasm` in as the probe and waits until the host serves it. */
+  async function dropIn(wasm) {
+    const before = await probeHash();
+    fs.copyFileSync(wasm, `${probeFile}.partial`);
+    fs.renameSync(`${probeFile}.partial`, probeFile);
+    await eventually('the probe to be reloaded', async () => {
+      const now = await probeHash();
+      return now && now !== before;
+    }, 60000);
+  }
+  const created = await api('POST', '/instances', {
+    element: { key: 'probe' },
+    name: 'inbound probe',
+    configuration: { 'event.notification.enabled': true, 'event.notification.callback.url': receiverUrl },
+  });
+  assert.equal(created.status, 200, JSON.stringify(created.json));
+  const id = created.json.id;
+  const send = (headers) => fetch(`${base}${webhookPath('probe', id)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: '{"ticket":5}',
+  });
+  const refused = await send({ 'x-probe-action': 'unauthorized', authorization: 'Bearer console-secret-1' });
+  assert.equal(refused.status, 401);
+  await dropIn(probeBrokenPlugin);
+  const failed = await send({ 'x-probe-id': '5' });
+  assert.equal(failed.status, 500, 'the broken release traps');
+
+  await page.goto(`${base}/console/inbound?instance=${id}`);
+  const failedRow = page.locator('#inbound tbody tr[data-outcome="failed"]');
+  const rejectedRow = page.locator('#inbound tbody tr[data-outcome="rejected"]');
+  await failedRow.waitFor();
+  await rejectedRow.waitFor();
+  assert.match(await rejectedRow.innerText(), /401/);
+  assert.match(await failedRow.innerText(), /probe trap requested/);
+  const listed = await api('GET', `/instances/${id}/inbound`);
+  assert.ok(!JSON.stringify(listed.json).includes('console-secret-1'), 'secrets are not listed');
+  await shot('inbound');
+
+  // Still broken: reprocessing keeps it failed, with the new error.
+  await failedRow.getByRole('button', { name: 'Reprocess' }).click();
+  const result = page.locator('#reprocess-result');
+  await result.filter({ hasText: 'still fails' }).waitFor();
+
+  // The fixed plugin is dropped in: reprocessing every failed request of
+  // the instance accepts it, and its row links to the resulting event.
+  await dropIn(probePlugin);
+  await page.getByRole('button', { name: 'Reprocess all failed' }).click();
+  await result.filter({ hasText: `1 failed request of instance ${id} reprocessed: 1 accepted` }).waitFor();
+  const acceptedRow = page.locator('#inbound tbody tr[data-outcome="accepted"]');
+  await acceptedRow.waitFor();
+  await shot('inbound-reprocessed');
+  await acceptedRow.locator('a[href^="/console/events/"]').click();
+  await page.waitForURL(/\/console\/events\/[0-9a-f-]+$/);
+  const eventId = page.url().split('/').pop();
+  await eventually('the reprocessed event to be delivered', async () =>
+    (await api('GET', `/instances/events/${eventId}`)).json.status === 'NOTIFIED');
 });
 
 test('signs out', async () => {

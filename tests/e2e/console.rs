@@ -100,6 +100,14 @@ async fn console_in_headless_chromium() {
         .env("DEAD_CALLBACK_URL", dead_url().await)
         .env("SCREENSHOT_DIR", &shots)
         .env("ROTATED_KEYS_FILE", &rotated_keys)
+        .env(
+            "PROBE_PLUGIN",
+            repo_root().join("plugins/dist-test/probe.wasm"),
+        )
+        .env(
+            "PROBE_BROKEN_PLUGIN",
+            repo_root().join("plugins/dist-test/probe-broken.wasm"),
+        )
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(BROWSER_DEADLINE, run)
@@ -116,9 +124,12 @@ async fn console_in_headless_chromium() {
     // eventId, signed with the key typed into the create form; then came the
     // test notification; after each key rotation the next one is signed with
     // the new key first and every replaced key after it (the grace period).
+    // The sixth is the probe's failed webhook, reprocessed from the inbound
+    // log after a fix.
     let got = receiver.received();
-    assert_eq!(got.len(), 5, "deliveries to the receiver");
+    assert_eq!(got.len(), 6, "deliveries to the receiver");
     assert_eq!(got[2].json()["message"]["test"], true);
+    assert_eq!(got[5].json()["message"]["events"][0]["objectId"], "5");
     assert_eq!(
         got[0].header("elements-webhook-id"),
         got[1].header("elements-webhook-id")

@@ -84,7 +84,7 @@ async fn wait_status(host: &TestHost, event_id: &str, status: &str) -> Value {
     .await
 }
 
-fn python_verifies(r: &Received, key: &str) -> bool {
+pub(crate) fn python_verifies(r: &Received, key: &str) -> bool {
     let headers: serde_json::Map<String, Value> = r
         .headers
         .iter()

@@ -33,6 +33,8 @@ mod first_webhook;
 // A full data folder on a real tmpfs: 503 with Retry-After, not ready, recovers, nothing lost.
 mod full_disk;
 mod ingress;
+// The inbound log (failed, rejected, duplicate requests; secrets redacted; the flood cap) and reprocessing after a fix.
+mod inbound;
 mod instance_changes;
 mod instances_api;
 mod isolation;

@@ -152,6 +152,24 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_DEDUP_WINDOW_SECS")]
     pub dedup_window_secs: Option<u64>,
 
+    /// Bytes of a rejected webhook's body the inbound log keeps.
+    #[arg(long, env = "PLUGBOARD_INBOUND_LOG_BODY_BYTES")]
+    pub inbound_log_body_bytes: Option<usize>,
+
+    /// Rejected, duplicate and plugin-answered webhooks the inbound log
+    /// keeps per instance; more are only counted (as dropped).
+    #[arg(long, env = "PLUGBOARD_INBOUND_LOG_MAX_PER_INSTANCE")]
+    pub inbound_log_max_per_instance: Option<u64>,
+
+    /// The same over all instances.
+    #[arg(long, env = "PLUGBOARD_INBOUND_LOG_MAX_TOTAL")]
+    pub inbound_log_max_total: Option<u64>,
+
+    /// Hours the inbound log keeps rejected, duplicate and plugin-answered
+    /// webhooks (receipts go with `retention_hours`).
+    #[arg(long, env = "PLUGBOARD_INBOUND_LOG_RETENTION_HOURS")]
+    pub inbound_log_retention_hours: Option<u64>,
+
     /// Deadline of one notification delivery, in milliseconds.
     #[arg(long, env = "PLUGBOARD_DELIVERY_TIMEOUT_MS")]
     pub delivery_timeout_ms: Option<u64>,

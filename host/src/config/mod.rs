@@ -19,6 +19,7 @@ use anyhow::{bail, Context as _};
 pub use crate::api::auth::GivenCredentials;
 use crate::cluster::ClusterConfig;
 use crate::delivery::{DeliveryConfig, RetrySchedule};
+use crate::ingress::InboundLogConfig;
 pub use crate::ingress::IngressConfig;
 use crate::instance::PublicUrl;
 use crate::outbound::{parse_allow_list, OutboundConfig};
@@ -357,6 +358,15 @@ impl Settings {
                     ingress.body_read_timeout_secs,
                     "body_read_timeout_secs",
                 )?),
+                log: InboundLogConfig {
+                    body_bytes: ingress.log_body_bytes,
+                    max_per_instance: ingress.log_max_per_instance,
+                    max_total: ingress.log_max_total,
+                    retention: Duration::from_secs(
+                        positive(ingress.log_retention_hours, "inbound_log_retention_hours")?
+                            * 3600,
+                    ),
+                },
             },
             delivery,
             poller,

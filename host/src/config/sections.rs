@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::Secret;
 use crate::cluster::ClusterConfig;
 use crate::delivery::DeliveryConfig;
+use crate::ingress::InboundLogConfig;
 use crate::outbound::OutboundConfig;
 use crate::poller::PollerConfig;
 use crate::runtime::RuntimeConfig;
@@ -69,6 +70,18 @@ pub const FLAT: &[(&str, &str, &str)] = &[
         "body_read_timeout_secs",
         "ingress",
         "body_read_timeout_secs",
+    ),
+    ("inbound_log_body_bytes", "ingress", "log_body_bytes"),
+    (
+        "inbound_log_max_per_instance",
+        "ingress",
+        "log_max_per_instance",
+    ),
+    ("inbound_log_max_total", "ingress", "log_max_total"),
+    (
+        "inbound_log_retention_hours",
+        "ingress",
+        "log_retention_hours",
     ),
     ("delivery_timeout_ms", "delivery", "timeout_ms"),
     ("delivery_schedule", "delivery", "schedule"),
@@ -259,14 +272,28 @@ pub struct Ingress {
     pub dedup_window_secs: u64,
     /// Seconds a request body has to arrive in full.
     pub body_read_timeout_secs: u64,
+    /// Bytes of a rejected request's body the inbound log keeps.
+    pub log_body_bytes: usize,
+    /// Rejected, duplicate and responded requests the inbound log keeps
+    /// per instance; more are counted as dropped.
+    pub log_max_per_instance: u64,
+    /// The same over all instances.
+    pub log_max_total: u64,
+    /// Hours the inbound log keeps rejected, duplicate and responded requests.
+    pub log_retention_hours: u64,
 }
 
 impl Default for Ingress {
     fn default() -> Self {
+        let log = InboundLogConfig::default();
         Self {
             max_body_bytes: 1 << 20,
             dedup_window_secs: 86_400,
             body_read_timeout_secs: 30,
+            log_body_bytes: log.body_bytes,
+            log_max_per_instance: log.max_per_instance,
+            log_max_total: log.max_total,
+            log_retention_hours: log.retention.as_secs() / 3600,
         }
     }
 }

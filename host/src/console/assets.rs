@@ -34,6 +34,7 @@ const ASSETS: &[Asset] = &[
     ("plugins.js", JS, include_bytes!("assets/plugins.js")),
     ("events.js", JS, include_bytes!("assets/events.js")),
     ("event.js", JS, include_bytes!("assets/event.js")),
+    ("inbound.js", JS, include_bytes!("assets/inbound.js")),
     (
         "favicon.svg",
         "image/svg+xml",

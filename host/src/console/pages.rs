@@ -68,6 +68,13 @@ pub const PAGES: &[Page] = &[
         main: include_str!("assets/pages/events.html"),
     },
     Page {
+        path: "/console/inbound",
+        title: "Inbound",
+        scripts: &["inbound"],
+        section: "inbound",
+        main: include_str!("assets/pages/inbound.html"),
+    },
+    Page {
         path: "/console/events/{event_id}",
         title: "Event",
         scripts: &["event"],
@@ -82,6 +89,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("instances", "/console/instances", "Instances"),
     ("plugins", "/console/plugins", "Plugins"),
     ("events", "/console/events", "Events"),
+    ("inbound", "/console/inbound", "Inbound"),
 ];
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \

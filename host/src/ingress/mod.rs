@@ -7,34 +7,44 @@
 //! Statuses: unknown element or instance 404; events disabled 409; body over
 //! the limit 413 (without reading the rest); plugin answers map through
 //! [`crate::api::ApiError`]; a plugin trap, timeout or memory blow-up is a
-//! 5xx and the raw receipt is stored as `failed` with the error (no route
-//! reads failed receipts back yet; pruning leaves them in place); while the
-//! element's circuit breaker is open the plugin does not run, the answer is
-//! 503 with `Retry-After` and nothing is stored (the vendor retries).
+//! 5xx and the raw receipt is stored as `failed` with the error (pruning
+//! leaves it in place; [`reprocess`] runs it through the current plugin
+//! again); while the element's circuit breaker is open the plugin does not
+//! run, the answer is 503 with `Retry-After` and no receipt is stored (the
+//! vendor retries).
+//!
+//! Every request addressed to an instance is in the inbound log: a receipt
+//! is its own entry; any other outcome (rejected, duplicate, a plugin's own
+//! answer) is queued to [`log`], which writes such entries in batches off
+//! the request's path, bounded by caps and a retention.
 
+pub mod log;
+pub mod redact;
+pub mod reprocess;
 mod request;
+mod seen;
+mod verdict;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use time::OffsetDateTime;
 
-use crate::accept::{self, InstanceInfo, Recipient};
 use crate::api::extract::Path;
 use crate::api::ApiError;
 use crate::delivery::Delivery;
 use crate::instance::cache::InstanceCache;
 use crate::instance::{decode_instance_id, INSTANCE_HEADER};
 use crate::registry::Registry;
-use crate::runtime::{CallError, CallLabel, WebhookOutcome};
-
-use crate::store::{NewReceipt, ReceiptOutcome, ReceiptStatus, Store};
+use crate::store::{InboundOutcome, NewReceipt, ReceiptOutcome, ReceiptStatus, Store};
 use crate::telemetry::metrics;
+pub use log::{InboundLog, InboundLogConfig};
+use seen::{Refusal, Seen};
+use verdict::Verdict;
 
 /// Webhook ingress limits.
 #[derive(Clone, Debug)]
@@ -45,6 +55,8 @@ pub struct IngressConfig {
     pub dedup_window: Duration,
     /// Time a request body has to arrive in full.
     pub body_read_timeout: Duration,
+    /// The inbound log's bounds.
+    pub log: InboundLogConfig,
 }
 
 /// What the ingress handlers share.
@@ -60,6 +72,8 @@ pub struct IngressState {
     pub config: Arc<IngressConfig>,
     /// Woken when new notifications are stored.
     pub delivery: Delivery,
+    /// Where requests that leave no receipt are recorded.
+    pub log: InboundLog,
 }
 
 /// The vendor-facing routes.
@@ -76,11 +90,7 @@ async fn by_path(
     request: Request,
 ) -> Response {
     let id = decode_instance_id(&encoded);
-    respond(
-        &state,
-        &element,
-        handle(&state, &element, id, request).await,
-    )
+    serve(&state, &element, id, request).await
 }
 
 async fn by_header(
@@ -93,17 +103,35 @@ async fn by_header(
         .get(INSTANCE_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok());
-    respond(
-        &state,
-        &element,
-        handle(&state, &element, id, request).await,
-    )
+    serve(&state, &element, id, request).await
+}
+
+/// Handles a request, records it in the inbound log unless it left a
+/// receipt (which is its entry), and answers.
+async fn serve(state: &IngressState, element: &str, id: Option<i64>, request: Request) -> Response {
+    let mut seen = Seen::new(&request);
+    let result = handle(state, element, id, request, &mut seen).await;
+    let response = respond(state, element, result);
+    if let (Some(instance_id), false) = (id, seen.receipt) {
+        state.log.record(seen.entry(
+            state.log.config().body_bytes,
+            instance_id,
+            element,
+            &response,
+        ));
+    }
+    response
 }
 
 /// The response, counted in the webhook metrics under the element's key
 /// (`unknown` for keys no loaded plugin serves, so labels stay bounded).
 fn respond(state: &IngressState, element: &str, result: Result<Response, ApiError>) -> Response {
-    let response = result.unwrap_or_else(IntoResponse::into_response);
+    let response = result.unwrap_or_else(|e| {
+        let (code, message) = (e.code, e.message.clone());
+        let mut response = e.into_response();
+        response.extensions_mut().insert(Refusal { code, message });
+        response
+    });
     let key = state
         .registry
         .get(element)
@@ -121,8 +149,9 @@ async fn handle(
     element_key: &str,
     instance_id: Option<i64>,
     request: Request,
+    seen: &mut Seen,
 ) -> Result<Response, ApiError> {
-    let received_at = OffsetDateTime::now_utc();
+    let received_at = seen.received_at;
     let loaded = state.registry.get(element_key).ok_or_else(|| {
         ApiError::not_found(format!("no element plugin '{element_key}' is loaded"))
     })?;
@@ -157,26 +186,9 @@ async fn handle(
         state.config.body_read_timeout,
     )
     .await?;
+    seen.body = Some(body.clone());
     let http_request = request::to_plugin(&parts, &body);
-    let started = Instant::now();
-    let outcome = loaded
-        .plugin
-        .webhook(
-            CallLabel {
-                element: instance.configured.instance.element_key.clone(),
-                instance: Some(id),
-            },
-            instance.fetch.clone(),
-            &instance.config,
-            &http_request,
-        )
-        .await;
-    tracing::debug!(
-        elapsed_us = started.elapsed().as_micros() as u64,
-        "plugin call done"
-    );
-
-    let mut receipt = NewReceipt {
+    let receipt = NewReceipt {
         instance_id: id,
         element_key: instance.configured.instance.element_key.clone(),
         received_at,
@@ -190,54 +202,29 @@ async fn handle(
             error: String::new(),
         },
     };
-    match outcome {
-        Ok(WebhookOutcome::Respond(r)) => Ok(request::from_plugin(r)),
-        Ok(WebhookOutcome::Accepted(accepted)) => {
-            receipt.message_id = accepted.message_id.filter(|m| !m.is_empty());
-            let stored = &instance.configured.instance;
-            let recipient = Recipient {
-                instance: InstanceInfo {
-                    id,
-                    name: &stored.name,
-                    tags: &stored.tags,
-                    element_key: &stored.element_key,
-                },
-                format: settings.format,
-                filter: &settings.filter,
-                ordered: settings.ordered,
+    match verdict::run(&loaded, &instance, &http_request, &body, received_at).await {
+        Verdict::Respond(r) => {
+            seen.outcome = InboundOutcome::Responded;
+            Ok(request::from_plugin(r))
+        }
+        Verdict::Accepted {
+            message_id,
+            outcome,
+        } => {
+            seen.receipt = true;
+            let receipt = NewReceipt {
+                message_id,
+                outcome,
+                ..receipt
             };
-            let accepted = accept::webhook(
-                &recipient,
-                accepted.events,
-                accepted.raw.as_deref(),
-                &body,
-                received_at,
-            );
-            match accepted {
-                Ok(outcome) => {
-                    receipt.outcome = outcome;
-                    store_receipt(state, receipt).await
-                }
-                Err(why) => {
-                    let e = ApiError::plugin_output(why);
-                    keep_failed(state, receipt, e.message.clone()).await?;
-                    Err(e)
-                }
-            }
+            store_receipt(state, receipt, seen).await
         }
-        Err(e) if e.is_plugin_failure() => {
-            tracing::warn!(error = %e, "plugin failed; receipt stored as failed");
-            keep_failed(state, receipt, e.to_string()).await?;
-            Err(e.into())
+        Verdict::Failed { error, answer } => {
+            keep_failed(state, receipt, error).await?;
+            seen.receipt = true;
+            Err(answer)
         }
-        Err(e @ CallError::CircuitOpen { .. }) => {
-            tracing::debug!(error = %e, "webhook refused: the element's circuit breaker is open");
-            Err(e.into())
-        }
-        Err(e) => {
-            tracing::info!(kind = e.kind(), error = %e, "webhook rejected by plugin");
-            Err(e.into())
-        }
+        Verdict::Refused(e) => Err(e),
     }
 }
 
@@ -256,7 +243,11 @@ async fn keep_failed(
         .map_err(|e| ApiError::store("storing the failed receipt failed", &e))
 }
 
-async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Response, ApiError> {
+async fn store_receipt(
+    state: &IngressState,
+    receipt: NewReceipt,
+    seen: &mut Seen,
+) -> Result<Response, ApiError> {
     let notification_ids: Vec<String> = match &receipt.outcome {
         ReceiptStatus::Accepted { notifications, .. } => {
             notifications.iter().map(|n| n.id.clone()).collect()
@@ -278,6 +269,9 @@ async fn store_receipt(state: &IngressState, receipt: NewReceipt) -> Result<Resp
         }
         ReceiptOutcome::Duplicate { receipt_id } => {
             tracing::debug!(receipt = %receipt_id, "duplicate vendor message acknowledged");
+            seen.receipt = false;
+            seen.outcome = InboundOutcome::Duplicate;
+            seen.receipt_id = Some(receipt_id.clone());
             serde_json::json!({"receiptId": receipt_id, "eventIds": [], "duplicate": true})
         }
     };

@@ -238,6 +238,14 @@ impl Server {
 
         let propagation = propagation::start(&store, instances.clone(), delivery.clone());
 
+        let ingress = IngressState {
+            registry: registry.clone(),
+            store: store.clone(),
+            instances: prepared,
+            config: Arc::new(settings.ingress.clone()),
+            delivery: delivery.clone(),
+            log: ingress::InboundLog::start(store.clone(), settings.ingress.log),
+        };
         let app = api::router(ApiState {
             registry: registry.clone(),
             credentials: credentials.clone(),
@@ -246,14 +254,9 @@ impl Server {
             delivery: delivery.clone(),
             poller: poller.clone(),
             cluster: cluster.clone(),
+            ingress: ingress.clone(),
         })
-        .merge(ingress::router(IngressState {
-            registry: registry.clone(),
-            store: store.clone(),
-            instances: prepared,
-            config: Arc::new(settings.ingress.clone()),
-            delivery: delivery.clone(),
-        }));
+        .merge(ingress::router(ingress));
         let app = api::with_fallbacks(crate::console::mount(
             app,
             credentials.clone(),

@@ -23,6 +23,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::error::Result;
+use super::inbound::{
+    DroppedEntries, InboundCaps, InboundEntry, InboundQuery, InboundWritten, NewInboundEntry,
+    Settled, Settlement, StoredReceipt,
+};
 use super::instance::{Instance, InstancePatch, NewInstance};
 use super::leases::Leases;
 use super::outbox::{
@@ -168,6 +172,54 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Deletes the console session under `digest`, if any.
     async fn delete_session(&self, digest: Vec<u8>) -> Result<()>;
+
+    /// Stores inbound log entries under `caps` in one transaction, adding
+    /// those over a cap and `dropped` (counted before reaching the store)
+    /// to their instance's dropped count.
+    async fn record_inbound(
+        &self,
+        entries: Vec<NewInboundEntry>,
+        dropped: Vec<(i64, u64)>,
+        caps: InboundCaps,
+        now_ms: i64,
+    ) -> Result<InboundWritten>;
+
+    /// A page of the inbound log (webhook receipts and the entries of
+    /// `record_inbound`), newest first, without bodies.
+    async fn list_inbound(&self, query: InboundQuery) -> Result<Vec<InboundEntry>>;
+
+    /// One inbound log entry with its body.
+    async fn get_inbound(&self, id: String) -> Result<Option<InboundEntry>>;
+
+    /// The dropped counts of instance `id`, or of every instance.
+    async fn inbound_dropped(&self, id: Option<i64>) -> Result<Vec<DroppedEntries>>;
+
+    /// Deletes at most `limit` inbound entries (not receipts) received
+    /// before `before_ms`, and dropped counts last bumped before then.
+    async fn prune_inbound(&self, before_ms: i64, limit: usize) -> Result<u64>;
+
+    /// The receipt with this id, whole.
+    async fn get_receipt(&self, id: String) -> Result<Option<StoredReceipt>>;
+
+    /// Up to `limit` failed webhook receipts of an instance with ids after
+    /// `after`, oldest first.
+    async fn failed_receipts(
+        &self,
+        instance_id: i64,
+        after: String,
+        limit: u32,
+    ) -> Result<Vec<StoredReceipt>>;
+
+    /// Settles failed receipt `id` in one transaction, only while it is
+    /// still failed (a concurrent settlement wins once); accepted, it gets
+    /// its notifications created at `now_ms` and the de-duplication key
+    /// as at ingress.
+    async fn settle_receipt(
+        &self,
+        id: String,
+        settlement: Settlement,
+        now_ms: i64,
+    ) -> Result<Settled>;
 
     /// Whether the database answers right now (for readiness): an embedded
     /// database that opened always does; a server is asked.

@@ -242,6 +242,11 @@ impl Store {
             .collect())
     }
 
+    /// The backend, for the store's operations kept in files of their own.
+    pub(super) fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
     /// Durably stores a receipt and its notifications, unless it repeats an
     /// accepted receipt within its de-duplication window. Returns once the
     /// transaction holding it is committed; concurrent calls share commits.

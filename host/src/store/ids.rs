@@ -18,6 +18,18 @@ pub(super) fn id_floor(ms: i64) -> String {
     )
 }
 
+/// A fresh UUIDv7 for something that happened at `t` (rather than now),
+/// so its id sorts where `t` does among ids made when they happened.
+pub(super) fn id_at(t: time::OffsetDateTime) -> String {
+    let nanos = t.unix_timestamp_nanos().max(0);
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(nanos / 1_000_000_000).unwrap_or_default(),
+        u32::try_from(nanos % 1_000_000_000).unwrap_or_default(),
+    );
+    uuid::Uuid::new_v7(ts).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,8 @@ mod counters;
 mod error;
 mod handle;
 mod ids;
+mod inbound;
+mod inbound_log;
 mod instance;
 mod leases;
 mod outbox;
@@ -51,6 +53,10 @@ mod write_health;
 
 pub use error::{ErrorKind, Result, StoreError};
 pub use handle::{Pruned, Store, StoreConfig, StoreStats, PRUNE_CHUNK, REDELIVER_CHUNK};
+pub use inbound::{
+    DroppedEntries, InboundCaps, InboundEntry, InboundOutcome, InboundQuery, InboundWritten,
+    NewInboundEntry, Settled, Settlement, StoredReceipt,
+};
 pub use instance::{Instance, InstancePatch, NewInstance};
 pub(crate) use leases::Leases;
 pub use leases::{partition_of, Fence, HeldPartition, ReplicaRecord, PARTITIONS};

@@ -56,6 +56,11 @@ struct ElementInstance {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
     outcome: &'static str,
 }
@@ -85,6 +90,7 @@ struct Metrics {
     listen_connected: Gauge,
     connections_refused: Counter,
     poll_pages_fenced: Counter,
+    inbound_dropped: Family<Reason, Counter>,
     delivery_outcomes_stale: Counter,
     delivery_held_back_by_cap: Counter,
     delivery_held_back_by_rate: Counter,
@@ -143,6 +149,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         listen_connected: Gauge::default(),
         connections_refused: Counter::default(),
         poll_pages_fenced: Counter::default(),
+        inbound_dropped: Family::default(),
         delivery_outcomes_stale: Counter::default(),
         delivery_held_back_by_cap: Counter::default(),
         delivery_held_back_by_rate: Counter::default(),
@@ -241,6 +248,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Poll page writes refused (0 rows written) because this replica no longer held the \
          instance's partition lease",
         m.poll_pages_fenced.clone(),
+    );
+    r.register(
+        "inbound_log_dropped",
+        "Inbound log entries (rejected, duplicate, responded requests) not stored, by reason: \
+         queue_full, cap (over the log's caps) or store_error",
+        m.inbound_dropped.clone(),
     );
     r.register(
         "delivery_outcomes_stale",
@@ -399,6 +412,16 @@ pub fn poll_run(element: &str, ok: bool) {
     if !ok {
         m.poll_errors.get_or_create(&label).inc();
     }
+}
+
+/// `count` inbound log entries were not stored: `queue_full` (the writer
+/// was behind), `cap` (over the per-instance or total cap, or the instance
+/// gone) or `store_error`.
+pub fn inbound_dropped(reason: &'static str, count: u64) {
+    METRICS
+        .inbound_dropped
+        .get_or_create(&Reason { reason })
+        .inc_by(count);
 }
 
 /// A poll page's write was fenced: its partition lease no longer held.

@@ -91,6 +91,10 @@ enum Behaviour {
 impl Behaviour {
     /// Picks the behaviour for a request: its `x-probe-action` header, else its path.
     fn for_request(request: &HttpRequest) -> Self {
+        if cfg!(feature = "broken") {
+            // The `probe-broken` build: every webhook traps.
+            return Behaviour::Trap;
+        }
         match header(&request.headers, ACTION_HEADER) {
             Some(action) => Self::for_path(&format!("/{action}")),
             None => Self::for_path(&request.url),
@@ -291,8 +295,7 @@ fn clock(request: &HttpRequest) -> Result<WebhookEvents, ElementError> {
     let mut events = accept(request);
     events.events[0].date = rfc3339.clone();
     events.events[0].raw =
-        serde_json::json!({ "unixMillis": now_ms, "rfc3339": rfc3339, "bodyHex": hex })
-            .to_string();
+        serde_json::json!({ "unixMillis": now_ms, "rfc3339": rfc3339, "bodyHex": hex }).to_string();
     Ok(events)
 }
 
@@ -379,7 +382,7 @@ impl Guest for Probe {
 
 bindings::export!(Probe with_types_in bindings);
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "broken")))]
 mod tests {
     use super::*;
 

@@ -36,6 +36,8 @@ pub struct HostOptions {
     pub data_parent: Option<PathBuf>,
     /// `PLUGBOARD_PUBLIC_URL`.
     pub public_url: Option<String>,
+    /// The inbound log's bounds, if not the defaults.
+    pub inbound_log: Option<plugboard::ingress::InboundLogConfig>,
 }
 
 /// A running host and the folders it owns.
@@ -117,6 +119,9 @@ impl TestHost {
         }
         if let Some(p) = &self.opts.poller {
             s.poller = p.clone();
+        }
+        if let Some(log) = self.opts.inbound_log {
+            s.ingress.log = log;
         }
         s.public_url = self
             .opts

@@ -8,6 +8,7 @@
 //! bottom of this file.
 
 mod filters;
+mod inbound;
 mod instances;
 mod ordering;
 mod outbox;
@@ -106,6 +107,11 @@ macro_rules! conformance_suite {
                 sessions::ended_sessions_are_refused_and_the_oldest_go_first,
                 subscriptions::a_subscription_is_recorded_beside_the_instance,
                 subscriptions::a_subscription_goes_with_its_instance,
+                inbound::entries_are_capped_and_listed_with_the_receipts,
+                inbound::old_entries_are_pruned_and_go_with_their_instance,
+                inbound::a_failed_receipt_is_settled_once,
+                inbound::concurrent_settlements_write_once,
+                inbound::a_settled_repeat_of_an_accepted_message_is_a_duplicate,
             );
         }
     };

@@ -16,6 +16,7 @@ mod claims;
 mod connection;
 mod error;
 mod eventlog;
+mod inbound;
 mod instances;
 mod leases;
 mod listen;
@@ -34,6 +35,10 @@ use time::OffsetDateTime;
 
 use super::backend::Backend;
 use super::error::Result;
+use super::inbound::{
+    DroppedEntries, InboundCaps, InboundEntry, InboundQuery, InboundWritten, NewInboundEntry,
+    Settled, Settlement, StoredReceipt,
+};
 use super::instance::{Instance, InstancePatch, NewInstance};
 use super::outbox::{
     AttemptRecord, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver, StoredNotification,
@@ -285,6 +290,75 @@ impl Backend for PostgresStore {
 
     async fn delete_session(&self, digest: Vec<u8>) -> Result<()> {
         sessions::delete(&self.client().await?, &digest).await
+    }
+
+    async fn record_inbound(
+        &self,
+        entries: Vec<NewInboundEntry>,
+        dropped: Vec<(i64, u64)>,
+        caps: InboundCaps,
+        now_ms: i64,
+    ) -> Result<InboundWritten> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let written = inbound::record(&tx, &entries, &dropped, caps, now_ms).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn list_inbound(&self, query: InboundQuery) -> Result<Vec<InboundEntry>> {
+        inbound::list(&self.client().await?, &query).await
+    }
+
+    async fn get_inbound(&self, id: String) -> Result<Option<InboundEntry>> {
+        inbound::get(&self.client().await?, &id).await
+    }
+
+    async fn inbound_dropped(&self, id: Option<i64>) -> Result<Vec<DroppedEntries>> {
+        inbound::dropped(&self.client().await?, id).await
+    }
+
+    async fn prune_inbound(&self, before_ms: i64, limit: usize) -> Result<u64> {
+        inbound::prune(&self.client().await?, before_ms, limit).await
+    }
+
+    async fn get_receipt(&self, id: String) -> Result<Option<StoredReceipt>> {
+        inbound::get_receipt(&self.client().await?, &id).await
+    }
+
+    async fn failed_receipts(
+        &self,
+        instance_id: i64,
+        after: String,
+        limit: u32,
+    ) -> Result<Vec<StoredReceipt>> {
+        inbound::failed_receipts(&self.client().await?, instance_id, &after, limit).await
+    }
+
+    async fn settle_receipt(
+        &self,
+        id: String,
+        settlement: Settlement,
+        now_ms: i64,
+    ) -> Result<Settled> {
+        let mut client = self.client().await?;
+        let mut tries = 0;
+        let settled = loop {
+            tries += 1;
+            let tx = client.transaction().await?;
+            match inbound::settle(&tx, &id, &settlement, now_ms).await {
+                Ok(settled) => {
+                    tx.commit().await?;
+                    break settled;
+                }
+                Err(e) if tries < TRIES && error::is_transient(&e) => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if matches!(&settled, Settled::Accepted { event_ids } if !event_ids.is_empty()) {
+            self.announcer.due();
+        }
+        Ok(settled)
     }
 
     async fn check(&self) -> Result<()> {

@@ -13,6 +13,7 @@ mod checkpoint;
 mod claims;
 mod connection;
 mod error;
+mod inbound;
 mod instances;
 mod options;
 mod ordering;
@@ -34,6 +35,10 @@ use time::OffsetDateTime;
 
 use super::backend::Backend;
 use super::error::{Result, StoreError};
+use super::inbound::{
+    DroppedEntries, InboundCaps, InboundEntry, InboundQuery, InboundWritten, NewInboundEntry,
+    Settled, Settlement, StoredReceipt,
+};
 use super::instance::{Instance, InstancePatch, NewInstance};
 use super::outbox::{
     AttemptRecord, NotificationQuery, OutboxDepth, RecordedAttempts, Redeliver, StoredNotification,
@@ -271,6 +276,58 @@ impl Backend for SqliteStore {
 
     async fn delete_session(&self, digest: Vec<u8>) -> Result<()> {
         self.write(move |c| sessions::delete(&c.conn, &digest))
+            .await
+    }
+
+    async fn record_inbound(
+        &self,
+        entries: Vec<NewInboundEntry>,
+        dropped: Vec<(i64, u64)>,
+        caps: InboundCaps,
+        now_ms: i64,
+    ) -> Result<InboundWritten> {
+        self.write(move |c| inbound::record(&mut c.conn, &entries, &dropped, caps, now_ms))
+            .await
+    }
+
+    async fn list_inbound(&self, query: InboundQuery) -> Result<Vec<InboundEntry>> {
+        self.read(move |c| inbound::list(&c.conn, &query)).await
+    }
+
+    async fn get_inbound(&self, id: String) -> Result<Option<InboundEntry>> {
+        self.read(move |c| inbound::get(&c.conn, &id)).await
+    }
+
+    async fn inbound_dropped(&self, id: Option<i64>) -> Result<Vec<DroppedEntries>> {
+        self.read(move |c| inbound::dropped(&c.conn, id)).await
+    }
+
+    async fn prune_inbound(&self, before_ms: i64, limit: usize) -> Result<u64> {
+        self.write(move |c| inbound::prune(&c.conn, before_ms, limit))
+            .await
+    }
+
+    async fn get_receipt(&self, id: String) -> Result<Option<StoredReceipt>> {
+        self.read(move |c| inbound::get_receipt(&c.conn, &id)).await
+    }
+
+    async fn failed_receipts(
+        &self,
+        instance_id: i64,
+        after: String,
+        limit: u32,
+    ) -> Result<Vec<StoredReceipt>> {
+        self.read(move |c| inbound::failed_receipts(&c.conn, instance_id, &after, limit))
+            .await
+    }
+
+    async fn settle_receipt(
+        &self,
+        id: String,
+        settlement: Settlement,
+        now_ms: i64,
+    ) -> Result<Settled> {
+        self.write(move |c| inbound::settle(&mut c.conn, &id, &settlement, now_ms))
             .await
     }
 

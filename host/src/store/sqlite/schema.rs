@@ -246,6 +246,36 @@ const MIGRATIONS: &[M<'static>] = &[
     ) STRICT;
     "#,
     ),
+    // 12: the inbound log's requests that left no receipt (rejected,
+    // duplicate, responded), their body cut to a bound and their secret
+    // headers redacted, and per instance the count of those dropped beyond
+    // the log's caps; both gone with the instance.
+    M::up(
+        r#"
+    CREATE TABLE inbound_requests (
+        id          TEXT    PRIMARY KEY,
+        instance_id INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+        element_key TEXT    NOT NULL,
+        received_at INTEGER NOT NULL,
+        outcome     TEXT    NOT NULL CHECK (outcome IN ('rejected', 'duplicate', 'responded')),
+        status      INTEGER NOT NULL,
+        code        TEXT,
+        reason      TEXT,
+        method      TEXT    NOT NULL,
+        path        TEXT    NOT NULL,
+        headers     TEXT    NOT NULL,
+        body        BLOB,
+        body_bytes  INTEGER,
+        receipt_id  TEXT
+    ) STRICT;
+    CREATE INDEX inbound_requests_by_instance ON inbound_requests (instance_id, id);
+    CREATE TABLE inbound_dropped (
+        instance_id INTEGER PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+        dropped     INTEGER NOT NULL,
+        last_at     INTEGER NOT NULL
+    ) STRICT;
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
