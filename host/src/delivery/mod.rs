@@ -101,7 +101,7 @@ impl Default for DeliveryConfig {
             schedule: RetrySchedule::default(),
             per_host: 64,
             max_in_flight: 512,
-            max_in_flight_per_instance: 64,
+            max_in_flight_per_instance: 256,
             retention: Duration::from_secs(7 * 24 * 3600),
             key_grace: Duration::from_secs(24 * 3600),
             response_body_bytes: 1024,
