@@ -438,6 +438,31 @@ test('edits an instance: changed keys saved, emptied ones removed, secrets kept 
   ({ json } = await api('GET', `/instances/${state.instance}`));
   assert.equal('helpdesk.connectwise.client.id' in json.configuration, false, 'an emptied key is removed');
   assert.equal(json.configuration['helpdesk.connectwise.company'], 'acme-east');
+
+  // Delivery order and rate limit: a bad rate refused beside its field,
+  // both saved, shown again, then removed.
+  const ordered = page.getByLabel('Delivery order');
+  const rate = page.getByLabel(/^Rate limit/);
+  assert.equal(await ordered.inputValue(), '');
+  await rate.fill('fast');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#rate-limit-error').filter({ hasText: 'expected a positive number of requests per second' }).waitFor();
+  await rate.fill('5');
+  await ordered.selectOption('true');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#edit-saved').filter({ hasText: /^Saved at / }).waitFor();
+  ({ json } = await api('GET', `/instances/${state.instance}`));
+  assert.equal(json.configuration['event.notification.ordered'], 'true');
+  assert.equal(json.configuration['event.notification.rate_limit'], '5');
+  assert.equal(await rate.inputValue(), '5');
+  assert.equal(await ordered.inputValue(), 'true');
+  await rate.fill('');
+  await ordered.selectOption('');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#edit-saved').filter({ hasText: /^Saved at / }).waitFor();
+  ({ json } = await api('GET', `/instances/${state.instance}`));
+  assert.equal('event.notification.ordered' in json.configuration, false);
+  assert.equal('event.notification.rate_limit' in json.configuration, false);
 });
 
 test('switches events off and on from the instance page', async () => {

@@ -2,7 +2,8 @@
 // that runs it again), the events switch and a test notification with
 // what the receiver answered, rotation of the signature
 // key, the configuration form (the element's describe() keys and the event
-// settings; only what changed is sent, with PATCH, an emptied field as null,
+// settings: delivery order and rate limit too; only what changed is sent,
+// with PATCH, an emptied field as null,
 // which removes the key) and deletion behind a confirmation dialog.
 // Secrets come back from the API redacted: their fields start empty and
 // are sent only when something is typed.
@@ -25,6 +26,8 @@
     poller: 'event.poller.configuration',
     objects: 'event.objects',
     types: 'event.types',
+    ordered: 'event.notification.ordered',
+    rateLimit: 'event.notification.rate_limit',
   };
   const DEDICATED = new Set([...Object.values(EVENT_KEYS), 'event.notification.enabled', SIGNATURE_KEY]);
   const edit = $('edit');
@@ -156,6 +159,8 @@
     $('format').value = config()[EVENT_KEYS.format] || 'cloudelements';
     $('event-objects').value = listText(config()[EVENT_KEYS.objects]);
     $('event-types').value = listText(config()[EVENT_KEYS.types]);
+    $('ordered').value = String(config()[EVENT_KEYS.ordered]) === 'true' ? 'true' : '';
+    $('rate-limit').value = forms.text(config()[EVENT_KEYS.rateLimit]);
     $('refresh-interval').value = forms.text(config()[EVENT_KEYS.interval]);
     $('poller-configuration').value = forms.text(config()[EVENT_KEYS.poller]);
     baseline = {};
