@@ -141,7 +141,7 @@ impl ListParams {
 }
 
 /// A date parameter, RFC 3339; a bad one is an error naming it.
-pub(super) fn date(name: &str, v: Option<&String>) -> Result<Option<OffsetDateTime>, ApiError> {
+pub(crate) fn date(name: &str, v: Option<&String>) -> Result<Option<OffsetDateTime>, ApiError> {
     v.map(|s| {
         OffsetDateTime::parse(s, &Rfc3339)
             .map_err(|e| ApiError::invalid_field(name, format!("not an RFC 3339 date: {e}")))

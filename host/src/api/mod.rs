@@ -14,7 +14,6 @@ pub mod event_search;
 pub mod events;
 pub mod extract;
 pub mod health;
-pub mod inbound;
 pub mod instances;
 pub mod plugins;
 pub mod poller;
@@ -55,8 +54,6 @@ pub struct ApiState {
     pub poller: crate::poller::Poller,
     /// This replica's leases, for `GET /replicas`.
     pub cluster: crate::cluster::Cluster,
-    /// Webhook ingress, for reprocessing failed receipts.
-    pub ingress: crate::ingress::IngressState,
 }
 
 impl axum::extract::FromRef<ApiState> for Arc<Registry> {
@@ -77,17 +74,6 @@ pub fn router(state: ApiState) -> Router {
             post(events::redeliver_matching),
         )
         .route("/instances/events/{event_id}", get(events::get_any))
-        .route("/instances/inbound", get(inbound::list_all))
-        .route("/instances/inbound/{entry_id}", get(inbound::get))
-        .route(
-            "/instances/inbound/{entry_id}/reprocess",
-            post(inbound::reprocess_one),
-        )
-        .route("/instances/{id}/inbound", get(inbound::list_instance))
-        .route(
-            "/instances/{id}/inbound/reprocess",
-            post(inbound::reprocess_instance),
-        )
         .route(
             "/instances/events/{event_id}/redeliver",
             post(events::redeliver_one),

@@ -16,8 +16,11 @@
 //! Every request addressed to an instance is in the inbound log: a receipt
 //! is its own entry; any other outcome (rejected, duplicate, a plugin's own
 //! answer) is queued to [`log`], which writes such entries in batches off
-//! the request's path, bounded by caps and a retention.
+//! the request's path, bounded by caps and a retention. The log is listed
+//! and failed receipts reprocessed through [`inbound_routes`] (management
+//! routes, authenticated).
 
+pub mod inbound_routes;
 pub mod log;
 pub mod redact;
 pub mod reprocess;
@@ -31,7 +34,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::api::extract::Path;
@@ -74,6 +77,37 @@ pub struct IngressState {
     pub delivery: Delivery,
     /// Where requests that leave no receipt are recorded.
     pub log: InboundLog,
+}
+
+/// The inbound log's management routes ([`inbound_routes`]), authenticated
+/// with the management credentials like the rest of the management API.
+pub fn management_router(
+    state: IngressState,
+    credentials: Arc<crate::api::auth::Credentials>,
+) -> Router {
+    Router::new()
+        .route("/instances/inbound", get(inbound_routes::list_all))
+        .route("/instances/inbound/{entry_id}", get(inbound_routes::get))
+        .route(
+            "/instances/inbound/{entry_id}/reprocess",
+            post(inbound_routes::reprocess_one),
+        )
+        .route(
+            "/instances/{id}/inbound",
+            get(inbound_routes::list_instance),
+        )
+        .route(
+            "/instances/{id}/inbound/reprocess",
+            post(inbound_routes::reprocess_instance),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            credentials,
+            crate::api::auth::require,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::api::MAX_MANAGEMENT_BODY_BYTES,
+        ))
+        .with_state(state)
 }
 
 /// The vendor-facing routes.

@@ -254,8 +254,11 @@ impl Server {
             delivery: delivery.clone(),
             poller: poller.clone(),
             cluster: cluster.clone(),
-            ingress: ingress.clone(),
         })
+        .merge(ingress::management_router(
+            ingress.clone(),
+            credentials.clone(),
+        ))
         .merge(ingress::router(ingress));
         let app = api::with_fallbacks(crate::console::mount(
             app,

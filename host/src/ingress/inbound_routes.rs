@@ -11,8 +11,11 @@
 //! `failed`, `rejected`, `duplicate`, `responded`), `status` (the HTTP
 //! status answered; accepted ones count as 200) and `from`/`to`.
 //!
-//! Secret header values are shown as `[redacted]` (the rule is in
-//! [`crate::ingress::redact`]). A body is given as `bodyBase64` (its bytes
+//! Management routes, authenticated like the rest of the management API,
+//! but served from here, beside what they read and reprocess (the API layer
+//! does not reach into ingress). Secret header values are shown as
+//! `[redacted]` (the rule is in [`super::redact`]). A body is given as
+//! `bodyBase64` (its bytes
 //! exactly as stored) and, when it is UTF-8, as `body` too.
 
 use axum::extract::State;
@@ -23,11 +26,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 
-use super::event_search::date;
-use super::extract::{Path, Query};
-use super::{ApiError, ApiState};
-use crate::ingress::{redact, reprocess};
+use super::{redact, reprocess, IngressState};
+use crate::api::event_search::date;
+use crate::api::extract::{Path, Query};
+use crate::api::ApiError;
 use crate::store::{InboundEntry, InboundOutcome, InboundQuery};
+
+/// 404 unless instance `id` exists.
+async fn require_instance(state: &IngressState, id: i64) -> Result<(), ApiError> {
+    let found = state
+        .store
+        .get_instance(id)
+        .await
+        .map_err(|e| ApiError::store("reading the instance failed", &e))?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found(format!("no instance {id}")))
+}
 
 /// Largest page.
 const MAX_PAGE: u32 = 500;
@@ -181,7 +196,7 @@ fn view(e: InboundEntry) -> EntryView {
 }
 
 async fn list_for(
-    state: &ApiState,
+    state: &IngressState,
     instance_id: Option<i64>,
     p: ListParams,
 ) -> Result<Json<Value>, ApiError> {
@@ -221,28 +236,28 @@ async fn list_for(
 
 /// `GET /instances/inbound`.
 pub async fn list_all(
-    State(state): State<ApiState>,
+    State(state): State<IngressState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(id) = p.instance_id {
-        super::instances::require(&state, id).await?;
+        require_instance(&state, id).await?;
     }
     list_for(&state, None, p).await
 }
 
 /// `GET /instances/{id}/inbound`.
 pub async fn list_instance(
-    State(state): State<ApiState>,
+    State(state): State<IngressState>,
     Path(id): Path<i64>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    super::instances::require(&state, id).await?;
+    require_instance(&state, id).await?;
     list_for(&state, Some(id), p).await
 }
 
 /// `GET /instances/inbound/{entryId}`: one entry with its body.
 pub async fn get(
-    State(state): State<ApiState>,
+    State(state): State<IngressState>,
     Path(entry_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let entry = state
@@ -259,7 +274,7 @@ pub async fn get(
 /// `POST /instances/inbound/{entryId}/reprocess`: runs one failed receipt
 /// through its element's current plugin; answers what became of it.
 pub async fn reprocess_one(
-    State(state): State<ApiState>,
+    State(state): State<IngressState>,
     Path(entry_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let receipt = state
@@ -275,7 +290,7 @@ pub async fn reprocess_one(
             format!("receipt {entry_id} is not failed: only failed receipts are reprocessed"),
         ));
     }
-    let result = reprocess::one(&state.ingress, &receipt).await?;
+    let result = reprocess::one(&state, &receipt).await?;
     let result = reprocess::ReceiptResult {
         receipt_id: entry_id,
         result,
@@ -288,11 +303,11 @@ pub async fn reprocess_one(
 /// `POST /instances/{id}/inbound/reprocess`: every failed receipt of the
 /// instance, oldest first; answers the counts and each one's outcome.
 pub async fn reprocess_instance(
-    State(state): State<ApiState>,
+    State(state): State<IngressState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    super::instances::require(&state, id).await?;
-    let summary = reprocess::all(&state.ingress, id).await?;
+    require_instance(&state, id).await?;
+    let summary = reprocess::all(&state, id).await?;
     let mut body = serde_json::to_value(summary)
         .map_err(|e| ApiError::internal("showing the result failed", &e))?;
     body["instanceId"] = json!(id);
