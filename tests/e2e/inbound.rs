@@ -3,7 +3,8 @@
 //! folder, reprocessing turns it into signed notifications a receiver gets;
 //! rejected (401, 400, 404, 409) and duplicate requests are listed with
 //! their reasons and without secret header values; a flood of rejected
-//! requests is capped and counted while good webhooks keep being accepted.
+//! requests is capped and counted while good webhooks keep being accepted;
+//! the log's routes answer only with the management credentials.
 
 use std::time::Duration;
 
@@ -409,4 +410,39 @@ async fn a_flood_of_rejected_requests_is_capped_and_counted() {
                 && l.contains("reason=\"cap\"")),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_inbound_log_needs_the_management_credentials() {
+    let host = TestHost::start(HostOptions::default()).await;
+    let id = probe_instance(&host, "https://receiver.example/hook").await;
+    let client = reqwest::Client::new();
+    for (method, path) in [
+        (Method::GET, "/instances/inbound".to_string()),
+        (Method::GET, format!("/instances/{id}/inbound")),
+        (Method::GET, "/instances/inbound/some-entry".to_string()),
+        (
+            Method::POST,
+            "/instances/inbound/some-receipt/reprocess".to_string(),
+        ),
+        (Method::POST, format!("/instances/{id}/inbound/reprocess")),
+    ] {
+        for auth in [None, Some("User wrong, Organization wrong")] {
+            let mut request = client.request(method.clone(), format!("{}{path}", host.base));
+            if let Some(value) = auth {
+                request = request.header("authorization", value);
+            }
+            let status = request.send().await.unwrap().status();
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {auth:?}"
+            );
+        }
+    }
+    // With them, the same routes answer.
+    let (status, _) = host
+        .api(Method::GET, &format!("/instances/{id}/inbound"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
