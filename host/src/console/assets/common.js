@@ -109,6 +109,56 @@ const pb = (() => {
     p.textContent = err ? (err.message || String(err)) : '';
   }
 
+  /**
+   * A newest-first list paged by cursor: `refresh` redraws the first page
+   * (only when it changed, and not once older pages were added), `older`
+   * appends the next page, `reset` starts over. `fetch(cursor)` reads a
+   * page, `items(page)` its entries, `row(item)` draws one; `onFirst(page)`
+   * runs when the first page is drawn.
+   */
+  function cursorList({ fetch, items, row, body, older, empty, loadError, onFirst }) {
+    let last = null;
+    let next = null;
+    let paged = false;
+    const shown = (page) => {
+      next = page.nextPage;
+      older.hidden = !next;
+    };
+    return {
+      async refresh() {
+        if (paged) return;
+        try {
+          const page = await fetch(null);
+          const text = JSON.stringify(page);
+          if (text !== last) {
+            body.replaceChildren(...items(page).map(row));
+            if (onFirst) onFirst(page);
+            last = text;
+          }
+          shown(page);
+          empty.hidden = items(page).length !== 0;
+          showError(loadError, null);
+        } catch (err) {
+          showError(loadError, err);
+        }
+      },
+      async older() {
+        paged = true;
+        try {
+          const page = await fetch(next);
+          body.append(...items(page).map(row));
+          shown(page);
+        } catch (err) {
+          showError(loadError, err);
+        }
+      },
+      reset() {
+        paged = false;
+        last = null;
+      },
+    };
+  }
+
   /** Runs `task` now and then every `ms` while the page is visible; returns a "run now". */
   function every(ms, task) {
     let timer = null;
@@ -134,5 +184,5 @@ const pb = (() => {
     return run;
   }
 
-  return { ApiFailure, api, el, when, status, announce, webhookUrl, copy, showError, every };
+  return { ApiFailure, api, el, when, status, announce, webhookUrl, copy, showError, every, cursorList };
 })();

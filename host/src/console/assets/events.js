@@ -5,7 +5,7 @@
 'use strict';
 
 (() => {
-  const { api, el, when, status, showError, every } = pb;
+  const { api, el, when, status, showError, every, cursorList } = pb;
   const body = document.querySelector('#events tbody');
   const empty = document.getElementById('empty');
   const older = document.getElementById('older');
@@ -17,9 +17,6 @@
     .map((name) => document.getElementById(`filter-${name}`));
   const params = new URLSearchParams(location.search);
   let instances = [];
-  let last = null;
-  let next = null;
-  let paged = false;
 
   function summary(events) {
     if (!events || events.length === 0) return 'no events';
@@ -52,35 +49,15 @@
     return `${scope}?${q}`;
   }
 
-  async function refresh() {
-    if (paged) return;
-    try {
-      const page = await api('GET', query(null));
-      const text = JSON.stringify(page);
-      if (text !== last) {
-        body.replaceChildren(...page.events.map(row));
-        last = text;
-      }
-      next = page.nextPage;
-      older.hidden = !next;
-      empty.hidden = page.events.length !== 0;
-      showError(loadError, null);
-    } catch (err) {
-      showError(loadError, err);
-    }
-  }
-
-  async function loadOlder() {
-    paged = true;
-    try {
-      const page = await api('GET', query(next));
-      body.append(...page.events.map(row));
-      next = page.nextPage;
-      older.hidden = !next;
-    } catch (err) {
-      showError(loadError, err);
-    }
-  }
+  const list = cursorList({
+    fetch: (cursor) => api('GET', query(cursor)),
+    items: (page) => page.events,
+    row,
+    body,
+    older,
+    empty,
+    loadError,
+  });
 
   /** What a redelivery queued, in words; `scope` names the instance, if one was chosen. */
   function queuedText(scheduled, scope) {
@@ -120,8 +97,7 @@
       if (field.value.trim()) q.set(field.name, field.value.trim());
     }
     history.replaceState(null, '', q.toString() ? `?${q}` : location.pathname);
-    paged = false;
-    last = null;
+    list.reset();
     run();
   }
 
@@ -143,8 +119,8 @@
   instanceSelect.addEventListener('change', filtersChanged);
   statusSelect.addEventListener('change', filtersChanged);
   document.getElementById('filters').addEventListener('submit', (e) => e.preventDefault());
-  older.addEventListener('click', loadOlder);
+  older.addEventListener('click', list.older);
   document.getElementById('redeliver-dead').addEventListener('click', redeliverDead);
   let run = () => {};
-  loadInstances().then(() => { run = every(2000, refresh); });
+  loadInstances().then(() => { run = every(2000, list.refresh); });
 })();

@@ -6,7 +6,7 @@
 'use strict';
 
 (() => {
-  const { api, el, when, status, showError, every, announce } = pb;
+  const { api, el, when, status, showError, every, announce, cursorList } = pb;
   const body = document.querySelector('#inbound tbody');
   const empty = document.getElementById('empty');
   const older = document.getElementById('older');
@@ -17,9 +17,6 @@
   const instanceSelect = document.getElementById('filter-instance');
   const fields = ['outcome', 'status', 'from', 'to'].map((name) => document.getElementById(`filter-${name}`));
   const params = new URLSearchParams(location.search);
-  let last = null;
-  let next = null;
-  let paged = false;
 
   function events(entry) {
     if (entry.eventIds.length === 0) return '—';
@@ -63,43 +60,22 @@
       `${total} rejected request${total === 1 ? ' was' : 's were'} not kept: the log was at its cap (latest ${new Date(counts.map((c) => c.lastDroppedDate).sort().pop()).toLocaleString()}).`;
   }
 
-  async function refresh() {
-    if (paged) return;
-    try {
-      const page = await api('GET', query(null));
-      const text = JSON.stringify(page);
-      if (text !== last) {
-        body.replaceChildren(...page.entries.map(row));
-        showDropped(page.dropped);
-        last = text;
-      }
-      next = page.nextPage;
-      older.hidden = !next;
-      empty.hidden = page.entries.length !== 0;
-      showError(loadError, null);
-    } catch (err) {
-      showError(loadError, err);
-    }
-  }
-
-  async function loadOlder() {
-    paged = true;
-    try {
-      const page = await api('GET', query(next));
-      body.append(...page.entries.map(row));
-      next = page.nextPage;
-      older.hidden = !next;
-    } catch (err) {
-      showError(loadError, err);
-    }
-  }
+  const list = cursorList({
+    fetch: (cursor) => api('GET', query(cursor)),
+    items: (page) => page.entries,
+    row,
+    body,
+    older,
+    empty,
+    loadError,
+    onFirst: (page) => showDropped(page.dropped),
+  });
 
   function say(text) {
     result.textContent = text;
     result.hidden = false;
     announce(text);
-    paged = false;
-    last = null;
+    list.reset();
     run();
   }
 
@@ -148,8 +124,7 @@
     }
     history.replaceState(null, '', q.toString() ? `?${q}` : location.pathname);
     reprocessAll.hidden = !instanceSelect.value;
-    paged = false;
-    last = null;
+    list.reset();
     run();
   }
 
@@ -171,12 +146,12 @@
   }
   instanceSelect.addEventListener('change', filtersChanged);
   document.getElementById('filters').addEventListener('submit', (e) => e.preventDefault());
-  older.addEventListener('click', loadOlder);
+  older.addEventListener('click', list.older);
   reprocessAll.addEventListener('click', reprocessInstance);
   body.addEventListener('click', (e) => {
     const button = e.target.closest('button.reprocess');
     if (button) reprocessOne(button);
   });
   let run = () => {};
-  loadInstances().then(() => { run = every(2000, refresh); });
+  loadInstances().then(() => { run = every(2000, list.refresh); });
 })();
