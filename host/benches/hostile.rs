@@ -17,6 +17,13 @@
 //!
 //! Good traffic first warms the sidecar up for `WARM_SECS` (default 20).
 //!
+//! The three phases run twice in one run, each time on a fresh sidecar:
+//! first as a **control run** without attackers, then with them. The
+//! control run shows what the good traffic alone does: its memory grows as
+//! the database grows (SQLite's page cache fills up to its bound), so the
+//! memory a hostile phase leaves behind is the hostile run's resident
+//! memory after the phases against the control run's after the same phases.
+//!
 //! Run: `cargo bench -p plugboard --bench hostile` (after `plugins/build.sh`).
 //! `PLUGBOARD_BIN=<path>` runs another build of the binary instead (e.g. an
 //! older one, for a before/after comparison). Under `cargo test` it runs a
@@ -146,16 +153,44 @@ impl Sidecar {
         status_mib(self.child.id(), "VmRSS:")
     }
 
-    /// Resident memory as `total (anonymous + file-backed)`.
+    /// Resident memory as `total (anonymous, of which in the plugin
+    /// instance pool, + file-backed)`.
     fn rss_parts(&self) -> String {
         let pid = self.child.id();
         format!(
-            "{:.1} MiB ({:.1} anonymous + {:.1} file-backed)",
+            "{:.1} MiB ({:.1} anonymous, {:.1} of it in the plugin instance pool, + {:.1} file-backed)",
             status_mib(pid, "VmRSS:"),
             status_mib(pid, "RssAnon:"),
+            pool_mib(pid),
             status_mib(pid, "RssFile:")
         )
     }
+}
+
+/// Resident MiB of the mappings of at least 1 GiB: the address space the
+/// pooling allocator reserves for plugin instances (memories, tables,
+/// stacks), of which only what calls touched and slots keep is resident.
+fn pool_mib(pid: u32) -> f64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let kib = |line: &str, field: &str| -> Option<f64> {
+        line.strip_prefix(field)?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    let (mut size, mut resident) = (0.0, 0.0);
+    for line in smaps.lines() {
+        if let Some(k) = kib(line, "Size:") {
+            size = k;
+        } else if let Some(k) = kib(line, "Rss:") {
+            if size >= 1024.0 * 1024.0 {
+                resident += k;
+            }
+        }
+    }
+    resident / 1024.0
 }
 
 /// A `kB` field of `/proc/<pid>/status`, in MiB (0 when unreadable).
@@ -227,11 +262,12 @@ struct HostileTally {
 fn hostile(
     sidecar: &Sidecar,
     id: i64,
+    connections: usize,
     stop: Arc<AtomicBool>,
     tally: Arc<HostileTally>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let pace = Duration::from_millis(env_usize("HOSTILE_PACE_MS", 100) as u64);
-    (0..env_usize("HOSTILE_CONNECTIONS", 3))
+    (0..connections)
         .map(|c| {
             let url = format!("{}{}", sidecar.base, path("probe", id));
             let (stop, tally) = (stop.clone(), tally.clone());
@@ -263,6 +299,99 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// What one run of the three phases measured.
+struct Run {
+    baseline: Report,
+    during: Report,
+    after: Report,
+    sent: usize,
+    refused: usize,
+    rss_before: f64,
+    rss_peak: f64,
+    rss_after: f64,
+    parts: (String, String),
+}
+
+/// Starts a sidecar and runs warm-up, baseline, hostile (with
+/// `hostile_connections` attackers; 0 for the control run) and after.
+async fn run(hostile_connections: usize, full: bool) -> Run {
+    let rate = env_usize("GOOD_RATE", 40);
+    let secs = env_usize("PHASE_SECS", if full { 20 } else { 2 }) as u64;
+    let settle = Duration::from_secs(if full { 5 } else { 1 });
+    let sidecar = Sidecar::start().await;
+    let receiver = BenchReceiver::start(200).await;
+    let good = sidecar
+        .create(
+            json!({"element": {"key": "github"}, "name": "good", "configuration": {
+            "event.notification.enabled": "true", "event.vendor.type": "webhooks",
+            "event.notification.callback.url": receiver.url(),
+            "github.webhook.secret": SECRET}}),
+        )
+        .await;
+    let probe = sidecar
+        .create(
+            json!({"element": {"key": "probe"}, "name": "hostile", "configuration": {
+            "event.notification.enabled": "true",
+            "event.notification.callback.url": receiver.url()}}),
+        )
+        .await;
+
+    let warm = env_usize("WARM_SECS", if full { 20 } else { 1 }) as u64;
+    good_phase(&sidecar, good, rate, warm, "warm").await;
+    tokio::time::sleep(settle).await;
+    let rss_before = sidecar.rss_mib();
+    let parts_before = sidecar.rss_parts();
+    let baseline = good_phase(&sidecar, good, rate, secs, "baseline").await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(HostileTally::default());
+    let attackers = hostile(
+        &sidecar,
+        probe,
+        hostile_connections,
+        stop.clone(),
+        tally.clone(),
+    );
+    let sampling = Arc::new(AtomicBool::new(true));
+    let peak = {
+        let (sampling, pid) = (sampling.clone(), sidecar.child.id());
+        tokio::spawn(async move {
+            let mut peak: f64 = 0.0;
+            while sampling.load(Ordering::Relaxed) {
+                peak = peak.max(status_mib(pid, "VmRSS:"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            peak
+        })
+    };
+    let during = good_phase(&sidecar, good, rate, secs, "hostile").await;
+    stop.store(true, Ordering::Relaxed);
+    for attacker in attackers {
+        let _ = attacker.await;
+    }
+    sampling.store(false, Ordering::Relaxed);
+    let rss_peak = peak.await.unwrap();
+
+    let after = good_phase(&sidecar, good, rate, secs, "after").await;
+    tokio::time::sleep(settle).await;
+    assert_eq!(
+        baseline.failed + during.failed + after.failed,
+        0,
+        "every good webhook must be accepted"
+    );
+    Run {
+        baseline,
+        during,
+        after,
+        sent: tally.sent.load(Ordering::Relaxed),
+        refused: tally.refused.load(Ordering::Relaxed),
+        rss_before,
+        rss_peak,
+        rss_after: sidecar.rss_mib(),
+        parts: (parts_before, sidecar.rss_parts()),
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -270,87 +399,57 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let full = full_run();
-        let rate = env_usize("GOOD_RATE", 40);
-        let secs = env_usize("PHASE_SECS", if full { 20 } else { 2 }) as u64;
-        let settle = Duration::from_secs(if full { 5 } else { 1 });
-        let sidecar = Sidecar::start().await;
-        let receiver = BenchReceiver::start(200).await;
-        let good = sidecar
-            .create(json!({"element": {"key": "github"}, "name": "good", "configuration": {
-                "event.notification.enabled": "true", "event.vendor.type": "webhooks",
-                "event.notification.callback.url": receiver.url(),
-                "github.webhook.secret": SECRET}}))
-            .await;
-        let probe = sidecar
-            .create(json!({"element": {"key": "probe"}, "name": "hostile", "configuration": {
-                "event.notification.enabled": "true",
-                "event.notification.callback.url": receiver.url()}}))
-            .await;
-
-        let warm = env_usize("WARM_SECS", if full { 20 } else { 1 }) as u64;
-        good_phase(&sidecar, good, rate, warm, "warm").await;
-        tokio::time::sleep(settle).await;
-        let rss_before = sidecar.rss_mib();
-        let parts_before = sidecar.rss_parts();
-        let baseline = good_phase(&sidecar, good, rate, secs, "baseline").await;
-
-        let stop = Arc::new(AtomicBool::new(false));
-        let tally = Arc::new(HostileTally::default());
-        let attackers = hostile(&sidecar, probe, stop.clone(), tally.clone());
-        let sampling = Arc::new(AtomicBool::new(true));
-        let peak = {
-            let (sampling, pid) = (sampling.clone(), sidecar.child.id());
-            tokio::spawn(async move {
-                let mut peak: f64 = 0.0;
-                while sampling.load(Ordering::Relaxed) {
-                    peak = peak.max(status_mib(pid, "VmRSS:"));
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                peak
-            })
-        };
-        let during = good_phase(&sidecar, good, rate, secs, "hostile").await;
-        stop.store(true, Ordering::Relaxed);
-        for attacker in attackers {
-            let _ = attacker.await;
-        }
-        sampling.store(false, Ordering::Relaxed);
-        let rss_peak = peak.await.unwrap();
-
-        let after = good_phase(&sidecar, good, rate, secs, "after").await;
-        tokio::time::sleep(settle).await;
-        let rss_after = sidecar.rss_mib();
-        let parts_after = sidecar.rss_parts();
-
+        let connections = env_usize("HOSTILE_CONNECTIONS", 3);
+        // The same phases without attackers first, on a sidecar of its own:
+        // what the good traffic alone does to latency and memory (SQLite's
+        // page cache grows with the database).
+        let control = run(0, full).await;
+        let hostile = run(connections, full).await;
         println!(
-            "\nhostile: good GitHub webhooks at {rate}/s, {secs} s per phase; {} hostile probe \
-             connections (loop/alloc/trap, at most one request per {} ms each)",
-            env_usize("HOSTILE_CONNECTIONS", 3),
+            "\nhostile: good GitHub webhooks at {}/s, {} s per phase; {connections} hostile probe \
+             connections (loop/alloc/trap, at most one request per {} ms each); the control run \
+             has the same phases without them",
+            env_usize("GOOD_RATE", 40),
+            env_usize("PHASE_SECS", if full { 20 } else { 2 }),
             env_usize("HOSTILE_PACE_MS", 100)
         );
-        for (name, report) in [("baseline", &baseline), ("hostile", &during), ("after", &after)] {
-            println!("{}", report.line(&format!("good, {name}")));
+        for (run_name, r) in [("control", &control), ("hostile", &hostile)] {
+            for (name, report) in [
+                ("baseline", &r.baseline),
+                ("hostile", &r.during),
+                ("after", &r.after),
+            ] {
+                println!("{}", report.line(&format!("{run_name} run, good, {name}")));
+            }
         }
+        let p99 = |r: &Report| ms(r.quantile(0.99));
         println!(
-            "p50 hostile/baseline {:.2}x, p99 hostile/baseline {:.2}x (target p99 <= 1.5x)",
-            ms(during.quantile(0.5)) / ms(baseline.quantile(0.5)),
-            ms(during.quantile(0.99)) / ms(baseline.quantile(0.99)),
+            "p50 hostile/baseline {:.2}x, p99 hostile/baseline {:.2}x (target p99 <= 1.5x); \
+             control run: p99 {:.2}x",
+            ms(hostile.during.quantile(0.5)) / ms(hostile.baseline.quantile(0.5)),
+            p99(&hostile.during) / p99(&hostile.baseline),
+            p99(&control.during) / p99(&control.baseline),
         );
         println!(
             "hostile requests: {} sent, {} refused with 503 (breaker open)",
-            tally.sent.load(Ordering::Relaxed),
-            tally.refused.load(Ordering::Relaxed)
+            hostile.sent, hostile.refused
         );
+        for (run_name, r) in [("control", &control), ("hostile", &hostile)] {
+            println!(
+                "RSS, {run_name} run: before {:.1} MiB, peak during {:.1} MiB, after {:.1} MiB \
+                 ({:+.1} % of before); before: {}; after: {}",
+                r.rss_before,
+                r.rss_peak,
+                r.rss_after,
+                (r.rss_after / r.rss_before - 1.0) * 100.0,
+                r.parts.0,
+                r.parts.1
+            );
+        }
         println!(
-            "RSS: before {rss_before:.1} MiB, peak during {rss_peak:.1} MiB, after {rss_after:.1} MiB \
-             ({:+.1} % of before; target within 10 %)",
-            (rss_after / rss_before - 1.0) * 100.0
-        );
-        println!("RSS before: {parts_before}; after: {parts_after}");
-        assert_eq!(
-            baseline.failed + during.failed + after.failed,
-            0,
-            "every good webhook must be accepted"
+            "RSS after the hostile phase against the control run's after the same phases: \
+             {:+.1} % (target within 10 %)",
+            (hostile.rss_after / control.rss_after - 1.0) * 100.0
         );
     });
 }

@@ -3,7 +3,7 @@
 //! breaker opens after repeated failures (503 with `Retry-After`, without
 //! running the plugin), half-opens after the cool-down and closes on a
 //! successful call; and plugin files over the size cap are refused by name
-//! before they are read.
+//! before they are read; and long calls take turns in their lanes.
 
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,12 @@ async fn start(plugins: &std::path::Path, data: &std::path::Path, stall: u16) ->
         .env("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", "127.0.0.0/8")
         .env("PLUGBOARD_PLUGIN_FETCH_PORTS", stall.to_string())
         .spawn();
+    both_elements_loaded(&process).await;
+    process
+}
+
+/// Waits until `process` is ready and has loaded the GitHub and probe elements.
+async fn both_elements_loaded(process: &Process) {
     process.wait_ready().await;
     let plugins_url = format!("{}/plugins", process.base());
     wait_until(
@@ -70,7 +76,6 @@ async fn start(plugins: &std::path::Path, data: &std::path::Path, stall: u16) ->
         },
     )
     .await;
-    process
 }
 
 async fn github_instance(base: &str, callback: &str) -> i64 {
@@ -280,5 +285,82 @@ async fn plugin_files_over_the_size_cap_are_refused_by_name_unread() {
     assert!(
         files.to_string().contains("\"key\":\"probe\""),
         "the probe still loads: {files}"
+    );
+}
+
+/// With one lane for long calls, two endless loops take turns — the second
+/// waits, suspended and not charged, until the first has been stopped at
+/// its deadline, then runs out its own — while a good element's webhooks
+/// are served between them; the waits are counted per element.
+#[tokio::test(flavor = "multi_thread")]
+async fn long_calls_take_turns_in_their_lanes_while_short_calls_are_served() {
+    let (plugins, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(plugins.path().join("probe.wasm"), plugin_bytes("probe")).unwrap();
+    std::fs::write(plugins.path().join("github.wasm"), plugin_bytes("github")).unwrap();
+    let deadline = Duration::from_millis(600);
+    let process = Binary::serve(plugins.path(), data.path())
+        .env("PLUGBOARD_LONG_CALL_LANES", "1")
+        .env(
+            "PLUGBOARD_CALL_TIMEOUT_MS",
+            deadline.as_millis().to_string(),
+        )
+        .env("PLUGBOARD_BREAKER_FAILURES", "0")
+        .env("PLUGBOARD_OUTBOUND_ALLOW_PRIVATE", "127.0.0.0/8")
+        .spawn();
+    both_elements_loaded(&process).await;
+    let base = process.base();
+    let receiver = Receiver::start().await;
+    let hostile = probe_instance(&base, &receiver.url()).await;
+    let good = github_instance(&base, &receiver.url()).await;
+    assert_eq!(github_webhook(&base, good, 0).await, StatusCode::OK);
+
+    let started = Instant::now();
+    let loops: Vec<_> = (0..2)
+        .map(|_| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                let status = probe(&base, hostile, "loop", "").await.status();
+                (status, started.elapsed())
+            })
+        })
+        .collect();
+    for n in 1..=5 {
+        assert_eq!(github_webhook(&base, good, n).await, StatusCode::OK);
+    }
+    let mut ended = Vec::new();
+    for call in loops {
+        let (status, after) = call.await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "each loop is stopped at its deadline"
+        );
+        ended.push(after);
+    }
+    // Each loop runs its whole deadline in the one lane, one after the
+    // other: the later can only end after about two deadlines of CPU (a
+    // 20 ms grace runs outside the lane). Running side by side, as they
+    // would on two cores without lanes, both end after about one.
+    let last = ended.into_iter().max().unwrap();
+    assert!(
+        last >= deadline * 2 - Duration::from_millis(100),
+        "the loops ran side by side: the later ended after {last:?}"
+    );
+    let samples = scrape(&format!("{base}/metrics")).await;
+    assert!(
+        sum(
+            &samples,
+            "plugboard_plugin_long_call_waits_total",
+            &[("element", "probe")]
+        ) >= 1.0,
+        "the second loop waited for the lane"
+    );
+    assert_eq!(
+        sum(
+            &samples,
+            "plugboard_plugin_long_call_waits_total",
+            &[("element", "github")]
+        ),
+        0.0
     );
 }

@@ -88,6 +88,13 @@ pub struct ServeArgs {
     #[arg(long, env = "PLUGBOARD_BREAKER_COOLDOWN_SECS")]
     pub breaker_cooldown_secs: Option<u64>,
 
+    /// Lanes for plugin calls that run long: a call that has used 20 ms of
+    /// CPU goes on only while it holds one, so long calls never take every
+    /// core from short calls and the host (default: one fewer than the
+    /// cores, at least one; at most `max_concurrent_calls`).
+    #[arg(long, env = "PLUGBOARD_LONG_CALL_LANES")]
+    pub long_call_lanes: Option<usize>,
+
     /// Largest plugin file read from the plugin folder, in MiB; a bigger file
     /// is refused by name before it is read.
     #[arg(long, env = "PLUGBOARD_MAX_PLUGIN_FILE_MB")]

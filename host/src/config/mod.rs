@@ -128,25 +128,33 @@ fn at_most(value: usize, max: usize, key: &str) -> anyhow::Result<usize> {
 }
 
 /// The runtime's sharing between elements, validated: the per-element
-/// budget at most `max_concurrent_calls`, the breaker's window and
-/// cool-down positive.
+/// budget and the lanes for long calls positive and at most
+/// `max_concurrent_calls`, the breaker's window and cool-down positive.
 fn fairness(runtime: &sections::Runtime) -> anyhow::Result<FairnessConfig> {
-    if let Some(budget) = runtime.element_max_concurrent_calls {
-        let budget = positive(budget, "element_max_concurrent_calls")?;
-        if budget > runtime.max_concurrent_calls {
+    let within_calls = |value: Option<usize>, key: &str| -> anyhow::Result<()> {
+        let Some(value) = value else { return Ok(()) };
+        let value = positive(value, key)?;
+        if value > runtime.max_concurrent_calls {
             bail!(
-                "{} ({budget}) must not be more than {} ({})",
-                named("element_max_concurrent_calls"),
+                "{} ({value}) must not be more than {} ({})",
+                named(key),
                 named("max_concurrent_calls"),
                 runtime.max_concurrent_calls
             );
         }
-    }
+        Ok(())
+    };
+    within_calls(
+        runtime.element_max_concurrent_calls,
+        "element_max_concurrent_calls",
+    )?;
+    within_calls(runtime.long_call_lanes, "long_call_lanes")?;
     Ok(FairnessConfig {
         element_max_concurrent_calls: runtime.element_max_concurrent_calls,
         breaker_failures: runtime.breaker_failures,
         breaker_window_secs: positive(runtime.breaker_window_secs, "breaker_window_secs")?,
         breaker_cooldown_secs: positive(runtime.breaker_cooldown_secs, "breaker_cooldown_secs")?,
+        long_call_lanes: runtime.long_call_lanes,
     })
 }
 

@@ -51,6 +51,7 @@ pub const FLAT: &[(&str, &str, &str)] = &[
     ("breaker_failures", "runtime", "breaker_failures"),
     ("breaker_window_secs", "runtime", "breaker_window_secs"),
     ("breaker_cooldown_secs", "runtime", "breaker_cooldown_secs"),
+    ("long_call_lanes", "runtime", "long_call_lanes"),
     ("max_plugin_file_mb", "runtime", "max_plugin_file_mb"),
     ("warm_instances", "runtime", "warm_instances"),
     ("warm_instance_calls", "runtime", "warm_instance_calls"),
@@ -193,6 +194,9 @@ pub struct Runtime {
     pub breaker_window_secs: u64,
     /// Seconds an open circuit breaker answers 503 before it tries one call.
     pub breaker_cooldown_secs: u64,
+    /// Lanes for plugin calls that run long (default: one fewer than the
+    /// cores, at least one).
+    pub long_call_lanes: Option<usize>,
     /// Largest plugin file read from the plugin folder, in MiB.
     pub max_plugin_file_mb: u64,
     /// Most warm instances of stateless elements kept between calls, across
@@ -216,6 +220,7 @@ impl Default for Runtime {
             breaker_failures: runtime.fairness.breaker_failures,
             breaker_window_secs: runtime.fairness.breaker_window_secs,
             breaker_cooldown_secs: runtime.fairness.breaker_cooldown_secs,
+            long_call_lanes: runtime.fairness.long_call_lanes,
             max_plugin_file_mb: runtime.max_plugin_file_bytes >> 20,
             warm_instances: runtime.warm.instances,
             warm_instance_calls: runtime.warm.calls,

@@ -267,6 +267,7 @@ fn every_flat_name_is_a_flag_and_a_section_key() {
             "user_secret",
             "organization_secret",
             "element_max_concurrent_calls",
+            "long_call_lanes",
             "database_url",
             "replica_id",
         ];
@@ -332,6 +333,11 @@ fn section_errors_name_the_key_and_the_file() {
             "set twice",
         ),
         ("[runtime]\ncall_timeout_ms = 0", "must be greater than 0"),
+        ("[runtime]\nlong_call_lanes = 0", "long_call_lanes"),
+        (
+            "[runtime]\nmax_concurrent_calls = 4\nlong_call_lanes = 5",
+            "must not be more than max_concurrent_calls",
+        ),
     ];
     for (text, needle) in cases {
         let msg = format!("{:#}", with_file(ServeArgs::default(), text).unwrap_err());

@@ -39,6 +39,10 @@ pub struct FairnessConfig {
     /// Seconds an open breaker refuses the element's calls before it lets
     /// one trial call through.
     pub breaker_cooldown_secs: u64,
+    /// Lanes for long calls: calls that have used 20 ms of CPU go on only
+    /// while they hold one ([`super::lanes`]); `None`: one fewer than the
+    /// cores, at least one.
+    pub long_call_lanes: Option<usize>,
 }
 
 impl Default for FairnessConfig {
@@ -48,6 +52,7 @@ impl Default for FairnessConfig {
             breaker_failures: 5,
             breaker_window_secs: 30,
             breaker_cooldown_secs: 30,
+            long_call_lanes: None,
         }
     }
 }
@@ -58,6 +63,13 @@ impl FairnessConfig {
         self.element_max_concurrent_calls
             .unwrap_or(max_concurrent_calls / 2)
             .clamp(1, max_concurrent_calls.max(1))
+    }
+
+    /// The number of lanes for long calls.
+    pub fn long_call_lanes(&self) -> usize {
+        self.long_call_lanes
+            .unwrap_or_else(super::lanes::LongCallLanes::default_count)
+            .max(1)
     }
 
     fn limits(&self) -> BreakerLimits {

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 
+use super::lanes::{Lane, LongCallLanes, LONG_CALL_AFTER};
+
 /// The memory cap of one call, and whether the guest hit it.
 pub(crate) struct MemoryCap {
     limit: usize,
@@ -69,25 +71,53 @@ impl ResourceLimiter for MemoryCap {
 
 /// The CPU deadline of one call: wall time since the call started, minus
 /// the time the guest spent blocked in host imports and the time it waited
-/// to be resumed after yielding to the executor.
+/// to be resumed after yielding to the executor (or for a lane). Once the
+/// guest has run long, it goes on only in one of the runtime's lanes for
+/// long calls ([`super::lanes`]).
 pub(crate) struct CpuDeadline {
     started: Instant,
     in_host: Duration,
     suspended: SuspensionMeter,
     limit: Duration,
+    lanes: LongCallLanes,
+    lane: Lane,
     /// Set when the epoch callback stopped the guest.
     pub(crate) exceeded: bool,
 }
 
 impl CpuDeadline {
-    pub(crate) fn new(limit: Duration) -> Self {
+    pub(crate) fn new(limit: Duration, lanes: LongCallLanes) -> Self {
         Self {
             started: Instant::now(),
             in_host: Duration::ZERO,
             suspended: SuspensionMeter::default(),
             limit,
+            lanes,
+            lane: Lane::default(),
             exceeded: false,
         }
+    }
+
+    /// The guest's CPU time so far.
+    fn guest_time(&self) -> Duration {
+        self.started
+            .elapsed()
+            .saturating_sub(self.in_host)
+            .saturating_sub(self.suspended.total())
+    }
+
+    /// When the guest has run long and holds no lane yet: the lane to
+    /// wait for before it goes on, and the lanes to take it from.
+    pub(crate) fn lane_to_wait_for(&self) -> Option<(Lane, LongCallLanes)> {
+        if self.guest_time() < LONG_CALL_AFTER || self.lane.held() {
+            return None;
+        }
+        Some((self.lane.clone(), self.lanes.clone()))
+    }
+
+    /// The call ended: gives its lane back, if it had one.
+    pub(crate) fn release_lane(&self) {
+        self.lane.release();
     }
 
     /// Excludes `spent` (time blocked in a host import) from the budget.
@@ -102,12 +132,7 @@ impl CpuDeadline {
 
     /// Whether the guest has used up its budget; records it if so.
     pub(crate) fn check(&mut self) -> bool {
-        let guest = self
-            .started
-            .elapsed()
-            .saturating_sub(self.in_host)
-            .saturating_sub(self.suspended.total());
-        if guest >= self.limit {
+        if self.guest_time() >= self.limit {
             self.exceeded = true;
         }
         self.exceeded

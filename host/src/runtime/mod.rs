@@ -116,6 +116,7 @@ mod compiler;
 mod contract;
 mod error;
 mod fairness;
+mod lanes;
 mod limits;
 mod plugin;
 mod state;
@@ -145,6 +146,7 @@ pub use warm::WarmConfig;
 
 use contract::ElementPre;
 use fairness::ElementGuards;
+use lanes::LongCallLanes;
 use state::CallState;
 use warm::WarmBudget;
 
@@ -247,6 +249,8 @@ struct Inner {
     elements: ElementGuards,
     /// The bound on warm instances kept, shared by every element.
     warm: Arc<WarmBudget>,
+    /// The lanes long calls run in.
+    lanes: LongCallLanes,
     /// The thread advancing the epoch; woken when a call starts.
     ticker: std::thread::Thread,
 }
@@ -290,6 +294,7 @@ impl Runtime {
         let ticker = start_epoch_ticker(&engine, calls.clone(), config.max_concurrent_calls);
         let elements = ElementGuards::new(&config.fairness, config.max_concurrent_calls);
         let warm = WarmBudget::new(config.warm.clone());
+        let lanes = LongCallLanes::new(config.fairness.long_call_lanes());
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -299,6 +304,7 @@ impl Runtime {
                 calls,
                 elements,
                 warm,
+                lanes,
                 ticker,
             }),
         })

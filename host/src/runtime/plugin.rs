@@ -439,9 +439,10 @@ impl ElementPlugin {
 
     /// A new CPU deadline of the configured length, starting now.
     fn cpu_deadline(&self) -> CpuDeadline {
-        CpuDeadline::new(Duration::from_millis(
-            self.runtime.inner.config.call_timeout_ms,
-        ))
+        CpuDeadline::new(
+            Duration::from_millis(self.runtime.inner.config.call_timeout_ms),
+            self.runtime.inner.lanes.clone(),
+        )
     }
 
     /// Takes a place in the element's budget, if the element's breaker
@@ -483,16 +484,23 @@ impl ElementPlugin {
         let mut store = Store::new(&self.runtime.inner.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut ctx| {
+        let element: Arc<str> = self.description.key.as_str().into();
+        store.epoch_deadline_callback(move |mut ctx| {
             let cpu = &mut ctx.data_mut().cpu;
             if cpu.check() {
                 return Ok(UpdateDeadline::Interrupt);
             }
             let suspended = cpu.suspension_meter();
+            let lane = cpu
+                .lane_to_wait_for()
+                .map(|(lane, lanes)| (lane, lanes, element.clone()));
             Ok(UpdateDeadline::YieldCustom(
                 1,
                 Box::pin(async move {
                     let yielded = Instant::now();
+                    if let Some((lane, lanes, element)) = lane {
+                        lane.take(&lanes, &element).await;
+                    }
                     tokio::task::yield_now().await;
                     suspended.add(yielded.elapsed());
                 }),
@@ -513,6 +521,7 @@ impl ElementPlugin {
         result: wasmtime::Result<R>,
         admission: Option<Admission>,
     ) -> Result<R, CallError> {
+        store.data().cpu.release_lane();
         let logged = store.data_mut().finish_log();
         let result = result.map_err(|e| match classify(store.data(), e) {
             CallError::Trap(trap) => CallError::Trap(match logged {

@@ -3,7 +3,7 @@
 //! One process-wide set of metric families (the host is one deployable;
 //! every stage records into the same registry), with small functions for
 //! each stage to call: [`webhook`], [`plugin_call`], [`plugin_breaker`],
-//! [`plugin_call_refused`], [`plugin_instance`], [`delivery_attempt`], [`poll_run`],
+//! [`plugin_call_refused`], [`plugin_long_call_waited`], [`plugin_instance`], [`delivery_attempt`], [`poll_run`],
 //! [`plugin_load`]. Gauges that describe state rather than
 //! events (outbox depth, plugins loaded) are set at scrape time by
 //! [`render`]'s caller. Label values are bounded: element keys of loaded
@@ -79,6 +79,7 @@ struct Metrics {
     breaker_open: Family<ElementLabel, Gauge>,
     breaker_openings: Family<ElementLabel, Counter>,
     calls_refused: Family<ElementLabel, Counter>,
+    long_call_waits: Family<ElementLabel, Counter>,
     deliveries: Family<Outcome, Counter>,
     delivery_seconds: Histogram,
     outbox_pending: Gauge,
@@ -137,6 +138,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         breaker_open: Family::default(),
         breaker_openings: Family::default(),
         calls_refused: Family::default(),
+        long_call_waits: Family::default(),
         deliveries: Family::default(),
         // 1 ms … ~33 s: loopback receivers to the longest delivery timeout.
         delivery_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
@@ -197,6 +199,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "plugin_calls_refused",
         "Plugin calls refused without running because the element's circuit breaker was open",
         m.calls_refused.clone(),
+    );
+    r.register(
+        "plugin_long_call_waits",
+        "Plugin calls that ran long and waited for a free lane for long calls (long_call_lanes)",
+        m.long_call_waits.clone(),
     );
     r.register("deliveries", "Notification delivery attempts by outcome: delivered, failed (retried later) or dead_lettered", m.deliveries.clone());
     r.register_with_unit(
@@ -366,6 +373,16 @@ pub fn plugin_breaker(element: &str, open: bool, opened: bool) {
     if opened {
         m.breaker_openings.get_or_create(&label).inc();
     }
+}
+
+/// A long call of `element` had to wait for a lane for long calls.
+pub fn plugin_long_call_waited(element: &str) {
+    METRICS
+        .long_call_waits
+        .get_or_create(&ElementLabel {
+            element: element.to_string(),
+        })
+        .inc();
 }
 
 /// A call of `element` was refused because its circuit breaker was open.
