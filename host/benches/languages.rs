@@ -1,19 +1,23 @@
-//! The element contract in three languages, side by side: for the bundled
-//! Rust (ConnectWise), JavaScript (GitHub) and Python (Shopify) elements, the
-//! component's size, its cold compile time (`Runtime::load` with no cache of
-//! compiled artifacts) and the cost of one webhook call on a realistic
-//! delivery of under 1 KB, with a fresh instance and, for the elements that
-//! declare themselves stateless (GitHub, Shopify), with a warm instance
-//! kept for the element instance — one call at a time (criterion),
-//! then at the runtime's configured concurrency: `max_concurrent_calls`
-//! calls in flight on a multi-threaded executor with one worker per core, as
-//! in the host, reporting calls per second and CPU per call of the process.
-//! The runtime is configured as the host configures it (defaults, compiled
-//! artifacts served from a cache folder).
+//! The element contract in four languages, side by side: for the bundled
+//! Rust (ConnectWise), JavaScript (GitHub), Python (Shopify) and C (Linear)
+//! elements, the component's size, its cold compile time (`Runtime::load`
+//! with no cache of compiled artifacts) and the cost of one webhook call on
+//! a realistic delivery of about 1 KB, with a fresh instance and, for the
+//! elements that declare themselves stateless (GitHub, Shopify, Linear),
+//! with a warm instance kept for the element instance — one call at a time
+//! (criterion), then at the runtime's configured concurrency:
+//! `max_concurrent_calls` calls in flight on a multi-threaded executor with
+//! one worker per core, as in the host, reporting calls per second and CPU
+//! per call of the process. The runtime is configured as the host
+//! configures it (defaults, compiled artifacts served from a cache folder).
 //!
-//! The GitHub and Shopify deliveries are signed and verified (one host HMAC
-//! each); ConnectWise's signature check needs a key fetch, so it is turned
-//! off for this benchmark, as in `plugin_call`.
+//! The GitHub, Shopify and Linear deliveries are signed and verified (one
+//! host HMAC each); ConnectWise's signature check needs a key fetch, so it
+//! is turned off for this benchmark, as in `plugin_call`. Linear's delivery
+//! carries a `webhookTimestamp` taken from the clock just before its row
+//! runs, and the element checks it against the host's clock on every call;
+//! its instance allows 300 s of age (`linear.webhook.max-age-seconds`) so
+//! that the row's last calls, some tens of seconds later, are still fresh.
 //!
 //! Run: `cargo bench -p plugboard --bench languages` (after `plugins/build.sh`).
 //! `LANGUAGES_CONCURRENT_CALLS` (default 2000; 200 under `cargo test`) sets
@@ -26,49 +30,13 @@ mod load;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion};
-use hmac::{Hmac, Mac};
-use plugboard::runtime::{
-    CallLabel, ElementPlugin, FetchScope, Header, HttpRequest, Runtime, RuntimeConfig,
-    WebhookOutcome,
-};
+use load::element::{bench_calls, hmac_sha256, load_cold, request, Subject, SECRET};
+use plugboard::runtime::{CallLabel, ElementPlugin, FetchScope, WebhookOutcome};
 use serde_json::json;
-use sha2::Sha256;
-
-/// One element under test: its plugin file, an instance configuration and a delivery.
-struct Subject {
-    language: &'static str,
-    element: &'static str,
-    config: Vec<(String, String)>,
-    request: HttpRequest,
-}
-
-const SECRET: &str = "bench-webhook-secret";
-
-fn hmac_sha256(body: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn request(element: &str, headers: Vec<(&str, String)>, body: Vec<u8>) -> HttpRequest {
-    HttpRequest {
-        method: "POST".into(),
-        url: format!("/events/{element}/MQ=="),
-        query: String::new(),
-        headers: headers
-            .into_iter()
-            .map(|(name, value)| Header {
-                name: name.into(),
-                value,
-            })
-            .collect(),
-        body,
-    }
-}
 
 fn connectwise() -> Subject {
     let entity = json!({
@@ -87,7 +55,8 @@ fn connectwise() -> Subject {
     }))
     .unwrap();
     Subject {
-        language: "Rust",
+        label: "Rust",
+        dir: "dist",
         element: "connectwise",
         config: vec![
             ("helpdesk.connectwise.company".into(), "acme".into()),
@@ -131,7 +100,8 @@ fn github() -> Subject {
         ("x-hub-signature-256", signature),
     ];
     Subject {
-        language: "JavaScript",
+        label: "JavaScript",
+        dir: "dist",
         element: "github",
         config: vec![("github.webhook.secret".into(), SECRET.into())],
         request: request("github", headers, body),
@@ -163,10 +133,53 @@ fn shopify() -> Subject {
         ("x-shopify-hmac-sha256", signature),
     ];
     Subject {
-        language: "Python",
+        label: "Python",
+        dir: "dist",
         element: "shopify",
         config: vec![("shopify.webhook.secret".into(), SECRET.into())],
         request: request("shopify", headers, body),
+    }
+}
+
+fn linear() -> Subject {
+    let sent = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let body = serde_json::to_vec(&json!({
+        "action": "update", "type": "Issue", "createdAt": "2024-05-01T12:34:56.000Z",
+        "organizationId": "3d8f5a2e-7c41-4b0e-9f6a-1c2d3e4f5a6b",
+        "data": {
+            "id": "2174add1-f7c8-44e3-bbf3-2d60b5ea8bc9", "identifier": "ENG-42", "number": 42,
+            "title": "Printer on fire in the east wing, third floor", "priority": 2,
+            "priorityLabel": "High", "estimate": 3, "boardOrder": 0, "sortOrder": -1234.5,
+            "createdAt": "2024-05-01T12:00:00.000Z", "updatedAt": "2024-05-01T12:34:56.000Z",
+            "teamId": "72b2a2dc-6f4f-4423-9d34-24b5bd10634a", "stateId": "a6c1f2b7-0f3e-4c55-8e2b-6f7d8e9fa0b1",
+            "assigneeId": "e5f6a7b8-c9d0-4e1f-a2b3-c4d5e6f7a8b9", "labelIds": ["0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"],
+            "state": {"id": "a6c1f2b7-0f3e-4c55-8e2b-6f7d8e9fa0b1", "name": "In Progress", "type": "started"},
+            "team": {"id": "72b2a2dc-6f4f-4423-9d34-24b5bd10634a", "key": "ENG", "name": "Engineering"}
+        },
+        "updatedFrom": {"updatedAt": "2024-05-01T12:30:00.000Z", "priority": 3},
+        "url": "https://linear.app/acme/issue/ENG-42/printer-on-fire",
+        "webhookTimestamp": sent.as_millis() as u64,
+        "webhookId": "000042e3-d123-4980-b49f-8e140eef9329"
+    }))
+    .unwrap();
+    let headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("linear-event", "Issue".to_string()),
+        (
+            "linear-delivery",
+            "234d1a4e-b617-4388-90fe-adc3633d6b72".to_string(),
+        ),
+        ("linear-signature", hex::encode(hmac_sha256(&body))),
+    ];
+    Subject {
+        label: "C",
+        dir: "dist",
+        element: "linear",
+        config: vec![
+            ("linear.webhook.secret".into(), SECRET.into()),
+            ("linear.webhook.max-age-seconds".into(), "300".into()),
+        ],
+        request: request("linear", headers, body),
     }
 }
 
@@ -213,74 +226,39 @@ fn concurrent(
 }
 
 fn bench(c: &mut Criterion) {
-    let cache = tempfile::tempdir().unwrap();
-    let config = RuntimeConfig {
-        cache_dir: Some(cache.path().to_path_buf()),
-        ..RuntimeConfig::default()
-    };
-    let runtime = Runtime::new(config).unwrap();
-    assert!(
-        runtime.is_pooled(),
-        "benchmark expects the pooling allocator"
-    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    let calls = load::env_usize(
+        "LANGUAGES_CONCURRENT_CALLS",
+        if load::full_run() { 2_000 } else { 200 },
+    );
     let mut group = c.benchmark_group("languages");
-    for subject in [connectwise(), github(), shopify()] {
-        let path = format!(
-            "{}/../plugins/dist/{}.wasm",
-            env!("CARGO_MANIFEST_DIR"),
-            subject.element
-        );
-        let wasm = std::fs::read(&path).expect("run plugins/build.sh first");
-        let started = Instant::now();
-        let plugin = rt.block_on(runtime.load(&wasm)).unwrap();
+    // Each subject is made just before its row runs (Linear's timestamp is
+    // taken then).
+    let subjects: [fn() -> Subject; 4] = [connectwise, github, shopify, linear];
+    for make in subjects {
+        let subject = make();
+        let loaded = load_cold(&rt, &subject.wasm(), 1);
         eprintln!(
             "{:<10} {:<12} {:>10} bytes, cold compile and describe {:>8.2?}, body {} bytes",
-            subject.language,
+            subject.label,
             subject.element,
-            wasm.len(),
-            started.elapsed(),
+            loaded.size,
+            loaded.cold,
             subject.request.body.len()
         );
-        // A call for no instance always gets a fresh instance; a call for
-        // an instance of a stateless element may get a warm one.
-        let fresh = CallLabel::default();
-        let warm = CallLabel {
-            element: subject.element.into(),
-            instance: Some(1),
-        };
-        let mut kinds = vec![("fresh", fresh)];
-        if plugin.description().stateless {
-            kinds.push(("warm", warm));
-        }
-        for (kind, label) in kinds {
-            let call = || {
-                rt.block_on(plugin.webhook(
-                    label.clone(),
-                    FetchScope::default(),
-                    &subject.config,
-                    &subject.request,
-                ))
-                .unwrap()
-            };
-            assert!(matches!(call(), WebhookOutcome::Accepted(ref e) if e.events.len() == 1));
-            let name = format!("{}_{}_{kind}", subject.language, subject.element);
-            group.bench_function(name, |b| b.iter(call));
-            let in_flight = runtime.config().max_concurrent_calls;
-            let calls = std::env::var("LANGUAGES_CONCURRENT_CALLS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(if load::full_run() { 2_000 } else { 200 });
-            let (rate, cpu_per_call) = concurrent(&plugin, &subject, &label, in_flight, calls);
+        let in_flight = loaded.runtime.config().max_concurrent_calls;
+        bench_calls(&mut group, &rt, &loaded, &subject, |kind, label| {
+            let (rate, cpu_per_call) =
+                concurrent(&loaded.plugin, &subject, label, in_flight, calls);
             eprintln!(
                 "{:<10} {:<12} {kind:<5} {calls} calls, {in_flight} in flight: {rate:>8.0} \
                  calls/s, {cpu_per_call:>6.0} us CPU per call",
-                subject.language, subject.element
+                subject.label, subject.element
             );
-        }
+        });
     }
     group.finish();
 }

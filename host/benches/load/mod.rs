@@ -1,9 +1,12 @@
 //! A small HTTP load generator for the loopback benchmarks: a fixed number
 //! of keep-alive connections, each sending requests back to back for a
-//! fixed time, with every latency recorded.
+//! fixed time, with every latency recorded. Its submodules hold the rest
+//! of the benchmarks' shared harness (the sidecar process, a receiver,
+//! scenarios, and elements called in-process).
 
 #[path = "../../../tests/e2e/support/connectwise.rs"]
 pub mod connectwise;
+pub mod element;
 pub mod receiver;
 pub mod scenario;
 pub mod sidecar;
