@@ -95,6 +95,7 @@ macro_rules! conformance_suite {
                 ordering::a_redelivery_goes_to_the_end_of_its_objects_line,
                 ordering::a_pause_keeps_the_line,
                 ordering::ordered_notifications_stored_while_the_head_settles_all_go,
+                ordering::one_batch_of_ordered_unordered_and_stale_outcomes_applies_each_once,
                 pacing::a_claim_takes_at_most_each_instances_room,
                 pacing::a_paced_instance_gets_its_rate_across_claims_and_retries,
                 pacing::concurrent_claims_share_one_pace,

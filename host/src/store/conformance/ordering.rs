@@ -2,7 +2,8 @@
 //! the same ordering key, one is due or in flight at a time; the next goes
 //! when it is delivered or dead-lettered, in the order they were stored.
 //! Other keys flow meanwhile; a pause keeps the line; a redelivery puts a
-//! notification back at the end of its key's line.
+//! notification back at the end of its key's line; one batch of outcomes
+//! may settle ordered and unordered notifications at once.
 
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use time::OffsetDateTime;
 
 use super::super::test_support::{new_instance, notification, receipt};
 use super::super::{
-    AttemptNext, DueNotification, Held, InstancePatch, NewNotification, ReceiptStatus, Redeliver,
-    StoredNotification,
+    AttemptNext, DeliveryState, DueNotification, Held, InstancePatch, NewNotification,
+    ReceiptStatus, Redeliver, StoredNotification,
 };
 use super::outbox::outcome;
 use super::TestStore;
@@ -202,4 +203,36 @@ pub(super) async fn ordered_notifications_stored_while_the_head_settles_all_go(s
         }
     }
     assert_eq!(delivered, writer.await.unwrap());
+}
+
+pub(super) async fn one_batch_of_ordered_unordered_and_stale_outcomes_applies_each_once(
+    store: TestStore,
+) {
+    let id = store.create_instance(new_instance("a")).await.unwrap().id;
+    let plain = notification(&uuid::Uuid::now_v7().to_string());
+    let line = store_all(&store, id, vec![plain, ordered("a"), ordered("a")]).await;
+    let due = claim(&store).await;
+    assert_eq!(ids(&due), [line[0].as_str(), line[1].as_str()]);
+    // A stale record (a lease no claim holds) and the same outcome twice
+    // beside the unordered and the ordered one's outcomes.
+    let mut stale = outcome(&due[0], AttemptNext::Dead);
+    stale.lease = "not-a-lease".into();
+    let batch = vec![
+        outcome(&due[1], AttemptNext::Delivered),
+        stale,
+        outcome(&due[0], AttemptNext::Delivered),
+        outcome(&due[0], AttemptNext::Delivered),
+    ];
+    let recorded = store.record_attempts(batch).await.unwrap();
+    assert_eq!(recorded.applied, 2);
+    assert_eq!(recorded.stale, [line[0].clone(), line[0].clone()]);
+    assert_eq!(recorded.released, 1, "the next of the object goes");
+    for n in &line[..2] {
+        let n = store.get_notification(n).await.unwrap().unwrap();
+        assert_eq!(
+            (n.state, n.attempt_log.len()),
+            (DeliveryState::Delivered, 1)
+        );
+    }
+    assert_eq!(ids(&claim(&store).await), [line[2].as_str()]);
 }

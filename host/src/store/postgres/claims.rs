@@ -2,15 +2,23 @@
 //! instance's fair share and pace, see [`super::super::pacing`]) and for
 //! handing claimed ones back unattempted.
 //!
-//! A claim is one transaction. It finds the instances with due
-//! notifications (one index probe each, so one instance's backlog is never
-//! walked to find another's) with what each has under an unexpired lease
-//! on any replica; locks the pacing rows of the paced ones among them in
-//! id order (so replicas claiming for the same paced instance take turns,
-//! and each sees the pace the other moved on); takes each instance's
-//! oldest due rows up to its share with `FOR UPDATE SKIP LOCKED`, the
-//! oldest of those overall up to the claim's size; and moves the pacing
-//! rows on by what was taken.
+//! The claim itself is one statement ([`TAKE`]): it finds the instances
+//! with due notifications (one index probe each, so one instance's backlog
+//! is never walked to find another's), computes each one's room — the cap
+//! less what it has under an unexpired lease on any replica, counted no
+//! further than the cap — takes each instance's oldest due rows up to its
+//! room with `FOR UPDATE SKIP LOCKED`, the oldest of those overall up to
+//! the claim's size, and stamps them with the claim's lease. Without paced
+//! instances that one statement is the whole claim: one round trip, its
+//! own transaction.
+//!
+//! Paced instances' shares also depend on their pacing rows, which must be
+//! read and moved on under a row lock (so replicas claiming for the same
+//! paced instance take turns, and each sees the pace the other moved on).
+//! They are left out of the statement's own shares: when any of them has
+//! due notifications, the claim becomes a transaction that locks their
+//! pacing rows in id order, passes their shares to the same statement, and
+//! moves the pacing rows on by what was taken.
 
 use std::collections::HashMap;
 
@@ -19,90 +27,91 @@ use uuid::Uuid;
 
 use super::super::error::Result;
 use super::super::outbox::{DueNotification, PARKED, WAITING};
-use super::super::pacing::{self, ClaimRules, Claimed, DueInstance};
+use super::super::pacing::{self, ClaimRules, Claimed, DueInstance, Share};
 use super::error::get as col;
 
+/// Takes due notifications and leases them, in one statement.
+///
+/// Parameters: `$1` now, `$2` the claim's size, `$3` the lease's end, `$4`
+/// the lease token, `$5` [`WAITING`], `$6` the per-instance cap, `$7` the
+/// paced instances (left out of the shares computed here), `$8`/`$9` the
+/// paced instances' shares (instance, most to take).
+///
+/// Each row is one notification taken, oldest due first, with the number
+/// of instances held back by their cap (their room used up); when none was
+/// taken, a single row carries that number and nulls.
+const TAKE: &str = "\
+WITH due AS MATERIALIZED (
+    SELECT i.id, $6::int8 - (SELECT count(*) FROM (
+               SELECT FROM notifications l
+               WHERE l.instance_id = i.id AND l.lease_token IS NOT NULL
+                 AND l.next_attempt_at > $1 AND l.next_attempt_at < $5
+               LIMIT $6) AS leased) AS room
+    FROM instances i
+    WHERE i.id <> ALL($7::int8[])
+      AND EXISTS (SELECT FROM notifications d
+                  WHERE d.instance_id = i.id AND d.status = 'pending'
+                    AND d.next_attempt_at <= $1)
+), shares AS (
+    SELECT id AS instance_id, LEAST(room, $2) AS take FROM due WHERE room > 0
+    UNION ALL
+    SELECT * FROM unnest($8::int8[], $9::int8[])
+), picked AS (
+    SELECT c.id, c.next_attempt_at
+    FROM shares s
+    CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM notifications d
+        WHERE d.instance_id = s.instance_id AND d.status = 'pending'
+          AND d.next_attempt_at <= $1
+        ORDER BY d.next_attempt_at LIMIT s.take
+        FOR UPDATE SKIP LOCKED) AS c
+    ORDER BY c.next_attempt_at LIMIT $2
+), taken AS (
+    UPDATE notifications n SET next_attempt_at = $3, lease_token = $4
+    FROM picked t WHERE n.id = t.id
+    RETURNING n.id, n.instance_id, n.content_type, n.body, n.attempts,
+              t.next_attempt_at AS due_at
+)
+SELECT h.capped, t.id, t.instance_id, t.content_type, t.body, t.attempts
+FROM (SELECT count(*) AS capped FROM due WHERE room <= 0) AS h
+LEFT JOIN taken t ON true
+ORDER BY t.due_at";
+
 /// Takes up to `limit` due notifications, oldest due first, at most each
-/// instance's share, in the transaction `tx`: their next attempt moves to
-/// `lease_until_ms`, they carry a fresh lease token, and the paced
-/// instances' pacing rows move on.
+/// instance's share: their next attempt moves to `lease_until_ms`, they
+/// carry a fresh lease token, and the paced instances' pacing rows move
+/// on. Without a paced instance due, this is one statement.
 pub(super) async fn claim_due(
-    tx: &deadpool_postgres::Transaction<'_>,
+    client: &mut deadpool_postgres::Object,
     now_ms: i64,
     lease_until_ms: i64,
     limit: u32,
     rules: &ClaimRules,
 ) -> Result<Claimed> {
     let mut claimed = Claimed::default();
-    let due = due_instances(tx, now_ms).await?;
+    let paced: Vec<i64> = rules.rates.keys().copied().collect();
+    let take = Take {
+        now_ms,
+        lease_until_ms,
+        limit,
+        rules,
+        paced: &paced,
+    };
+    let due = if paced.is_empty() {
+        Vec::new()
+    } else {
+        due_instances(&*client, now_ms, &paced).await?
+    };
     if due.is_empty() {
+        take.run(&*client, &[], &mut claimed).await?;
         return Ok(claimed);
     }
-    let paced: Vec<i64> = due
-        .iter()
-        .map(|d| d.id)
-        .filter(|id| rules.rates.contains_key(id))
-        .collect();
-    let pacing = lock_pacing(tx, &paced).await?;
+    let tx = client.transaction().await?;
+    let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
+    let pacing = lock_pacing(&tx, &ids).await?;
     let now_us = now_ms.saturating_mul(1000);
     let shares = pacing::shares(rules, &due, &pacing, now_us, &mut claimed);
-    let (instances, takes): (Vec<i64>, Vec<i64>) = shares
-        .iter()
-        .filter(|s| s.take > 0)
-        // Never more of one instance than the claim can take: every row
-        // the lateral scan reaches stays locked (skipped by other
-        // claimers) until this transaction ends, taken or not.
-        .map(|s| (s.instance_id, i64::from(s.take.min(limit))))
-        .unzip();
-    let mut taken: HashMap<i64, u32> = HashMap::new();
-    if !instances.is_empty() {
-        let lease = Uuid::new_v4().to_string();
-        let stmt = tx
-            .prepare_cached(
-                "UPDATE notifications n SET next_attempt_at = $3, lease_token = $4 \
-                 FROM (SELECT c.id, c.next_attempt_at \
-                       FROM unnest($5::int8[], $6::int8[]) AS s(instance_id, take) \
-                       CROSS JOIN LATERAL \
-                         (SELECT d.id, d.next_attempt_at FROM notifications d \
-                          WHERE d.instance_id = s.instance_id AND d.status = 'pending' \
-                            AND d.next_attempt_at <= $1 \
-                          ORDER BY d.next_attempt_at LIMIT s.take \
-                          FOR UPDATE SKIP LOCKED) AS c \
-                       ORDER BY c.next_attempt_at LIMIT $2) AS t \
-                 WHERE n.id = t.id \
-                 RETURNING n.id, n.instance_id, n.content_type, n.body, n.attempts, \
-                           t.next_attempt_at",
-            )
-            .await?;
-        let rows = tx
-            .query(
-                &stmt,
-                &[
-                    &now_ms,
-                    &i64::from(limit),
-                    &lease_until_ms,
-                    &lease,
-                    &instances,
-                    &takes,
-                ],
-            )
-            .await?;
-        let mut due = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let n = DueNotification {
-                id: col(row, 0)?,
-                instance_id: col(row, 1)?,
-                content_type: col(row, 2)?,
-                body: col::<Vec<u8>>(row, 3)?.into(),
-                attempts: u32::try_from(col::<i64>(row, 4)?).unwrap_or(u32::MAX),
-                lease: lease.clone(),
-            };
-            *taken.entry(n.instance_id).or_default() += 1;
-            due.push((col::<i64>(row, 5)?, n));
-        }
-        due.sort_by_key(|(at, _)| *at);
-        claimed.due = due.into_iter().map(|(_, n)| n).collect();
-    }
+    let taken = take.run(&tx, &shares, &mut claimed).await?;
     let moved = pacing::settle(&shares, &taken, &mut claimed);
     if !moved.is_empty() {
         let (ids, next): (Vec<i64>, Vec<i64>) = moved.into_iter().unzip();
@@ -115,24 +124,97 @@ pub(super) async fn claim_due(
             .await?;
         tx.execute(&stmt, &[&ids, &next]).await?;
     }
+    tx.commit().await?;
     Ok(claimed)
 }
 
-/// The instances with notifications due at `now_ms`, each with how many of
-/// its notifications are under an unexpired lease.
-async fn due_instances(client: &impl GenericClient, now_ms: i64) -> Result<Vec<DueInstance>> {
+/// One run of [`TAKE`].
+struct Take<'a> {
+    now_ms: i64,
+    lease_until_ms: i64,
+    limit: u32,
+    rules: &'a ClaimRules,
+    /// Every paced instance (their shares come from `shares`).
+    paced: &'a [i64],
+}
+
+impl Take<'_> {
+    /// Takes the unpaced instances' shares and the paced ones' `shares`,
+    /// adds what was taken and the instances held back by their cap to
+    /// `claimed`, and returns how many were taken of each instance.
+    async fn run(
+        &self,
+        client: &impl GenericClient,
+        shares: &[Share],
+        claimed: &mut Claimed,
+    ) -> Result<HashMap<i64, u32>> {
+        let (instances, takes): (Vec<i64>, Vec<i64>) = shares
+            .iter()
+            .filter(|s| s.take > 0)
+            // Never more of one instance than the claim can take: every row
+            // the lateral scan reaches stays locked (skipped by other
+            // claimers) until the claim's transaction ends, taken or not.
+            .map(|s| (s.instance_id, i64::from(s.take.min(self.limit))))
+            .unzip();
+        let lease = Uuid::new_v4().to_string();
+        let stmt = client.prepare_cached(TAKE).await?;
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &self.now_ms,
+                    &i64::from(self.limit),
+                    &self.lease_until_ms,
+                    &lease,
+                    &WAITING,
+                    &i64::from(self.rules.per_instance),
+                    &self.paced,
+                    &instances,
+                    &takes,
+                ],
+            )
+            .await?;
+        let mut taken: HashMap<i64, u32> = HashMap::new();
+        for row in &rows {
+            claimed.capped += u32::try_from(col::<i64>(row, 0)?).unwrap_or(u32::MAX);
+            let Some(id) = col::<Option<String>>(row, 1)? else {
+                continue;
+            };
+            let n = DueNotification {
+                id,
+                instance_id: col(row, 2)?,
+                content_type: col(row, 3)?,
+                body: col::<Vec<u8>>(row, 4)?.into(),
+                attempts: u32::try_from(col::<i64>(row, 5)?).unwrap_or(u32::MAX),
+                lease: lease.clone(),
+            };
+            *taken.entry(n.instance_id).or_default() += 1;
+            claimed.due.push(n);
+        }
+        Ok(taken)
+    }
+}
+
+/// The paced instances among `paced` with notifications due at `now_ms`,
+/// each with how many of its notifications are under an unexpired lease.
+async fn due_instances(
+    client: &impl GenericClient,
+    now_ms: i64,
+    paced: &[i64],
+) -> Result<Vec<DueInstance>> {
     let stmt = client
         .prepare_cached(
             "SELECT i.id, (SELECT count(*) FROM notifications l \
                            WHERE l.instance_id = i.id AND l.lease_token IS NOT NULL \
                              AND l.next_attempt_at > $1 AND l.next_attempt_at < $2) \
              FROM instances i \
-             WHERE EXISTS (SELECT 1 FROM notifications d \
+             WHERE i.id = ANY($3) AND EXISTS (SELECT 1 FROM notifications d \
                            WHERE d.instance_id = i.id AND d.status = 'pending' \
-                             AND d.next_attempt_at <= $1)",
+                             AND d.next_attempt_at <= $1) \
+             ORDER BY i.id",
         )
         .await?;
-    let rows = client.query(&stmt, &[&now_ms, &WAITING]).await?;
+    let rows = client.query(&stmt, &[&now_ms, &WAITING, &paced]).await?;
     rows.iter()
         .map(|row| {
             Ok(DueInstance {
@@ -150,9 +232,6 @@ async fn lock_pacing(
     tx: &deadpool_postgres::Transaction<'_>,
     ids: &[i64],
 ) -> Result<HashMap<i64, i64>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
     let create = tx
         .prepare_cached(
             "INSERT INTO delivery_pacing (instance_id, next_send_us) \

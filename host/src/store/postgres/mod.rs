@@ -22,6 +22,7 @@ mod leases;
 mod listen;
 mod ordering;
 mod outbox;
+mod outcomes;
 mod polls;
 mod receipts;
 mod schema;
@@ -90,17 +91,6 @@ impl PostgresStore {
 /// Tries of a transaction that met a deadlock or a serialization failure
 /// with another writer (the database rolled it back; trying again is safe).
 const TRIES: usize = 3;
-
-/// Records attempts in one transaction.
-async fn record_attempts(
-    client: &mut deadpool_postgres::Object,
-    records: &[AttemptRecord],
-) -> Result<RecordedAttempts> {
-    let tx = client.transaction().await?;
-    let recorded = outbox::record_attempts(&tx, records).await?;
-    tx.commit().await?;
-    Ok(recorded)
-}
 
 #[async_trait]
 impl Backend for PostgresStore {
@@ -196,10 +186,7 @@ impl Backend for PostgresStore {
         rules: ClaimRules,
     ) -> Result<Claimed> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let claimed = claims::claim_due(&tx, now_ms, lease_until_ms, limit, &rules).await?;
-        tx.commit().await?;
-        Ok(claimed)
+        claims::claim_due(&mut client, now_ms, lease_until_ms, limit, &rules).await
     }
 
     async fn hand_back(&self, claims: Vec<(String, String)>, due_ms: i64) -> Result<u64> {
@@ -207,15 +194,7 @@ impl Backend for PostgresStore {
     }
 
     async fn record_attempts(&self, records: Vec<AttemptRecord>) -> Result<RecordedAttempts> {
-        let mut client = self.client().await?;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match record_attempts(&mut client, &records).await {
-                Err(e) if tries < TRIES && error::is_transient(&e) => {}
-                done => return done,
-            }
-        }
+        outcomes::record(&mut self.client().await?, &records).await
     }
 
     async fn redeliver(&self, target: Redeliver, now_ms: i64) -> Result<u64> {
@@ -399,5 +378,7 @@ impl Backend for PostgresStore {
 
 #[cfg(test)]
 mod lease_tests;
+#[cfg(test)]
+mod outcome_tests;
 #[cfg(test)]
 mod tests;

@@ -2,17 +2,13 @@
 //! claims, attempt outcomes, replay and pruning. (The event log's reads are
 //! in [`super::eventlog`].)
 //!
-//! Claims are in [`super::claims`]; an attempt's outcome is written only
-//! where the claim's lease token still matches.
+//! Claims are in [`super::claims`], attempts' outcomes (written only where
+//! the claim's lease token still matches) in [`super::outcomes`].
 
 use deadpool_postgres::GenericClient;
 
 use super::super::error::Result;
-use super::super::outbox::{
-    AttemptNext, AttemptRecord, EventKey, NewNotification, RecordedAttempts, Redeliver, PARKED,
-    WAITING,
-};
-use super::super::timestamp::to_millis;
+use super::super::outbox::{EventKey, NewNotification, Redeliver, PARKED, WAITING};
 use super::error::get as col;
 
 /// One notification to insert, with what it belongs to.
@@ -166,119 +162,6 @@ pub(super) async fn park(
     Ok(())
 }
 
-/// Records attempts and their consequences in the transaction `tx`. Each
-/// outcome is written only where the notification still carries the
-/// attempt's lease token (which is then cleared, so it applies once); the
-/// others affect no row and are returned as stale. All outcomes go in one
-/// `UPDATE … FROM unnest(…)`, then the attempts of the applied ones in one
-/// insert: two statements per batch, whatever its size.
-pub(super) async fn record_attempts(
-    tx: &deadpool_postgres::Transaction<'_>,
-    records: &[AttemptRecord],
-) -> Result<RecordedAttempts> {
-    let mut ids = Vec::with_capacity(records.len());
-    let mut statuses = Vec::with_capacity(records.len());
-    let mut errors = Vec::with_capacity(records.len());
-    let mut states = Vec::with_capacity(records.len());
-    let mut nexts = Vec::with_capacity(records.len());
-    let mut delivereds = Vec::with_capacity(records.len());
-    let mut leases = Vec::with_capacity(records.len());
-    for r in records {
-        let (state, next, delivered) = r.outcome_columns();
-        ids.push(r.notification_id.as_str());
-        statuses.push(r.status_code.map(i64::from));
-        errors.push(r.error.as_deref());
-        states.push(state.as_str());
-        nexts.push(next);
-        delivereds.push(delivered);
-        leases.push(r.lease.as_str());
-    }
-    let update = tx
-        .prepare_cached(
-            // A retry of a paused instance's notification is parked.
-            "UPDATE notifications n SET attempts = n.attempts + 1, last_status = u.status, \
-             last_error = u.error, status = u.state, delivered_at = u.delivered, \
-             lease_token = NULL, next_attempt_at = CASE \
-               WHEN u.next IS NULL THEN n.next_attempt_at \
-               WHEN (SELECT delivery_paused FROM instances WHERE id = n.instance_id) IS NULL \
-                 THEN u.next \
-               ELSE $8 END \
-             FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], \
-                         $6::int8[], $7::text[]) AS u(id, status, error, state, next, delivered, lease) \
-             WHERE n.id = u.id AND n.lease_token = u.lease \
-             RETURNING n.id, u.lease, n.instance_id, n.order_key",
-        )
-        .await?;
-    let rows = tx
-        .query(
-            &update,
-            &[
-                &ids,
-                &statuses,
-                &errors,
-                &states,
-                &nexts,
-                &delivereds,
-                &leases,
-                &PARKED,
-            ],
-        )
-        .await?;
-    let mut applied = std::collections::HashSet::with_capacity(rows.len());
-    let mut keys = std::collections::HashMap::new();
-    for row in &rows {
-        let id = col::<String>(row, 0)?;
-        if let Some(key) = col::<Option<String>>(row, 3)? {
-            keys.insert(id.clone(), (col::<i64>(row, 2)?, key));
-        }
-        applied.insert((id, col::<String>(row, 1)?));
-    }
-    let mut recorded = RecordedAttempts::default();
-    let mut kept = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for r in records {
-        // A notification's outcome applies once; a second record of it in
-        // the same batch found its lease already cleared.
-        let key = (r.notification_id.clone(), r.lease.clone());
-        if applied.contains(&key) && seen.insert(r.notification_id.as_str()) {
-            kept.push(r);
-        } else {
-            recorded.stale.push(r.notification_id.clone());
-        }
-    }
-    recorded.applied = kept.len() as u64;
-    if kept.is_empty() {
-        return Ok(recorded);
-    }
-    // A settled ordered notification lets the next of its key go.
-    let settled: Vec<(i64, &str)> = kept
-        .iter()
-        .filter(|r| matches!(r.next, AttemptNext::Delivered | AttemptNext::Dead))
-        .filter_map(|r| keys.get(&r.notification_id))
-        .map(|(instance, key)| (*instance, key.as_str()))
-        .collect();
-    let now = super::super::timestamp::to_millis(time::OffsetDateTime::now_utc());
-    recorded.released = super::ordering::release(tx, &settled, now).await?;
-    let ids: Vec<&str> = kept.iter().map(|r| r.notification_id.as_str()).collect();
-    let at: Vec<i64> = kept.iter().map(|r| to_millis(r.attempted_at)).collect();
-    let status: Vec<Option<i64>> = kept.iter().map(|r| r.status_code.map(i64::from)).collect();
-    let errors: Vec<Option<&str>> = kept.iter().map(|r| r.error.as_deref()).collect();
-    let latency: Vec<i64> = kept.iter().map(|r| i64::from(r.latency_ms)).collect();
-    let answers: Vec<&[u8]> = kept.iter().map(|r| &r.response_body[..]).collect();
-    tx.execute(
-        &tx.prepare_cached(
-            "INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error, \
-             latency_ms, response_body) \
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[], \
-                                  $6::bytea[])",
-        )
-        .await?,
-        &[&ids, &at, &status, &errors, &latency, &answers],
-    )
-    .await?;
-    Ok(recorded)
-}
-
 /// Makes notifications due again now with a fresh attempt cycle, ordered
 /// ones back in line behind the unsettled ones of their key (so this runs
 /// in the caller's transaction); returns how many.
@@ -327,8 +210,8 @@ pub(super) async fn redeliver(
     Ok(changed.len() as u64)
 }
 
-/// Deletes at most `limit` notifications delivered before `before_ms`;
-/// returns how many. Ids are UUIDv7 for webhook and poll notifications, so
+/// Deletes at most `limit` notifications delivered before `before_ms`,
+/// with their attempts; returns how many. Ids are UUIDv7 for webhook and poll notifications, so
 /// the scan stays within the ids created before then.
 pub(super) async fn prune_delivered(
     client: &impl GenericClient,
@@ -337,11 +220,21 @@ pub(super) async fn prune_delivered(
 ) -> Result<u64> {
     let stmt = client
         .prepare_cached(
-            "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications \
-             WHERE status = 'delivered' AND id < $3 AND delivered_at < $1 LIMIT $2)",
+            "WITH gone AS (DELETE FROM notifications WHERE id IN (SELECT id FROM notifications \
+             WHERE status = 'delivered' AND id < $3 AND delivered_at < $1 LIMIT $2) \
+             RETURNING id), \
+             attempts AS (DELETE FROM delivery_attempts \
+             WHERE notification_id IN (SELECT id FROM gone)) \
+             SELECT count(*) FROM gone",
         )
         .await?;
     let floor = super::super::ids::id_floor(before_ms);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    Ok(client.execute(&stmt, &[&before_ms, &limit, &floor]).await?)
+    let gone: i64 = col(
+        &client
+            .query_one(&stmt, &[&before_ms, &limit, &floor])
+            .await?,
+        0,
+    )?;
+    Ok(u64::try_from(gone).unwrap_or_default())
 }

@@ -247,7 +247,7 @@ async fn settle_conflict(client: &impl GenericClient, row: &Row<'_>) -> Result<R
 /// Deletes, among the next `limit` receipts after `after` (in id order)
 /// received before `before_ms`, the accepted ones none of whose
 /// notifications is still pending or dead-lettered; their delivered
-/// notifications go with them (foreign-key cascade). Failed receipts stay
+/// notifications go with them, with their attempts. Failed receipts stay
 /// for reprocessing. Returns how many were deleted and where the next call
 /// continues (`None`: nothing older is left to look at).
 pub(super) async fn prune(
@@ -276,7 +276,8 @@ pub(super) async fn prune(
     let Some(last) = last else {
         return Ok((0, None));
     };
-    // Their delivered notifications go with them in the same statement.
+    // Their delivered notifications, and those notifications' attempts, go
+    // with them in the same statement.
     let deleted: i64 = col(
         &client
             .query_one(
@@ -286,7 +287,9 @@ pub(super) async fn prune(
                          AND status = 'accepted' AND NOT EXISTS (SELECT 1 FROM notifications n \
                          WHERE n.receipt_id = receipts.id AND n.status != 'delivered') RETURNING id), \
                          delivered AS (DELETE FROM notifications \
-                         WHERE receipt_id IN (SELECT id FROM gone)) \
+                         WHERE receipt_id IN (SELECT id FROM gone) RETURNING id), \
+                         attempts AS (DELETE FROM delivery_attempts \
+                         WHERE notification_id IN (SELECT id FROM delivered)) \
                          SELECT count(*) FROM gone",
                     )
                     .await?,

@@ -15,7 +15,7 @@ use super::super::{AttemptNext, AttemptRecord, ErrorKind, ReceiptOutcome, Store,
 
 const LEASE: Duration = Duration::from_secs(30);
 
-async fn open(url: &str) -> Store {
+pub(super) async fn open(url: &str) -> Store {
     Store::open(&StoreConfig::Postgres {
         url: url.to_string(),
     })
@@ -264,16 +264,21 @@ async fn deleting_an_instance_under_load_leaves_nothing_of_it() {
         let e = task.await.unwrap().expect_err("the instance is gone");
         assert!(e.is_not_found(), "{e}");
     }
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+    for table in ["receipts", "notifications"] {
+        let left = rows_in(&url, table).await;
+        assert_eq!(left, 0, "rows of the deleted instance left in {table}");
+    }
+}
+
+/// How many rows `table` of the database at `url` holds.
+pub(super) async fn rows_in(url: &str, table: &str) -> i64 {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
-    for table in ["receipts", "notifications"] {
-        let left: i64 = client
-            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(left, 0, "rows of the deleted instance left in {table}");
-    }
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
 }
