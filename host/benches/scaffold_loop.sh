@@ -14,7 +14,7 @@ root=$(mktemp -d); cd "$root"; mkdir plugins data
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 PLUGBOARD_LISTEN=127.0.0.1:$port PLUGBOARD_PLUGINS=$root/plugins PLUGBOARD_DATA=$root/data \
   PLUGBOARD_USER_SECRET=u PLUGBOARD_ORGANIZATION_SECRET=o RUST_LOG=warn "$PB" serve >host.log 2>&1 &
-host=$!; trap 'kill $host' EXIT
+host=$!; trap 'kill $host; rm -rf "$root"' EXIT
 for lang in rust js python c; do
   name=acme-$lang
   t0=$(date +%s.%N)
