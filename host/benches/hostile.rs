@@ -154,11 +154,13 @@ impl Sidecar {
     }
 
     /// Resident memory as `total (anonymous, of which in the plugin
-    /// instance pool, + file-backed)`.
+    /// instance pool's large reservations, + file-backed)`. Pool slots whose
+    /// memory image is mapped from a compiled plugin split off smaller
+    /// mappings that this share does not count.
     fn rss_parts(&self) -> String {
         let pid = self.child.id();
         format!(
-            "{:.1} MiB ({:.1} anonymous, {:.1} of it in the plugin instance pool, + {:.1} file-backed)",
+            "{:.1} MiB ({:.1} anonymous, {:.1} of it in the instance pool's reservations of 1 GiB or more, + {:.1} file-backed)",
             status_mib(pid, "VmRSS:"),
             status_mib(pid, "RssAnon:"),
             pool_mib(pid),
