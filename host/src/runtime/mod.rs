@@ -164,8 +164,11 @@ const KEEP_RESIDENT_STACK_BYTES: usize = 64 << 10;
 /// resident memory creeps up long after a burst of calls.
 const MAX_UNUSED_WARM_SLOTS: u32 = 4;
 
-/// How often the engine's epoch advances; the granularity of CPU deadlines.
-const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// How often the engine's epoch advances: the granularity of CPU deadlines,
+/// and the longest a running call holds its executor thread before it
+/// yields (so a long call delays the requests queued behind it on that
+/// thread by at most one tick).
+const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Limits and tuning of the plugin runtime.
 #[derive(Clone, Debug, Serialize, Deserialize)]

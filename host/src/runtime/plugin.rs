@@ -200,11 +200,15 @@ macro_rules! call_export {
                             plugin.finish($what, started, &mut warm.store, result, admission);
                         if result.is_ok() {
                             plugin.keep_warm(warm, reuse.is_some());
+                        } else {
+                            drop_off_executor(warm);
                         }
                         result
                     }
                     Err((mut store, e)) => {
-                        plugin.finish($what, started, &mut store, Err(e), admission)
+                        let result = plugin.finish($what, started, &mut store, Err(e), admission);
+                        drop_off_executor(store);
+                        result
                     }
                 }
             }
@@ -218,7 +222,11 @@ macro_rules! call_export {
                     }
                     Err(e) => Err(e),
                 };
-                plugin.finish($what, started, &mut store, result, admission)
+                let result = plugin.finish($what, started, &mut store, result, admission);
+                if result.is_err() {
+                    drop_off_executor(store);
+                }
+                result
             }
         }
     }};
@@ -541,6 +549,20 @@ impl ElementPlugin {
             admission.finish(failure.is_some_and(CallError::is_plugin_failure));
         }
         result
+    }
+}
+
+/// Drops the store (or warm instance) of a failed call on a blocking
+/// thread. Giving its slot back to the pool can take milliseconds after a
+/// memory blow-up: every page the call touched beyond what the slot keeps
+/// resident is decommitted, with TLB shoot-downs to the other cores. On an
+/// executor thread that time would stall every request queued behind it.
+fn drop_off_executor<T: Send + 'static>(leftover: T) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn_blocking(move || drop(leftover));
+        }
+        Err(_) => drop(leftover),
     }
 }
 
