@@ -102,10 +102,7 @@
 //! (Python) 3.5 ms → 0.20 ms per call and 4,150 → 227 µs of CPU per call
 //! at 64 in flight; GitHub (JavaScript) 1.5 ms → 0.85 ms and 2,120 → 590–860
 //! µs. What remains for JavaScript is the guest itself: SpiderMonkey
-//! interprets the element's code (componentize-js's ahead-of-time
-//! compilation, `--aot`, needs the `weval` tool, which its npm package
-//! downloads from GitHub at build time — not reachable from the build
-//! machine; crates.io's `weval` would provide it).
+//! interprets the element's code.
 //!
 //! Where a warm JavaScript call's CPU goes (the same load, warm instances,
 //! `perf record -F 1999 -p` for 10 s; the compiled `.cwasm` artifact names
@@ -117,8 +114,15 @@
 //! guest function takes more than 3%. The host's part is flat: SQLite,
 //! hyper and axum, the kernel's socket and file I/O, malloc. So even with
 //! every guest instruction gone a JavaScript webhook would cost the host
-//! about 0.45 ms here: ahead-of-time compilation can shorten the
-//! interpreter's share, not reach the Rust element's cost per webhook.
+//! about 0.45 ms here, several times the Rust element's cost per webhook.
+//!
+//! componentize-js's ahead-of-time compilation (`--aot`, with `weval`
+//! 0.5.1 from crates.io) does not help: in two paired `ingest_load` runs
+//! the AOT-built GitHub element (16.3 MB instead of 12.2 MB) ingested
+//! 1,289 and 1,172 webhooks/s warm against 1,397 and 1,289 without it, and
+//! was slower with fresh instances too. A call this short spends little
+//! time in the bytecode the partial evaluator specializes, and the
+//! specialized engine is larger; `plugins/build.sh` does not use it.
 
 mod artifact;
 mod bindings;
