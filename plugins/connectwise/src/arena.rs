@@ -1,12 +1,14 @@
-//! A per-call arena allocator for the component.
+//! A bump arena in front of the system allocator.
 //!
-//! The host instantiates the component afresh for every call, so nothing
-//! allocated needs to outlive the call: allocation is a pointer bump inside
-//! a static arena and freeing is a no-op (except that the most recent
-//! allocation can be grown or released in place). Allocations that do not
-//! fit fall back to the system allocator. Besides being fast, this keeps a
-//! typical call from growing linear memory at all, which is what lets the
-//! host reuse the instance slot without remapping memory.
+//! Allocation is a pointer bump inside a static arena and freeing is a
+//! no-op (except that the most recent allocation can be grown or released
+//! in place); allocations that do not fit fall back to the system
+//! allocator. A fresh instance (the host's `warm_instances = 0`, or the
+//! first call of a warm one) serves its call from the arena without growing
+//! linear memory, which lets the host reuse the instance slot without
+//! remapping memory. A warm instance serving many calls soon uses the arena
+//! up; from then on every allocation is the system allocator's, freed
+//! normally, so memory does not grow from call to call.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;

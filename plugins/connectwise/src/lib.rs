@@ -41,7 +41,7 @@ use bindings::plugboard::element::types::{
 use config::Settings;
 use host::WasmHost;
 
-/// Each call runs in a fresh instance: allocate from a per-call arena.
+/// Allocate from a bump arena first (see `arena.rs`).
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOCATOR: arena::ArenaThenSystem = arena::ArenaThenSystem;
