@@ -144,7 +144,7 @@ pub(super) async fn delete(client: &impl GenericClient, id: i64) -> Result<bool>
         .await?;
     if deleted > 0 {
         // No foreign keys lead here from the hot tables (migrations V4,
-        // V13). The row deletion above waited for receipt batches holding
+        // V13, V14). The row deletion above waited for receipt batches holding
         // the instance; these statements see what they committed. The
         // notifications are locked first, which waits for any outcome being
         // written for one of them and keeps others off until the end: the
@@ -152,7 +152,9 @@ pub(super) async fn delete(client: &impl GenericClient, id: i64) -> Result<bool>
         for sql in [
             "SELECT count(*) FROM (SELECT FROM notifications WHERE instance_id = $1 \
              FOR UPDATE) AS locked",
-            "WITH gone AS (DELETE FROM notifications WHERE instance_id = $1 RETURNING id) \
+            "WITH gone AS (DELETE FROM notifications WHERE instance_id = $1 RETURNING id), \
+             events AS (DELETE FROM notification_events \
+             WHERE notification_id IN (SELECT id FROM gone)) \
              DELETE FROM delivery_attempts WHERE notification_id IN (SELECT id FROM gone)",
             "DELETE FROM receipts WHERE instance_id = $1",
         ] {

@@ -223,6 +223,8 @@ pub(super) async fn prune_delivered(
             "WITH gone AS (DELETE FROM notifications WHERE id IN (SELECT id FROM notifications \
              WHERE status = 'delivered' AND id < $3 AND delivered_at < $1 LIMIT $2) \
              RETURNING id), \
+             events AS (DELETE FROM notification_events \
+             WHERE notification_id IN (SELECT id FROM gone)), \
              attempts AS (DELETE FROM delivery_attempts \
              WHERE notification_id IN (SELECT id FROM gone)) \
              SELECT count(*) FROM gone",

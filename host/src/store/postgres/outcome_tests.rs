@@ -1,7 +1,8 @@
-//! Attempts without a foreign key to their notification (migration V13):
-//! every way a notification goes — pruning it as delivered, pruning its
-//! receipt, deleting its instance while its outcomes are being written on
-//! another pool — takes its attempts with it.
+//! Attempts and events without a foreign key to their notification
+//! (migrations V13, V14): every way a notification goes — pruning it as
+//! delivered, pruning its receipt, deleting its instance while its outcomes
+//! are being written on another pool — takes its attempts and events with
+//! it.
 
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ async fn claim_all(store: &Store, instance: i64) -> Vec<DueNotification> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn attempts_go_with_their_notifications() {
+async fn attempts_and_events_go_with_their_notifications() {
     let url = fresh_database().await;
     let (a, b) = (open(&url).await, open(&url).await);
     let old = a.create_instance(new_instance("old")).await.unwrap().id;
@@ -70,6 +71,7 @@ async fn attempts_go_with_their_notifications() {
     }
     let of_gone = claim_all(&b, gone).await;
     assert_eq!(of_gone.len(), 40);
+    assert_eq!(rows_in(&url, "notification_events").await, 80);
     let writer = {
         let b = b.clone();
         tokio::spawn(async move {
@@ -85,7 +87,7 @@ async fn attempts_go_with_their_notifications() {
     let pruned = a.prune(cutoff).await.unwrap();
     assert_eq!(pruned.notifications, 20, "{pruned:?}");
     assert_eq!(pruned.receipts, 40, "{pruned:?}");
-    for table in ["notifications", "delivery_attempts"] {
+    for table in ["notifications", "notification_events", "delivery_attempts"] {
         assert_eq!(rows_in(&url, table).await, 0, "rows left in {table}");
     }
 }

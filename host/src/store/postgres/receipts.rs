@@ -288,6 +288,8 @@ pub(super) async fn prune(
                          WHERE n.receipt_id = receipts.id AND n.status != 'delivered') RETURNING id), \
                          delivered AS (DELETE FROM notifications \
                          WHERE receipt_id IN (SELECT id FROM gone) RETURNING id), \
+                         events AS (DELETE FROM notification_events \
+                         WHERE notification_id IN (SELECT id FROM delivered)), \
                          attempts AS (DELETE FROM delivery_attempts \
                          WHERE notification_id IN (SELECT id FROM delivered)) \
                          SELECT count(*) FROM gone",
