@@ -47,15 +47,23 @@ pub fn shots(cw: &FakeConnectWise, id: i64, n: usize, tag: &str) -> Vec<Shot> {
 /// The stores a benchmark compares: the embedded SQLite file, and a fresh
 /// database of a throwaway PostgreSQL cluster (default durability: `fsync`
 /// and `synchronous_commit` on) with that cluster, for its CPU use.
+/// `LOAD_STORES` (default `sqlite,postgresql`) picks among them.
 pub fn stores() -> Vec<(
     &'static str,
     Option<(String, &'static throwaway_postgres::Cluster)>,
 )> {
-    let cluster = throwaway_postgres::shared();
-    vec![
-        ("SQLite", None),
-        ("PostgreSQL", Some((cluster.create_database(), cluster))),
-    ]
+    let wanted = std::env::var("LOAD_STORES")
+        .unwrap_or_else(|_| "sqlite,postgresql".into())
+        .to_lowercase();
+    let mut stores = Vec::new();
+    if wanted.contains("sqlite") {
+        stores.push(("SQLite", None));
+    }
+    if wanted.contains("postgres") {
+        let cluster = throwaway_postgres::shared();
+        stores.push(("PostgreSQL", Some((cluster.create_database(), cluster))));
+    }
+    stores
 }
 
 /// A sidecar with one ConnectWise instance whose delivery is paused, its
