@@ -14,7 +14,8 @@
 //! about an object of its own, so ordering costs only its bookkeeping).
 //! `LOAD_ORDERING=off` or `on` measures one of them.
 //!
-//! Run: `cargo bench -p plugboard --bench delivery_load` (after `plugins/build.sh`).
+//! Run: `cargo bench -p plugboard --bench delivery_load` (after `plugins/build.sh`);
+//! `LOAD_STORES` (default `sqlite,postgresql`) picks the stores.
 //! Under `cargo test` (no `--bench` argument) it runs a short smoke round
 //! (2,000 notifications, 100 per second for the latency phase).
 

@@ -20,7 +20,8 @@
 //! Run: `cargo bench -p plugboard --bench ingest_load` (after
 //! `plugins/build.sh`). `LOAD_CONNECTIONS` (default 64) and `LOAD_REQUESTS`
 //! (default 150000) tune it; `LOAD_LANGUAGES` (default
-//! `rust,javascript,python`) picks the elements measured, and
+//! `rust,javascript,python`) picks the elements measured, `LOAD_STORES`
+//! (default `sqlite,postgresql`) the stores of the Rust element's runs, and
 //! `LOAD_REQUESTS_INTERPRETED` (default 10000, at most `LOAD_REQUESTS`) is
 //! the count for the JavaScript and Python elements. Under `cargo test` (no `--bench` argument) it
 //! runs a short smoke round of 2,000 requests, checking the harness works.
