@@ -3,7 +3,7 @@
 //! elements, the component's size, its cold compile time (`Runtime::load`
 //! with no cache of compiled artifacts) and the cost of one webhook call on
 //! a realistic delivery of about 1 KB, with a fresh instance and, for the
-//! elements that declare themselves stateless (GitHub, Shopify, Linear),
+//! elements that declare themselves stateless (all four bundled ones),
 //! with a warm instance kept for the element instance — one call at a time
 //! (criterion), then at the runtime's configured concurrency:
 //! `max_concurrent_calls` calls in flight on a multi-threaded executor with
