@@ -18,12 +18,15 @@ pub(super) fn id_floor(ms: i64) -> String {
     )
 }
 
-/// A fresh UUIDv7 for something that happened at `t` (rather than now),
-/// so its id sorts where `t` does among ids made when they happened.
+/// A fresh UUIDv7 for something that happened at `t` (rather than when
+/// it is written), so its id sorts where `t` does: the 12 bits after the
+/// millisecond hold the fraction of the millisecond (RFC 9562's method 3),
+/// so two things that happened within one millisecond sort in the order
+/// they happened too.
 pub(super) fn id_at(t: time::OffsetDateTime) -> String {
     let nanos = t.unix_timestamp_nanos().max(0);
     let ts = uuid::Timestamp::from_unix(
-        uuid::NoContext,
+        uuid::ContextV7::new().with_additional_precision(),
         u64::try_from(nanos / 1_000_000_000).unwrap_or_default(),
         u32::try_from(nanos % 1_000_000_000).unwrap_or_default(),
     );
@@ -45,5 +48,16 @@ mod tests {
             assert!(id < id_floor(ms + 1));
         }
         assert_eq!(id_floor(-5), "00000000-0000-0000-0000-000000000000");
+    }
+
+    #[test]
+    fn ids_at_times_within_one_millisecond_sort_by_time() {
+        let start = time::OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let ids: Vec<String> = (0..100)
+            .map(|i| id_at(start + time::Duration::microseconds(i * 10)))
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(ids.iter().all(|id| id_floor(1_790_000_000_000) <= *id));
+        assert!(ids.iter().all(|id| *id < id_floor(1_790_000_000_001)));
     }
 }
