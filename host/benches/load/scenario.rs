@@ -63,6 +63,10 @@ pub fn stores() -> Vec<(
         let cluster = throwaway_postgres::shared();
         stores.push(("PostgreSQL", Some((cluster.create_database(), cluster))));
     }
+    assert!(
+        !stores.is_empty(),
+        "LOAD_STORES={wanted:?} names no store: use sqlite, postgresql or both, comma-separated"
+    );
     stores
 }
 
