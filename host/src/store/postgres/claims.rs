@@ -4,7 +4,9 @@
 //!
 //! The claim itself is one statement ([`TAKE`]): it finds the instances
 //! with due notifications (one index probe each, so one instance's backlog
-//! is never walked to find another's), computes each one's room — the cap
+//! is never walked to find another's; a lateral `LIMIT 1`, which the
+//! planner cannot turn into a join that reads every due row, as it did
+//! with `EXISTS` when its statistics lagged behind a fast-growing outbox), computes each one's room — the cap
 //! less what it has under an unexpired lease on any replica, counted no
 //! further than the cap — takes each instance's oldest due rows up to its
 //! room with `FOR UPDATE SKIP LOCKED`, the oldest of those overall up to
@@ -40,7 +42,7 @@ use super::error::get as col;
 /// Each row is one notification taken, oldest due first, with the number
 /// of instances held back by their cap (their room used up); when none was
 /// taken, a single row carries that number and nulls.
-const TAKE: &str = "\
+pub(super) const TAKE: &str = "\
 WITH due AS MATERIALIZED (
     SELECT i.id, $6::int8 - (SELECT count(*) FROM (
                SELECT FROM notifications l
@@ -48,10 +50,11 @@ WITH due AS MATERIALIZED (
                  AND l.next_attempt_at > $1 AND l.next_attempt_at < $5
                LIMIT $6) AS leased) AS room
     FROM instances i
+    CROSS JOIN LATERAL (SELECT FROM notifications d
+                        WHERE d.instance_id = i.id AND d.status = 'pending'
+                          AND d.next_attempt_at <= $1
+                        LIMIT 1) AS has_due
     WHERE i.id <> ALL($7::int8[])
-      AND EXISTS (SELECT FROM notifications d
-                  WHERE d.instance_id = i.id AND d.status = 'pending'
-                    AND d.next_attempt_at <= $1)
 ), shares AS (
     SELECT id AS instance_id, LEAST(room, $2) AS take FROM due WHERE room > 0
     UNION ALL
@@ -208,9 +211,10 @@ async fn due_instances(
                            WHERE l.instance_id = i.id AND l.lease_token IS NOT NULL \
                              AND l.next_attempt_at > $1 AND l.next_attempt_at < $2) \
              FROM instances i \
-             WHERE i.id = ANY($3) AND EXISTS (SELECT 1 FROM notifications d \
+             CROSS JOIN LATERAL (SELECT FROM notifications d \
                            WHERE d.instance_id = i.id AND d.status = 'pending' \
-                             AND d.next_attempt_at <= $1) \
+                             AND d.next_attempt_at <= $1 LIMIT 1) AS has_due \
+             WHERE i.id = ANY($3) \
              ORDER BY i.id",
         )
         .await?;

@@ -377,6 +377,8 @@ impl Backend for PostgresStore {
 }
 
 #[cfg(test)]
+mod claim_plan_tests;
+#[cfg(test)]
 mod lease_tests;
 #[cfg(test)]
 mod outcome_tests;
