@@ -25,6 +25,13 @@ use super::error::get as col;
 /// repeats allowed) until the transaction ends, then, for each key without
 /// a head, makes its first waiting notification the head: due at `now_ms`,
 /// or parked if the instance's delivery is paused. Returns how many went.
+///
+/// A key without a head has only waiting notifications pending, so its
+/// first waiting one is its first pending one: found in the ordered index
+/// (instance, key, id) in one step. Asking for the first with
+/// `next_attempt_at` = [`WAITING`] instead let the planner, with
+/// statistics that had not seen waiting rows yet, walk every waiting row
+/// of the instance (and the index entries they left behind) for each key.
 pub(super) async fn release(
     client: &impl GenericClient,
     keys: &[(i64, &str)],
@@ -52,7 +59,7 @@ pub(super) async fn release(
                    FROM unnest($1::int8[], $2::text[]) AS u(instance_id, key)) AS k \
              WHERE n.id = (SELECT w.id FROM notifications w \
                            WHERE w.instance_id = k.instance_id AND w.order_key = k.key \
-                             AND w.status = 'pending' AND w.next_attempt_at = $4::int8 \
+                             AND w.status = 'pending' \
                            ORDER BY w.id LIMIT 1) \
                AND NOT EXISTS (SELECT 1 FROM notifications h \
                                WHERE h.instance_id = k.instance_id AND h.order_key = k.key \
