@@ -383,4 +383,6 @@ mod lease_tests;
 #[cfg(test)]
 mod outcome_tests;
 #[cfg(test)]
+mod release_plan_tests;
+#[cfg(test)]
 mod tests;

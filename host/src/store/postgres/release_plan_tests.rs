@@ -1,0 +1,99 @@
+//! Releasing an ordered key's next notification reads the key's own rows,
+//! not the instance's: under a generic plan made from statistics of a
+//! nearly empty outbox (as the pool's prepared statements get early on),
+//! with thousands of an instance's notifications pending, one release
+//! touches a few dozen pages. Checking that a key has no head with
+//! `NOT EXISTS` let that plan walk every pending notification of the
+//! instance (through the due index) for each key released.
+
+use super::super::conformance::fresh_database;
+use super::super::outbox::{PARKED, WAITING};
+use super::super::test_support::new_instance;
+use super::ordering::RELEASE;
+use super::tests::open;
+
+/// Pending ordered notifications of the instance, one key each.
+const BACKLOG: i64 = 20_000;
+/// Most shared buffers one release of one key may touch.
+const MOST_BUFFERS: i64 = 200;
+
+#[tokio::test]
+async fn a_release_reads_its_key_not_the_instance() {
+    let url = fresh_database().await;
+    let store = open(&url).await;
+    let instance = store
+        .create_instance(new_instance("ordered"))
+        .await
+        .unwrap()
+        .id;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let insert = |from: i64, to: i64, status: &'static str, next: i64| {
+        let client = &client;
+        async move {
+            client
+                .execute(
+                    "INSERT INTO notifications (id, instance_id, source, content_type, body, \
+                     event_count, status, next_attempt_at, created_at, order_key) \
+                     SELECT lpad(g::text, 12, '0'), $1, 'webhook', 'application/json', \
+                            convert_to(repeat('x', 1200), 'UTF8'), 1, $4, $5, g, 'key-' || g \
+                     FROM generate_series($2::int8, $3::int8) AS g",
+                    &[&instance, &from, &to, &status, &next],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    // Statistics from a few delivered notifications, then a backlog of
+    // heads in flight (each its key's only pending one), plus one key
+    // whose head has just settled and whose next one waits.
+    insert(1, 200, "delivered", 1).await;
+    client.batch_execute("ANALYZE").await.unwrap();
+    insert(201, 200 + BACKLOG, "pending", 1).await;
+    client
+        .execute(
+            "INSERT INTO notifications (id, instance_id, source, content_type, body, \
+             event_count, status, next_attempt_at, created_at, order_key) \
+             VALUES ('zzzz', $1, 'webhook', 'application/json', '\\x00', 1, 'pending', $2, 0, 'free')",
+            &[&instance, &WAITING],
+        )
+        .await
+        .unwrap();
+    let prepare = format!(
+        "SET plan_cache_mode = force_generic_plan; \
+         PREPARE release(int8[], text[], int8, int8, int8) AS {RELEASE}"
+    );
+    client.batch_execute(&prepare).await.unwrap();
+    let explain = format!(
+        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE release('{{{instance}}}', '{{free}}', 5, {WAITING}, {PARKED})"
+    );
+    let rows = client.simple_query(&explain).await.unwrap();
+    let plan = rows
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let top = &plan[0]["Plan"];
+    let buffers =
+        top["Shared Hit Blocks"].as_i64().unwrap() + top["Shared Read Blocks"].as_i64().unwrap();
+    assert!(
+        buffers <= MOST_BUFFERS,
+        "releasing one key of an instance with {BACKLOG} pending touched {buffers} buffers \
+         (at most {MOST_BUFFERS} expected): {plan}"
+    );
+    // EXPLAIN ANALYZE ran it: the waiting one went, due at 5.
+    let due: i64 = client
+        .query_one(
+            "SELECT next_attempt_at FROM notifications WHERE id = 'zzzz'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(due, 5, "the key's waiting notification was released");
+}
