@@ -6,11 +6,9 @@
 //! planner turn that probe into a join reading every due row, once per
 //! claim.
 
-use super::super::conformance::fresh_database;
 use super::super::outbox::{PARKED, WAITING};
-use super::super::test_support::new_instance;
 use super::claims::TAKE;
-use super::tests::open;
+use super::tests::{buffers_touched, database_with_instance};
 
 /// Notifications due in the test's backlog.
 const BACKLOG: i64 = 20_000;
@@ -24,17 +22,7 @@ const MOST_BUFFERS: i64 = 600;
 
 #[tokio::test]
 async fn a_claim_reads_what_it_takes_not_the_backlog() {
-    let url = fresh_database().await;
-    let store = open(&url).await;
-    let instance = store
-        .create_instance(new_instance("backlog"))
-        .await
-        .unwrap()
-        .id;
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let (client, instance) = database_with_instance("backlog").await;
     // Queued while delivery was paused (parked), analyzed so, then made
     // due at once, as resuming an instance's delivery does.
     client
@@ -76,8 +64,7 @@ async fn a_claim_reads_what_it_takes_not_the_backlog() {
         .get(0);
     let top = &plan[0]["Plan"];
     assert_eq!(top["Actual Rows"], TAKEN, "the claim took {TAKEN}: {plan}");
-    let buffers =
-        top["Shared Hit Blocks"].as_i64().unwrap() + top["Shared Read Blocks"].as_i64().unwrap();
+    let buffers = buffers_touched(&plan);
     assert!(
         buffers <= MOST_BUFFERS,
         "claiming {TAKEN} of {BACKLOG} due notifications touched {buffers} buffers \

@@ -6,11 +6,9 @@
 //! `NOT EXISTS` let that plan walk every pending notification of the
 //! instance (through the due index) for each key released.
 
-use super::super::conformance::fresh_database;
 use super::super::outbox::{PARKED, WAITING};
-use super::super::test_support::new_instance;
 use super::ordering::RELEASE;
-use super::tests::open;
+use super::tests::{buffers_touched, database_with_instance};
 
 /// Pending ordered notifications of the instance, one key each.
 const BACKLOG: i64 = 20_000;
@@ -19,17 +17,7 @@ const MOST_BUFFERS: i64 = 200;
 
 #[tokio::test]
 async fn a_release_reads_its_key_not_the_instance() {
-    let url = fresh_database().await;
-    let store = open(&url).await;
-    let instance = store
-        .create_instance(new_instance("ordered"))
-        .await
-        .unwrap()
-        .id;
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let (client, instance) = database_with_instance("ordered").await;
     let insert = |from: i64, to: i64, status: &'static str, next: i64| {
         let client = &client;
         async move {
@@ -78,9 +66,7 @@ async fn a_release_reads_its_key_not_the_instance() {
         })
         .unwrap();
     let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
-    let top = &plan[0]["Plan"];
-    let buffers =
-        top["Shared Hit Blocks"].as_i64().unwrap() + top["Shared Read Blocks"].as_i64().unwrap();
+    let buffers = buffers_touched(&plan);
     assert!(
         buffers <= MOST_BUFFERS,
         "releasing one key of an instance with {BACKLOG} pending touched {buffers} buffers \

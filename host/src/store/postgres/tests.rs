@@ -282,3 +282,27 @@ pub(super) async fn rows_in(url: &str, table: &str) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// A fresh database with one instance (`name`), and a plain connection
+/// to it for statements the store does not make.
+pub(super) async fn database_with_instance(name: &str) -> (tokio_postgres::Client, i64) {
+    let url = fresh_database().await;
+    let instance = open(&url)
+        .await
+        .create_instance(new_instance(name))
+        .await
+        .unwrap()
+        .id;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    (client, instance)
+}
+
+/// Shared buffers (hit or read) a statement touched, from its
+/// `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` plan.
+pub(super) fn buffers_touched(plan: &serde_json::Value) -> i64 {
+    let top = &plan[0]["Plan"];
+    top["Shared Hit Blocks"].as_i64().unwrap() + top["Shared Read Blocks"].as_i64().unwrap()
+}
