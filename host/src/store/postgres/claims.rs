@@ -4,9 +4,10 @@
 //!
 //! The claim itself is one statement ([`TAKE`]): it finds the instances
 //! with due notifications (one index probe each, so one instance's backlog
-//! is never walked to find another's; a lateral `LIMIT 1`, which the
-//! planner cannot turn into a join that reads every due row, as it did
-//! with `EXISTS` when its statistics lagged behind a fast-growing outbox), computes each one's room — the cap
+//! is never walked to find another's: a lateral `LIMIT 1`, which the
+//! planner cannot turn into a join reading every due row, as it did with
+//! `EXISTS` when its statistics lagged behind a fast-growing outbox),
+//! computes each one's room — the cap
 //! less what it has under an unexpired lease on any replica, counted no
 //! further than the cap — takes each instance's oldest due rows up to its
 //! room with `FOR UPDATE SKIP LOCKED`, the oldest of those overall up to

@@ -25,10 +25,14 @@ use super::error::get as col;
 /// head. Parameters: `$1`/`$2` the keys (instance, key), `$3` now, `$4`
 /// [`WAITING`], `$5` [`PARKED`].
 ///
-/// Both lookups are `ORDER BY id LIMIT 1` within the key, which the
+/// A key without a head has only waiting notifications pending, so its
+/// first waiting one is its first pending one. Both lookups (any head, the
+/// first pending) are `ORDER BY id LIMIT 1` within the key, which the
 /// ordered index (instance, key, id) answers in a step or two whatever the
-/// statistics: as `NOT EXISTS`, the head check could be planned through
-/// the due index, walking every pending notification of the instance.
+/// statistics. Asked as `NOT EXISTS` and as "the first with the waiting
+/// time", a generic plan from early statistics could answer them through
+/// the due index, walking every pending notification of the instance for
+/// each key.
 pub(super) const RELEASE: &str = "\
 UPDATE notifications n SET next_attempt_at = CASE
     WHEN (SELECT delivery_paused FROM instances WHERE id = n.instance_id) IS NULL
@@ -48,14 +52,8 @@ WHERE head.id IS NULL
 /// Takes the advisory locks of `keys` (`(instance, key)`, any order,
 /// repeats allowed) until the transaction ends, then, for each key without
 /// a head, makes its first waiting notification the head: due at `now_ms`,
-/// or parked if the instance's delivery is paused. Returns how many went.
-///
-/// A key without a head has only waiting notifications pending, so its
-/// first waiting one is its first pending one: found in the ordered index
-/// (instance, key, id) in one step. Asking for the first with
-/// `next_attempt_at` = [`WAITING`] instead let the planner, with
-/// statistics that had not seen waiting rows yet, walk every waiting row
-/// of the instance (and the index entries they left behind) for each key.
+/// or parked if the instance's delivery is paused ([`RELEASE`]). Returns
+/// how many went.
 pub(super) async fn release(
     client: &impl GenericClient,
     keys: &[(i64, &str)],
