@@ -8,7 +8,8 @@
 # Every folder of plugins/ is a plugin, in the language its manifest names:
 #   * Cargo.toml      Rust, a member of the plugins/ Cargo workspace;
 #   * package.json    JavaScript, built with componentize-js from the file
-#                     its "main" names (packages pinned in package-lock.json);
+#                     its "main" names (packages pinned in package-lock.json),
+#                     through host/templates/js/componentize.mjs;
 #   * pyproject.toml  Python, built with componentize-py from src/app.py;
 #   * src/*.c         C (none of the above), built with clang from every C
 #                     file of src/ (always a bundled element).
@@ -62,6 +63,9 @@ set -euo pipefail
 PLUGINS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WIT_DIR="$(cd "$PLUGINS_DIR/../wit" && pwd)"
 WIT_WORLD=element-plugin
+# componentize-js with native string encoding in its bindings, the same
+# script `plugboard plugins new --lang js` puts into a new project.
+JS_COMPONENTIZE="$(cd "$PLUGINS_DIR/../host/templates/js" && pwd)/componentize.mjs"
 TARGET_DIR="$PLUGINS_DIR/target"
 COMPONENTS_DIR="$TARGET_DIR/components"
 PYTHON_BINDINGS_DIR="$TARGET_DIR/python-bindings"
@@ -394,12 +398,12 @@ build_js() {
         log "installing the packages of $name (npm ci)"
         (cd "$dir" && PATH="$path" "${NPM[@]}" ci --no-audit --no-fund </dev/null >&2)
     fi
-    stale "$component" "$dir" || return 0
+    [[ "$JS_COMPONENTIZE" -nt "$component" ]] || stale "$component" "$dir" || return 0
     local main
     main="$("$NODE" -e 'process.stdout.write(require(process.argv[1]).main || "index.js")' "$dir/package.json")"
     log "building $name from $main with componentize-js"
     # The host links no wasi:http, so the engine's fetch support is left out.
-    (cd "$dir" && PATH="$path" "$NODE" node_modules/@bytecodealliance/componentize-js/src/cli.js \
+    (cd "$dir" && PATH="$path" COMPONENTIZE_NATIVE_STRINGS=require "$NODE" "$JS_COMPONENTIZE" \
         "$main" --wit "$WIT_DIR" --world-name "$WIT_WORLD" --disable http fetch-event \
         -o "$component.partial" </dev/null >&2)
     mv -f "$component.partial" "$component"

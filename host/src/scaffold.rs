@@ -70,6 +70,7 @@ const JS: &[TemplateFile] = &[
     template!("js", "package-lock.json"),
     template!("js", "src/index.js"),
     template!("js", "build.sh"),
+    template!("js", "componentize.mjs"),
     template!("js", "gitignore" => ".gitignore"),
 ];
 

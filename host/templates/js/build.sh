@@ -65,8 +65,10 @@ main() {
         "${NPM[@]}" ci --no-audit --no-fund >&2
     fi
     mkdir -p "$(dirname "$OUT")"
-    # The host links no wasi:http, so the engine's fetch support is left out.
-    "$NODE" node_modules/@bytecodealliance/componentize-js/src/cli.js src/index.js \
+    # componentize-js through componentize.mjs (native string encoding in
+    # the generated bindings). The host links no wasi:http, so the engine's
+    # fetch support is left out.
+    "$NODE" componentize.mjs src/index.js \
         --wit wit --world-name element-plugin --disable http fetch-event -o "$OUT.partial"
     mv -f "$OUT.partial" "$OUT"
     echo "$OUT"

@@ -17,6 +17,7 @@ const SECRET = "It's a Secret to Everybody";
 const fakeHost = {
   hmacSha256: (key, message) => new Uint8Array(createHmac('sha256', key).update(message).digest()),
   constantTimeEq: (a, b) => a.length === b.length && timingSafeEqual(a, b),
+  hexDecode: (text) => new Uint8Array(Buffer.from(text, 'hex')),
   log: () => {},
 };
 
