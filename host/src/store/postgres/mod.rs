@@ -383,6 +383,8 @@ mod lease_tests;
 #[cfg(test)]
 mod outcome_tests;
 #[cfg(test)]
+mod prune_plan_tests;
+#[cfg(test)]
 mod release_plan_tests;
 #[cfg(test)]
 mod tests;

@@ -210,26 +210,36 @@ pub(super) async fn redeliver(
     Ok(changed.len() as u64)
 }
 
+/// Deletes at most `$2` notifications delivered before `$1` (ms) whose ids
+/// are below `$3` (the id floor of `$1`), with their events and attempts;
+/// returns how many.
+///
+/// The chunk is taken in id order (`ORDER BY id`), so it is read from the
+/// primary key's old end and the scan stops at the floor. Without the
+/// order, statistics taken when most delivered rows were old let the
+/// planner expect its `LIMIT` to be met at once by a sequential scan, which
+/// then read the whole table whenever nothing was old enough (see
+/// `prune_plan_tests`).
+pub(super) const PRUNE_DELIVERED: &str =
+    "WITH gone AS (DELETE FROM notifications WHERE id IN (SELECT id FROM notifications \
+     WHERE status = 'delivered' AND id < $3 AND delivered_at < $1 ORDER BY id LIMIT $2) \
+     RETURNING id), \
+     events AS (DELETE FROM notification_events \
+     WHERE notification_id IN (SELECT id FROM gone)), \
+     attempts AS (DELETE FROM delivery_attempts \
+     WHERE notification_id IN (SELECT id FROM gone)) \
+     SELECT count(*) FROM gone";
+
 /// Deletes at most `limit` notifications delivered before `before_ms`,
-/// with their attempts; returns how many. Ids are UUIDv7 for webhook and poll notifications, so
-/// the scan stays within the ids created before then.
+/// with their attempts; returns how many. Ids are UUIDv7 for webhook and
+/// poll notifications, so the scan stays within the ids created before
+/// then.
 pub(super) async fn prune_delivered(
     client: &impl GenericClient,
     before_ms: i64,
     limit: usize,
 ) -> Result<u64> {
-    let stmt = client
-        .prepare_cached(
-            "WITH gone AS (DELETE FROM notifications WHERE id IN (SELECT id FROM notifications \
-             WHERE status = 'delivered' AND id < $3 AND delivered_at < $1 LIMIT $2) \
-             RETURNING id), \
-             events AS (DELETE FROM notification_events \
-             WHERE notification_id IN (SELECT id FROM gone)), \
-             attempts AS (DELETE FROM delivery_attempts \
-             WHERE notification_id IN (SELECT id FROM gone)) \
-             SELECT count(*) FROM gone",
-        )
-        .await?;
+    let stmt = client.prepare_cached(PRUNE_DELIVERED).await?;
     let floor = super::super::ids::id_floor(before_ms);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let gone: i64 = col(

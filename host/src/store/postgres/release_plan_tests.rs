@@ -8,7 +8,7 @@
 
 use super::super::outbox::{PARKED, WAITING};
 use super::ordering::RELEASE;
-use super::tests::{buffers_touched, database_with_instance};
+use super::tests::{buffers_touched, database_with_instance, explain_json};
 
 /// Pending ordered notifications of the instance, one key each.
 const BACKLOG: i64 = 20_000;
@@ -57,15 +57,7 @@ async fn a_release_reads_its_key_not_the_instance() {
     let explain = format!(
         "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE release('{{{instance}}}', '{{free}}', 5, {WAITING}, {PARKED})"
     );
-    let rows = client.simple_query(&explain).await.unwrap();
-    let plan = rows
-        .iter()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-            _ => None,
-        })
-        .unwrap();
-    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let plan = explain_json(&client, &explain).await;
     let buffers = buffers_touched(&plan);
     assert!(
         buffers <= MOST_BUFFERS,

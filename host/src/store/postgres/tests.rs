@@ -300,6 +300,23 @@ pub(super) async fn database_with_instance(name: &str) -> (tokio_postgres::Clien
     (client, instance)
 }
 
+/// The plan of `explain`, an `EXPLAIN (…, FORMAT JSON) …` sent as a simple
+/// query (so it may `EXECUTE` a statement `PREPARE`d on `client`).
+pub(super) async fn explain_json(
+    client: &tokio_postgres::Client,
+    explain: &str,
+) -> serde_json::Value {
+    let rows = client.simple_query(explain).await.unwrap();
+    let plan = rows
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap();
+    serde_json::from_str(&plan).unwrap()
+}
+
 /// Shared buffers (hit or read) a statement touched, from its
 /// `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` plan.
 pub(super) fn buffers_touched(plan: &serde_json::Value) -> i64 {
