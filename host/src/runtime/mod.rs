@@ -11,8 +11,9 @@
 //! memory cap: a trap, an endless loop or a memory blow-up fails that call
 //! only. Calls are asynchronous: they run on a fiber inside the caller's
 //! task (no hand-off to another thread for a call of a few microseconds)
-//! and yield to the executor at every epoch tick, so a long call never holds
-//! a worker thread. Nothing outside this module names wasmtime types.
+//! and, once they have run for a few milliseconds, yield to the executor at
+//! every epoch tick, so a long call never holds a worker thread. Nothing
+//! outside this module names wasmtime types.
 //!
 //! # How one call runs
 //!
@@ -43,10 +44,11 @@
 //!    is reused, so a call starts from the component's initial state and
 //!    sees nothing of earlier calls. The store carries the call's memory
 //!    cap ([`limits`], a `ResourceLimiter`) and CPU deadline.
-//! 4. **The call** runs on a fiber in the caller's task. At every epoch
-//!    tick (`EPOCH_TICK`) the guest yields to the executor and its CPU
-//!    budget is checked; time spent waiting to be resumed, and time in host
-//!    imports such as `https-get` ([`state`]), is not charged.
+//! 4. **The call** runs on a fiber in the caller's task. After its first
+//!    `FIRST_YIELD_TICKS` epoch ticks (`EPOCH_TICK`), and at every tick
+//!    after that, the guest yields to the executor and its CPU budget is
+//!    checked; time spent waiting to be resumed, and time in host imports
+//!    such as `https-get` ([`state`]), is not charged.
 //! 5. **The outcome**: a result, a typed element error (a WIT variant), or
 //!    a [`CallError`] naming what stopped the guest — trap, timeout, memory
 //!    — for that call only; the element's breaker counts the failure. After
@@ -198,10 +200,28 @@ const KEEP_RESIDENT_STACK_BYTES: usize = 64 << 10;
 const MAX_UNUSED_WARM_SLOTS: u32 = 4;
 
 /// How often the engine's epoch advances: the granularity of CPU deadlines,
-/// and the longest a running call holds its executor thread before it
-/// yields (so a long call delays the requests queued behind it on that
-/// thread by at most one tick).
+/// and, once a call has run [`FIRST_YIELD_TICKS`], the longest it holds its
+/// executor thread before it yields (so a long call delays the requests
+/// queued behind it on that thread by at most one tick).
 const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Ticks a call runs before its first yield: between 2 and 3 ms, so that a
+/// typical call (a warm JavaScript or Python call takes a fraction of a
+/// millisecond to a millisecond or two) ends without yielding.
+///
+/// Yielding at the first tick, 0–1 ms into a call, suspended about half of
+/// the warm JavaScript calls halfway; the worker then started the next
+/// request's call, in another instance. Many instances were then in use at
+/// once: their heaps crowded the CPU caches (in-process, rotating one
+/// element's calls over 16 warm instances instead of one cost 370 against
+/// 250 µs per call), and calls beyond the warm instances kept took fresh
+/// ones (500 of 20,000 in the ingest benchmark, 3 ms each). With the first
+/// yield after 2, 4 or 8 ticks the JavaScript ingest rose by about a
+/// quarter (`cargo bench -p plugboard --bench ingest_load`, see the README)
+/// and the p99 fell from about 110 to 60–90 ms. A long call still yields
+/// every tick after its first few, and a call of 20 ms still needs a lane
+/// ([`lanes`]).
+const FIRST_YIELD_TICKS: u64 = 3;
 
 /// Limits and tuning of the plugin runtime.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use super::state::{CallLabel, CallState, FetchScope};
 use super::warm::{WarmInstance, WarmInstances};
 use super::{
     CallError, ElementInfo, HttpRequest, HttpResponse, LoadError, PollContext, PollPage, Runtime,
-    WebhookOutcome,
+    WebhookOutcome, FIRST_YIELD_TICKS,
 };
 use crate::telemetry::metrics;
 
@@ -416,7 +416,7 @@ impl ElementPlugin {
             if let Some(mut kept) = warm.take(instance, config) {
                 let cpu = self.cpu_deadline();
                 kept.store.data_mut().renew(cpu, label, fetch);
-                kept.store.set_epoch_deadline(1);
+                kept.store.set_epoch_deadline(FIRST_YIELD_TICKS);
                 metrics::plugin_instance(element, true);
                 return Ok(kept);
             }
@@ -477,10 +477,11 @@ impl ElementPlugin {
     }
 
     /// A fresh store for one call, with the runtime's memory cap and CPU
-    /// deadline. At every epoch tick the guest yields to the executor (so a
-    /// long call never holds a worker thread for more than one tick) and is
-    /// stopped once its CPU budget is spent; time spent waiting to be
-    /// resumed does not count against the budget.
+    /// deadline. After its first [`FIRST_YIELD_TICKS`] epoch ticks, and at
+    /// every tick after that, the guest yields to the executor (so a long
+    /// call never holds a worker thread for more than a tick once it has
+    /// run a few) and is stopped once its CPU budget is spent; time spent
+    /// waiting to be resumed does not count against the budget.
     pub(super) fn new_store(&self, label: CallLabel, fetch: FetchScope) -> Store<CallState> {
         let config = &self.runtime.inner.config;
         let state = CallState::new(
@@ -491,7 +492,7 @@ impl ElementPlugin {
         );
         let mut store = Store::new(&self.runtime.inner.engine, state);
         store.limiter(|s| &mut s.memory);
-        store.set_epoch_deadline(1);
+        store.set_epoch_deadline(FIRST_YIELD_TICKS);
         let element: Arc<str> = self.description.key.as_str().into();
         store.epoch_deadline_callback(move |mut ctx| {
             let cpu = &mut ctx.data_mut().cpu;
