@@ -216,11 +216,14 @@ const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// element's calls over 16 warm instances instead of one cost 370 against
 /// 250 µs per call), and calls beyond the warm instances kept took fresh
 /// ones (500 of 20,000 in the ingest benchmark, 3 ms each). With the first
-/// yield after 2, 4 or 8 ticks the JavaScript ingest rose by about a
-/// quarter (`cargo bench -p plugboard --bench ingest_load`, see the README)
-/// and the p99 fell from about 110 to 60–90 ms. A long call still yields
-/// every tick after its first few, and a call of 20 ms still needs a lane
-/// ([`lanes`]).
+/// yield after 2–3 ms the JavaScript ingest with warm instances rose by a
+/// tenth to a quarter and its p99 fell from about 120 to 80 ms (`cargo
+/// bench -p plugboard --bench ingest_load`, see the README). The price is
+/// paid by calls of a few milliseconds, such as a fresh JavaScript or
+/// Python instance's: they hold their thread a little longer, and the p99
+/// of ingest with fresh instances rose (180 to 250–280 ms for JavaScript).
+/// A long call still yields every tick after its first few, and a call of
+/// 20 ms still needs a lane ([`lanes`]).
 const FIRST_YIELD_TICKS: u64 = 3;
 
 /// Limits and tuning of the plugin runtime.
