@@ -221,7 +221,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// bench -p plugboard --bench ingest_load`, see the README). The price is
 /// paid by calls of a few milliseconds, such as a fresh JavaScript or
 /// Python instance's: they hold their thread a little longer, and the p99
-/// of ingest with fresh instances rose (180 to 250–280 ms for JavaScript).
+/// of ingest with fresh instances rose (about 180 to 180–280 ms for
+/// JavaScript).
 /// A long call still yields every tick after its first few, and a call of
 /// 20 ms still needs a lane ([`lanes`]).
 const FIRST_YIELD_TICKS: u64 = 3;
