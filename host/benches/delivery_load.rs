@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use load::connectwise::FakeConnectWise;
 use load::receiver::BenchReceiver;
-use load::scenario::{paused_sidecar, shots, stores};
+use load::scenario::{paused_sidecar, print_statements, shots, statements_reset, stores};
 use load::tls::TestCa;
 use load::{env_usize, full_run, Options};
 
@@ -68,6 +68,7 @@ fn main() {
                 println!("{name}: queued at {:.0} webhooks/s (delivery paused)", requests as f64 / queued.elapsed.as_secs_f64());
                 receiver.answer(200);
                 let before = receiver.delivered();
+                statements_reset(&database);
                 let (cpu_before, db_before) = (sidecar.cpu_seconds(), db_cpu());
                 let started = Instant::now();
                 sidecar
@@ -80,6 +81,7 @@ fn main() {
                 }
                 let drain = started.elapsed();
                 let (cpu, db) = (sidecar.cpu_seconds() - cpu_before, db_cpu() - db_before);
+                print_statements(&database, &format!("{name} drain"));
 
                 // Phase 2: steady ingest, accept-to-arrival latency.
                 let connections = 10;

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use load::connectwise::FakeConnectWise;
 use load::receiver::BenchReceiver;
-use load::scenario::{paused_sidecar, shots, stores, Language};
+use load::scenario::{paused_sidecar, print_statements, shots, statements_reset, stores, Language};
 use load::sidecar::Sidecar;
 use load::tls::TestCa;
 use load::{env_usize, full_run, Options};
@@ -70,7 +70,9 @@ fn main() {
             let shots = Arc::new(shots(&cw, id, requests, "bench"));
             let db_cpu = || database.as_ref().map_or(0.0, |(_, c)| c.cpu_seconds());
             let name = format!("Rust ConnectWise, {name}");
+            statements_reset(&database);
             runs.push(measure(&name, &sidecar, shots, connections, db_cpu).await);
+            print_statements(&database, &name);
         }
         for language in [Language::JavaScript, Language::Python]
             .into_iter()

@@ -48,10 +48,7 @@ pub fn shots(cw: &FakeConnectWise, id: i64, n: usize, tag: &str) -> Vec<Shot> {
 /// database of a throwaway PostgreSQL cluster (default durability: `fsync`
 /// and `synchronous_commit` on) with that cluster, for its CPU use.
 /// `LOAD_STORES` (default `sqlite,postgresql`) picks among them.
-pub fn stores() -> Vec<(
-    &'static str,
-    Option<(String, &'static throwaway_postgres::Cluster)>,
-)> {
+pub fn stores() -> Vec<(&'static str, Database)> {
     let wanted = std::env::var("LOAD_STORES")
         .unwrap_or_else(|_| "sqlite,postgresql".into())
         .to_lowercase();
@@ -68,6 +65,35 @@ pub fn stores() -> Vec<(
         "LOAD_STORES={wanted:?} names no store: use sqlite, postgresql or both, comma-separated"
     );
     stores
+}
+
+/// What a benchmark's PostgreSQL store is, if any: its URL and cluster.
+pub type Database = Option<(String, &'static throwaway_postgres::Cluster)>;
+
+/// The name of the database in a URL made by
+/// [`throwaway_postgres::Cluster::url`].
+fn database_name(url: &str) -> &str {
+    let name = url.trim_start_matches("postgres:///");
+    name.split('?').next().unwrap_or(name)
+}
+
+/// Starts a phase of statement statistics on `database`
+/// (`THROWAWAY_PG_STATEMENTS=1`; otherwise nothing).
+pub fn statements_reset(database: &Database) {
+    if let Some((url, cluster)) = database {
+        cluster.statements_reset(database_name(url));
+    }
+}
+
+/// Prints the statements that took `database` the most time since
+/// [`statements_reset`], under `heading` (`THROWAWAY_PG_STATEMENTS=1`;
+/// otherwise nothing).
+pub fn print_statements(database: &Database, heading: &str) {
+    if let Some((url, cluster)) = database {
+        if let Some(report) = cluster.statements_report(database_name(url), 6) {
+            print!("  database statements, {heading}, by total time:\n{report}");
+        }
+    }
 }
 
 /// A sidecar with one ConnectWise instance whose delivery is paused, its

@@ -16,6 +16,12 @@
 //! the server (`pg_ctl stop -m immediate`) and removes the folder. A private
 //! cluster is also stopped and removed when it is dropped.
 //!
+//! With `THROWAWAY_PG_STATEMENTS=1` in the environment, a cluster preloads
+//! `pg_stat_statements` (shipped with Debian's `postgresql`), so a
+//! benchmark can say which statements took the database's time
+//! ([`Cluster::statements_reset`], [`Cluster::statements_report`]). It is
+//! off by default: tracking costs the server a little on every statement.
+//!
 //! Without PostgreSQL installed (`/usr/lib/postgresql/*/bin`), asking for a
 //! cluster panics with a message saying to install Debian's `postgresql`:
 //! the PostgreSQL tests fail, they never skip silently.
@@ -33,6 +39,9 @@ const INSTALL_ROOT: &str = "/usr/lib/postgresql";
 /// Most client connections the cluster accepts: enough for many stores with
 /// their pools, tests running side by side, and spawned hosts.
 const MAX_CONNECTIONS: u32 = 400;
+
+/// The environment variable that turns on statement statistics.
+const STATEMENTS_VAR: &str = "THROWAWAY_PG_STATEMENTS";
 
 /// The process-wide cluster, started on first use.
 static SHARED: OnceLock<Cluster> = OnceLock::new();
@@ -226,6 +235,55 @@ impl Cluster {
         total / 100.0 // at 100 ticks per second
     }
 
+    /// Whether this cluster tracks statement statistics
+    /// (`THROWAWAY_PG_STATEMENTS=1` when it started).
+    pub fn tracks_statements(&self) -> bool {
+        statements_tracked()
+    }
+
+    /// Forgets the statement statistics gathered so far, cluster-wide, so
+    /// a following [`Cluster::statements_report`] covers one phase. Does
+    /// nothing unless the cluster [tracks statements](Cluster::tracks_statements).
+    ///
+    /// # Panics
+    /// If database `name` does not exist.
+    pub fn statements_reset(&self, name: &str) {
+        if self.tracks_statements() {
+            self.psql(
+                name,
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; \
+                 SELECT pg_stat_statements_reset()",
+            );
+        }
+    }
+
+    /// The `top` statements run on database `name` since the last
+    /// [`Cluster::statements_reset`], by total execution time: calls,
+    /// total and mean milliseconds, rows, shared buffers touched and WAL
+    /// bytes written, with the statement's start. `None` unless the cluster
+    /// [tracks statements](Cluster::tracks_statements).
+    ///
+    /// # Panics
+    /// If database `name` does not exist.
+    pub fn statements_report(&self, name: &str, top: u32) -> Option<String> {
+        if !self.tracks_statements() {
+            return None;
+        }
+        let rows = self.psql(
+            name,
+            &format!(
+                "SELECT format('%s %8s calls %10s ms/call %9s rows %10s buffers %12s WAL bytes  %s', \
+                 rpad(round(s.total_exec_time) || ' ms', 10), s.calls, \
+                 round((s.total_exec_time / s.calls)::numeric, 3), s.rows, \
+                 s.shared_blks_hit + s.shared_blks_read + s.shared_blks_dirtied, s.wal_bytes, \
+                 left(regexp_replace(s.query, '\\s+', ' ', 'g'), 100)) \
+                 FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
+                 WHERE d.datname = '{name}' ORDER BY s.total_exec_time DESC LIMIT {top}"
+            ),
+        );
+        Some(rows.lines().map(|l| format!("    {l}\n")).collect())
+    }
+
     fn log(&self) -> String {
         self.root.join("server.log").display().to_string()
     }
@@ -249,6 +307,12 @@ impl Cluster {
             self.socket_dir.display(),
             self.port
         );
+        if statements_tracked() {
+            settings.push_str(
+                "shared_preload_libraries = 'pg_stat_statements'\n\
+                 pg_stat_statements.track = all\n",
+            );
+        }
         if let Some((cert, key)) = &self.tls {
             self.write_tls_files(cert, key);
             settings.push_str(
@@ -375,6 +439,11 @@ impl Drop for Cluster {
 }
 
 /// The newest installed PostgreSQL's program folder.
+/// Whether `THROWAWAY_PG_STATEMENTS` asks for statement statistics.
+fn statements_tracked() -> bool {
+    std::env::var(STATEMENTS_VAR).is_ok_and(|v| v == "1")
+}
+
 fn find_bin() -> PathBuf {
     let newest = std::fs::read_dir(INSTALL_ROOT)
         .into_iter()
