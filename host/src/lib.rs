@@ -13,6 +13,13 @@
 //! - [`outbound`]: every request the host makes, behind one policy;
 //! - [`api`]: the authenticated management API;
 //! - [`console`]: the web console, a browser front end to that API.
+//!
+//! These docs are written for contributors: module overviews link to the
+//! private items they describe. Build them with
+//! `cargo doc --no-deps --document-private-items` (CI does, with warnings
+//! as errors).
+
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod accept;
 pub mod api;

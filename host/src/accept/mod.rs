@@ -1,6 +1,6 @@
 //! Accepting what a plugin found, the one step webhooks and polls share:
 //! the plugin's normalized events are checked and converted into
-//! [`NewEvent`]s ([`normalize`]), and the notifications about them are built — body bytes,
+//! [`NewEvent`]s ([`normalize`](mod@normalize)), and the notifications about them are built — body bytes,
 //! `eventId`, split by the source's limit — as the receipt's outcome, so the
 //! store writes the receipt and its notifications in one transaction.
 //! The instance's event filter ([`filter`]) splits the events first: the

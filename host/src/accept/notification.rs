@@ -11,7 +11,7 @@
 //! With `event.notification.format = cloudevents` the same content goes out as
 //! a CloudEvents 1.0 structured-mode JSON event.
 //!
-//! A [`test`] notification has the same shape, marked `"test": true` in its
+//! A [`test`](fn@test) notification has the same shape, marked `"test": true` in its
 //! message (and CloudEvents type `io.plugboard.test`), with one event about
 //! the object type `plugboard.test`: it checks a receiver's setup and
 //! signature verification and describes no vendor activity.

@@ -10,8 +10,9 @@
 //!   the outbound policy; [`store_page`] stores each page's events and
 //!   notifications, and the checkpoint with the last page, in one
 //!   transaction;
-//! - [`resource`], [`template`], [`pattern`] and [`zone`] read the seed's
-//!   poll configuration: URL templates, Java date patterns, time zones.
+//! - [`plan`] works out once per instance version what polling it takes;
+//!   the poll configuration itself (resources, URL templates, Java date
+//!   patterns, time zones) is read by [`crate::instance::resources`].
 //!
 //! With several replicas on one database, this replica schedules only the
 //! instances of the partitions it holds ([`crate::cluster`]), re-reading
