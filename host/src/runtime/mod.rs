@@ -25,7 +25,8 @@
 //!    mapped from its file. The contract version is read from the
 //!    component's exports ([`contract`]), the component is pre-linked
 //!    against that version's bindings ([`bindings`]: one `bindgen!` per
-//!    version) and `describe()` is called once.
+//!    version) and `describe()` is called once; its answer is checked and
+//!    kept as the element's [`ElementDescription`] ([`description`]).
 //! 2. **Admission and a slot**: the call first takes a place in its
 //!    element's concurrency budget and asks the element's circuit breaker
 //!    ([`fairness`]): an element whose calls keep trapping or timing out is
@@ -149,6 +150,7 @@ mod cache;
 mod call_log;
 mod compiler;
 mod contract;
+mod description;
 mod error;
 mod fairness;
 mod lanes;
@@ -173,9 +175,10 @@ pub use bindings::{
 };
 pub use compiler::run_child as run_compiler_child;
 pub use contract::ContractVersion;
+pub use description::ElementDescription;
 pub use error::{CallError, LoadError};
 pub use fairness::FairnessConfig;
-pub use plugin::{ElementDescription, ElementPlugin};
+pub use plugin::ElementPlugin;
 pub use state::{CallLabel, FetchFixtures, FetchScope};
 pub use warm::WarmConfig;
 
