@@ -54,8 +54,8 @@ fn main() {
         for (store, database) in stores() {
             for &ordered in &orderings {
                 let name = if ordered { format!("{store}, ordered") } else { store.to_string() };
-                let url = database.as_ref().map(|(url, _)| url.as_str());
-                let db_cpu = || database.as_ref().map_or(0.0, |(_, c)| c.cpu_seconds());
+                let url = database.as_ref().map(|db| db.url.as_str());
+                let db_cpu = || database.as_ref().map_or(0.0, |db| db.cluster.cpu_seconds());
                 let (sidecar, id) = paused_sidecar(&cw, &ca, &receiver, url).await;
                 if ordered {
                     let config = serde_json::json!({"configuration": {"event.notification.ordered": true}});

@@ -65,10 +65,10 @@ fn main() {
             Vec::new()
         };
         for (name, database) in rust_stores {
-            let url = database.as_ref().map(|(url, _)| url.as_str());
+            let url = database.as_ref().map(|db| db.url.as_str());
             let (sidecar, id) = paused_sidecar(&cw, &ca, &receiver, url).await;
             let shots = Arc::new(shots(&cw, id, requests, "bench"));
-            let db_cpu = || database.as_ref().map_or(0.0, |(_, c)| c.cpu_seconds());
+            let db_cpu = || database.as_ref().map_or(0.0, |db| db.cluster.cpu_seconds());
             let name = format!("Rust ConnectWise, {name}");
             statements_reset(&database);
             runs.push(measure(&name, &sidecar, shots, connections, db_cpu).await);

@@ -58,7 +58,9 @@ pub fn stores() -> Vec<(&'static str, Database)> {
     }
     if wanted.contains("postgres") {
         let cluster = throwaway_postgres::shared();
-        stores.push(("PostgreSQL", Some((cluster.create_database(), cluster))));
+        let name = cluster.create_database_named();
+        let url = cluster.url(&name);
+        stores.push(("PostgreSQL", Some(PgDatabase { name, url, cluster })));
     }
     assert!(
         !stores.is_empty(),
@@ -67,21 +69,24 @@ pub fn stores() -> Vec<(&'static str, Database)> {
     stores
 }
 
-/// What a benchmark's PostgreSQL store is, if any: its URL and cluster.
-pub type Database = Option<(String, &'static throwaway_postgres::Cluster)>;
-
-/// The name of the database in a URL made by
-/// [`throwaway_postgres::Cluster::url`].
-fn database_name(url: &str) -> &str {
-    let name = url.trim_start_matches("postgres:///");
-    name.split('?').next().unwrap_or(name)
+/// A benchmark's PostgreSQL database: a fresh one on the throwaway cluster.
+pub struct PgDatabase {
+    /// Its name on the cluster.
+    pub name: String,
+    /// Its URL, for the sidecar's `database_url`.
+    pub url: String,
+    /// The cluster, for its CPU use and statement statistics.
+    pub cluster: &'static throwaway_postgres::Cluster,
 }
+
+/// What a benchmark's store is: PostgreSQL, or (`None`) the SQLite file.
+pub type Database = Option<PgDatabase>;
 
 /// Starts a phase of statement statistics on `database`
 /// (`THROWAWAY_PG_STATEMENTS=1`; otherwise nothing).
 pub fn statements_reset(database: &Database) {
-    if let Some((url, cluster)) = database {
-        cluster.statements_reset(database_name(url));
+    if let Some(db) = database {
+        db.cluster.statements_reset(&db.name);
     }
 }
 
@@ -89,8 +94,8 @@ pub fn statements_reset(database: &Database) {
 /// [`statements_reset`], under `heading` (`THROWAWAY_PG_STATEMENTS=1`;
 /// otherwise nothing).
 pub fn print_statements(database: &Database, heading: &str) {
-    if let Some((url, cluster)) = database {
-        if let Some(report) = cluster.statements_report(database_name(url), 6) {
+    if let Some(db) = database {
+        if let Some(report) = db.cluster.statements_report(&db.name, 6) {
             print!("  database statements, {heading}, by total time:\n{report}");
         }
     }

@@ -77,6 +77,9 @@ pub struct Cluster {
     /// Stop and remove it on drop (private clusters only; the shared one
     /// lives in a static and is left to its watcher).
     owned: bool,
+    /// It preloads `pg_stat_statements` (`THROWAWAY_PG_STATEMENTS=1` when
+    /// it was made).
+    statements: bool,
 }
 
 impl Cluster {
@@ -123,6 +126,7 @@ impl Cluster {
             port: if tls.is_some() { free_port() } else { 5432 },
             tls,
             owned: false,
+            statements: std::env::var(STATEMENTS_VAR).is_ok_and(|v| v == "1"),
         };
         cluster.hand_to_server_user();
         cluster.watch();
@@ -236,9 +240,9 @@ impl Cluster {
     }
 
     /// Whether this cluster tracks statement statistics
-    /// (`THROWAWAY_PG_STATEMENTS=1` when it started).
+    /// (`THROWAWAY_PG_STATEMENTS=1` when it was made).
     pub fn tracks_statements(&self) -> bool {
-        statements_tracked()
+        self.statements
     }
 
     /// Forgets the statement statistics gathered so far, cluster-wide, so
@@ -307,7 +311,7 @@ impl Cluster {
             self.socket_dir.display(),
             self.port
         );
-        if statements_tracked() {
+        if self.statements {
             settings.push_str(
                 "shared_preload_libraries = 'pg_stat_statements'\n\
                  pg_stat_statements.track = all\n",
@@ -439,11 +443,6 @@ impl Drop for Cluster {
 }
 
 /// The newest installed PostgreSQL's program folder.
-/// Whether `THROWAWAY_PG_STATEMENTS` asks for statement statistics.
-fn statements_tracked() -> bool {
-    std::env::var(STATEMENTS_VAR).is_ok_and(|v| v == "1")
-}
-
 fn find_bin() -> PathBuf {
     let newest = std::fs::read_dir(INSTALL_ROOT)
         .into_iter()
