@@ -245,19 +245,18 @@ async fn watched_registry(
     (registry, handle)
 }
 
+/// How long a test waits for the registry to act on a new file. Generous:
+/// acting on a file means compiling it, which can wait behind the large
+/// JavaScript and Python components other tests compile at the same time.
+const COMPILE_WAIT: Duration = Duration::from_secs(60);
+
 async fn wait_for_hash(registry: &Arc<Registry>, key: &str, hash: &str) {
-    wait_until(
-        &format!("{key} to serve {hash}"),
-        // Generous: a swap compiles the new file, which can wait behind the
-        // large JavaScript and Python components other tests compile.
-        Duration::from_secs(60),
-        || async {
-            registry
-                .get(key)
-                .filter(|p| p.plugin.content_hash() == hash)
-                .map(|_| ())
-        },
-    )
+    wait_until(&format!("{key} to serve {hash}"), COMPILE_WAIT, || async {
+        registry
+            .get(key)
+            .filter(|p| p.plugin.content_hash() == hash)
+            .map(|_| ())
+    })
     .await
 }
 
@@ -354,19 +353,15 @@ async fn broken_replacement_keeps_the_old_version_and_delete_unloads() {
         std::fs::write(dir.path().join(name), &good).unwrap();
     }
     // A second file claiming the same key is refused with a clear error.
-    std::fs::write(dir.path().join("probe-copy.wasm"), variant(&good, 7)).unwrap();
-    let conflict = wait_until(
-        "the key conflict to be reported",
-        Duration::from_secs(20),
-        || async {
-            registry
-                .snapshot()
-                .files()
-                .iter()
-                .find(|f| f.file == "probe-copy.wasm")
-                .and_then(|f| f.last_error.clone())
-        },
-    )
+    write_atomic(&dir.path().join("probe-copy.wasm"), &variant(&good, 7));
+    let conflict = wait_until("the key conflict to be reported", COMPILE_WAIT, || async {
+        registry
+            .snapshot()
+            .files()
+            .iter()
+            .find(|f| f.file == "probe-copy.wasm")
+            .and_then(|f| f.last_error.clone())
+    })
     .await;
     assert!(
         conflict.contains("element key 'probe' is already served by probe.wasm"),
