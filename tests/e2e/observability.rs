@@ -1,7 +1,7 @@
 //! Health, readiness and metrics of the real binary: `/readyz` follows the
 //! plugin folder and shutdown, and every metric family moves under a
 //! scripted scenario (accepted, rejected and failing webhooks, delivered,
-//! failed and dead-lettered notifications, a parked outbox, plugin loads);
+//! failed and dead-lettered notifications, a paused delivery, plugin loads);
 //! logs written to a pipe carry no colour codes.
 
 use std::time::Duration;
@@ -135,7 +135,7 @@ async fn every_metric_family_moves_under_a_scripted_scenario() {
     gone.always(Answer::Status(410, None));
     let delivered = probe_instance(&base, &ok.url()).await;
     let dead = probe_instance(&base, &failing.url()).await;
-    let parked = probe_instance(&base, &gone.url()).await;
+    let paused = probe_instance(&base, &gone.url()).await;
 
     let webhook = |id: i64, action: &'static str| {
         let (client, url) = (
@@ -150,7 +150,7 @@ async fn every_metric_family_moves_under_a_scripted_scenario() {
             request.send().await.unwrap().status().as_u16()
         }
     };
-    for id in [delivered, dead, parked] {
+    for id in [delivered, dead, paused] {
         assert_eq!(webhook(id, "").await, 200);
     }
     assert_eq!(webhook(delivered, "unauthorized").await, 401);

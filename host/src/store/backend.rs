@@ -59,7 +59,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn list_instances(&self) -> Result<Vec<Instance>>;
 
     /// Applies a non-empty patch in one transaction (the instance row, the
-    /// parking of its notifications, the retired key), stamping `now` and
+    /// retired key), stamping `now` and
     /// moving the version up by one. With `expected_version`, fails with a
     /// conflict unless the stored version is that one. `None` if no such
     /// instance.
@@ -111,8 +111,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// Hands claimed notifications back unattempted (`(id, lease token)`):
     /// where the token still holds, the lease is dropped and they are due
-    /// at `due_ms` (parked if their instance's delivery is paused), their
-    /// attempt count unchanged. Returns how many went back.
+    /// at `due_ms`, their attempt count unchanged. Returns how many went back.
     async fn hand_back(&self, claims: Vec<(String, String)>, due_ms: i64) -> Result<u64>;
 
     /// Records attempts in one transaction; an attempt whose lease token no

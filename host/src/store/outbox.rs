@@ -12,10 +12,6 @@
 use bytes::Bytes;
 use time::OffsetDateTime;
 
-/// `next_attempt_at` of notifications whose instance's delivery is paused:
-/// never due until delivery resumes.
-pub(super) const PARKED: i64 = i64::MAX;
-
 /// `next_attempt_at` of an ordered notification waiting for the one before
 /// it about the same object to settle (see [`NewNotification::order_key`]):
 /// never due until that one is delivered or dead-lettered.
@@ -275,11 +271,14 @@ impl Held {
         }
     }
 
-    /// What a stored `next_attempt_at` of a pending notification says.
-    pub(super) fn of(next_attempt_at: i64) -> Option<Self> {
+    /// Why a pending notification with this stored `next_attempt_at`, of
+    /// an instance whose delivery is `paused` or not, is not due. A paused
+    /// instance's notifications keep their due times (claims skip the
+    /// instance), so pausing and resuming write one row, not its backlog.
+    pub(super) fn of(next_attempt_at: i64, paused: bool) -> Option<Self> {
         match next_attempt_at {
             WAITING => Some(Held::Waiting),
-            PARKED => Some(Held::Paused),
+            _ if paused => Some(Held::Paused),
             _ => None,
         }
     }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::super::test_support::{new_instance, receipt_notifying};
-use super::super::{ErrorKind, InstancePatch, NotificationQuery};
+use super::super::{ErrorKind, Held, InstancePatch, NotificationQuery};
 use super::{notifications_of, TestStore};
 
 fn renamed(name: &str) -> InstancePatch {
@@ -142,11 +142,12 @@ pub(super) async fn a_conflicting_update_writes_nothing(store: TestStore) {
         )
         .await
         .unwrap();
-    assert_eq!(due.len(), 1, "the notification was not parked");
+    assert_eq!(due.len(), 1, "delivery was not paused");
 }
 
-pub(super) async fn pausing_parks_and_resuming_unparks(store: TestStore) {
+pub(super) async fn pausing_holds_the_instance_only_and_resuming_releases(store: TestStore) {
     let a = store.create_instance(new_instance("a")).await.unwrap();
+    let b = store.create_instance(new_instance("b")).await.unwrap();
     store
         .record_receipt(receipt_notifying(a.id, "n-1"))
         .await
@@ -165,30 +166,47 @@ pub(super) async fn pausing_parks_and_resuming_unparks(store: TestStore) {
     let now = time::OffsetDateTime::now_utc();
     let lease = std::time::Duration::from_secs(30);
     assert!(store.claim_due(now, lease, 10).await.unwrap().is_empty());
-    // Arriving while paused: parked as well.
+    // Arriving while paused: held as well; another instance's go.
     store
         .record_receipt(receipt_notifying(a.id, "n-2"))
         .await
         .unwrap();
-    assert!(store.claim_due(now, lease, 10).await.unwrap().is_empty());
+    store
+        .record_receipt(receipt_notifying(b.id, "n-b"))
+        .await
+        .unwrap();
+    assert_eq!(claim_ids(&store, lease).await, vec!["n-b"]);
     let listed = notifications_of(&store, a.id).await;
-    assert!(listed.iter().all(|n| n.next_attempt_at.is_none()), "parked");
+    assert_eq!(listed.len(), 2);
+    for n in &listed {
+        assert_eq!(n.held, Some(Held::Paused), "{}", n.id);
+        assert!(n.next_attempt_at.is_none(), "{} shows no due time", n.id);
+    }
 
     let resume = InstancePatch {
         delivery_paused: Some(None),
         ..InstancePatch::default()
     };
     store.update_instance(a.id, resume).await.unwrap();
+    let listed = notifications_of(&store, a.id).await;
+    assert!(listed
+        .iter()
+        .all(|n| n.held.is_none() && n.next_attempt_at.is_some()));
+    assert_eq!(claim_ids(&store, lease).await, vec!["n-1", "n-2"]);
+}
+
+/// Claims what is due now; the ids taken, sorted.
+async fn claim_ids(store: &TestStore, lease: std::time::Duration) -> Vec<String> {
     let now = time::OffsetDateTime::now_utc();
-    let mut due: Vec<_> = store
+    let mut ids: Vec<String> = store
         .claim_due(now, lease, 10)
         .await
         .unwrap()
         .into_iter()
         .map(|n| n.id)
         .collect();
-    due.sort();
-    assert_eq!(due, vec!["n-1", "n-2"]);
+    ids.sort();
+    ids
 }
 
 pub(super) async fn deleting_removes_what_the_instance_owns(store: TestStore) {

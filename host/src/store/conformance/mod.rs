@@ -72,7 +72,7 @@ macro_rules! conformance_suite {
                 instances::tokens_are_unique,
                 instances::versioned_updates,
                 instances::a_conflicting_update_writes_nothing,
-                instances::pausing_parks_and_resuming_unparks,
+                instances::pausing_holds_the_instance_only_and_resuming_releases,
                 instances::deleting_removes_what_the_instance_owns,
                 receipts::each_receipt_is_stored_with_its_notifications,
                 receipts::a_repeat_within_the_window_is_stored_once,

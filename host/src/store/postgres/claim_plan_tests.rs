@@ -1,12 +1,13 @@
 //! The claim's cost follows what it takes, not the backlog: with
 //! thousands of notifications due and statistics from before they were
-//! (analyzed while parked, then made due at once by resuming delivery),
+//! (analyzed while not yet due, then all made due at once, as a
+//! redelivery of many does),
 //! one claim of a few notifications reads a few hundred pages at most.
 //! Finding the instances with due notifications as `EXISTS` let the
 //! planner turn that probe into a join reading every due row, once per
 //! claim.
 
-use super::super::outbox::{PARKED, WAITING};
+use super::super::outbox::WAITING;
 use super::claims::TAKE;
 use super::tests::{buffers_touched, database_with_instance};
 
@@ -23,8 +24,8 @@ const MOST_BUFFERS: i64 = 600;
 #[tokio::test]
 async fn a_claim_reads_what_it_takes_not_the_backlog() {
     let (client, instance) = database_with_instance("backlog").await;
-    // Queued while delivery was paused (parked), analyzed so, then made
-    // due at once, as resuming an instance's delivery does.
+    // Queued not yet due (far in the future), analyzed so, then made due
+    // at once.
     client
         .execute(
             "INSERT INTO notifications (id, instance_id, source, content_type, body, \
@@ -32,7 +33,7 @@ async fn a_claim_reads_what_it_takes_not_the_backlog() {
              SELECT lpad(g::text, 12, '0'), $1, 'webhook', 'application/json', \
                     convert_to(repeat('x', 1200), 'UTF8'), 1, 'pending', $3, g \
              FROM generate_series(1, $2::int8) AS g",
-            &[&instance, &BACKLOG, &PARKED],
+            &[&instance, &BACKLOG, &(WAITING - 1)],
         )
         .await
         .unwrap();

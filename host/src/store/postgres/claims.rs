@@ -3,11 +3,12 @@
 //! handing claimed ones back unattempted.
 //!
 //! The claim itself is one statement ([`TAKE`]): it finds the instances
-//! with due notifications (one index probe each, so one instance's backlog
-//! is never walked to find another's: a lateral `LIMIT 1`, which the
-//! planner cannot turn into a join reading every due row, as it did with
-//! `EXISTS` when its statistics lagged behind a fast-growing outbox),
-//! computes each one's room — the cap
+//! with due notifications whose delivery is not paused (one index probe
+//! each, so one instance's backlog is never walked to find another's: a
+//! lateral `LIMIT 1`, which the planner cannot turn into a join reading
+//! every due row, as it did with `EXISTS` when its statistics lagged
+//! behind a fast-growing outbox; a paused instance's backlog keeps its due
+//! times and is not read at all), computes each one's room — the cap
 //! less what it has under an unexpired lease on any replica, counted no
 //! further than the cap — takes each instance's oldest due rows up to its
 //! room with `FOR UPDATE SKIP LOCKED`, the oldest of those overall up to
@@ -29,7 +30,7 @@ use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use super::super::error::Result;
-use super::super::outbox::{DueNotification, PARKED, WAITING};
+use super::super::outbox::{DueNotification, WAITING};
 use super::super::pacing::{self, ClaimRules, Claimed, DueInstance, Share};
 use super::error::get as col;
 
@@ -55,7 +56,7 @@ WITH due AS MATERIALIZED (
                         WHERE d.instance_id = i.id AND d.status = 'pending'
                           AND d.next_attempt_at <= $1
                         LIMIT 1) AS has_due
-    WHERE i.id <> ALL($7::int8[])
+    WHERE i.id <> ALL($7::int8[]) AND i.delivery_paused IS NULL
 ), shares AS (
     SELECT id AS instance_id, LEAST(room, $2) AS take FROM due WHERE room > 0
     UNION ALL
@@ -199,8 +200,9 @@ impl Take<'_> {
     }
 }
 
-/// The paced instances among `paced` with notifications due at `now_ms`,
-/// each with how many of its notifications are under an unexpired lease.
+/// The paced instances among `paced` with notifications due at `now_ms`
+/// whose delivery is not paused, each with how many of its notifications
+/// are under an unexpired lease.
 async fn due_instances(
     client: &impl GenericClient,
     now_ms: i64,
@@ -215,7 +217,7 @@ async fn due_instances(
              CROSS JOIN LATERAL (SELECT FROM notifications d \
                            WHERE d.instance_id = i.id AND d.status = 'pending' \
                              AND d.next_attempt_at <= $1 LIMIT 1) AS has_due \
-             WHERE i.id = ANY($3) \
+             WHERE i.id = ANY($3) AND i.delivery_paused IS NULL \
              ORDER BY i.id",
         )
         .await?;
@@ -260,8 +262,7 @@ async fn lock_pacing(
 
 /// Hands claimed notifications back unattempted (`(id, lease token)`):
 /// where the token still holds, the lease is dropped and the notification
-/// is due at `due_ms` (parked if its instance's delivery is paused), its
-/// attempt count unchanged. Returns how many went back.
+/// is due at `due_ms`, its attempt count unchanged. Returns how many went back.
 pub(super) async fn hand_back(
     client: &impl GenericClient,
     claims: &[(String, String)],
@@ -271,14 +272,10 @@ pub(super) async fn hand_back(
     let leases: Vec<&str> = claims.iter().map(|(_, l)| l.as_str()).collect();
     let stmt = client
         .prepare_cached(
-            "UPDATE notifications n SET lease_token = NULL, next_attempt_at = CASE \
-               WHEN (SELECT delivery_paused FROM instances WHERE id = n.instance_id) IS NULL \
-               THEN $3::int8 ELSE $4::int8 END \
+            "UPDATE notifications n SET lease_token = NULL, next_attempt_at = $3 \
              FROM unnest($1::text[], $2::text[]) AS b(id, lease) \
              WHERE n.id = b.id AND n.lease_token = b.lease AND n.status = 'pending'",
         )
         .await?;
-    Ok(client
-        .execute(&stmt, &[&ids, &leases, &due_ms, &PARKED])
-        .await?)
+    Ok(client.execute(&stmt, &[&ids, &leases, &due_ms]).await?)
 }

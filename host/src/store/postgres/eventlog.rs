@@ -6,11 +6,11 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::super::error::{Result, StoreError};
+use super::super::outbox::Held;
 use super::super::outbox::{
     DeliveryState, NotificationQuery, NotificationSource, OutboxDepth, StoredAttempt,
     StoredNotification,
 };
-use super::super::outbox::{Held, WAITING};
 use super::super::search::{self, Arg};
 use super::super::timestamp::from_millis;
 use super::error::get as col;
@@ -36,7 +36,8 @@ const COLUMNS: &str =
     "id, instance_id, receipt_id, source, status, attempts, next_attempt_at, last_status, \
      last_error, created_at, delivered_at, event_count, body, \
      (SELECT count(*) FROM delivery_attempts a WHERE a.notification_id = notifications.id), \
-     filtered";
+     filtered, \
+     (SELECT delivery_paused IS NOT NULL FROM instances i WHERE i.id = notifications.instance_id)";
 
 fn from_row(row: &Row) -> Result<StoredNotification> {
     let source: String = col(row, 3)?;
@@ -47,6 +48,11 @@ fn from_row(row: &Row) -> Result<StoredNotification> {
     let opt_time = |v: Option<i64>| v.map(from_millis).transpose();
     let small = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
     let next = col::<Option<i64>>(row, 6)?;
+    // An instance being deleted may already be gone: not paused, then.
+    let paused = col::<Option<bool>>(row, 15)?.unwrap_or(false);
+    let held = next
+        .filter(|_| state == DeliveryState::Pending)
+        .and_then(|t| Held::of(t, paused));
     Ok(StoredNotification {
         id: col(row, 0)?,
         instance_id: col(row, 1)?,
@@ -60,12 +66,10 @@ fn from_row(row: &Row) -> Result<StoredNotification> {
         attempts: small(col(row, 5)?),
         total_attempts: small(col(row, 13)?),
         next_attempt_at: match next {
-            Some(t) if state == DeliveryState::Pending && t < WAITING => Some(from_millis(t)?),
+            Some(t) if state == DeliveryState::Pending && held.is_none() => Some(from_millis(t)?),
             _ => None,
         },
-        held: next
-            .filter(|_| state == DeliveryState::Pending)
-            .and_then(Held::of),
+        held,
         last_status: col::<Option<i64>>(row, 7)?.and_then(|s| u16::try_from(s).ok()),
         last_error: col(row, 8)?,
         created_at: from_millis(col(row, 9)?)?,

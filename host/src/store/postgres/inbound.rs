@@ -370,15 +370,13 @@ pub(super) async fn settle(
             notifications,
         } => (message_id, dedup_window, notifications),
     };
-    // Stands in for the foreign key, as at ingress (migration V4), and
-    // tells whether the instance's delivery is paused.
+    // Stands in for the foreign key, as at ingress (migration V4).
     let stmt = client
-        .prepare_cached("SELECT delivery_paused IS NOT NULL FROM instances WHERE id = $1 FOR SHARE")
+        .prepare_cached("SELECT FROM instances WHERE id = $1 FOR SHARE")
         .await?;
-    let paused: bool = match client.query_opt(&stmt, &[&instance_id]).await? {
-        Some(row) => col(&row, 0)?,
-        None => return Ok(Settled::NotFailed),
-    };
+    if client.query_opt(&stmt, &[&instance_id]).await?.is_none() {
+        return Ok(Settled::NotFailed);
+    }
     let key = message_id.as_deref().filter(|_| !dedup_window.is_zero());
     let window = i64::try_from(dedup_window.as_millis()).unwrap_or(i64::MAX);
     if let Some(key) = key {
@@ -421,7 +419,6 @@ pub(super) async fn settle(
             instance_id,
             receipt_id: Some(id),
             created_at: now_ms,
-            parked: paused,
             notification: n,
         })
         .collect();

@@ -109,9 +109,6 @@ pub(super) async fn update(
             _ => Ok(None),
         };
     }
-    if let Some(paused) = &patch.delivery_paused {
-        super::outbox::park(&tx, id, paused.is_some(), now_ms).await?;
-    }
     if let Some((key, until)) = &patch.retire_signing_key {
         tx.execute(
             &tx.prepare_cached(

@@ -18,12 +18,12 @@
 use deadpool_postgres::GenericClient;
 
 use super::super::error::Result;
-use super::super::outbox::{PARKED, WAITING};
+use super::super::outbox::WAITING;
 use super::error::get as col;
 
 /// Makes the first waiting notification of each key without a head its
 /// head. Parameters: `$1`/`$2` the keys (instance, key), `$3` now, `$4`
-/// [`WAITING`], `$5` [`PARKED`].
+/// [`WAITING`].
 ///
 /// A key without a head has only waiting notifications pending, so its
 /// first waiting one is its first pending one. Both lookups (any head, the
@@ -34,9 +34,7 @@ use super::error::get as col;
 /// the due index, walking every pending notification of the instance for
 /// each key.
 pub(super) const RELEASE: &str = "\
-UPDATE notifications n SET next_attempt_at = CASE
-    WHEN (SELECT delivery_paused FROM instances WHERE id = n.instance_id) IS NULL
-    THEN $3::int8 ELSE $5::int8 END
+UPDATE notifications n SET next_attempt_at = $3::int8
 FROM (SELECT DISTINCT instance_id, key
       FROM unnest($1::int8[], $2::text[]) AS u(instance_id, key)) AS k
 LEFT JOIN LATERAL (SELECT h.id FROM notifications h
@@ -51,9 +49,9 @@ WHERE head.id IS NULL
 
 /// Takes the advisory locks of `keys` (`(instance, key)`, any order,
 /// repeats allowed) until the transaction ends, then, for each key without
-/// a head, makes its first waiting notification the head: due at `now_ms`,
-/// or parked if the instance's delivery is paused ([`RELEASE`]). Returns
-/// how many went.
+/// a head, makes its first waiting notification the head, due at `now_ms`
+/// ([`RELEASE`]; claims skip it while its instance's delivery is paused).
+/// Returns how many went.
 pub(super) async fn release(
     client: &impl GenericClient,
     keys: &[(i64, &str)],
@@ -74,7 +72,7 @@ pub(super) async fn release(
     client.execute(&lock, &[&instances, &names]).await?;
     let release = client.prepare_cached(RELEASE).await?;
     Ok(client
-        .execute(&release, &[&instances, &names, &now_ms, &WAITING, &PARKED])
+        .execute(&release, &[&instances, &names, &now_ms, &WAITING])
         .await?)
 }
 

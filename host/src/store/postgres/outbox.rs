@@ -8,7 +8,7 @@
 use deadpool_postgres::GenericClient;
 
 use super::super::error::Result;
-use super::super::outbox::{EventKey, NewNotification, Redeliver, PARKED, WAITING};
+use super::super::outbox::{EventKey, NewNotification, Redeliver, WAITING};
 use super::error::get as col;
 
 /// One notification to insert, with what it belongs to.
@@ -16,14 +16,11 @@ pub(super) struct NotificationRow<'a> {
     pub(super) instance_id: i64,
     pub(super) receipt_id: Option<&'a str>,
     pub(super) created_at: i64,
-    /// Its instance's delivery is paused (read under the instance's lock).
-    pub(super) parked: bool,
     pub(super) notification: &'a NewNotification,
 }
 
-/// Inserts notifications in one statement: due at once, or parked if their
-/// instance's delivery is paused (as the caller read it holding the
-/// instance's lock, so a pause can never be missed); filtered ones settled;
+/// Inserts notifications in one statement: due at once (claims skip them
+/// while their instance's delivery is paused); filtered ones settled;
 /// ordered ones in line behind the unsettled ones with the same key.
 pub(super) async fn insert(
     client: &impl GenericClient,
@@ -53,10 +50,9 @@ pub(super) async fn insert(
     // the first of its key.
     let due: Vec<i64> = rows
         .iter()
-        .map(|r| match (&r.notification.order_key, r.parked) {
-            (Some(_), _) => WAITING,
-            (None, true) => PARKED,
-            (None, false) => r.created_at,
+        .map(|r| match r.notification.order_key {
+            Some(_) => WAITING,
+            None => r.created_at,
         })
         .collect();
     let filtered: Vec<bool> = rows.iter().map(|r| r.notification.filtered).collect();
@@ -126,39 +122,6 @@ async fn insert_events(client: &impl GenericClient, rows: &[NotificationRow<'_>]
     client
         .execute(&stmt, &[&ids, &object_types, &object_ids, &event_types])
         .await?;
-    Ok(())
-}
-
-/// Parks (`paused = true`) every pending notification of an instance (but
-/// those waiting their turn, which stay in line), or makes the parked ones
-/// due at `now_ms` again.
-pub(super) async fn park(
-    client: &impl GenericClient,
-    instance_id: i64,
-    paused: bool,
-    now_ms: i64,
-) -> Result<()> {
-    if paused {
-        let stmt = client
-            .prepare_cached(
-                "UPDATE notifications SET next_attempt_at = $2 \
-                 WHERE instance_id = $1 AND status = 'pending' AND next_attempt_at <> $3",
-            )
-            .await?;
-        client
-            .execute(&stmt, &[&instance_id, &PARKED, &WAITING])
-            .await?;
-    } else {
-        let stmt = client
-            .prepare_cached(
-                "UPDATE notifications SET next_attempt_at = $2 \
-                 WHERE instance_id = $1 AND status = 'pending' AND next_attempt_at = $3",
-            )
-            .await?;
-        client
-            .execute(&stmt, &[&instance_id, &now_ms, &PARKED])
-            .await?;
-    }
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use deadpool_postgres::GenericClient;
 
 use super::super::error::Result;
-use super::super::outbox::{AttemptRecord, RecordedAttempts, PARKED};
+use super::super::outbox::{AttemptRecord, RecordedAttempts};
 use super::super::timestamp::to_millis;
 use super::error::{get as col, is_transient};
 use super::TRIES;
@@ -28,8 +28,7 @@ use super::TRIES;
 ///
 /// Parameters: `$1`–`$10` the attempts (notification, lease, status code,
 /// error, new state, next attempt time, delivery time, start, latency,
-/// answer), `$11` [`PARKED`] (a retry of a paused instance's notification
-/// is parked), `$12` whether to leave ordered notifications alone.
+/// answer), `$11` whether to leave ordered notifications alone.
 ///
 /// Returns, per outcome applied, the notification, the lease, whether it
 /// settled, and its instance and ordering key.
@@ -37,15 +36,11 @@ const WRITE: &str = "\
 WITH done AS (
     UPDATE notifications n SET attempts = n.attempts + 1, last_status = u.status,
         last_error = u.error, status = u.state, delivered_at = u.delivered,
-        lease_token = NULL, next_attempt_at = CASE
-          WHEN u.next IS NULL THEN n.next_attempt_at
-          WHEN (SELECT delivery_paused FROM instances WHERE id = n.instance_id) IS NULL
-            THEN u.next
-          ELSE $11 END
+        lease_token = NULL, next_attempt_at = COALESCE(u.next, n.next_attempt_at)
     FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[],
                 $7::int8[], $8::int8[], $9::int8[], $10::bytea[])
          AS u(id, lease, status, error, state, next, delivered, attempted_at, latency, answer)
-    WHERE n.id = u.id AND n.lease_token = u.lease AND (n.order_key IS NULL OR NOT $12)
+    WHERE n.id = u.id AND n.lease_token = u.lease AND (n.order_key IS NULL OR NOT $11)
     RETURNING n.id, u.lease, u.state, n.instance_id, n.order_key,
               u.attempted_at, u.status, u.error, u.latency, u.answer
 ), logged AS (
@@ -180,7 +175,6 @@ async fn write(
                 &started,
                 &latencies,
                 &answers,
-                &PARKED,
                 &unordered_only,
             ],
         )

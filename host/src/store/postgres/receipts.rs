@@ -64,7 +64,7 @@ pub(super) async fn stage(
     receipts: &[NewReceipt],
 ) -> Result<Vec<ReceiptOutcome>> {
     let rows = receipts.iter().map(Row::new).collect::<Result<Vec<_>>>()?;
-    let paused = lock_instances(client, &rows).await?;
+    lock_instances(client, &rows).await?;
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| (rows[i].receipt.instance_id, rows[i].dedup_key));
     let inserted = insert_rows(client, &rows, &order).await?;
@@ -89,7 +89,6 @@ pub(super) async fn stage(
                 instance_id: row.receipt.instance_id,
                 receipt_id: Some(&row.id),
                 created_at: to_millis(row.receipt.received_at),
-                parked: paused.contains(&row.receipt.instance_id),
                 notification: n,
             }));
         }
@@ -99,42 +98,29 @@ pub(super) async fn stage(
     Ok(outcomes)
 }
 
-/// Locks the receipts' instances for the rest of the transaction and
-/// returns those whose delivery is paused; fails if one is gone.
+/// Locks the receipts' instances for the rest of the transaction; fails if
+/// one is gone.
 ///
 /// `FOR SHARE` stands in for foreign keys (see migration V4): an instance
 /// being deleted waits until this transaction has committed and its
 /// deletion then removes what this one wrote, and a receipt arriving after
-/// the deletion finds no instance. It also orders this batch against a
-/// pause of delivery, which updates the instance row first: either the
-/// pause waits for this commit and then parks these notifications, or this
-/// batch waits for the pause and parks them itself.
-async fn lock_instances(
-    client: &impl GenericClient,
-    rows: &[Row<'_>],
-) -> Result<std::collections::HashSet<i64>> {
+/// the deletion finds no instance. (A pause of delivery needs no ordering
+/// against this batch: claims read it, not the notifications.)
+async fn lock_instances(client: &impl GenericClient, rows: &[Row<'_>]) -> Result<()> {
     let mut ids: Vec<i64> = rows.iter().map(|r| r.receipt.instance_id).collect();
     ids.sort_unstable();
     ids.dedup();
     let stmt = client
-        .prepare_cached(
-            "SELECT id, delivery_paused IS NOT NULL FROM instances WHERE id = ANY($1) \
-             ORDER BY id FOR SHARE",
-        )
+        .prepare_cached("SELECT id FROM instances WHERE id = ANY($1) ORDER BY id FOR SHARE")
         .await?;
     let found = client.query(&stmt, &[&ids]).await?;
-    let mut paused = std::collections::HashSet::new();
-    let mut present = std::collections::HashSet::with_capacity(found.len());
-    for row in &found {
-        let id: i64 = col(row, 0)?;
-        present.insert(id);
-        if col::<bool>(row, 1)? {
-            paused.insert(id);
-        }
-    }
+    let present = found
+        .iter()
+        .map(|row| col::<i64>(row, 0))
+        .collect::<Result<std::collections::HashSet<i64>>>()?;
     match ids.into_iter().find(|id| !present.contains(id)) {
         Some(missing) => Err(StoreError::no_such_instance(missing)),
-        None => Ok(paused),
+        None => Ok(()),
     }
 }
 

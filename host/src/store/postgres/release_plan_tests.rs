@@ -6,7 +6,7 @@
 //! `NOT EXISTS` let that plan walk every pending notification of the
 //! instance (through the due index) for each key released.
 
-use super::super::outbox::{PARKED, WAITING};
+use super::super::outbox::WAITING;
 use super::ordering::RELEASE;
 use super::tests::{buffers_touched, database_with_instance, explain_json};
 
@@ -51,11 +51,11 @@ async fn a_release_reads_its_key_not_the_instance() {
         .unwrap();
     let prepare = format!(
         "SET plan_cache_mode = force_generic_plan; \
-         PREPARE release(int8[], text[], int8, int8, int8) AS {RELEASE}"
+         PREPARE release(int8[], text[], int8, int8) AS {RELEASE}"
     );
     client.batch_execute(&prepare).await.unwrap();
     let explain = format!(
-        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE release('{{{instance}}}', '{{free}}', 5, {WAITING}, {PARKED})"
+        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE release('{{{instance}}}', '{{free}}', 5, {WAITING})"
     );
     let plan = explain_json(&client, &explain).await;
     let buffers = buffers_touched(&plan);

@@ -12,14 +12,14 @@ use rusqlite::{params, Connection, OptionalExtension as _, TransactionBehavior};
 use uuid::Uuid;
 
 use super::super::error::Result;
-use super::super::outbox::{DueNotification, PARKED, WAITING};
+use super::super::outbox::{DueNotification, WAITING};
 use super::super::pacing::{self, ClaimRules, Claimed, DueInstance};
 
 /// Takes up to `limit` due notifications, oldest due first, at most each
 /// instance's share: moves their next attempt to `lease_until_ms` (so they
 /// are not taken twice while in flight), stamps them with a fresh lease
-/// token and moves the paced instances' pacing rows on. Parked and waiting
-/// notifications are never due.
+/// token and moves the paced instances' pacing rows on. Waiting
+/// notifications are never due, and paused instances' are not taken.
 pub(super) fn claim_due(
     conn: &mut Connection,
     now_ms: i64,
@@ -99,16 +99,18 @@ pub(super) fn claim_due(
     Ok(claimed)
 }
 
-/// The instances with notifications due at `now_ms`, each with how many of
-/// its notifications are under an unexpired lease. One index probe per
-/// instance: a long backlog of one is never walked to find another's.
+/// The instances with notifications due at `now_ms` whose delivery is not
+/// paused, each with how many of its notifications are under an unexpired
+/// lease. One index probe per instance: a long backlog of one is never
+/// walked to find another's (and a paused one's is not read at all).
 fn due_instances(conn: &Connection, now_ms: i64) -> Result<Vec<DueInstance>> {
     let mut stmt = conn.prepare_cached(
         "SELECT i.id, (SELECT count(*) FROM notifications l INDEXED BY notifications_leased \
                        WHERE l.instance_id = i.id AND l.lease_token IS NOT NULL \
                          AND l.next_attempt_at > ?1 AND l.next_attempt_at < ?2) \
          FROM instances i \
-         WHERE EXISTS (SELECT 1 FROM notifications d INDEXED BY notifications_due_by_instance \
+         WHERE i.delivery_paused IS NULL \
+           AND EXISTS (SELECT 1 FROM notifications d INDEXED BY notifications_due_by_instance \
                        WHERE d.instance_id = i.id AND d.status = 'pending' \
                          AND d.next_attempt_at <= ?1)",
     )?;
@@ -123,8 +125,7 @@ fn due_instances(conn: &Connection, now_ms: i64) -> Result<Vec<DueInstance>> {
 
 /// Hands claimed notifications back unattempted (`(id, lease token)`):
 /// where the token still holds, the lease is dropped and the notification
-/// is due at `due_ms` (parked if its instance's delivery is paused), its
-/// attempt count unchanged. Returns how many went back.
+/// is due at `due_ms`, its attempt count unchanged. Returns how many went back.
 pub(super) fn hand_back(
     conn: &mut Connection,
     claims: &[(String, String)],
@@ -134,13 +135,11 @@ pub(super) fn hand_back(
     let mut n = 0;
     {
         let mut back = tx.prepare_cached(
-            "UPDATE notifications SET lease_token = NULL, next_attempt_at = CASE \
-               WHEN (SELECT delivery_paused FROM instances WHERE id = notifications.instance_id) \
-                    IS NULL THEN ?3 ELSE ?4 END \
+            "UPDATE notifications SET lease_token = NULL, next_attempt_at = ?3 \
              WHERE id = ?1 AND lease_token = ?2 AND status = 'pending'",
         )?;
         for (id, lease) in claims {
-            n += back.execute(params![id, lease, due_ms, PARKED])? as u64;
+            n += back.execute(params![id, lease, due_ms])? as u64;
         }
     }
     tx.commit()?;

@@ -79,9 +79,6 @@ pub(super) fn update(
             _ => Ok(None),
         };
     }
-    if let Some(paused) = &patch.delivery_paused {
-        super::outbox::park(&tx, id, paused.is_some(), to_millis(now))?;
-    }
     if let Some((key, until)) = &patch.retire_signing_key {
         tx.prepare_cached(
             "INSERT INTO retired_signing_keys (instance_id, key, expires_at) VALUES (?1, ?2, ?3)",

@@ -9,19 +9,18 @@
 use rusqlite::{params, Connection};
 
 use super::super::error::Result;
-use super::super::outbox::{PARKED, WAITING};
+use super::super::outbox::WAITING;
 
 /// For each `(instance, key)` without a head, makes its first waiting
-/// notification the head: due at `now_ms`, or parked if the instance's
-/// delivery is paused. Returns how many went.
+/// notification the head, due at `now_ms` (claims skip it while its
+/// instance's delivery is paused). Returns how many went.
 pub(super) fn release<'a>(
     conn: &Connection,
     keys: impl IntoIterator<Item = (i64, &'a str)>,
     now_ms: i64,
 ) -> Result<usize> {
     let mut stmt = conn.prepare_cached(
-        "UPDATE notifications SET next_attempt_at = CASE \
-           WHEN (SELECT delivery_paused FROM instances WHERE id = ?1) IS NULL THEN ?3 ELSE ?5 END \
+        "UPDATE notifications SET next_attempt_at = ?3 \
          WHERE id = (SELECT id FROM notifications INDEXED BY notifications_ordered \
                      WHERE instance_id = ?1 AND order_key = ?2 AND status = 'pending' \
                        AND next_attempt_at = ?4 ORDER BY id LIMIT 1) \
@@ -33,7 +32,7 @@ pub(super) fn release<'a>(
     let mut seen = std::collections::HashSet::new();
     for (instance, key) in keys {
         if seen.insert((instance, key)) {
-            released += stmt.execute(params![instance, key, now_ms, WAITING, PARKED])?;
+            released += stmt.execute(params![instance, key, now_ms, WAITING])?;
         }
     }
     Ok(released)

@@ -9,14 +9,13 @@ use super::super::error::{Result, StoreError};
 use super::super::outbox::{
     AttemptNext, AttemptRecord, DeliveryState, Held, NewNotification, NotificationQuery,
     NotificationSource, OutboxDepth, RecordedAttempts, Redeliver, StoredAttempt,
-    StoredNotification, PARKED, WAITING,
+    StoredNotification, WAITING,
 };
 use super::super::search::{self, Arg};
 use super::super::timestamp::{from_millis, to_millis};
 
-/// Inserts a receipt's (or poll's) notifications: due at once, or parked if
-/// the instance's delivery is paused (decided here, in the same
-/// transaction, so a pause can never be missed); filtered ones settled;
+/// Inserts a receipt's (or poll's) notifications: due at once (claims skip
+/// them while their instance's delivery is paused); filtered ones settled;
 /// ordered ones in line behind the unsettled ones with the same key.
 pub(super) fn insert(
     conn: &Connection,
@@ -33,10 +32,8 @@ pub(super) fn insert(
         "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
          event_count, status, attempts, next_attempt_at, created_at, delivered_at, filtered, \
          order_key) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?10 THEN 'delivered' ELSE 'pending' END, 0, \
-         CASE WHEN ?11 IS NOT NULL THEN ?12 \
-              WHEN (SELECT delivery_paused FROM instances WHERE id = ?2) IS NULL THEN ?8 ELSE ?9 END, \
-         ?8, CASE WHEN ?10 THEN ?8 END, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?9 THEN 'delivered' ELSE 'pending' END, 0, \
+         CASE WHEN ?10 IS NOT NULL THEN ?11 ELSE ?8 END, ?8, CASE WHEN ?9 THEN ?8 END, ?9, ?10)",
     )?;
     let mut event = conn.prepare_cached(
         "INSERT INTO notification_events (notification_id, object_type, object_id, event_type) \
@@ -52,7 +49,6 @@ pub(super) fn insert(
             &n.body[..],
             n.event_count,
             now_ms,
-            PARKED,
             n.filtered,
             n.order_key,
             WAITING,
@@ -65,27 +61,6 @@ pub(super) fn insert(
         .iter()
         .filter_map(|n| Some((instance_id, n.order_key.as_deref()?)));
     super::ordering::release(conn, keys, now_ms)?;
-    Ok(())
-}
-
-/// Parks (`paused = true`) every pending notification of an instance (but
-/// those waiting their turn, which stay in line), or makes the parked ones
-/// due at `now_ms` again.
-pub(super) fn park(conn: &Connection, instance_id: i64, paused: bool, now_ms: i64) -> Result<()> {
-    let sql = if paused {
-        "UPDATE notifications SET next_attempt_at = ?3 \
-         WHERE instance_id = ?1 AND status = 'pending' AND next_attempt_at <> ?4"
-    } else {
-        "UPDATE notifications SET next_attempt_at = ?2 \
-         WHERE instance_id = ?1 AND status = 'pending' AND next_attempt_at = ?3"
-    };
-    if paused {
-        conn.prepare_cached(sql)?
-            .execute(params![instance_id, now_ms, PARKED, WAITING])?;
-    } else {
-        conn.prepare_cached(sql)?
-            .execute(params![instance_id, now_ms, PARKED])?;
-    }
     Ok(())
 }
 
@@ -102,13 +77,10 @@ pub(super) fn record_attempts(
     let mut settled = Vec::new();
     {
         let mut update = tx.prepare_cached(
-            // A retry of a paused instance's notification is parked.
             "UPDATE notifications SET attempts = attempts + 1, last_status = ?2, last_error = ?3, \
-             status = ?4, delivered_at = ?6, lease_token = NULL, next_attempt_at = CASE \
-               WHEN ?5 IS NULL THEN next_attempt_at \
-               WHEN (SELECT delivery_paused FROM instances WHERE id = notifications.instance_id) IS NULL THEN ?5 \
-               ELSE ?7 END \
-             WHERE id = ?1 AND lease_token = ?8 \
+             status = ?4, delivered_at = ?6, lease_token = NULL, \
+             next_attempt_at = coalesce(?5, next_attempt_at) \
+             WHERE id = ?1 AND lease_token = ?7 \
              RETURNING instance_id, order_key",
         )?;
         let mut attempt = tx.prepare_cached(
@@ -127,7 +99,6 @@ pub(super) fn record_attempts(
                         state.as_str(),
                         next,
                         delivered,
-                        PARKED,
                         r.lease,
                     ],
                     |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Option<String>>(1)?)),
@@ -228,7 +199,8 @@ const COLUMNS: &str =
     "id, instance_id, receipt_id, source, status, attempts, next_attempt_at, last_status, \
      last_error, created_at, delivered_at, event_count, body, \
      (SELECT count(*) FROM delivery_attempts a WHERE a.notification_id = notifications.id), \
-     filtered";
+     filtered, \
+     (SELECT delivery_paused IS NOT NULL FROM instances i WHERE i.id = notifications.instance_id)";
 
 fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
     let source: String = row.get(3)?;
@@ -238,6 +210,11 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
     let body: Vec<u8> = row.get(12)?;
     let opt_time = |v: Option<i64>| v.map(from_millis).transpose();
     let next = row.get::<_, Option<i64>>(6)?;
+    // An instance being deleted may already be gone: not paused, then.
+    let paused = row.get::<_, Option<bool>>(15)?.unwrap_or(false);
+    let held = next
+        .filter(|_| state == DeliveryState::Pending)
+        .and_then(|t| Held::of(t, paused));
     Ok(StoredNotification {
         id: row.get(0)?,
         instance_id: row.get(1)?,
@@ -251,12 +228,10 @@ fn from_row(row: &Row<'_>) -> Result<StoredNotification> {
         attempts: row.get(5)?,
         total_attempts: row.get(13)?,
         next_attempt_at: match next {
-            Some(t) if state == DeliveryState::Pending && t < WAITING => Some(from_millis(t)?),
+            Some(t) if state == DeliveryState::Pending && held.is_none() => Some(from_millis(t)?),
             _ => None,
         },
-        held: next
-            .filter(|_| state == DeliveryState::Pending)
-            .and_then(Held::of),
+        held,
         last_status: row.get(7)?,
         last_error: row.get(8)?,
         created_at: from_millis(row.get(9)?)?,

@@ -276,6 +276,16 @@ const MIGRATIONS: &[M<'static>] = &[
     ) STRICT;
     "#,
     ),
+    // 13: a paused delivery is the instance's own flag, which claims read;
+    // its notifications keep their due times instead of being parked (due
+    // at the largest time) and all rewritten again when delivery resumes.
+    // Those parked before are due again, oldest first.
+    M::up(
+        r#"
+    UPDATE notifications SET next_attempt_at = created_at
+    WHERE status = 'pending' AND next_attempt_at = 9223372036854775807;
+    "#,
+    ),
 ];
 
 /// The schema version this build writes.
@@ -341,6 +351,7 @@ mod upgrade_tests {
 
     use std::sync::Arc;
 
+    use super::super::super::outbox::WAITING;
     use super::super::super::test_support::receipt;
     use super::super::super::{ReceiptOutcome, Store};
     use super::super::{SqliteOptions, SqliteStore};
@@ -493,5 +504,42 @@ mod upgrade_tests {
             )
             .unwrap_err();
         assert!(err.to_string().contains("UNIQUE"), "{err}");
+    }
+
+    /// Before version 13 a paused instance's notifications were parked (due
+    /// at the largest time); after it, they are due again from when they
+    /// were stored, and the instance's own flag holds them.
+    #[test]
+    fn parked_notifications_are_due_again_after_version_13() {
+        let mut conn = at_version(12);
+        conn.execute_batch(
+            "INSERT INTO instances (id, token, element_key, name, tags, configuration, \
+             events_enabled, created_at, updated_at, delivery_paused) \
+             VALUES (7, 't', 'cw', 'a', '[]', '{}', 1, 0, 0, '410 Gone');
+             INSERT INTO notifications (id, instance_id, source, content_type, body, \
+             event_count, status, next_attempt_at, created_at, order_key) VALUES
+               ('parked', 7, 'webhook', 'application/json', x'7b7d', 1, 'pending', \
+                9223372036854775807, 11, NULL),
+               ('waiting', 7, 'webhook', 'application/json', x'7b7d', 1, 'pending', \
+                9223372036854775806, 12, 'ticket/1'),
+               ('retrying', 7, 'webhook', 'application/json', x'7b7d', 1, 'pending', 900, 13, NULL);",
+        )
+        .unwrap();
+
+        assert_eq!(migrate(&mut conn).unwrap(), latest_version());
+
+        let due: Vec<(String, i64)> = conn
+            .prepare("SELECT id, next_attempt_at FROM notifications ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected = [("parked", 11), ("retrying", 900), ("waiting", WAITING)];
+        let expected: Vec<(String, i64)> = expected
+            .iter()
+            .map(|(id, t)| (id.to_string(), *t))
+            .collect();
+        assert_eq!(due, expected);
     }
 }
