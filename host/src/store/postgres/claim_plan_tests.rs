@@ -5,11 +5,12 @@
 //! one claim of a few notifications reads a few hundred pages at most.
 //! Finding the instances with due notifications as `EXISTS` let the
 //! planner turn that probe into a join reading every due row, once per
-//! claim.
+//! claim; and late in a drain, with statistics from when all of it was
+//! due, the probe still goes through the due index.
 
 use super::super::outbox::WAITING;
 use super::claims::TAKE;
-use super::tests::{buffers_touched, database_with_instance};
+use super::tests::{buffers_touched, database_with_instance, explain_json};
 
 /// Notifications due in the test's backlog.
 const BACKLOG: i64 = 20_000;
@@ -26,18 +27,7 @@ async fn a_claim_reads_what_it_takes_not_the_backlog() {
     let (client, instance) = database_with_instance("backlog").await;
     // Queued not yet due (far in the future), analyzed so, then made due
     // at once.
-    client
-        .execute(
-            "INSERT INTO notifications (id, instance_id, source, content_type, body, \
-             event_count, status, next_attempt_at, created_at) \
-             SELECT lpad(g::text, 12, '0'), $1, 'webhook', 'application/json', \
-                    convert_to(repeat('x', 1200), 'UTF8'), 1, 'pending', $3, g \
-             FROM generate_series(1, $2::int8) AS g",
-            &[&instance, &BACKLOG, &(WAITING - 1)],
-        )
-        .await
-        .unwrap();
-    client.batch_execute("ANALYZE notifications").await.unwrap();
+    queue_backlog(&client, instance, Some(WAITING - 1)).await;
     client
         .execute("UPDATE notifications SET next_attempt_at = 1", &[])
         .await
@@ -71,4 +61,100 @@ async fn a_claim_reads_what_it_takes_not_the_backlog() {
         "claiming {TAKEN} of {BACKLOG} due notifications touched {buffers} buffers \
          (at most {MOST_BUFFERS} expected): {plan}"
     );
+}
+
+/// Of the test's backlog, how many were delivered after the statistics
+/// were taken.
+const DRAINED: i64 = 19_000;
+
+/// A claim late in a drain: statistics taken while a whole backlog was
+/// due (as when a paused instance's backlog waits, or a receiver was down),
+/// then most of it delivered. Probing for an instance's due notifications
+/// with a bare `LIMIT 1`, the planner expected every row to match and
+/// scanned the table from its start, through every delivered notification
+/// before the first still due: once per claim, a cost growing with the
+/// drain (3,170 buffers to find the instance here, against a few through
+/// the due index). Under both custom and generic plans the probe goes
+/// through the due index.
+#[tokio::test]
+async fn a_claim_late_in_a_drain_finds_what_is_due_through_the_due_index() {
+    let (client, instance) = database_with_instance("drained").await;
+    queue_backlog(&client, instance, None).await;
+    client
+        .execute(
+            "UPDATE notifications SET status = 'delivered', delivered_at = 1 \
+             WHERE next_attempt_at <= $1",
+            &[&DRAINED],
+        )
+        .await
+        .unwrap();
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        client
+            .batch_execute(&format!(
+                "SET plan_cache_mode = {mode}; \
+                 PREPARE take(int8, int8, int8, text, int8, int8, int8[], int8[], int8[]) AS {TAKE}"
+            ))
+            .await
+            .unwrap();
+        let lease = uuid::Uuid::new_v4();
+        let plan = explain_json(
+            &client,
+            &format!(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE take({now}, {TAKEN}, {until}, \
+                 '{lease}', {WAITING}, 256, '{{}}', '{{}}', '{{}}')",
+                now = BACKLOG + 1,
+                until = BACKLOG + 60_000,
+            ),
+        )
+        .await;
+        client.batch_execute("DEALLOCATE take").await.unwrap();
+        assert_eq!(
+            plan[0]["Plan"]["Actual Rows"], TAKEN,
+            "{mode}: the claim took {TAKEN}: {plan}"
+        );
+        let probe = plan[0]["Plan"]["Plans"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["Subplan Name"] == "CTE due"))
+            .unwrap_or_else(|| panic!("{mode}: no CTE due in {plan}"));
+        let mut scans = Vec::new();
+        scans_of_notifications(probe, &mut scans);
+        assert!(
+            !scans.is_empty()
+                && scans.iter().all(|(_, index)| index
+                    .starts_with("notifications_due_by_instance")
+                    || index.starts_with("notifications_leased")),
+            "{mode}: the probe for due instances read notifications through {scans:?}, \
+             not the due index: {plan}"
+        );
+    }
+}
+
+/// Queues [`BACKLOG`] pending notifications of `instance`, due at `due`
+/// (or each when it was stored), and analyzes the table so.
+async fn queue_backlog(client: &tokio_postgres::Client, instance: i64, due: Option<i64>) {
+    client
+        .execute(
+            "INSERT INTO notifications (id, instance_id, source, content_type, body, \
+             event_count, status, next_attempt_at, created_at) \
+             SELECT lpad(g::text, 12, '0'), $1, 'webhook', 'application/json', \
+                    convert_to(repeat('x', 1200), 'UTF8'), 1, 'pending', coalesce($3, g), g \
+             FROM generate_series(1, $2::int8) AS g",
+            &[&instance, &BACKLOG, &due],
+        )
+        .await
+        .unwrap();
+    client.batch_execute("ANALYZE notifications").await.unwrap();
+}
+
+/// Every scan of `notifications` under `node`: its kind and index.
+fn scans_of_notifications(node: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    if node["Relation Name"] == "notifications" {
+        out.push((
+            node["Node Type"].as_str().unwrap_or_default().to_string(),
+            node["Index Name"].as_str().unwrap_or("none").to_string(),
+        ));
+    }
+    for child in node["Plans"].as_array().into_iter().flatten() {
+        scans_of_notifications(child, out);
+    }
 }

@@ -7,7 +7,10 @@
 //! each, so one instance's backlog is never walked to find another's: a
 //! lateral `LIMIT 1`, which the planner cannot turn into a join reading
 //! every due row, as it did with `EXISTS` when its statistics lagged
-//! behind a fast-growing outbox; a paused instance's backlog keeps its due
+//! behind a fast-growing outbox; ordered by due time, so it goes through
+//! the due index even when the statistics say every row is due and a scan
+//! of the table from its start looks as quick, which it is not once most
+//! of them are delivered; a paused instance's backlog keeps its due
 //! times and is not read at all), computes each one's room — the cap
 //! less what it has under an unexpired lease on any replica, counted no
 //! further than the cap — takes each instance's oldest due rows up to its
@@ -55,7 +58,7 @@ WITH due AS MATERIALIZED (
     CROSS JOIN LATERAL (SELECT FROM notifications d
                         WHERE d.instance_id = i.id AND d.status = 'pending'
                           AND d.next_attempt_at <= $1
-                        LIMIT 1) AS has_due
+                        ORDER BY d.next_attempt_at LIMIT 1) AS has_due
     WHERE i.id <> ALL($7::int8[]) AND i.delivery_paused IS NULL
 ), shares AS (
     SELECT id AS instance_id, LEAST(room, $2) AS take FROM due WHERE room > 0
@@ -216,7 +219,8 @@ async fn due_instances(
              FROM instances i \
              CROSS JOIN LATERAL (SELECT FROM notifications d \
                            WHERE d.instance_id = i.id AND d.status = 'pending' \
-                             AND d.next_attempt_at <= $1 LIMIT 1) AS has_due \
+                             AND d.next_attempt_at <= $1 \
+                           ORDER BY d.next_attempt_at LIMIT 1) AS has_due \
              WHERE i.id = ANY($3) AND i.delivery_paused IS NULL \
              ORDER BY i.id",
         )
