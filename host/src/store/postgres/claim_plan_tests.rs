@@ -6,10 +6,13 @@
 //! Finding the instances with due notifications as `EXISTS` let the
 //! planner turn that probe into a join reading every due row, once per
 //! claim; and late in a drain, with statistics from when all of it was
-//! due, the probe still goes through the due index.
+//! due, the probe still goes through the due index; and counting an
+//! instance's leased notifications reads what is leased, not what was
+//! delivered since the last vacuum. Each runs under the claim's planner
+//! settings, as claims do.
 
 use super::super::outbox::WAITING;
-use super::claims::TAKE;
+use super::claims::{PLANNER, TAKE};
 use super::tests::{buffers_touched, database_with_instance, explain_json};
 
 /// Notifications due in the test's backlog.
@@ -33,6 +36,10 @@ async fn a_claim_reads_what_it_takes_not_the_backlog() {
         .await
         .unwrap();
 
+    client
+        .batch_execute(&format!("BEGIN; {PLANNER}"))
+        .await
+        .unwrap();
     let lease = uuid::Uuid::new_v4().to_string();
     let none: Vec<i64> = Vec::new();
     let plan: serde_json::Value = client
@@ -55,6 +62,10 @@ async fn a_claim_reads_what_it_takes_not_the_backlog() {
         .get(0);
     let top = &plan[0]["Plan"];
     assert_eq!(top["Actual Rows"], TAKEN, "the claim took {TAKEN}: {plan}");
+    assert!(
+        plan[0].get("JIT").is_none(),
+        "the claim was compiled just in time: {plan}"
+    );
     let buffers = buffers_touched(&plan);
     assert!(
         buffers <= MOST_BUFFERS,
@@ -88,10 +99,14 @@ async fn a_claim_late_in_a_drain_finds_what_is_due_through_the_due_index() {
         )
         .await
         .unwrap();
+    client
+        .batch_execute(&format!("BEGIN; {PLANNER}"))
+        .await
+        .unwrap();
     for mode in ["force_custom_plan", "force_generic_plan"] {
         client
             .batch_execute(&format!(
-                "SET plan_cache_mode = {mode}; \
+                "SET LOCAL plan_cache_mode = {mode}; \
                  PREPARE take(int8, int8, int8, text, int8, int8, int8[], int8[], int8[]) AS {TAKE}"
             ))
             .await
@@ -127,6 +142,143 @@ async fn a_claim_late_in_a_drain_finds_what_is_due_through_the_due_index() {
              not the due index: {plan}"
         );
     }
+}
+
+/// Of the test's backlog, how many were claimed and then delivered, and
+/// how many are still out under a lease when the test's claims run.
+const DELIVERED: i64 = 18_900;
+const LEASED: i64 = 100;
+/// How many notifications are out under a lease at once during the
+/// test's drain (when its statistics are taken).
+const IN_FLIGHT: i64 = 10_000;
+/// The instance's cap on notifications under a lease (a setting; the
+/// default is 256).
+const CAP: i64 = 1_000;
+/// Most shared buffers the count of one instance's leased notifications
+/// may touch once a claim has passed the delivered ones: its leased rows'
+/// pages and index, about 130 here. A sequential scan touches every
+/// page of the table (9,600 here, old row versions included); a bitmap
+/// scan, which never marks an index entry dead, visits every delivered
+/// notification's page on every claim until a vacuum (6,900 pages late
+/// in a 30,000-notification drain).
+const MOST_LEASE_BUFFERS: i64 = 400;
+
+/// Counting an instance's leased notifications (its room under the cap)
+/// reads the lease index, so the first claim after a batch of outcomes
+/// marks the delivered ones' old entries dead and later claims skip them:
+/// the count costs what is leased, not the outbox nor what was delivered
+/// since the last vacuum. The statistics are taken mid-drain, with half
+/// the table under a lease (as with many instances at their cap, or a
+/// stopped replica's leases not yet expired), as an automatic analyze
+/// would: planned freely, the count then became a sequential scan
+/// touching 9,600 buffers. Under both custom and generic plans, with the
+/// claim's planner settings ([`PLANNER`]).
+#[tokio::test]
+async fn counting_leases_reads_what_is_leased_not_what_was_delivered() {
+    let (client, instance) = database_with_instance("leases").await;
+    client
+        .batch_execute("ALTER TABLE notifications SET (autovacuum_enabled = off)")
+        .await
+        .unwrap();
+    queue_backlog(&client, instance, None).await;
+    let until = BACKLOG + 60_000;
+    // Claims of 256 and their outcomes, IN_FLIGHT behind.
+    let (mut claimed, mut delivered) = (0, 0);
+    while claimed < DELIVERED + LEASED {
+        let next = (claimed + 256).min(DELIVERED + LEASED);
+        let lease = "lease_token = 'earlier', next_attempt_at = $3";
+        set_rows(&client, claimed, next, lease, until).await;
+        claimed = next;
+        let done = if claimed == DELIVERED + LEASED {
+            DELIVERED
+        } else {
+            (claimed - IN_FLIGHT).clamp(delivered, DELIVERED)
+        };
+        let outcome = "status = 'delivered', lease_token = NULL, delivered_at = $3";
+        set_rows(&client, delivered, done, outcome, 1).await;
+        if claimed - 256 < IN_FLIGHT && claimed >= IN_FLIGHT {
+            client.batch_execute("ANALYZE notifications").await.unwrap();
+        }
+        delivered = done;
+    }
+    client
+        .batch_execute(&format!("BEGIN; {PLANNER}"))
+        .await
+        .unwrap();
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        client
+            .batch_execute(&format!(
+                "SET LOCAL plan_cache_mode = {mode}; \
+                 PREPARE take(int8, int8, int8, text, int8, int8, int8[], int8[], int8[]) AS {TAKE}"
+            ))
+            .await
+            .unwrap();
+        let execute = format!(
+            "EXECUTE take({now}, {TAKEN}, {until}, '{lease}', {WAITING}, {CAP}, \
+             '{{}}', '{{}}', '{{}}')",
+            now = BACKLOG + 1,
+            lease = uuid::Uuid::new_v4(),
+        );
+        // The first claim passes the delivered ones; the second is measured.
+        client.batch_execute(&execute).await.unwrap();
+        let plan = explain_json(
+            &client,
+            &format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {execute}"),
+        )
+        .await;
+        client.batch_execute("DEALLOCATE take").await.unwrap();
+        assert_eq!(
+            plan[0]["Plan"]["Actual Rows"], TAKEN,
+            "{mode}: the claim took {TAKEN}: {plan}"
+        );
+        assert!(
+            plan[0].get("JIT").is_none(),
+            "{mode}: the claim was compiled just in time: {plan}"
+        );
+        let count = find_node(&plan[0]["Plan"], &|n| {
+            n["Subplan Name"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("SubPlan"))
+        })
+        .unwrap_or_else(|| panic!("{mode}: no count of leases in {plan}"));
+        let buffers = count["Shared Hit Blocks"].as_i64().unwrap()
+            + count["Shared Read Blocks"].as_i64().unwrap();
+        assert!(
+            buffers <= MOST_LEASE_BUFFERS,
+            "{mode}: counting the leased notifications past {DELIVERED} delivered ones \
+             touched {buffers} buffers (at most {MOST_LEASE_BUFFERS} expected): {plan}"
+        );
+    }
+}
+
+/// Sets `set` (which may use `$3`, given as `value`) on the test backlog's
+/// notifications `from` (exclusive) to `to` (inclusive), by their place in it.
+async fn set_rows(client: &tokio_postgres::Client, from: i64, to: i64, set: &str, value: i64) {
+    client
+        .execute(
+            &format!(
+                "UPDATE notifications SET {set} \
+                 WHERE id > lpad($1::int8::text, 12, '0') AND id <= lpad($2::int8::text, 12, '0')"
+            ),
+            &[&from, &to, &value],
+        )
+        .await
+        .unwrap();
+}
+
+/// The first node under `node` (itself included) that `matches`.
+fn find_node<'a>(
+    node: &'a serde_json::Value,
+    matches: &dyn Fn(&serde_json::Value) -> bool,
+) -> Option<&'a serde_json::Value> {
+    if matches(node) {
+        return Some(node);
+    }
+    node["Plans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|child| find_node(child, matches))
 }
 
 /// Queues [`BACKLOG`] pending notifications of `instance`, due at `due`
