@@ -85,13 +85,13 @@ OVERRIDING SYSTEM VALUE
 SELECT n, 'bench-token-' || n, CASE n % 2 WHEN 0 THEN 'github' ELSE 'connectwise' END,
        'bench-' || n, '[]', '{}', true, $t0, $t0 FROM generate_series(1, 10) n;
 INSERT INTO notifications (id, instance_id, source, content_type, body, event_count, status,
-                           attempts, next_attempt_at, created_at, delivered_at)
+                           attempts, created_at, delivered_at)
 SELECT format('%s-%s-7%s-%s-%s', lpad(to_hex(ms / 65536), 8, '0'),
               lpad(to_hex(ms % 65536), 4, '0'), lpad(to_hex(n % 4096), 3, '0'),
               to_hex(32768 + n % 16384), lpad(to_hex(n), 12, '0')),
        1 + n % 10, 'webhook', 'application/json',
        convert_to('{"message":{"events":[{"objectId":"' || (n % 200000) || '"}]}}', 'UTF8'), 1,
-       CASE WHEN n % 50 = 0 THEN 'dead' ELSE 'delivered' END, 1, ms, ms,
+       CASE WHEN n % 50 = 0 THEN 'dead' ELSE 'delivered' END, 1, ms,
        CASE WHEN n % 50 = 0 THEN NULL ELSE ms + 20 END
 FROM (SELECT n, $t0::bigint + n * 600 AS ms FROM generate_series(1, $events) n) s;
 INSERT INTO notification_events (notification_id, object_type, object_id, event_type)

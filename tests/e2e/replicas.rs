@@ -29,8 +29,8 @@ const DRAIN: Duration = Duration::from_secs(90);
 /// Notification ids that hold a lease right now, with its token.
 async fn leased(db: &tokio_postgres::Client) -> HashMap<String, String> {
     db.query(
-        "SELECT id, lease_token FROM notifications \
-         WHERE status = 'pending' AND lease_token IS NOT NULL",
+        "SELECT notification_id, lease_token FROM delivery_queue \
+         WHERE lease_token IS NOT NULL",
         &[],
     )
     .await

@@ -15,10 +15,12 @@
 //! less what it has under an unexpired lease on any replica, counted no
 //! further than the cap — takes each instance's oldest due rows up to its
 //! room with `FOR UPDATE SKIP LOCKED`, the oldest of those overall up to
-//! the claim's size, and stamps them with the claim's lease. Without paced
-//! instances that one statement is the whole claim, in a transaction that
-//! first sets how it is planned ([`PLANNER`]: through indexes, whatever
-//! the statistics say).
+//! the claim's size, and stamps them with the claim's lease. All of this
+//! reads and writes the narrow delivery queue (one row per pending
+//! notification); the notifications are read only for what is sent.
+//! Without paced instances that one statement is the whole claim, in a
+//! transaction that first sets how it is planned ([`PLANNER`]: through
+//! indexes, whatever the statistics say).
 //!
 //! Paced instances' shares also depend on their pacing rows, which must be
 //! read and moved on under a row lock (so replicas claiming for the same
@@ -51,14 +53,13 @@ use super::error::get as col;
 pub(super) const TAKE: &str = "\
 WITH due AS MATERIALIZED (
     SELECT i.id, $6::int8 - (SELECT count(*) FROM (
-               SELECT FROM notifications l
+               SELECT FROM delivery_queue l
                WHERE l.instance_id = i.id AND l.lease_token IS NOT NULL
                  AND l.next_attempt_at > $1 AND l.next_attempt_at < $5
                LIMIT $6) AS leased) AS room
     FROM instances i
-    CROSS JOIN LATERAL (SELECT FROM notifications d
-                        WHERE d.instance_id = i.id AND d.status = 'pending'
-                          AND d.next_attempt_at <= $1
+    CROSS JOIN LATERAL (SELECT FROM delivery_queue d
+                        WHERE d.instance_id = i.id AND d.next_attempt_at <= $1
                         ORDER BY d.next_attempt_at LIMIT 1) AS has_due
     WHERE i.id <> ALL($7::int8[]) AND i.delivery_paused IS NULL
 ), shares AS (
@@ -66,29 +67,28 @@ WITH due AS MATERIALIZED (
     UNION ALL
     SELECT * FROM unnest($8::int8[], $9::int8[])
 ), picked AS (
-    SELECT c.id, c.next_attempt_at
+    SELECT c.notification_id, c.next_attempt_at
     FROM shares s
     CROSS JOIN LATERAL (
-        SELECT d.id, d.next_attempt_at FROM notifications d
-        WHERE d.instance_id = s.instance_id AND d.status = 'pending'
-          AND d.next_attempt_at <= $1
+        SELECT d.notification_id, d.next_attempt_at FROM delivery_queue d
+        WHERE d.instance_id = s.instance_id AND d.next_attempt_at <= $1
         ORDER BY d.next_attempt_at LIMIT s.take
         FOR UPDATE SKIP LOCKED) AS c
     ORDER BY c.next_attempt_at LIMIT $2
 ), taken AS (
-    UPDATE notifications n SET next_attempt_at = $3, lease_token = $4
-    FROM picked t WHERE n.id = t.id
-    RETURNING n.id, n.instance_id, n.content_type, n.body, n.attempts,
-              t.next_attempt_at AS due_at
+    UPDATE delivery_queue q SET next_attempt_at = $3, lease_token = $4
+    FROM picked t WHERE q.notification_id = t.notification_id
+    RETURNING q.notification_id, q.instance_id, t.next_attempt_at AS due_at
 )
-SELECT h.capped, t.id, t.instance_id, t.content_type, t.body, t.attempts
+SELECT h.capped, t.notification_id, t.instance_id, n.content_type, n.body, n.attempts
 FROM (SELECT count(*) AS capped FROM due WHERE room <= 0) AS h
 LEFT JOIN taken t ON true
+LEFT JOIN notifications n ON n.id = t.notification_id
 ORDER BY t.due_at";
 
 /// How a claim's statements are planned, set for the claim's transaction
-/// alone: through indexes, never by a sequential or bitmap scan of
-/// `notifications`. Every part of a claim reads a few rows through an
+/// alone: through indexes, never by a sequential or bitmap scan of the
+/// delivery queue. Every part of a claim reads a few rows through an
 /// index; the two scans the planner could pick instead cost with the
 /// outbox's size and, worse, with how much of it was delivered since the
 /// last vacuum:
@@ -99,7 +99,8 @@ ORDER BY t.due_at";
 ///   A bitmap scan never marks an index entry dead, so every claim visits
 ///   the page of every notification delivered since the last vacuum: in a
 ///   30,000-notification drain, 6,900 pages per claim by its end, half of
-///   the claim's cost. An index scan marks them at the first visit and
+///   the claim's cost (measured when leases were kept in the notifications
+///   table; the queue's rows are narrower, the hazard the same). An index scan marks them at the first visit and
 ///   later claims skip them.
 ///
 /// The planner steers away from a disabled scan by adding a huge cost to
@@ -240,13 +241,12 @@ async fn due_instances(
 ) -> Result<Vec<DueInstance>> {
     let stmt = client
         .prepare_cached(
-            "SELECT i.id, (SELECT count(*) FROM notifications l \
+            "SELECT i.id, (SELECT count(*) FROM delivery_queue l \
                            WHERE l.instance_id = i.id AND l.lease_token IS NOT NULL \
                              AND l.next_attempt_at > $1 AND l.next_attempt_at < $2) \
              FROM instances i \
-             CROSS JOIN LATERAL (SELECT FROM notifications d \
-                           WHERE d.instance_id = i.id AND d.status = 'pending' \
-                             AND d.next_attempt_at <= $1 \
+             CROSS JOIN LATERAL (SELECT FROM delivery_queue d \
+                           WHERE d.instance_id = i.id AND d.next_attempt_at <= $1 \
                            ORDER BY d.next_attempt_at LIMIT 1) AS has_due \
              WHERE i.id = ANY($3) AND i.delivery_paused IS NULL \
              ORDER BY i.id",
@@ -303,9 +303,9 @@ pub(super) async fn hand_back(
     let leases: Vec<&str> = claims.iter().map(|(_, l)| l.as_str()).collect();
     let stmt = client
         .prepare_cached(
-            "UPDATE notifications n SET lease_token = NULL, next_attempt_at = $3 \
+            "UPDATE delivery_queue q SET lease_token = NULL, next_attempt_at = $3 \
              FROM unnest($1::text[], $2::text[]) AS b(id, lease) \
-             WHERE n.id = b.id AND n.lease_token = b.lease AND n.status = 'pending'",
+             WHERE q.notification_id = b.id AND q.lease_token = b.lease",
         )
         .await?;
     Ok(client.execute(&stmt, &[&ids, &leases, &due_ms]).await?)

@@ -15,12 +15,12 @@ use super::super::search::{self, Arg};
 use super::super::timestamp::from_millis;
 use super::error::get as col;
 
-/// Pending and dead-lettered counts (each counted on the partial index of
-/// unsettled notifications).
+/// Pending and dead-lettered counts (the delivery queue's rows, and the
+/// partial index of unsettled notifications).
 pub(super) async fn depth(client: &impl GenericClient) -> Result<OutboxDepth> {
     let stmt = client
         .prepare_cached(
-            "SELECT (SELECT count(*) FROM notifications WHERE status = 'pending'), \
+            "SELECT (SELECT count(*) FROM delivery_queue), \
                     (SELECT count(*) FROM notifications WHERE status = 'dead')",
         )
         .await?;
@@ -32,8 +32,9 @@ pub(super) async fn depth(client: &impl GenericClient) -> Result<OutboxDepth> {
     })
 }
 
-const COLUMNS: &str =
-    "id, instance_id, receipt_id, source, status, attempts, next_attempt_at, last_status, \
+const COLUMNS: &str = "id, instance_id, receipt_id, source, status, attempts, \
+     (SELECT q.next_attempt_at FROM delivery_queue q WHERE q.notification_id = notifications.id), \
+     last_status, \
      last_error, created_at, delivered_at, event_count, body, \
      (SELECT count(*) FROM delivery_attempts a WHERE a.notification_id = notifications.id), \
      filtered, \

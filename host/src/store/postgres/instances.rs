@@ -145,11 +145,15 @@ pub(super) async fn delete(client: &impl GenericClient, id: i64) -> Result<bool>
         // the instance; these statements see what they committed. The
         // notifications are locked first, which waits for any outcome being
         // written for one of them and keeps others off until the end: the
-        // next statement sees every attempt logged for them.
+        // next statement sees every attempt logged for them. Their queue rows
+        // are locked before them, in the order outcomes lock both.
         for sql in [
+            "SELECT count(*) FROM (SELECT FROM delivery_queue WHERE instance_id = $1 \
+             FOR UPDATE) AS locked",
             "SELECT count(*) FROM (SELECT FROM notifications WHERE instance_id = $1 \
              FOR UPDATE) AS locked",
-            "WITH gone AS (DELETE FROM notifications WHERE instance_id = $1 RETURNING id), \
+            "WITH queued AS (DELETE FROM delivery_queue WHERE instance_id = $1), \
+             gone AS (DELETE FROM notifications WHERE instance_id = $1 RETURNING id), \
              events AS (DELETE FROM notification_events \
              WHERE notification_id IN (SELECT id FROM gone)) \
              DELETE FROM delivery_attempts WHERE notification_id IN (SELECT id FROM gone)",

@@ -9,6 +9,13 @@
 //! `FOR UPDATE SKIP LOCKED` and a lease token the outcome must match,
 //! checkpoints moved by an upsert that refuses to go back. The schema is
 //! migrated at open under an advisory lock (`schema`).
+//!
+//! A pending notification's delivery state (when it is due, the lease of
+//! the claim holding it, its ordering key) is a row of its own in the
+//! narrow `delivery_queue`, apart from the notification with its body:
+//! claims, releases and hand-backs rewrite only that row, and an outcome
+//! deletes it (or makes it due again) and updates the notification once.
+//! Whatever touches both locks the queue row first, then the notification.
 
 mod announce;
 mod batch;

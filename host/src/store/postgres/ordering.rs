@@ -34,18 +34,17 @@ use super::error::get as col;
 /// the due index, walking every pending notification of the instance for
 /// each key.
 pub(super) const RELEASE: &str = "\
-UPDATE notifications n SET next_attempt_at = $3::int8
+UPDATE delivery_queue q SET next_attempt_at = $3::int8
 FROM (SELECT DISTINCT instance_id, key
       FROM unnest($1::int8[], $2::text[]) AS u(instance_id, key)) AS k
-LEFT JOIN LATERAL (SELECT h.id FROM notifications h
+LEFT JOIN LATERAL (SELECT h.notification_id FROM delivery_queue h
                    WHERE h.instance_id = k.instance_id AND h.order_key = k.key
-                     AND h.status = 'pending' AND h.next_attempt_at <> $4::int8
-                   ORDER BY h.id LIMIT 1) AS head ON true
-WHERE head.id IS NULL
-  AND n.id = (SELECT w.id FROM notifications w
-              WHERE w.instance_id = k.instance_id AND w.order_key = k.key
-                AND w.status = 'pending'
-              ORDER BY w.id LIMIT 1)";
+                     AND h.next_attempt_at <> $4::int8
+                   ORDER BY h.notification_id LIMIT 1) AS head ON true
+WHERE head.notification_id IS NULL
+  AND q.notification_id = (SELECT w.notification_id FROM delivery_queue w
+                           WHERE w.instance_id = k.instance_id AND w.order_key = k.key
+                           ORDER BY w.notification_id LIMIT 1)";
 
 /// Takes the advisory locks of `keys` (`(instance, key)`, any order,
 /// repeats allowed) until the transaction ends, then, for each key without
@@ -76,9 +75,10 @@ pub(super) async fn release(
         .await?)
 }
 
-/// Puts back in line the ordered ones among notifications just made
-/// pending again by a redelivery (`ids`): each waits, then the first of
-/// every key without a head goes.
+/// Queues notifications just made pending again by a redelivery (`ids`):
+/// due at `now_ms` and without a lease (a claim holding one of them can no
+/// longer record its outcome), ordered ones back in line behind the
+/// unsettled ones of their key, each key's first going if it has no head.
 pub(super) async fn requeue(
     client: &impl GenericClient,
     ids: &[String],
@@ -86,15 +86,22 @@ pub(super) async fn requeue(
 ) -> Result<()> {
     let stmt = client
         .prepare_cached(
-            "UPDATE notifications SET next_attempt_at = $2 \
-             WHERE id = ANY($1) AND order_key IS NOT NULL AND status = 'pending' \
+            "INSERT INTO delivery_queue (notification_id, instance_id, next_attempt_at, order_key) \
+             SELECT id, instance_id, CASE WHEN order_key IS NULL THEN $2::int8 ELSE $3::int8 END, order_key \
+             FROM notifications WHERE id = ANY($1) \
+             ON CONFLICT (notification_id) DO UPDATE \
+             SET next_attempt_at = excluded.next_attempt_at, lease_token = NULL \
              RETURNING instance_id, order_key",
         )
         .await?;
-    let rows = client.query(&stmt, &[&ids, &WAITING]).await?;
+    let rows = client.query(&stmt, &[&ids, &now_ms, &WAITING]).await?;
     let keys = rows
         .iter()
-        .map(|row| Ok((col::<i64>(row, 0)?, col::<String>(row, 1)?)))
+        .filter_map(|row| match col::<Option<String>>(row, 1) {
+            Ok(Some(key)) => Some(col::<i64>(row, 0).map(|instance| (instance, key))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        })
         .collect::<Result<Vec<_>>>()?;
     let keys: Vec<(i64, &str)> = keys.iter().map(|(i, k)| (*i, k.as_str())).collect();
     release(client, &keys, now_ms).await?;

@@ -46,43 +46,42 @@ pub(super) async fn insert(
         .map(|r| i64::from(r.notification.event_count))
         .collect();
     let created: Vec<i64> = rows.iter().map(|r| r.created_at).collect();
-    // An ordered one is stored waiting; `release` below lets it go if it is
-    // the first of its key.
-    let due: Vec<i64> = rows
-        .iter()
-        .map(|r| match r.notification.order_key {
-            Some(_) => WAITING,
-            None => r.created_at,
-        })
-        .collect();
     let filtered: Vec<bool> = rows.iter().map(|r| r.notification.filtered).collect();
     let keys: Vec<Option<&str>> = rows
         .iter()
         .map(|r| r.notification.order_key.as_deref())
         .collect();
-    // A filtered one is settled at once: never due, pruned like a
-    // delivered one.
+    // A filtered one is settled at once: never due (no queue row), pruned
+    // like a delivered one. An ordered one is queued waiting; `release`
+    // below lets it go if it is the first of its key. The queue rows come
+    // from what the insert returns, so the bodies are not copied twice.
     let stmt = client
         .prepare_cached(
-            "INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, body, \
-             event_count, status, attempts, next_attempt_at, created_at, delivered_at, filtered, \
-             order_key) \
-             SELECT n.id, n.instance_id, n.receipt_id, n.source, n.content_type, n.body, \
-             n.event_count, CASE WHEN n.filtered THEN 'delivered' ELSE 'pending' END, 0, n.due, \
-             n.created_at, CASE WHEN n.filtered THEN n.created_at END, n.filtered, n.order_key \
-             FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-                         $6::bytea[], $7::int8[], $8::int8[], $9::int8[], $10::bool[], \
-                         $11::text[]) \
-                  AS n(id, instance_id, receipt_id, source, content_type, body, event_count, \
-                       created_at, due, filtered, order_key)",
+            "WITH stored AS (\
+                 INSERT INTO notifications (id, instance_id, receipt_id, source, content_type, \
+                     body, event_count, status, attempts, created_at, delivered_at, filtered, \
+                     order_key) \
+                 SELECT n.id, n.instance_id, n.receipt_id, n.source, n.content_type, n.body, \
+                     n.event_count, CASE WHEN n.filtered THEN 'delivered' ELSE 'pending' END, 0, \
+                     n.created_at, CASE WHEN n.filtered THEN n.created_at END, n.filtered, \
+                     n.order_key \
+                 FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+                             $6::bytea[], $7::int8[], $8::int8[], $9::bool[], $10::text[]) \
+                      AS n(id, instance_id, receipt_id, source, content_type, body, \
+                           event_count, created_at, filtered, order_key) \
+                 RETURNING id, instance_id, created_at, filtered, order_key) \
+             INSERT INTO delivery_queue (notification_id, instance_id, next_attempt_at, order_key) \
+             SELECT id, instance_id, \
+                    CASE WHEN order_key IS NULL THEN created_at ELSE $11::int8 END, order_key \
+             FROM stored WHERE NOT filtered",
         )
         .await?;
     client
         .execute(
             &stmt,
             &[
-                &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created, &due,
-                &filtered, &keys,
+                &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created,
+                &filtered, &keys, &WAITING,
             ],
         )
         .await?;
@@ -128,6 +127,11 @@ async fn insert_events(client: &impl GenericClient, rows: &[NotificationRow<'_>]
 /// Makes notifications due again now with a fresh attempt cycle, ordered
 /// ones back in line behind the unsettled ones of their key (so this runs
 /// in the caller's transaction); returns how many.
+///
+/// The queue rows of pending ones are locked first, in the order outcomes
+/// lock them (queue row, then notification), so a redelivery and an
+/// outcome of the same notification wait for each other instead of
+/// deadlocking.
 pub(super) async fn redeliver(
     tx: &deadpool_postgres::Transaction<'_>,
     target: &Redeliver,
@@ -135,34 +139,34 @@ pub(super) async fn redeliver(
 ) -> Result<u64> {
     let rows = match target {
         Redeliver::One(id) => {
+            lock_queued(tx, std::slice::from_ref(id)).await?;
             let stmt = tx
                 .prepare_cached(
                     "UPDATE notifications SET status = 'pending', attempts = 0, \
-                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL, \
-                     filtered = false WHERE id = $1 RETURNING id",
+                     delivered_at = NULL, filtered = false WHERE id = $1 RETURNING id",
                 )
                 .await?;
-            tx.query(&stmt, &[id, &now_ms]).await?
+            tx.query(&stmt, &[id]).await?
         }
         Redeliver::DeadOf(instance) => {
+            // Dead-lettered ones have no queue row.
             let stmt = tx
                 .prepare_cached(
-                    "UPDATE notifications SET status = 'pending', attempts = 0, \
-                     next_attempt_at = $2, lease_token = NULL \
+                    "UPDATE notifications SET status = 'pending', attempts = 0 \
                      WHERE instance_id = $1 AND status = 'dead' RETURNING id",
                 )
                 .await?;
-            tx.query(&stmt, &[instance, &now_ms]).await?
+            tx.query(&stmt, &[instance]).await?
         }
         Redeliver::Ids(ids) => {
+            lock_queued(tx, ids).await?;
             let stmt = tx
                 .prepare_cached(
                     "UPDATE notifications SET status = 'pending', attempts = 0, \
-                     next_attempt_at = $2, delivered_at = NULL, lease_token = NULL, \
-                     filtered = false WHERE id = ANY($1) RETURNING id",
+                     delivered_at = NULL, filtered = false WHERE id = ANY($1) RETURNING id",
                 )
                 .await?;
-            tx.query(&stmt, &[ids, &now_ms]).await?
+            tx.query(&stmt, &[ids]).await?
         }
     };
     let changed = rows
@@ -171,6 +175,19 @@ pub(super) async fn redeliver(
         .collect::<Result<Vec<_>>>()?;
     super::ordering::requeue(tx, &changed, now_ms).await?;
     Ok(changed.len() as u64)
+}
+
+/// Locks the queue rows of those of `ids` still pending, until the
+/// transaction ends.
+async fn lock_queued(tx: &deadpool_postgres::Transaction<'_>, ids: &[String]) -> Result<()> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT FROM delivery_queue WHERE notification_id = ANY($1) \
+             ORDER BY notification_id FOR UPDATE) AS locked",
+        )
+        .await?;
+    tx.query_one(&stmt, &[&ids]).await?;
+    Ok(())
 }
 
 /// Deletes at most `$2` notifications delivered before `$1` (ms) whose ids

@@ -1,8 +1,9 @@
 //! SQL for writing delivery attempts' outcomes.
 //!
-//! An outcome is written only where the notification still carries the
-//! attempt's lease token (which is then cleared, so it applies once); the
-//! others affect no row and are returned as stale. One statement ([`WRITE`])
+//! An outcome is written only where the notification's queue row still
+//! carries the attempt's lease token (the row then goes, or loses the
+//! lease, so it applies once); the others affect no row and are returned
+//! as stale. One statement ([`WRITE`])
 //! writes a whole batch's outcomes and logs the attempts of those applied.
 //!
 //! Outcomes of unordered notifications need nothing else, so that
@@ -30,25 +31,45 @@ use super::TRIES;
 /// error, new state, next attempt time, delivery time, start, latency,
 /// answer), `$11` whether to leave ordered notifications alone.
 ///
+/// An outcome applies where the notification's queue row still carries
+/// its lease: a settled one's row goes, a retried one's is due again
+/// without a lease. The queue rows are locked first (as claims, releases
+/// and instance deletion lock them), then the notification is updated
+/// once and the attempt logged.
+///
 /// Returns, per outcome applied, the notification, the lease, whether it
 /// settled, and its instance and ordering key.
 const WRITE: &str = "\
-WITH done AS (
-    UPDATE notifications n SET attempts = n.attempts + 1, last_status = u.status,
-        last_error = u.error, status = u.state, delivered_at = u.delivered,
-        lease_token = NULL, next_attempt_at = COALESCE(u.next, n.next_attempt_at)
-    FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[],
-                $7::int8[], $8::int8[], $9::int8[], $10::bytea[])
+WITH u AS MATERIALIZED (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[],
+                         $7::int8[], $8::int8[], $9::int8[], $10::bytea[])
          AS u(id, lease, status, error, state, next, delivered, attempted_at, latency, answer)
-    WHERE n.id = u.id AND n.lease_token = u.lease AND (n.order_key IS NULL OR NOT $11)
-    RETURNING n.id, u.lease, u.state, n.instance_id, n.order_key,
-              u.attempted_at, u.status, u.error, u.latency, u.answer
+), settled AS (
+    DELETE FROM delivery_queue q USING u
+    WHERE q.notification_id = u.id AND q.lease_token = u.lease AND u.state <> 'pending'
+      AND (q.order_key IS NULL OR NOT $11)
+    RETURNING q.notification_id AS id, q.instance_id, q.order_key, u.lease, u.status, u.error,
+              u.state, u.delivered, u.attempted_at, u.latency, u.answer
+), retried AS (
+    UPDATE delivery_queue q SET lease_token = NULL,
+        next_attempt_at = COALESCE(u.next, q.next_attempt_at)
+    FROM u
+    WHERE q.notification_id = u.id AND q.lease_token = u.lease AND u.state = 'pending'
+      AND (q.order_key IS NULL OR NOT $11)
+    RETURNING q.notification_id AS id, q.instance_id, q.order_key, u.lease, u.status, u.error,
+              u.state, u.delivered, u.attempted_at, u.latency, u.answer
+), kept AS (
+    SELECT * FROM settled UNION ALL SELECT * FROM retried
+), done AS (
+    UPDATE notifications n SET attempts = n.attempts + 1, last_status = k.status,
+        last_error = k.error, status = k.state, delivered_at = k.delivered
+    FROM kept k WHERE n.id = k.id
 ), logged AS (
     INSERT INTO delivery_attempts (notification_id, attempted_at, status_code, error,
                                    latency_ms, response_body)
-    SELECT id, attempted_at, status, error, latency, answer FROM done
+    SELECT id, attempted_at, status, error, latency, answer FROM kept
 )
-SELECT id, lease, state <> 'pending', instance_id, order_key FROM done";
+SELECT id, lease, state <> 'pending', instance_id, order_key FROM kept";
 
 /// One outcome the database applied.
 struct Applied {

@@ -28,9 +28,9 @@ async fn a_prune_with_nothing_old_reads_only_the_old_end() {
             client
                 .execute(
                     "INSERT INTO notifications (id, instance_id, source, content_type, body, \
-                     event_count, status, next_attempt_at, created_at, delivered_at) \
+                     event_count, status, created_at, delivered_at) \
                      SELECT $5 || lpad(g::text, 12, '0'), $1, 'webhook', 'application/json', \
-                            convert_to(repeat('x', 1200), 'UTF8'), 1, $3, 0, g, $4 \
+                            convert_to(repeat('x', 1200), 'UTF8'), 1, $3, g, $4 \
                      FROM generate_series(1, $2::int8) AS g",
                     &[&instance, &count, &status, &delivered_at, &prefix],
                 )

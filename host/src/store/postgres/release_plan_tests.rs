@@ -23,11 +23,14 @@ async fn a_release_reads_its_key_not_the_instance() {
         async move {
             client
                 .execute(
-                    "INSERT INTO notifications (id, instance_id, source, content_type, body, \
-                     event_count, status, next_attempt_at, created_at, order_key) \
+                    "WITH stored AS (INSERT INTO notifications (id, instance_id, source, \
+                         content_type, body, event_count, status, created_at, order_key) \
                      SELECT lpad(g::text, 12, '0'), $1, 'webhook', 'application/json', \
-                            convert_to(repeat('x', 1200), 'UTF8'), 1, $4, $5, g, 'key-' || g \
-                     FROM generate_series($2::int8, $3::int8) AS g",
+                            convert_to(repeat('x', 1200), 'UTF8'), 1, $4, g, 'key-' || g \
+                     FROM generate_series($2::int8, $3::int8) AS g RETURNING id, order_key) \
+                     INSERT INTO delivery_queue (notification_id, instance_id, next_attempt_at, \
+                         order_key) \
+                     SELECT id, $1, $5, order_key FROM stored WHERE $4 = 'pending'",
                     &[&instance, &from, &to, &status, &next],
                 )
                 .await
@@ -42,9 +45,11 @@ async fn a_release_reads_its_key_not_the_instance() {
     insert(201, 200 + BACKLOG, "pending", 1).await;
     client
         .execute(
-            "INSERT INTO notifications (id, instance_id, source, content_type, body, \
-             event_count, status, next_attempt_at, created_at, order_key) \
-             VALUES ('zzzz', $1, 'webhook', 'application/json', '\\x00', 1, 'pending', $2, 0, 'free')",
+            "WITH stored AS (INSERT INTO notifications (id, instance_id, source, content_type, \
+                 body, event_count, status, created_at, order_key) \
+             VALUES ('zzzz', $1, 'webhook', 'application/json', '\\x00', 1, 'pending', 0, 'free')) \
+             INSERT INTO delivery_queue (notification_id, instance_id, next_attempt_at, order_key) \
+             VALUES ('zzzz', $1, $2, 'free')",
             &[&instance, &WAITING],
         )
         .await
@@ -67,7 +72,7 @@ async fn a_release_reads_its_key_not_the_instance() {
     // EXPLAIN ANALYZE ran it: the waiting one went, due at 5.
     let due: i64 = client
         .query_one(
-            "SELECT next_attempt_at FROM notifications WHERE id = 'zzzz'",
+            "SELECT next_attempt_at FROM delivery_queue WHERE notification_id = 'zzzz'",
             &[],
         )
         .await
