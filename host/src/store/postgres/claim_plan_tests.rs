@@ -103,26 +103,8 @@ async fn a_claim_late_in_a_drain_finds_what_is_due_through_the_due_index() {
         .batch_execute(&format!("BEGIN; {PLANNER}"))
         .await
         .unwrap();
-    for mode in ["force_custom_plan", "force_generic_plan"] {
-        client
-            .batch_execute(&format!(
-                "SET LOCAL plan_cache_mode = {mode}; \
-                 PREPARE take(int8, int8, int8, text, int8, int8, int8[], int8[], int8[]) AS {TAKE}"
-            ))
-            .await
-            .unwrap();
-        let lease = uuid::Uuid::new_v4();
-        let plan = explain_json(
-            &client,
-            &format!(
-                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE take({now}, {TAKEN}, {until}, \
-                 '{lease}', {WAITING}, 256, '{{}}', '{{}}', '{{}}')",
-                now = BACKLOG + 1,
-                until = BACKLOG + 60_000,
-            ),
-        )
-        .await;
-        client.batch_execute("DEALLOCATE take").await.unwrap();
+    for mode in PLAN_MODES {
+        let plan = explain_take(&client, mode, 256, false).await;
         assert_eq!(
             plan[0]["Plan"]["Actual Rows"], TAKEN,
             "{mode}: the claim took {TAKEN}: {plan}"
@@ -212,28 +194,9 @@ async fn counting_leases_reads_what_is_leased_not_what_was_delivered() {
         .batch_execute(&format!("BEGIN; {PLANNER}"))
         .await
         .unwrap();
-    for mode in ["force_custom_plan", "force_generic_plan"] {
-        client
-            .batch_execute(&format!(
-                "SET LOCAL plan_cache_mode = {mode}; \
-                 PREPARE take(int8, int8, int8, text, int8, int8, int8[], int8[], int8[]) AS {TAKE}"
-            ))
-            .await
-            .unwrap();
-        let execute = format!(
-            "EXECUTE take({now}, {TAKEN}, {until}, '{lease}', {WAITING}, {CAP}, \
-             '{{}}', '{{}}', '{{}}')",
-            now = BACKLOG + 1,
-            lease = uuid::Uuid::new_v4(),
-        );
+    for mode in PLAN_MODES {
         // The first claim passes the delivered ones; the second is measured.
-        client.batch_execute(&execute).await.unwrap();
-        let plan = explain_json(
-            &client,
-            &format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {execute}"),
-        )
-        .await;
-        client.batch_execute("DEALLOCATE take").await.unwrap();
+        let plan = explain_take(&client, mode, CAP, true).await;
         assert_eq!(
             plan[0]["Plan"]["Actual Rows"], TAKEN,
             "{mode}: the claim took {TAKEN}: {plan}"
@@ -256,6 +219,45 @@ async fn counting_leases_reads_what_is_leased_not_what_was_delivered() {
              touched {buffers} buffers (at most {MOST_LEASE_BUFFERS} expected): {plan}"
         );
     }
+}
+
+/// The plan modes each prepared claim is checked under.
+const PLAN_MODES: [&str; 2] = ["force_custom_plan", "force_generic_plan"];
+
+/// Prepares [`TAKE`] under the plan `mode` (inside the caller's
+/// transaction), claims [`TAKEN`] of the test backlog's due notifications
+/// with a cap of `cap` (once unmeasured first if `warm_up`), and returns
+/// the measured claim's `EXPLAIN (ANALYZE, BUFFERS)` plan.
+async fn explain_take(
+    client: &tokio_postgres::Client,
+    mode: &str,
+    cap: i64,
+    warm_up: bool,
+) -> serde_json::Value {
+    client
+        .batch_execute(&format!(
+            "SET LOCAL plan_cache_mode = {mode}; \
+             PREPARE take(int8, int8, int8, text, int8, int8, int8[], int8[], int8[]) AS {TAKE}"
+        ))
+        .await
+        .unwrap();
+    let execute = format!(
+        "EXECUTE take({now}, {TAKEN}, {until}, '{lease}', {WAITING}, {cap}, \
+         '{{}}', '{{}}', '{{}}')",
+        now = BACKLOG + 1,
+        until = BACKLOG + 60_000,
+        lease = uuid::Uuid::new_v4(),
+    );
+    if warm_up {
+        client.batch_execute(&execute).await.unwrap();
+    }
+    let plan = explain_json(
+        client,
+        &format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {execute}"),
+    )
+    .await;
+    client.batch_execute("DEALLOCATE take").await.unwrap();
+    plan
 }
 
 /// Leases the test backlog's notifications `from` (exclusive) to `to`
