@@ -211,15 +211,21 @@ impl Take<'_> {
             )
             .await?;
         let mut taken: HashMap<i64, u32> = HashMap::new();
+        let mut orphans = Vec::new();
         for row in &rows {
             claimed.capped += u32::try_from(col::<i64>(row, 0)?).unwrap_or(u32::MAX);
             let Some(id) = col::<Option<String>>(row, 1)? else {
                 continue;
             };
+            // A queue row whose notification is gone: nothing to send.
+            let Some(content_type) = col::<Option<String>>(row, 3)? else {
+                orphans.push(id);
+                continue;
+            };
             let n = DueNotification {
                 id,
                 instance_id: col(row, 2)?,
-                content_type: col(row, 3)?,
+                content_type,
                 body: col::<Vec<u8>>(row, 4)?.into(),
                 attempts: u32::try_from(col::<i64>(row, 5)?).unwrap_or(u32::MAX),
                 lease: lease.clone(),
@@ -227,8 +233,33 @@ impl Take<'_> {
             *taken.entry(n.instance_id).or_default() += 1;
             claimed.due.push(n);
         }
+        if !orphans.is_empty() {
+            drop_orphans(client, &orphans).await?;
+        }
         Ok(taken)
     }
+}
+
+/// Deletes the queue rows `ids` whose notification is gone (in the
+/// claim's transaction), so they are neither claimed again nor counted in
+/// their instance's room. Every statement that deletes notifications
+/// deletes or keeps their queue rows with them, so this finds something
+/// only after a hand-made change to the database or a defect; it is
+/// logged.
+async fn drop_orphans(client: &impl GenericClient, ids: &[String]) -> Result<()> {
+    let stmt = client
+        .prepare_cached(
+            "DELETE FROM delivery_queue q WHERE q.notification_id = ANY($1) \
+             AND NOT EXISTS (SELECT FROM notifications n WHERE n.id = q.notification_id)",
+        )
+        .await?;
+    let dropped = client.execute(&stmt, &[&ids]).await?;
+    tracing::warn!(
+        dropped,
+        notifications = ?ids,
+        "delivery queue rows without their notification dropped"
+    );
+    Ok(())
 }
 
 /// The paced instances among `paced` with notifications due at `now_ms`

@@ -392,6 +392,8 @@ mod outcome_tests;
 #[cfg(test)]
 mod prune_plan_tests;
 #[cfg(test)]
+mod queue_tests;
+#[cfg(test)]
 mod release_plan_tests;
 #[cfg(test)]
 mod tests;

@@ -194,6 +194,13 @@ async fn lock_queued(tx: &deadpool_postgres::Transaction<'_>, ids: &[String]) ->
 /// are below `$3` (the id floor of `$1`), with their events and attempts;
 /// returns how many.
 ///
+/// The status is checked again on the notification being deleted, not only
+/// in the chunk's subquery: a redelivery that commits while the prune
+/// waits for its row lock made the notification pending and queued it
+/// again, and under read committed only a condition on the deleted row
+/// itself is checked against its new version. Deleted anyway, it would
+/// leave a queue row without its notification.
+///
 /// The chunk is taken in id order (`ORDER BY id`), so it is read from the
 /// primary key's old end and the scan stops at the floor. Without the
 /// order, statistics taken when most delivered rows were old let the
@@ -203,7 +210,7 @@ async fn lock_queued(tx: &deadpool_postgres::Transaction<'_>, ids: &[String]) ->
 pub(super) const PRUNE_DELIVERED: &str =
     "WITH gone AS (DELETE FROM notifications WHERE id IN (SELECT id FROM notifications \
      WHERE status = 'delivered' AND id < $3 AND delivered_at < $1 ORDER BY id LIMIT $2) \
-     RETURNING id), \
+     AND status = 'delivered' RETURNING id), \
      events AS (DELETE FROM notification_events \
      WHERE notification_id IN (SELECT id FROM gone)), \
      attempts AS (DELETE FROM delivery_attempts \

@@ -263,7 +263,9 @@ pub(super) async fn prune(
         return Ok((0, None));
     };
     // Their delivered notifications, and those notifications' attempts, go
-    // with them in the same statement.
+    // with them in the same statement. The status is checked again on the
+    // notification itself (see `outbox::PRUNE_DELIVERED`): one redelivered
+    // meanwhile stays, queued.
     let deleted: i64 = col(
         &client
             .query_one(
@@ -273,7 +275,8 @@ pub(super) async fn prune(
                          AND status = 'accepted' AND NOT EXISTS (SELECT 1 FROM notifications n \
                          WHERE n.receipt_id = receipts.id AND n.status != 'delivered') RETURNING id), \
                          delivered AS (DELETE FROM notifications \
-                         WHERE receipt_id IN (SELECT id FROM gone) RETURNING id), \
+                         WHERE receipt_id IN (SELECT id FROM gone) AND status = 'delivered' \
+                         RETURNING id), \
                          events AS (DELETE FROM notification_events \
                          WHERE notification_id IN (SELECT id FROM delivered)), \
                          attempts AS (DELETE FROM delivery_attempts \
