@@ -10,16 +10,17 @@ use time::OffsetDateTime;
 
 use super::super::conformance::fresh_database;
 use super::super::test_support::{new_instance, receipt_notifying};
+use super::super::Store;
 use super::outbox::PRUNE_DELIVERED;
-use super::tests::open;
+use super::tests::{connect, open};
 
-/// A plain connection to `url`.
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
+/// A fresh database with one instance (`name`): its URL, the store on it
+/// and the instance.
+async fn store_with_instance(name: &str) -> (String, Store, i64) {
+    let url = fresh_database().await;
+    let store = open(&url).await;
+    let instance = store.create_instance(new_instance(name)).await.unwrap().id;
+    (url, store, instance)
 }
 
 /// A prune of delivered notifications that waits for the row lock of one
@@ -27,13 +28,7 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 /// leaves it: deleting it would leave its new queue row behind.
 #[tokio::test]
 async fn a_prune_keeps_what_a_redelivery_queued_while_it_waited() {
-    let url = fresh_database().await;
-    let store = open(&url).await;
-    let instance = store
-        .create_instance(new_instance("race"))
-        .await
-        .unwrap()
-        .id;
+    let (url, store, instance) = store_with_instance("race").await;
     let (redeliverer, pruner, watcher) = (
         connect(&url).await,
         connect(&url).await,
@@ -110,13 +105,7 @@ async fn a_prune_keeps_what_a_redelivery_queued_while_it_waited() {
 /// dropped by the claim that takes it; the claim succeeds with the rest.
 #[tokio::test]
 async fn a_claim_drops_a_queue_row_without_its_notification() {
-    let url = fresh_database().await;
-    let store = open(&url).await;
-    let instance = store
-        .create_instance(new_instance("orphan"))
-        .await
-        .unwrap()
-        .id;
+    let (url, store, instance) = store_with_instance("orphan").await;
     for id in ["gone", "kept"] {
         store
             .record_receipt(receipt_notifying(instance, id))

@@ -66,7 +66,7 @@ mod tests {
 
     use super::super::super::conformance::fresh_database;
     use super::super::super::outbox::{AttemptNext, AttemptRecord, DeliveryState, WAITING};
-    use super::super::tests::open;
+    use super::super::tests::{connect, open};
     use super::migrations;
 
     /// An outcome of the attempt on `id` made under `lease`: delivered.
@@ -92,10 +92,7 @@ mod tests {
     #[tokio::test]
     async fn delivery_state_stored_before_version_16_carries_over() {
         let url = fresh_database().await;
-        let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+        let mut client = connect(&url).await;
         migrations::runner()
             .set_target(refinery::Target::Version(15))
             .run_async(&mut client)

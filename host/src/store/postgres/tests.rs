@@ -270,13 +270,20 @@ async fn deleting_an_instance_under_load_leaves_nothing_of_it() {
     }
 }
 
-/// How many rows `table` of the database at `url` holds.
-pub(super) async fn rows_in(url: &str, table: &str) -> i64 {
+/// A plain connection to the database at `url`, for statements the store
+/// does not make.
+pub(super) async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
     client
+}
+
+/// How many rows `table` of the database at `url` holds.
+pub(super) async fn rows_in(url: &str, table: &str) -> i64 {
+    connect(url)
+        .await
         .query_one(&format!("SELECT count(*) FROM {table}"), &[])
         .await
         .unwrap()
@@ -293,11 +300,7 @@ pub(super) async fn database_with_instance(name: &str) -> (tokio_postgres::Clien
         .await
         .unwrap()
         .id;
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    (client, instance)
+    (connect(&url).await, instance)
 }
 
 /// The plan of `explain`, an `EXPLAIN (…, FORMAT JSON) …` sent as a simple
