@@ -7,8 +7,9 @@
 //! fills while the slots are busy, so batches grow; when idle a lone
 //! receipt commits at once.
 //!
-//! A batch is one transaction of four statements whatever its size (see
-//! [`super::receipts::stage`]) and no savepoints: a savepoint per receipt
+//! A batch is one transaction of four statements whatever its size, sent
+//! to the server at once (see [`super::receipts::stage_at_once`]), and no
+//! savepoints: a savepoint per receipt
 //! would cost a subtransaction each, and past 64 of them in one
 //! transaction PostgreSQL's per-backend subtransaction cache overflows and
 //! every snapshot in the cluster gets slower. If the batch's transaction
@@ -212,10 +213,21 @@ async fn commit_one(client: &mut Object, receipt: &NewReceipt) -> Result<Receipt
 
 /// Writes receipts in one transaction and commits it; on error nothing of
 /// it is stored (dropping the transaction rolls it back).
+///
+/// The batch's statements are first sent all at once
+/// ([`super::receipts::stage_at_once`]); only if one of its receipts is a
+/// repeat or its instance is gone is that rolled back and the batch
+/// written statement by statement ([`super::receipts::stage`]).
 async fn commit_receipts(
     client: &mut Object,
     receipts: &[NewReceipt],
 ) -> Result<Vec<ReceiptOutcome>> {
+    let tx = client.transaction().await?;
+    if let Some(outcomes) = super::receipts::stage_at_once(&tx, receipts).await? {
+        tx.commit().await?;
+        return Ok(outcomes);
+    }
+    tx.rollback().await?;
     let tx = client.transaction().await?;
     let outcomes = super::receipts::stage(&tx, receipts).await?;
     tx.commit().await?;

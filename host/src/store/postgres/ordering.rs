@@ -68,11 +68,15 @@ pub(super) async fn release(
               FROM unnest($1::int8[], $2::text[]) AS u(instance_id, key) ORDER BY h) AS locks",
         )
         .await?;
-    client.execute(&lock, &[&instances, &names]).await?;
     let release = client.prepare_cached(RELEASE).await?;
-    Ok(client
-        .execute(&release, &[&instances, &names, &now_ms, &WAITING])
-        .await?)
+    // Both sent at once; the release still runs after the locks are taken,
+    // in a statement (and snapshot) of its own.
+    let (_, released) = futures_util::future::try_join(
+        client.execute(&lock, &[&instances, &names]),
+        client.execute(&release, &[&instances, &names, &now_ms, &WAITING]),
+    )
+    .await?;
+    Ok(released)
 }
 
 /// Queues notifications just made pending again by a redelivery (`ids`):

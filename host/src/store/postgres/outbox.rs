@@ -7,7 +7,7 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::super::error::Result;
+use super::super::error::{Result, StoreError};
 use super::super::outbox::{EventKey, NewNotification, Redeliver, WAITING};
 use super::error::get as col;
 
@@ -76,23 +76,31 @@ pub(super) async fn insert(
              FROM stored WHERE NOT filtered",
         )
         .await?;
-    client
-        .execute(
-            &stmt,
-            &[
-                &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created,
-                &filtered, &keys, &WAITING,
-            ],
-        )
-        .await?;
-    insert_events(client, rows).await?;
     let ordered: Vec<(i64, &str)> = rows
         .iter()
         .filter_map(|r| Some((r.instance_id, r.notification.order_key.as_deref()?)))
         .collect();
-    if let Some(now) = rows.iter().map(|r| r.created_at).max() {
-        super::ordering::release(client, &ordered, now).await?;
-    }
+    let now = rows.iter().map(|r| r.created_at).max().unwrap_or_default();
+    // Sent at once, in this order (pipelined: see `super::receipts`); the
+    // server still runs them one after another, each with its own snapshot.
+    let notifications = async {
+        client
+            .execute(
+                &stmt,
+                &[
+                    &ids, &instances, &receipts, &sources, &types, &bodies, &counts, &created,
+                    &filtered, &keys, &WAITING,
+                ],
+            )
+            .await
+            .map_err(StoreError::from)
+    };
+    futures_util::future::try_join3(
+        notifications,
+        insert_events(client, rows),
+        super::ordering::release(client, &ordered, now),
+    )
+    .await?;
     Ok(())
 }
 

@@ -3,10 +3,12 @@
 //!
 //! [`stage`] writes any number of receipts in four statements, whatever
 //! their number: one lock on each of their instances (standing in for
-//! foreign keys, see [`lock_instances`]), all receipt rows in one
+//! foreign keys, see [`locked_instances`]), all receipt rows in one
 //! `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`, then (for the few whose de-duplication key was
 //! taken) a check of the key's holder, then all notification rows in one
-//! insert. De-duplication is the unique key on `(instance_id, dedup_key)`:
+//! insert and their events in another. [`stage_at_once`] sends the same
+//! statements in one round trip, for the usual batch where every receipt
+//! is new and every instance there, and says when that was not so. De-duplication is the unique key on `(instance_id, dedup_key)`:
 //! the insert that does nothing on conflict waits for a concurrent writer
 //! of the same key and then yields to it, so two writers (two pools, two
 //! processes) can never both store one vendor message. A holder older
@@ -57,6 +59,59 @@ impl<'a> Row<'a> {
 }
 
 /// Writes `receipts` with their notifications in the caller's transaction
+/// the way nearly every batch goes — every instance there, no vendor
+/// message id already taken — with all its statements sent at once, one
+/// round trip instead of one per statement. Returns `None` when that
+/// assumption failed (a missing instance, a de-duplication key taken):
+/// then what it wrote is wrong and the caller must roll the transaction
+/// back and write the receipts with [`stage`], which settles each case.
+///
+/// Pipelining leaves the statements as they were: the server runs them one
+/// after another, in the order sent, each with its own snapshot, inside
+/// the one transaction.
+pub(super) async fn stage_at_once(
+    client: &impl GenericClient,
+    receipts: &[NewReceipt],
+) -> Result<Option<Vec<ReceiptOutcome>>> {
+    let rows = receipts.iter().map(Row::new).collect::<Result<Vec<_>>>()?;
+    let ids = instance_ids(&rows);
+    let order = key_order(&rows);
+    let notifications: Vec<NotificationRow<'_>> = rows
+        .iter()
+        .flat_map(|row| {
+            let list = match &row.receipt.outcome {
+                ReceiptStatus::Accepted { notifications } => notifications.as_slice(),
+                ReceiptStatus::Failed { .. } => &[],
+            };
+            list.iter().map(|n| NotificationRow {
+                instance_id: row.receipt.instance_id,
+                receipt_id: Some(&row.id),
+                created_at: to_millis(row.receipt.received_at),
+                notification: n,
+            })
+        })
+        .collect();
+    let (present, inserted, ()) = futures_util::future::try_join3(
+        locked_instances(client, &ids),
+        async {
+            insert_rows(client, &rows, &order)
+                .await
+                .map_err(StoreError::from)
+        },
+        super::outbox::insert(client, &notifications),
+    )
+    .await?;
+    if ids.iter().any(|id| !present.contains(id)) || inserted.len() != rows.len() {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .map(|row| ReceiptOutcome::Stored { receipt_id: row.id })
+            .collect(),
+    ))
+}
+
+/// Writes `receipts` with their notifications in the caller's transaction
 /// and returns each one's outcome, in the order given. An error means the
 /// transaction must be rolled back (nothing of it may be committed).
 pub(super) async fn stage(
@@ -64,9 +119,12 @@ pub(super) async fn stage(
     receipts: &[NewReceipt],
 ) -> Result<Vec<ReceiptOutcome>> {
     let rows = receipts.iter().map(Row::new).collect::<Result<Vec<_>>>()?;
-    lock_instances(client, &rows).await?;
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by_key(|&i| (rows[i].receipt.instance_id, rows[i].dedup_key));
+    let ids = instance_ids(&rows);
+    let present = locked_instances(client, &ids).await?;
+    if let Some(missing) = ids.into_iter().find(|id| !present.contains(id)) {
+        return Err(StoreError::no_such_instance(missing));
+    }
+    let order = key_order(&rows);
     let inserted = insert_rows(client, &rows, &order).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut notifications = Vec::new();
@@ -98,30 +156,40 @@ pub(super) async fn stage(
     Ok(outcomes)
 }
 
-/// Locks the receipts' instances for the rest of the transaction; fails if
-/// one is gone.
+/// The receipts' instances, each once, in order.
+fn instance_ids(rows: &[Row<'_>]) -> Vec<i64> {
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.receipt.instance_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The rows' indexes in key order (instance, de-duplication key): the
+/// order they are inserted in, so concurrent batches take their unique-key
+/// locks in the same order.
+fn key_order(rows: &[Row<'_>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| (rows[i].receipt.instance_id, rows[i].dedup_key));
+    order
+}
+
+/// Locks the instances `ids` (sorted) for the rest of the transaction and
+/// returns those that exist.
 ///
 /// `FOR SHARE` stands in for foreign keys (see migration V4): an instance
 /// being deleted waits until this transaction has committed and its
 /// deletion then removes what this one wrote, and a receipt arriving after
 /// the deletion finds no instance. (A pause of delivery needs no ordering
 /// against this batch: claims read it, not the notifications.)
-async fn lock_instances(client: &impl GenericClient, rows: &[Row<'_>]) -> Result<()> {
-    let mut ids: Vec<i64> = rows.iter().map(|r| r.receipt.instance_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
+async fn locked_instances(
+    client: &impl GenericClient,
+    ids: &[i64],
+) -> Result<std::collections::HashSet<i64>> {
     let stmt = client
         .prepare_cached("SELECT id FROM instances WHERE id = ANY($1) ORDER BY id FOR SHARE")
         .await?;
     let found = client.query(&stmt, &[&ids]).await?;
-    let present = found
-        .iter()
-        .map(|row| col::<i64>(row, 0))
-        .collect::<Result<std::collections::HashSet<i64>>>()?;
-    match ids.into_iter().find(|id| !present.contains(id)) {
-        Some(missing) => Err(StoreError::no_such_instance(missing)),
-        None => Ok(()),
-    }
+    found.iter().map(|row| col::<i64>(row, 0)).collect()
 }
 
 /// Inserts the rows (in `order`) in one statement; returns the ids of those

@@ -2,8 +2,9 @@
 //! (two pools, as two processes or replicas would have) racing the same
 //! vendor message and the same due notifications, a stale claimant's
 //! outcome changing no row, migrations started at once, large batches with
-//! a bad receipt, an instance deleted under load, and an outage of the
-//! server. Behaviour every backend shares is in the conformance suite.
+//! a bad receipt or with repeats among new messages, an instance deleted
+//! under load, and an outage of the server. Behaviour every backend shares
+//! is in the conformance suite.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -194,6 +195,65 @@ async fn a_large_batch_with_a_bad_receipt_stores_the_rest() {
     assert_eq!(notifications_of(&store, kept).await.len(), 299);
     let stats = store.stats();
     assert_eq!((stats.receipts_stored, stats.receipts_failed), (299, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_mixing_repeats_and_new_messages_stores_only_the_new() {
+    let url = fresh_database().await;
+    let store = open(&url).await;
+    let id = store.create_instance(new_instance("a")).await.unwrap().id;
+    let mut originals = std::collections::HashMap::new();
+    for k in 0..10 {
+        let message = format!("seen-{k}");
+        let outcome = store
+            .record_receipt(receipt_with_message(id, &message))
+            .await
+            .unwrap();
+        originals.insert(message, outcome.receipt_id().to_owned());
+    }
+    // Sent at once, the repeats land in batches with new messages: such a
+    // batch is written again statement by statement.
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let store = store.clone();
+            let message = if i % 3 == 0 {
+                format!("seen-{}", i % 10)
+            } else {
+                format!("new-{i}")
+            };
+            tokio::spawn(async move {
+                let outcome = store
+                    .record_receipt(receipt_with_message(id, &message))
+                    .await
+                    .unwrap();
+                (message, outcome)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (message, outcome) = task.await.unwrap();
+        match (originals.get(&message), outcome) {
+            (Some(original), ReceiptOutcome::Duplicate { receipt_id }) => {
+                assert_eq!(&receipt_id, original, "{message}")
+            }
+            (None, ReceiptOutcome::Stored { .. }) => {}
+            (original, outcome) => panic!("{message}: {outcome:?} (original {original:?})"),
+        }
+    }
+    assert_eq!(notifications_of(&store, id).await.len(), 210);
+    for table in [
+        "receipts",
+        "notifications",
+        "notification_events",
+        "delivery_queue",
+    ] {
+        assert_eq!(rows_in(&url, table).await, 210, "{table}");
+    }
+    let stats = store.stats();
+    assert_eq!(
+        (stats.receipts_stored, stats.receipts_duplicate),
+        (210, 100)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
