@@ -198,6 +198,48 @@ async fn a_large_batch_with_a_bad_receipt_stores_the_rest() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_statement_failing_mid_batch_leaves_no_connection_in_its_transaction() {
+    let url = fresh_database().await;
+    let store = open(&url).await;
+    let id = store.create_instance(new_instance("a")).await.unwrap().id;
+    // PostgreSQL refuses a NUL in text: the receipt's insert fails while
+    // the batch's other statements are already on their way.
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let store = store.clone();
+            let mut r = receipt(id);
+            if i == 100 {
+                r.element_key = "connect\0wise".into();
+            }
+            tokio::spawn(async move { store.record_receipt(r).await })
+        })
+        .collect();
+    let mut failed = 0;
+    for task in tasks {
+        if task.await.unwrap().is_err() {
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 1);
+    // Every pooled connection was handed back outside a transaction: later
+    // batches commit, one at a time and many at once.
+    for _ in 0..20 {
+        store.record_receipt(receipt(id)).await.unwrap();
+    }
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_receipt(receipt(id)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(rows_in(&url, "receipts").await, 419);
+    assert_eq!(notifications_of(&store, id).await.len(), 419);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_batch_mixing_repeats_and_new_messages_stores_only_the_new() {
     let url = fresh_database().await;
     let store = open(&url).await;
