@@ -31,7 +31,6 @@
 use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
-use futures_util::FutureExt as _;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::super::counters::Counters;
@@ -40,6 +39,7 @@ use super::super::receipt::{NewReceipt, ReceiptOutcome, ReceiptStatus};
 use super::super::StoreStats;
 use super::announce::Announcer;
 use super::error::is_transient;
+use super::pipelined::Pipelined;
 use super::TRIES;
 
 /// Most receipts in one transaction.
@@ -246,51 +246,4 @@ async fn commit_receipts(
     let outcomes = super::receipts::stage(&tx, receipts).await?;
     tx.commit().await?;
     Ok(outcomes)
-}
-
-/// A transaction whose `BEGIN` goes out with its first statements instead
-/// of a round trip ahead of them (tokio-postgres' `Transaction` waits for
-/// its `BEGIN`). Like a `Transaction`, it is rolled back if dropped
-/// before [`Pipelined::commit`] or [`Pipelined::rollback`].
-struct Pipelined<'a> {
-    client: &'a Object,
-    open: bool,
-}
-
-impl<'a> Pipelined<'a> {
-    /// A transaction on `client`, begun by awaiting [`Pipelined::opened`]
-    /// together with (and ahead of) its first statements.
-    fn begin(client: &'a Object) -> Self {
-        Self { client, open: true }
-    }
-
-    /// Sends `BEGIN`; polled first in a join, it goes out before the
-    /// join's other statements.
-    async fn opened(&self) -> Result<()> {
-        self.client.batch_execute("BEGIN").await?;
-        Ok(())
-    }
-
-    async fn commit(mut self) -> Result<()> {
-        self.open = false;
-        self.client.batch_execute("COMMIT").await?;
-        Ok(())
-    }
-
-    async fn rollback(mut self) -> Result<()> {
-        self.open = false;
-        self.client.batch_execute("ROLLBACK").await?;
-        Ok(())
-    }
-}
-
-impl Drop for Pipelined<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            // The first poll queues the message on the connection, as
-            // tokio-postgres' own `Transaction` does when dropped; the
-            // answer is not awaited.
-            let _ = self.client.batch_execute("ROLLBACK").now_or_never();
-        }
-    }
 }

@@ -3,7 +3,8 @@
 //!
 //! Every operation borrows a connection from a pool (`connection`);
 //! receipts are group-committed by a task of their own (`batch`), a whole
-//! batch in one transaction of four statements. What holds with any number
+//! batch in one transaction of four statements, sent with its `BEGIN` in
+//! one write (`pipelined`). What holds with any number
 //! of writers rests on the database, not on this process: de-duplication
 //! on a unique key with `INSERT … ON CONFLICT`, claims with
 //! `FOR UPDATE SKIP LOCKED` and a lease token the outcome must match,
@@ -30,6 +31,7 @@ mod listen;
 mod ordering;
 mod outbox;
 mod outcomes;
+mod pipelined;
 mod polls;
 mod receipts;
 mod schema;
