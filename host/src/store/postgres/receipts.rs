@@ -4,12 +4,14 @@
 //! [`stage`] writes any number of receipts in four statements, whatever
 //! their number: one lock on each of their instances (standing in for
 //! foreign keys, see [`locked_instances`]), all receipt rows in one
-//! `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`, then (for the few whose de-duplication key was
-//! taken) a check of the key's holder, then all notification rows in one
+//! `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING`, then (for
+//! the few whose de-duplication key was taken) a check of the key's holder, then all notification rows in one
 //! insert and their events in another. [`stage_at_once`] sends the same
 //! statements in one round trip, for the usual batch where every receipt
-//! is new and every instance there, and says when that was not so. De-duplication is the unique key on `(instance_id, dedup_key)`:
-//! the insert that does nothing on conflict waits for a concurrent writer
+//! is new and every instance there, and says when that was not so.
+//!
+//! De-duplication is the unique key on `(instance_id, dedup_key)`: the
+//! insert that does nothing on conflict waits for a concurrent writer
 //! of the same key and then yields to it, so two writers (two pools, two
 //! processes) can never both store one vendor message. A holder older
 //! than the window gives the key up to the newcomer.
@@ -56,6 +58,20 @@ impl<'a> Row<'a> {
             error,
         })
     }
+
+    /// The rows of this receipt's notifications (none for a failed one).
+    fn notifications(&self) -> impl Iterator<Item = NotificationRow<'_>> {
+        let list = match &self.receipt.outcome {
+            ReceiptStatus::Accepted { notifications } => notifications.as_slice(),
+            ReceiptStatus::Failed { .. } => &[],
+        };
+        list.iter().map(|n| NotificationRow {
+            instance_id: self.receipt.instance_id,
+            receipt_id: Some(&self.id),
+            created_at: to_millis(self.receipt.received_at),
+            notification: n,
+        })
+    }
 }
 
 /// Writes `receipts` with their notifications in the caller's transaction
@@ -76,21 +92,8 @@ pub(super) async fn stage_at_once(
     let rows = receipts.iter().map(Row::new).collect::<Result<Vec<_>>>()?;
     let ids = instance_ids(&rows);
     let order = key_order(&rows);
-    let notifications: Vec<NotificationRow<'_>> = rows
-        .iter()
-        .flat_map(|row| {
-            let list = match &row.receipt.outcome {
-                ReceiptStatus::Accepted { notifications } => notifications.as_slice(),
-                ReceiptStatus::Failed { .. } => &[],
-            };
-            list.iter().map(|n| NotificationRow {
-                instance_id: row.receipt.instance_id,
-                receipt_id: Some(&row.id),
-                created_at: to_millis(row.receipt.received_at),
-                notification: n,
-            })
-        })
-        .collect();
+    let notifications: Vec<NotificationRow<'_>> =
+        rows.iter().flat_map(Row::notifications).collect();
     let (present, inserted, ()) = futures_util::future::try_join3(
         locked_instances(client, &ids),
         async {
@@ -136,19 +139,8 @@ pub(super) async fn stage(
         } else {
             settle_conflict(client, row).await?
         };
-        if let (
-            ReceiptOutcome::Stored { .. },
-            ReceiptStatus::Accepted {
-                notifications: list,
-            },
-        ) = (&outcome, &row.receipt.outcome)
-        {
-            notifications.extend(list.iter().map(|n| NotificationRow {
-                instance_id: row.receipt.instance_id,
-                receipt_id: Some(&row.id),
-                created_at: to_millis(row.receipt.received_at),
-                notification: n,
-            }));
+        if let ReceiptOutcome::Stored { .. } = &outcome {
+            notifications.extend(row.notifications());
         }
         outcomes.push(outcome);
     }
