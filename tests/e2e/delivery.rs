@@ -36,9 +36,14 @@ fn fast_delivery() -> DeliveryConfig {
 }
 
 async fn host() -> TestHost {
+    host_with(fast_delivery()).await
+}
+
+/// A host delivering to loopback with these delivery settings.
+async fn host_with(delivery: DeliveryConfig) -> TestHost {
     TestHost::start(HostOptions {
         allow_private: Some("127.0.0.0/8".into()),
-        delivery: Some(fast_delivery()),
+        delivery: Some(delivery),
         ..HostOptions::default()
     })
     .await
@@ -150,6 +155,54 @@ async fn notifications_arrive_signed_and_verify_independently() {
     assert_eq!(logged["attemptLog"][0]["statusCode"], 200);
 }
 
+/// Deliveries keep their connections to a receiver: a second burst as
+/// wide as the per-host limit finds the first burst's connections idle
+/// and opens (almost) none. A pool keeping fewer idle connections than
+/// the limit closed the rest after each burst and opened them again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_burst_of_deliveries_reuses_the_first_bursts_connections() {
+    use std::collections::HashSet;
+    let receiver = Receiver::start().await;
+    // Each answer takes a while, so a burst holds many connections at once.
+    receiver.always(Answer::Stall(Duration::from_millis(100)));
+    let host = host_with(DeliveryConfig {
+        per_host: 40,
+        ..fast_delivery()
+    })
+    .await;
+    let id = probe_instance(&host, &receiver, json!({})).await;
+    let burst = |wave: usize| {
+        let host = &host;
+        futures_util::future::join_all(
+            (0..80)
+                .map(move |n| async move { host.probe_event(id, &format!("w{wave}-{n}")).await }),
+        )
+    };
+    // Every delivery of the first burst answered: its connections are idle.
+    for event in burst(1).await {
+        wait_status(&host, &event, "NOTIFIED").await;
+    }
+    let first: HashSet<_> = receiver.received().iter().map(|r| r.peer).collect();
+    burst(2).await;
+    let got = wait_received(&receiver, 160).await;
+    let opened: HashSet<_> = got[80..]
+        .iter()
+        .map(|r| r.peer)
+        .filter(|p| !first.contains(p))
+        .collect();
+    assert!(
+        first.len() > 20,
+        "the first burst should use more connections at once than the 16 the pool used to keep idle; it used {}",
+        first.len()
+    );
+    assert!(
+        opened.len() * 4 <= first.len(),
+        "the second burst opened {} new connections beside the first burst's {}",
+        opened.len(),
+        first.len()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_are_retried_until_delivered() {
     let receiver = Receiver::start().await;
@@ -193,13 +246,9 @@ async fn each_attempt_keeps_the_first_bytes_of_the_receivers_answer() {
         Answer::Body(503, vec![0xff, 0xfe, 0x00, 0x01]),
         Answer::Body(200, b"thanks".to_vec()),
     ]);
-    let host = TestHost::start(HostOptions {
-        allow_private: Some("127.0.0.0/8".into()),
-        delivery: Some(DeliveryConfig {
-            response_body_bytes: 100,
-            ..fast_delivery()
-        }),
-        ..HostOptions::default()
+    let host = host_with(DeliveryConfig {
+        response_body_bytes: 100,
+        ..fast_delivery()
     })
     .await;
     let id = probe_instance(&host, &receiver, json!({})).await;

@@ -64,6 +64,10 @@ impl OutboundClient {
         let mut tcp = HttpConnector::new_with_resolver(PolicyResolver::new(policy.clone()));
         tcp.enforce_http(false);
         tcp.set_connect_timeout(Some(config.connect_timeout()));
+        // A request's headers and body may leave in separate writes: without
+        // this, the second waits for the first's acknowledgement (Nagle),
+        // which the peer may delay.
+        tcp.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls::client_config(config.ca_file.as_deref())?)
             .https_or_http()

@@ -42,7 +42,8 @@ pub struct OutboundConfig {
     pub plugin_fetch_allowed_ports: Vec<u16>,
     /// How long an idle pooled connection is kept for reuse, in milliseconds.
     pub pool_idle_timeout_ms: u64,
-    /// Most idle connections kept per host.
+    /// Most idle connections kept per host (at least the delivery's
+    /// per-host limit once [`OutboundConfig::keeping_idle`] is applied).
     pub max_idle_per_host: usize,
 }
 
@@ -63,6 +64,17 @@ impl Default for OutboundConfig {
 }
 
 impl OutboundConfig {
+    /// This configuration keeping at least `connections` idle connections
+    /// per host: as many as deliveries may hold open to one receiver at
+    /// once. With fewer, the connections of a burst beyond the idle limit
+    /// are closed when it ends and opened again for the next one: a TCP
+    /// handshake (and a TLS one for HTTPS) for every delivery past the
+    /// limit.
+    pub fn keeping_idle(mut self, connections: usize) -> Self {
+        self.max_idle_per_host = self.max_idle_per_host.max(connections);
+        self
+    }
+
     /// TCP connect deadline.
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)

@@ -168,7 +168,11 @@ impl Server {
             let _ = stop_listening.send(true);
             e
         };
-        let outbound = OutboundClient::new(&settings.outbound)
+        let outbound = settings
+            .outbound
+            .clone()
+            .keeping_idle(settings.delivery.per_host);
+        let outbound = OutboundClient::new(&outbound)
             .context("outbound HTTP client")
             .map_err(failed)?;
         let store = Store::open(&settings.store)

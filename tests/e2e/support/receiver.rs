@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -21,6 +21,8 @@ pub struct Received {
     pub body: Bytes,
     /// When it arrived.
     pub at: Instant,
+    /// The sender's end of the connection it came on: one per connection.
+    pub peer: SocketAddr,
 }
 
 impl Received {
@@ -75,7 +77,14 @@ impl Receiver {
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        });
         Self { addr, inner }
     }
 
@@ -126,6 +135,7 @@ impl Receiver {
 
 async fn handle(
     State(inner): State<Arc<Mutex<Inner>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -142,6 +152,7 @@ async fn handle(
             headers,
             body,
             at: Instant::now(),
+            peer,
         });
         for_body
             .or_else(|| i.script.pop_front())
