@@ -366,7 +366,9 @@ test('redelivers every dead-lettered event of an instance', async () => {
   assert.equal(res.status, 200);
 
   await page.goto(`${base}/console/events?instance=${json.id}&status=FAILED`);
-  assert.equal(await page.getByLabel('Instance').inputValue(), String(json.id));
+  // The instance list is fetched after the page loads; the link's instance is chosen once it arrives.
+  await eventually('the linked instance to be chosen', async () =>
+    (await page.getByLabel('Instance').inputValue()) === String(json.id));
   const row = page.locator('#events tbody tr').first();
   await eventually('the event to be dead-lettered', async () => /FAILED/.test(await row.textContent()), 30000);
   const before = (await api('GET', `/instances/events/${await row.getAttribute('data-event')}`)).json;
