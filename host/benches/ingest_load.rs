@@ -23,8 +23,11 @@
 //! `rust,javascript,python`) picks the elements measured, `LOAD_STORES`
 //! (default `sqlite,postgresql`) the stores of the Rust element's runs, and
 //! `LOAD_REQUESTS_INTERPRETED` (default 10000, at most `LOAD_REQUESTS`) is
-//! the count for the JavaScript and Python elements. Under `cargo test` (no `--bench` argument) it
-//! runs a short smoke round of 2,000 requests, checking the harness works.
+//! the count for the JavaScript and Python elements, and
+//! `LOAD_INSTANCES` (default `fresh,warm`) whether they run with fresh
+//! instances, warm ones or both. Under `cargo test` (no `--bench` argument)
+//! it runs a short smoke round of 2,000 requests, checking the harness
+//! works.
 
 #![allow(missing_docs)]
 
@@ -80,7 +83,11 @@ fn main() {
         {
             // Fresh instances for every call (as before warm instances, and
             // as for an element that is not stateless), then warm ones.
-            for (instances, warm) in [("fresh instances", "0"), ("warm instances", "16")] {
+            let kinds = std::env::var("LOAD_INSTANCES").unwrap_or_else(|_| "fresh,warm".into());
+            for (instances, warm) in [("fresh instances", "0"), ("warm instances", "16")]
+                .into_iter()
+                .filter(|(name, _)| kinds.contains(name.split(' ').next().unwrap_or_default()))
+            {
                 let env = [("PLUGBOARD_WARM_INSTANCES", warm.to_string())];
                 let (sidecar, id) = language.paused_sidecar(&receiver, &env).await;
                 let shots = Arc::new(language.shots(id, interpreted, "bench"));
@@ -122,12 +129,14 @@ async fn measure(
     let body_len = shots[0].body.len();
     let (cpu_before, db_before) = (sidecar.cpu_seconds(), db_cpu());
     let (file_before, _) = sidecar.store_bytes();
+    let written_before = sidecar.written_bytes();
     let instances = "plugboard_plugin_instances_total";
     let warm_before = sidecar.metric(instances, "instance=\"warm\"").await;
     let fresh_before = sidecar.metric(instances, "instance=\"fresh\"").await;
     let ingest = load::run(sidecar.addr, shots, Options::flat_out(connections)).await;
     let (cpu, db) = (sidecar.cpu_seconds() - cpu_before, db_cpu() - db_before);
     let (file_after, wal) = sidecar.store_bytes();
+    let written = sidecar.written_bytes().saturating_sub(written_before);
     let warm = sidecar.metric(instances, "instance=\"warm\"").await - warm_before;
     let fresh = sidecar.metric(instances, "instance=\"fresh\"").await - fresh_before;
     assert_eq!(ingest.failed, 0, "every webhook must be accepted ({name})");
@@ -143,9 +152,10 @@ async fn measure(
             per(db),
             if file_after > 0 {
                 format!(
-                    "; SQLite file +{:.1} KB/webhook, write-ahead log {:.1} MB",
+                    "; SQLite file +{:.1} KB/webhook, write-ahead log {:.1} MB, written to disk {:.1} KB/webhook",
                     file_after.saturating_sub(file_before) as f64 / 1e3 / ingest.ok.max(1) as f64,
-                    wal as f64 / 1e6
+                    wal as f64 / 1e6,
+                    written as f64 / 1e3 / ingest.ok.max(1) as f64
                 )
             } else {
                 String::new()

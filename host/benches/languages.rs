@@ -7,8 +7,10 @@
 //! with a warm instance kept for the element instance — one call at a time
 //! (criterion), then at the runtime's configured concurrency:
 //! `max_concurrent_calls` calls in flight on a multi-threaded executor with
-//! one worker per core, as in the host, reporting calls per second and CPU
-//! per call of the process. The runtime is configured as the host
+//! one worker per core, as in the host, reporting calls per second, CPU per
+//! call and minor page faults per call of the process (pages a call touched
+//! for the first time or copied on write: what a fresh instance costs the
+//! kernel). The runtime is configured as the host
 //! configures it (defaults, compiled artifacts served from a cache folder).
 //!
 //! The GitHub, Shopify and Linear deliveries are signed and verified (one
@@ -183,21 +185,32 @@ fn linear() -> Subject {
     }
 }
 
+/// What the concurrent round measured.
+struct Round {
+    calls_per_second: f64,
+    cpu_us_per_call: f64,
+    minor_faults_per_call: f64,
+}
+
 /// Runs `calls` webhook calls of `plugin` with `in_flight` of them at once
-/// on a multi-threaded executor; prints calls/s and CPU per call.
+/// on a multi-threaded executor.
 fn concurrent(
     plugin: &ElementPlugin,
     subject: &Subject,
     label: &CallLabel,
     in_flight: usize,
     calls: usize,
-) -> (f64, f64) {
+) -> Round {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
-    let (cpu, started) = (load::cpu_seconds("self"), Instant::now());
+    let (cpu, faults, started) = (
+        load::cpu_seconds("self"),
+        load::minor_faults("self"),
+        Instant::now(),
+    );
     rt.block_on(async {
         let tasks: Vec<_> = (0..in_flight)
             .map(|_| {
@@ -218,11 +231,12 @@ fn concurrent(
             task.await.unwrap();
         }
     });
-    let (secs, cpu) = (
-        started.elapsed().as_secs_f64(),
-        load::cpu_seconds("self") - cpu,
-    );
-    (calls as f64 / secs, cpu * 1e6 / calls as f64)
+    let secs = started.elapsed().as_secs_f64();
+    Round {
+        calls_per_second: calls as f64 / secs,
+        cpu_us_per_call: (load::cpu_seconds("self") - cpu) * 1e6 / calls as f64,
+        minor_faults_per_call: (load::minor_faults("self") - faults) / calls as f64,
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -251,12 +265,15 @@ fn bench(c: &mut Criterion) {
         );
         let in_flight = loaded.runtime.config().max_concurrent_calls;
         bench_calls(&mut group, &rt, &loaded, &subject, |kind, label| {
-            let (rate, cpu_per_call) =
-                concurrent(&loaded.plugin, &subject, label, in_flight, calls);
+            let round = concurrent(&loaded.plugin, &subject, label, in_flight, calls);
             eprintln!(
-                "{:<10} {:<12} {kind:<5} {calls} calls, {in_flight} in flight: {rate:>8.0} \
-                 calls/s, {cpu_per_call:>6.0} us CPU per call",
-                subject.label, subject.element
+                "{:<10} {:<12} {kind:<5} {calls} calls, {in_flight} in flight: {:>8.0} \
+                 calls/s, {:>6.0} us CPU and {:>6.1} minor page faults per call",
+                subject.label,
+                subject.element,
+                round.calls_per_second,
+                round.cpu_us_per_call,
+                round.minor_faults_per_call
             );
         });
     }

@@ -31,22 +31,28 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// User + system CPU seconds process `pid` (or `self`) has used.
-pub fn cpu_seconds(pid: &str) -> f64 {
+/// Field `i` of `/proc/<pid>/stat`, counted from the one after the
+/// command's closing parenthesis (0 is the state), or 0 if unreadable.
+fn stat_field(pid: &str, i: usize) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
+    stat.rsplit(')')
         .next()
         .unwrap_or("")
         .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0 // utime + stime, at 100 ticks per second
+        .nth(i)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// User + system CPU seconds process `pid` (or `self`) has used.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    (stat_field(pid, 11) + stat_field(pid, 12)) / 100.0 // utime + stime, at 100 ticks per second
+}
+
+/// Minor page faults process `pid` (or `self`) has taken: pages it touched
+/// for the first time, or copied on write.
+pub fn minor_faults(pid: &str) -> f64 {
+    stat_field(pid, 7)
 }
 
 /// Whether this is a full benchmark run (`cargo bench` passes `--bench`);

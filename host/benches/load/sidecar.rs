@@ -121,6 +121,19 @@ impl Sidecar {
         (db, wal)
     }
 
+    /// Bytes the sidecar process has caused to be written to storage
+    /// (`write_bytes` of `/proc/<pid>/io`: the write-ahead log, the
+    /// database file and everything else, counted when handed to the
+    /// block layer); 0 where the kernel does not report it.
+    pub fn written_bytes(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/io", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("write_bytes:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The sum of the samples of the metric `name` whose labels include
     /// `label` (e.g. `instance="warm"`), from `/metrics`.
     pub async fn metric(&self, name: &str, label: &str) -> f64 {

@@ -142,6 +142,27 @@
 //! reading its request still cost about 150 µs per warm call in-process,
 //! against 13 µs for the Rust element: lifting each header and
 //! configuration entry, and the promise job around every export.
+//!
+//! In the sidecar a warm JavaScript call costs more than in-process. On
+//! the 2-core machine, in one sitting: `--bench languages` ran warm GitHub
+//! calls at 145–151 µs of CPU per call (64 in flight; 1.0–1.4 minor page
+//! faults per call), and still 150 µs with a Rust ingest load running on
+//! the same cores. The sidecar under `ingest_load` (`LOAD_INSTANCES=warm
+//! LOAD_LANGUAGES=javascript`) spent 406–470 µs per webhook, against
+//! 146–187 µs for the Rust element. Split by thread over 4 s of load, the
+//! tokio workers took about 355 µs per JavaScript webhook against 105 µs
+//! for Rust, and the SQLite writer thread 103 µs against 69 µs. The
+//! writer's part is larger because at a lower rate each group commit holds
+//! fewer receipts: 30–32 KB reached the disk per JavaScript webhook
+//! against 18–23 KB for Rust, and 48 KB with 8 connections instead of 64.
+//! A profile (`perf record -F 999 -p`, 5 s) put 48% of the sidecar's CPU
+//! in guest code, about 233 µs per webhook, with the same functions in the
+//! same proportions as in-process (the interpreter loop a quarter of the
+//! guest's time), so the guest code itself runs slower there. Neither
+//! capping the element's calls in flight at 2 or 4, nor keeping 2, 4 or 64
+//! warm instances instead of 16, changed that beyond the run-to-run spread
+//! (3,866–4,437/s), and TLB shoot-downs were about 0.26 per webhook. Why
+//! the same guest code takes longer in the sidecar is not found yet.
 
 mod artifact;
 mod bindings;
