@@ -99,7 +99,7 @@ impl SqliteStore {
     }
 
     fn start(conn: Conn, reads: Reads, opts: &SqliteOptions) -> anyhow::Result<Self> {
-        let writer = Writer::start(conn, opts.max_batch, opts.queue_depth())
+        let writer = Writer::start(conn, opts.batching(), opts.queue_depth())
             .context("starting the store writer thread")?;
         Ok(Self { reads, writer })
     }

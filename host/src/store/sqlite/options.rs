@@ -1,10 +1,12 @@
-//! How the SQLite store is opened: waiting on locks, batch size, read
-//! connections and the size the write-ahead log may reach. Every default
+//! How the SQLite store is opened: waiting on locks, batch size and commit
+//! delay, read connections and the size the write-ahead log may reach. Every default
 //! lives in [`SqliteOptions::default`]. Commits always wait for the log to
 //! reach the disk (`synchronous = FULL`): a receipt acknowledged to the
 //! vendor survives a crash of the process, the OS or the power.
 
 use std::time::Duration;
+
+use super::writer::Batching;
 
 /// Settings for [`SqliteStore::open`](super::SqliteStore::open).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +17,10 @@ pub(crate) struct SqliteOptions {
     /// Most receipts written in one transaction. Larger batches mean fewer
     /// `fsync`s under load; every caller in a batch waits for the whole batch.
     pub max_batch: usize,
+    /// How long a batch that is not full waits for more receipts while
+    /// webhooks arrive together (the batch before held two or more); see
+    /// the writer's module documentation. Zero commits at once.
+    pub commit_delay: Duration,
     /// Read connections kept open between reads. Reads never wait for the
     /// writer; more concurrent reads than this open short-lived connections.
     pub read_connections: usize,
@@ -29,6 +35,7 @@ impl Default for SqliteOptions {
         Self {
             busy_timeout: Duration::from_secs(5),
             max_batch: 512,
+            commit_delay: Duration::from_millis(1),
             read_connections: 4,
             // About 64 MiB of 4 KiB pages.
             wal_catch_up_pages: 16_384,
@@ -37,6 +44,14 @@ impl Default for SqliteOptions {
 }
 
 impl SqliteOptions {
+    /// How the writer groups receipts into transactions.
+    pub(super) fn batching(&self) -> Batching {
+        Batching {
+            max_batch: self.max_batch,
+            commit_delay: self.commit_delay,
+        }
+    }
+
     /// Receipts and other writes that may wait for the writer before senders
     /// are held back: a few batches' worth.
     pub(super) fn queue_depth(&self) -> usize {

@@ -22,6 +22,29 @@ async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// Keeps `sqlite`'s writer busy with a job until the returned sender is
+/// used; the handle ends with the job.
+async fn hold_writer(
+    sqlite: Arc<SqliteStore>,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    tokio::task::JoinHandle<Result<()>>,
+) {
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let (busy, started) = tokio::sync::oneshot::channel::<()>();
+    let held = tokio::spawn(async move {
+        sqlite
+            .write(move |_| {
+                let _ = busy.send(());
+                let _ = hold.recv();
+                Ok(())
+            })
+            .await
+    });
+    started.await.unwrap();
+    (release, held)
+}
+
 async fn notification_count(store: &Store) -> usize {
     let query = NotificationQuery {
         limit: 1_000_000,
@@ -74,18 +97,7 @@ async fn concurrent_receipts_share_commits() {
     let instance = store.create_instance(new_instance("a")).await.unwrap();
     // Hold the writer busy until every receipt is queued, so the batching
     // is certain rather than a matter of timing.
-    let (release, hold) = std::sync::mpsc::channel::<()>();
-    let (busy, started) = tokio::sync::oneshot::channel::<()>();
-    let held = tokio::spawn(async move {
-        sqlite
-            .write(move |_| {
-                let _ = busy.send(());
-                let _ = hold.recv();
-                Ok(())
-            })
-            .await
-    });
-    started.await.unwrap();
+    let (release, held) = hold_writer(sqlite).await;
 
     let tasks: Vec<_> = (0..1000)
         .map(|i| {
@@ -155,4 +167,67 @@ async fn the_log_is_checkpointed_off_the_writer_and_stays_bounded() {
     drop(store);
     let reopened = Store::from_backend(Arc::new(SqliteStore::open(&path, opts).unwrap()));
     assert_eq!(notification_count(&reopened).await, total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn while_receipts_arrive_together_a_small_batch_waits_for_company() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SqliteOptions {
+        commit_delay: Duration::from_secs(2),
+        ..SqliteOptions::default()
+    };
+    let sqlite = open_file(&dir, opts);
+    let store = Store::from_backend(sqlite.clone());
+    let id = store.create_instance(new_instance("a")).await.unwrap().id;
+
+    // After an idle spell a lone receipt commits at once.
+    let started = Instant::now();
+    store
+        .record_receipt(receipt_with_message(id, "lone"))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a lone receipt waited {:?}",
+        started.elapsed()
+    );
+
+    // Two receipts queued behind a busy writer share a batch: receipts are
+    // arriving together.
+    let (release, writer) = hold_writer(sqlite).await;
+    let pair: Vec<_> = ["pair-1", "pair-2"]
+        .map(|m| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_receipt(receipt_with_message(id, m)).await })
+        })
+        .into();
+    wait_until("both receipts are queued", || store.stats().queued == 2).await;
+    release.send(()).unwrap();
+    writer.await.unwrap().unwrap();
+    for task in pair {
+        task.await.unwrap().unwrap();
+    }
+    let batches = store.stats().batches;
+
+    // So the next receipt waits, and one sent meanwhile joins its batch.
+    let first = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .record_receipt(receipt_with_message(id, "first"))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store
+        .record_receipt(receipt_with_message(id, "second"))
+        .await
+        .unwrap();
+    first.await.unwrap().unwrap();
+    assert_eq!(
+        store.stats().batches,
+        batches + 1,
+        "the second receipt joined the first one's batch"
+    );
+    assert_eq!(notification_count(&store).await, 5);
 }

@@ -4,10 +4,21 @@
 //! Callers queue commands on a bounded channel and wait on a oneshot reply.
 //! The thread takes the first command, drains whatever else is already
 //! queued (up to `max_batch` receipts and poll pages), writes those receipts
-//! in one transaction, the poll pages in another, and answers each caller. Under load the queue fills while a
-//! commit is on disk, so the next batch is large; when idle a lone receipt
-//! commits at once. Other writes (instance changes) run between batches, in
-//! the order they were queued.
+//! in one transaction, the poll pages in another, and answers each caller.
+//! Under load the queue fills while a commit is on disk, so the next batch
+//! is large; when idle a lone receipt commits at once. Other writes
+//! (instance changes) run between batches, in the order they were queued.
+//!
+//! A commit costs about the same whatever it holds: every table and index
+//! a receipt touches has at least one page written to the log. When the
+//! disk is fast and webhooks arrive slower than the disk commits (an
+//! element in an interpreted language, say), batches stay small and the
+//! log is written several times per webhook. So, like PostgreSQL's
+//! `commit_delay` with `commit_siblings`, once the batch before held two
+//! or more receipts (webhooks are arriving together) the writer waits
+//! `commit_delay` before committing a batch that is not full, and what
+//! arrived meanwhile joins it. After an idle spell the first receipt
+//! commits at once.
 //!
 //! A receipt handed over is written even if its caller stops waiting. When
 //! the last handle is dropped the thread finishes what is queued and exits,
@@ -15,6 +26,7 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -59,19 +71,40 @@ pub(super) struct Writer {
     counters: Arc<Counters>,
 }
 
+/// How the writer groups receipts into transactions.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Batching {
+    /// Most receipts (and, separately, poll pages) in one transaction.
+    pub max_batch: usize,
+    /// How long a batch that is not full waits for more receipts when the
+    /// batch before held two or more; zero never waits.
+    pub commit_delay: Duration,
+}
+
+impl Batching {
+    /// Whether a batch of `receipts`, after one of `before`, waits for more.
+    fn waits(&self, before: usize, receipts: usize) -> bool {
+        !self.commit_delay.is_zero() && before >= 2 && receipts > 0 && receipts < self.max_batch
+    }
+}
+
 impl Writer {
     /// Starts the writer thread, which owns `backend` from now on.
     pub(super) fn start(
         backend: Conn,
-        max_batch: usize,
+        batching: Batching,
         queue_depth: usize,
     ) -> std::io::Result<Self> {
         let (queue, commands) = mpsc::channel(queue_depth.max(1));
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();
+        let batching = Batching {
+            max_batch: batching.max_batch.max(1),
+            ..batching
+        };
         let thread = std::thread::Builder::new()
             .name("plugboard-store-writer".into())
-            .spawn(move || run(backend, commands, max_batch.max(1), &thread_counters))?;
+            .spawn(move || run(backend, commands, batching, &thread_counters))?;
         Ok(Self {
             queue: Some(queue),
             thread: Some(thread),
@@ -147,33 +180,65 @@ type PendingPoll = (PollWrite, oneshot::Sender<Result<PollOutcome>>);
 fn run(
     mut backend: Conn,
     mut commands: mpsc::Receiver<Command>,
-    max_batch: usize,
+    batching: Batching,
     counters: &Counters,
 ) {
-    let mut pending: Vec<Pending> = Vec::with_capacity(max_batch);
-    let mut polls: Vec<PendingPoll> = Vec::new();
+    let mut batch = Batch {
+        receipts: Vec::with_capacity(batching.max_batch),
+        polls: Vec::new(),
+    };
+    // Receipts in the batch committed before.
+    let mut before = 0;
     while let Some(first) = commands.blocking_recv() {
-        let mut next = Some(first);
+        batch.take(Some(first), &mut commands, &mut backend, batching, counters);
+        if batching.waits(before, batch.receipts.len()) {
+            std::thread::sleep(batching.commit_delay);
+            let next = commands.try_recv().ok();
+            batch.take(next, &mut commands, &mut backend, batching, counters);
+        }
+        before = batch.receipts.len();
+        commit_batch(&mut backend, &mut batch.receipts, counters);
+        commit_polls(&mut backend, &mut batch.polls);
+        backend.after_writes();
+    }
+}
+
+/// The receipts and poll pages of the transaction being gathered.
+struct Batch {
+    receipts: Vec<Pending>,
+    polls: Vec<PendingPoll>,
+}
+
+impl Batch {
+    /// Adds `next` and whatever else is queued, up to `max_batch` receipts
+    /// or poll pages; a job commits what was gathered so far, then runs.
+    fn take(
+        &mut self,
+        mut next: Option<Command>,
+        commands: &mut mpsc::Receiver<Command>,
+        backend: &mut Conn,
+        batching: Batching,
+        counters: &Counters,
+    ) {
         while let Some(command) = next {
             match command {
-                Command::Receipt { receipt, reply } => pending.push((*receipt, reply)),
-                Command::Poll { write, reply } => polls.push((*write, reply)),
+                Command::Receipt { receipt, reply } => self.receipts.push((*receipt, reply)),
+                Command::Poll { write, reply } => self.polls.push((*write, reply)),
                 Command::Job(job) => {
-                    commit_batch(&mut backend, &mut pending, counters);
-                    commit_polls(&mut backend, &mut polls);
-                    job(&mut backend);
+                    commit_batch(backend, &mut self.receipts, counters);
+                    commit_polls(backend, &mut self.polls);
+                    job(backend);
                     backend.after_writes();
                 }
             }
-            next = if pending.len() < max_batch && polls.len() < max_batch {
+            next = if self.receipts.len() < batching.max_batch
+                && self.polls.len() < batching.max_batch
+            {
                 commands.try_recv().ok()
             } else {
                 None
             };
         }
-        commit_batch(&mut backend, &mut pending, counters);
-        commit_polls(&mut backend, &mut polls);
-        backend.after_writes();
     }
 }
 
