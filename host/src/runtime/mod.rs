@@ -154,7 +154,8 @@
 //! for Rust, and the SQLite writer thread 103 µs against 69 µs. The
 //! writer's part is larger because at a lower rate each group commit holds
 //! fewer receipts: 30–32 KB reached the disk per JavaScript webhook
-//! against 18–23 KB for Rust, and 48 KB with 8 connections instead of 64.
+//! against 18–23 KB for Rust, and 48 KB with 8 connections instead of 64
+//! (the writer's commit delay, added since, brings JavaScript to 17–19 KB).
 //! A profile (`perf record -F 999 -p`, 5 s) put 48% of the sidecar's CPU
 //! in guest code, about 233 µs per webhook, with the same functions in the
 //! same proportions as in-process (the interpreter loop a quarter of the
