@@ -61,6 +61,17 @@ fn main() {
         let languages = std::env::var("LOAD_LANGUAGES")
             .unwrap_or_else(|_| "rust,javascript,python".into())
             .to_lowercase();
+        let kinds: Vec<String> = std::env::var("LOAD_INSTANCES")
+            .unwrap_or_else(|_| "fresh,warm".into())
+            .split(',')
+            .map(|kind| kind.trim().to_lowercase())
+            .collect();
+        for kind in &kinds {
+            assert!(
+                kind == "fresh" || kind == "warm",
+                "LOAD_INSTANCES names `fresh` and `warm`, not `{kind}`"
+            );
+        }
         let mut runs = Vec::new();
         let rust_stores = if languages.contains("rust") {
             stores()
@@ -83,10 +94,9 @@ fn main() {
         {
             // Fresh instances for every call (as before warm instances, and
             // as for an element that is not stateless), then warm ones.
-            let kinds = std::env::var("LOAD_INSTANCES").unwrap_or_else(|_| "fresh,warm".into());
             for (instances, warm) in [("fresh instances", "0"), ("warm instances", "16")]
                 .into_iter()
-                .filter(|(name, _)| kinds.contains(name.split(' ').next().unwrap_or_default()))
+                .filter(|(name, _)| kinds.iter().any(|kind| name.starts_with(kind.as_str())))
             {
                 let env = [("PLUGBOARD_WARM_INSTANCES", warm.to_string())];
                 let (sidecar, id) = language.paused_sidecar(&receiver, &env).await;

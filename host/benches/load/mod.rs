@@ -31,28 +31,36 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Field `i` of `/proc/<pid>/stat`, counted from the one after the
-/// command's closing parenthesis (0 is the state), or 0 if unreadable.
-fn stat_field(pid: &str, i: usize) -> f64 {
+/// Fields `at` of one reading of `/proc/<pid>/stat`, counted from the one
+/// after the command's closing parenthesis (0 is the state); 0 for what
+/// cannot be read.
+fn stat_fields<const N: usize>(pid: &str, at: [usize; N]) -> [f64; N] {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit(')')
+    let fields: Vec<&str> = stat
+        .rsplit(')')
         .next()
         .unwrap_or("")
         .split_whitespace()
-        .nth(i)
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
+        .collect();
+    at.map(|i| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    })
 }
 
 /// User + system CPU seconds process `pid` (or `self`) has used.
 pub fn cpu_seconds(pid: &str) -> f64 {
-    (stat_field(pid, 11) + stat_field(pid, 12)) / 100.0 // utime + stime, at 100 ticks per second
+    let [user, system] = stat_fields(pid, [11, 12]);
+    (user + system) / 100.0 // at 100 ticks per second
 }
 
 /// Minor page faults process `pid` (or `self`) has taken: pages it touched
 /// for the first time, or copied on write.
 pub fn minor_faults(pid: &str) -> f64 {
-    stat_field(pid, 7)
+    let [faults] = stat_fields(pid, [7]);
+    faults
 }
 
 /// Whether this is a full benchmark run (`cargo bench` passes `--bench`);
