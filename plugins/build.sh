@@ -403,7 +403,7 @@ build_js() {
     main="$("$NODE" -e 'process.stdout.write(require(process.argv[1]).main || "index.js")' "$dir/package.json")"
     log "building $name from $main with componentize-js"
     # The host links no wasi:http, so the engine's fetch support is left out.
-    (cd "$dir" && PATH="$path" COMPONENTIZE_NATIVE_STRINGS=require "$NODE" "$JS_COMPONENTIZE" \
+    (cd "$dir" && PATH="$path" COMPONENTIZE_BINDINGS=require "$NODE" "$JS_COMPONENTIZE" \
         "$main" --wit "$WIT_DIR" --world-name "$WIT_WORLD" --disable http fetch-event \
         -o "$component.partial" </dev/null >&2)
     mv -f "$component.partial" "$component"

@@ -3,14 +3,19 @@
 //! (twins of the Rust `probe`): an endless loop is stopped at its deadline
 //! while other calls are served, a memory blow-up is capped, a trap fails
 //! its own call only, one instance's calls never see another's data even
-//! in warm instances, and 50 hot swaps under load fail no call.
+//! in warm instances, and 50 hot swaps under load fail no call. A
+//! JavaScript element's answer may also be a promise, a thenable or a
+//! rejection, as componentize-js's bindings (rewritten by
+//! `componentize.mjs`) allow.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use plugboard::registry::Registry;
-use plugboard::runtime::{CallError, ElementPlugin, Runtime, RuntimeConfig, WebhookOutcome};
+use plugboard::runtime::{
+    CallError, ElementError, ElementPlugin, Runtime, RuntimeConfig, WebhookOutcome,
+};
 use serde_json::Value;
 
 use crate::support::{plugin_bytes, variant, wait_until, write_atomic};
@@ -125,6 +130,34 @@ async fn interpreted_elements_fail_only_their_own_call() {
             }
         }
         assert!(reused > 0, "{key}: no call ran in a warm instance");
+    }
+}
+
+/// The bindings await a JavaScript element's answer only when it is a
+/// promise or another thenable, as `await` would; a plain answer is taken
+/// as it is, and a rejection is the element's error. Three rounds, so that
+/// later calls run in a warm instance whose job queue earlier ones used.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_answer_may_be_a_promise_a_thenable_or_a_rejection() {
+    let runtime = runtime();
+    let plugin = runtime.load(&plugin_bytes("probe-js")).await.unwrap();
+    for round in 0..3 {
+        for action in ["promise", "thenable", "ok"] {
+            let expected = (action != "ok").then(|| format!("\"{action}\""));
+            match call(&plugin, 1, "note", action).await {
+                Ok(WebhookOutcome::Accepted(accepted)) => {
+                    assert_eq!(accepted.raw, expected, "round {round}, {action}");
+                    assert_eq!(accepted.events.len(), 1, "round {round}, {action}");
+                }
+                other => panic!("round {round}, {action}: {other:?}"),
+            }
+        }
+        match call(&plugin, 1, "note", "reject").await {
+            Err(CallError::Element(ElementError::Unsupported(message))) => {
+                assert!(message.contains("rejected the call as asked"), "{message}")
+            }
+            other => panic!("round {round}, reject: {other:?}"),
+        }
     }
 }
 

@@ -162,8 +162,26 @@
 //! guest's time), so the guest code itself runs slower there. Neither
 //! capping the element's calls in flight at 2 or 4, nor keeping 2, 4 or 64
 //! warm instances instead of 16, changed that beyond the run-to-run spread
-//! (3,866–4,437/s), and TLB shoot-downs were about 0.26 per webhook. Why
-//! the same guest code takes longer in the sidecar is not found yet.
+//! (3,866–4,437/s), and TLB shoot-downs were about 0.26 per webhook.
+//!
+//! Two experiments with a temporarily instrumented build narrowed it. Run
+//! inside the sidecar process, with the HTTP load held back, the same loop
+//! as `--bench languages` (20,000 warm GitHub calls, 64 in flight, the
+//! request and configuration the sidecar had just passed) cost 177–244 µs
+//! of CPU per call over six rounds, 89% of it guest code, against 141–170
+//! µs in the benchmark's own process on the same day. And running every
+//! webhook call on one dedicated thread, so that guest calls followed each
+//! other instead of alternating with the host's HTTP and SQLite work,
+//! made the ingest slower (2,756 and 2,777/s against 3,757 and 3,579/s):
+//! that thread alone spent about 360 µs per call. So the guest's extra cost
+//! in the sidecar is not the alternation with host work; the rest of the
+//! gap stays unexplained. What did lower it is fewer bytecodes per call:
+//! `componentize.mjs` runs the generated bindings in one function scope
+//! (see `docs/plugins.md`), which cut a warm call's CPU by about an eighth
+//! in-process (147–151 → 128–132 µs at 64 in flight); in three alternated
+//! `ingest_load` runs (warm, 30,000 webhooks) the sidecar then ingested
+//! 5,120, 3,693 and 4,270/s (354–489 µs per webhook) against 4,771, 3,882
+//! and 3,403/s (381–535 µs), within this machine's spread that day.
 
 mod artifact;
 mod bindings;

@@ -10,8 +10,11 @@
  * |------------|-----------------------------------------------------------------|
  * | `loop`     | spins forever (the host's CPU deadline must stop it)            |
  * | `alloc`    | allocates without bound (the host's memory cap must stop it)    |
- * | `trap`     | throws an error that is not an element error: a trap           |
- * | `remember` | accepts one event telling what the previous call left behind   |
+ * | `trap`     | throws an error that is not an element error: a trap            |
+ * | `remember` | accepts one event telling what the previous call left behind    |
+ * | `promise`  | answers with a promise of an accepted event (raw `"promise"`)   |
+ * | `thenable` | answers with a thenable of an accepted event (raw `"thenable"`) |
+ * | `reject`   | answers with a promise rejected with an `unsupported` error     |
  * | otherwise  | accepts one `created` event                                     |
  *
  * It declares itself `stateless` but, for `remember`, deliberately keeps the
@@ -105,6 +108,12 @@ export const element = {
         throw new Error('probe trap requested');
       case 'remember':
         return remember(config, request);
+      case 'promise':
+        return Promise.resolve().then(() => accepted(request, '"promise"'));
+      case 'thenable':
+        return { then: (resolve) => resolve(accepted(request, '"thenable"')) };
+      case 'reject':
+        return Promise.reject(unsupported('probe-js rejected the call as asked'));
       default:
         return accepted(request, undefined);
     }
