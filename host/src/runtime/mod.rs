@@ -164,24 +164,34 @@
 //! warm instances instead of 16, changed that beyond the run-to-run spread
 //! (3,866–4,437/s), and TLB shoot-downs were about 0.26 per webhook.
 //!
-//! Two experiments with a temporarily instrumented build narrowed it. Run
+//! Experiments with a temporarily instrumented build narrowed it. Run
 //! inside the sidecar process, with the HTTP load held back, the same loop
-//! as `--bench languages` (20,000 warm GitHub calls, 64 in flight, the
+//! as `--bench languages` (20,000 warm GitHub calls, 64 in flight, on the
 //! request and configuration the sidecar had just passed) cost 177–244 µs
 //! of CPU per call over six rounds, 89% of it guest code, against 141–170
-//! µs in the benchmark's own process on the same day. And running every
-//! webhook call on one dedicated thread, so that guest calls followed each
-//! other instead of alternating with the host's HTTP and SQLite work,
-//! made the ingest slower (2,756 and 2,777/s against 3,757 and 3,579/s):
-//! that thread alone spent about 360 µs per call. So the guest's extra cost
-//! in the sidecar is not the alternation with host work; the rest of the
-//! gap stays unexplained. What did lower it is fewer bytecodes per call:
-//! `componentize.mjs` runs the generated bindings in one function scope
-//! (see `docs/plugins.md`), which cut a warm call's CPU by about an eighth
-//! in-process (147–151 → 128–132 µs at 64 in flight); in three alternated
-//! `ingest_load` runs (warm, 30,000 webhooks) the sidecar then ingested
-//! 5,120, 3,693 and 4,270/s (354–489 µs per webhook) against 4,771, 3,882
-//! and 3,403/s (381–535 µs), within this machine's spread that day.
+//! µs in the benchmark's own process on the same day. Running every webhook
+//! call on one dedicated thread, so that guest calls followed each other
+//! instead of alternating with the host's HTTP and SQLite work, did not
+//! help either: that thread spent 185–226 µs per call (per-thread CPU over
+//! 4 s of load), the ingest rate stayed within the default's spread, and
+//! the tokio workers' and guest's CPU together (277–311 µs per webhook)
+//! matched the default's workers (284–311 µs). What the sidecar's call has
+//! and the benchmark's had not is input: three more headers (`host`,
+//! `content-length`, the `x-request-id` plugboard adds) and three more
+//! configuration entries (`event.notification.*`). Given those, the
+//! benchmark's warm call cost 164–166 instead of 124 µs at 64 in flight,
+//! and 148–153 instead of 115–119 µs one at a time (two alternated runs
+//! each). So most of the gap is lifting arguments into JavaScript values,
+//! about 6 µs per header or configuration entry, and the rest is within
+//! the noise of these comparisons.
+//!
+//! Lifting is the bindings' work, and `componentize.mjs` runs the
+//! generated bindings in one function scope (see `docs/plugins.md`), which
+//! cut a warm call's CPU by about an eighth in-process (147–151 → 128–132
+//! µs at 64 in flight); in three alternated `ingest_load` runs (warm,
+//! 30,000 webhooks) the sidecar then ingested 5,120, 3,693 and 4,270/s
+//! (354–489 µs per webhook) against 4,771, 3,882 and 3,403/s (381–535 µs),
+//! within this machine's spread that day.
 
 mod artifact;
 mod bindings;

@@ -133,8 +133,17 @@ function header(request, name) {
   return undefined;
 }
 
-/** The value of configuration key `key`, unless blank (kept as is: secrets may hold spaces). */
+/**
+ * The value of configuration key `key`, unless blank (kept as is: secrets
+ * may hold spaces). A plain loop with indexing: destructuring each entry in
+ * a callback runs the iterator protocol per entry in the interpreter.
+ */
 function configValue(config, key) {
-  const found = config.find(([name, value]) => name === key && value.trim() !== '');
-  return found === undefined ? undefined : found[1];
+  for (let i = 0; i < config.length; i++) {
+    const entry = config[i];
+    if (entry[0] === key && entry[1].trim() !== '') {
+      return entry[1];
+    }
+  }
+  return undefined;
 }
