@@ -13,23 +13,22 @@
 //    are the same: a lone surrogate becomes U+FFFD (3 bytes) either way,
 //    and exactly the encoded length is allocated.
 //
-// 2. The bindings run inside one function scope. The embedding evaluates
-//    them as a script, so each of their top-level names (`dataView`,
-//    `$memory`, `$dealloc`, the text codecs, the element's functions) was a
-//    global, found by a lookup along the scope chain at every use: about a
-//    fifth of a warm call's CPU went to those lookups. Inside a function
+// 2. The bindings run inside one function scope. The embedding evaluates them
+//    as a script, so each of their top-level names (`dataView`, `$memory`,
+//    `$dealloc`, the text codecs, the element's functions) was a global,
+//    found by a lookup along the scope chain at every use: a profile put
+//    about a tenth of a warm call's CPU in those lookups. Inside a function
 //    they are closed-over variables, read from a known slot. The functions
-//    the embedding calls (`bindExports` and the `export_*` entry points)
-//    are put on the global object, where it looks for them, and the few
-//    standard constructors the bindings use per call are read once. Two
-//    smaller things go with it: the debug switch of `_debugLog` is read once
-//    (`JCO_DEBUG` in the environment, which a component does not have)
-//    instead of at every call, and an export with a result awaits the
-//    element's result only when it is a promise (or another thenable, as
-//    `await` would resolve it); a plain result is lowered without
-//    suspending the export for a turn of the job queue. The export still
-//    returns a promise, as the embedding expects. (`describe`, called once
-//    per load, keeps its `await`.)
+//    the embedding calls (`bindExports` and the `export_*` entry points) are
+//    put on the global object, where it looks for them, and the few standard
+//    constructors the bindings use per call are read once. Two smaller things
+//    go with it: the debug switch of `_debugLog` is read once (`JCO_DEBUG` in
+//    the environment, which a component does not have) instead of at every
+//    call, and an export with a result awaits the element's result only when
+//    it is a promise (or another thenable, as `await` would resolve it); a
+//    plain result is lowered without suspending the export for a turn of the
+//    job queue. The export still returns a promise, as the embedding expects.
+//    (`describe`, called once per load, keeps its `await`.)
 //
 // Each change is made only where the generated code has the shape it was
 // written against; otherwise the bindings are left as generated (the
@@ -87,6 +86,11 @@ function withNativeStringEncoding(bindings) {
   return bindings.slice(0, start) + NATIVE_ENCODER + bindings.slice(end);
 }
 
+/** Whether `bindings` declares any of `names` (which the rewrite adds itself). */
+function declaresAny(bindings, names) {
+  return new RegExp(`\\b(?:var|let|const|function|class) (?:${names.join('|')})\\b`).test(bindings);
+}
+
 /** `bindings` evaluated inside one function scope, or unchanged with a warning. */
 function inOneScope(bindings) {
   const entryPoints = [...bindings.matchAll(ENTRY_POINT)].map((m) => m[1]);
@@ -96,9 +100,7 @@ function inOneScope(bindings) {
     awaited > 0 &&
     /^ *function bindExports\(/m.test(bindings) &&
     bindings.includes(DEBUG_CHECK) &&
-    !/\b(?:var|let|const|function|class) (?:JCO_DEBUG|Uint8Array|DataView|TypeError|Array|Boolean)\b/.test(
-      bindings,
-    );
+    !declaresAny(bindings, ['JCO_DEBUG', ...STANDARD]);
   if (!known) {
     unknownShape('the exports componentize-js generated have an unknown shape');
     return bindings;

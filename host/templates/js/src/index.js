@@ -85,8 +85,8 @@ export const element = {
 /**
  * The value of the header named `name` (the host gives inbound names in
  * lower case). Lookups here are plain loops: the element runs in an
- * interpreter, where a callback per entry, and above all destructuring an
- * entry (which runs the iterator protocol), costs several times more.
+ * interpreter, where a callback per entry, and destructuring an entry
+ * (which runs the iterator protocol), add work to every call.
  */
 function lookup(headers, name) {
   for (let i = 0; i < headers.length; i++) {
