@@ -174,16 +174,16 @@
 //! instead of alternating with the host's HTTP and SQLite work, did not
 //! help either: that thread spent 185–226 µs per call (per-thread CPU over
 //! 4 s of load), the ingest rate stayed within the default's spread, and
-//! the tokio workers' and guest's CPU together (277–311 µs per webhook)
-//! matched the default's workers (284–311 µs). What the sidecar's call has
-//! and the benchmark's had not is input: three more headers (`host`,
+//! the tokio workers' and guest's CPU together (277 and 335 µs per webhook)
+//! was about the default's workers' (284–313 µs). What the sidecar's call
+//! has and the benchmark's had not is input: three more headers (`host`,
 //! `content-length`, the `x-request-id` plugboard adds) and three more
 //! configuration entries (`event.notification.*`). Given those, the
 //! benchmark's warm call cost 164–166 instead of 124 µs at 64 in flight,
 //! and 148–153 instead of 115–119 µs one at a time (two alternated runs
 //! each). So most of the gap is lifting arguments into JavaScript values,
-//! about 6 µs per header or configuration entry, and the rest is within
-//! the noise of these comparisons.
+//! about 6 µs per header or configuration entry, and the rest is within the
+//! noise of these comparisons.
 //!
 //! Lifting is the bindings' work, and `componentize.mjs` runs the
 //! generated bindings in one function scope (see `docs/plugins.md`), which
