@@ -1,8 +1,9 @@
 //! How the SQLite store is opened: waiting on locks, batch size and commit
 //! delay, read connections and the size the write-ahead log may reach.
-//! Every default lives in [`SqliteOptions::default`]. Commits always wait for the log to
-//! reach the disk (`synchronous = FULL`): a receipt acknowledged to the
-//! vendor survives a crash of the process, the OS or the power.
+//! Every default lives in [`SqliteOptions::default`]. Commits always wait
+//! for the log to reach the disk (`synchronous = FULL`): a receipt
+//! acknowledged to the vendor survives a crash of the process, the OS or
+//! the power.
 
 use std::time::Duration;
 
