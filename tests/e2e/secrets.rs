@@ -2,18 +2,21 @@
 //! every kind of secret (management credentials, notification signature
 //! keys old and new, the vendor's private key, the vendor's signing key and
 //! the instance token) must not leave any of them in the log or in an API
-//! response (the token only in the answer that creates the instance).
+//! response (the token only in the answer that creates the instance). And an
+//! element, untrusted code, is given its own configuration keys but never
+//! plugboard's `event.*` settings, which hold the notification signature key
+//! and the secret values of `event.notification.headers`.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::support::connectwise::FakeConnectWise;
-use crate::support::host::webhook_path;
+use crate::support::host::{webhook_path, HostOptions, TestHost};
 use crate::support::process::{Binary, AUTH};
 use crate::support::receiver::Receiver;
 use crate::support::tls::TestCa;
-use crate::support::{plugin_bytes, wait_until};
+use crate::support::{elements_signature, plugin_bytes, wait_until};
 
 const SIGNATURE_KEY: &str = "sig-key-secret-5e1d9c";
 const ROTATED_KEY: &str = "sig-key-rotated-secret-0b7a44";
@@ -151,4 +154,57 @@ async fn no_secret_appears_in_logs_or_api_responses() {
             assert!(!r.contains(secret), "the {what} is in an API response: {r}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_element_is_given_its_own_configuration_never_plugboards_settings() {
+    const HEADER_SECRET: &str = "Bearer header-secret-6c0d2a";
+    let receiver = Receiver::start().await;
+    let host = TestHost::start(HostOptions {
+        allow_private: Some("127.0.0.0/8".into()),
+        ..HostOptions::default()
+    })
+    .await;
+    let created = host
+        .create_instance(json!({"element": {"key": "probe"}, "configuration": {
+            "event.notification.enabled": true,
+            "event.notification.callback.url": receiver.url(),
+            "event.notification.signature.key": SIGNATURE_KEY,
+            "event.notification.headers": {"Authorization": HEADER_SECRET},
+            "probe.note": "declared",
+            "probe.extra": 7}}))
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let (status, answer) = host
+        .webhook(
+            &webhook_path("probe", id),
+            &[("x-probe-action", "remember".to_string())],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    let event = host.event(answer["eventIds"][0].as_str().unwrap()).await;
+    let raw = &event["notification"]["message"]["raw"];
+    let mut keys: Vec<&str> = raw["keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{event}"))
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    keys.sort_unstable();
+    // Declared or not, the element's keys reach it; plugboard's do not.
+    assert_eq!(keys, ["probe.extra", "probe.note"], "{event}");
+    assert_eq!(raw["note"], "declared");
+
+    // plugboard itself still uses them: the notification is signed with
+    // the key and carries the header.
+    let delivered = wait_until("the notification", Duration::from_secs(30), || async {
+        receiver.received().into_iter().next()
+    })
+    .await;
+    assert_eq!(delivered.header("authorization"), HEADER_SECRET);
+    assert_eq!(
+        delivered.header("elements-webhook-signature"),
+        elements_signature(SIGNATURE_KEY, &delivered.body)
+    );
 }

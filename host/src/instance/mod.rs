@@ -21,7 +21,7 @@ pub mod vendor;
 
 use serde_json::{Map, Value};
 
-use crate::runtime::ElementDescription;
+use crate::runtime::{ElementDescription, HOST_KEY_PREFIX};
 
 pub use address::{decode_instance_id, PublicUrl, WebhookAddress, INSTANCE_HEADER};
 pub use keys::KeyWarning;
@@ -123,12 +123,18 @@ pub fn redacted(
         .collect()
 }
 
-/// The configuration as the plugin sees it: string values as they are,
-/// other JSON values as their JSON text; nulls dropped.
+/// The configuration as the plugin sees it: the element's keys (every key
+/// outside [`HOST_KEY_PREFIX`]), string values as they are, other JSON
+/// values as their JSON text; nulls dropped.
+///
+/// plugboard's own settings are left out: they hold secrets the element must
+/// not see (the notification signature key, the values of
+/// `event.notification.headers`), and a plugin is untrusted code. Each entry
+/// also costs the guest a lift per call, a few microseconds in JavaScript.
 pub fn plugin_config(configuration: &Map<String, Value>) -> Vec<(String, String)> {
     configuration
         .iter()
-        .filter(|(_, v)| !v.is_null())
+        .filter(|(k, v)| !v.is_null() && !k.starts_with(HOST_KEY_PREFIX))
         .map(|(k, v)| {
             let s = match v {
                 Value::String(s) => s.clone(),

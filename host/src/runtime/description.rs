@@ -8,6 +8,12 @@ use super::bindings;
 use super::contract::ContractVersion;
 use super::{ElementInfo, LoadError};
 
+/// The prefix of plugboard's own instance settings (SPEC §1: where
+/// notifications go, the key they are signed with, their extra headers, how
+/// the instance is polled). They are the host's business: an element is not
+/// given them in its `config` and may not declare a key with this prefix.
+pub const HOST_KEY_PREFIX: &str = "event.";
+
 /// What an element says about itself, in a form the API can show.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,6 +89,16 @@ impl ElementDescription {
         if info.version.trim().is_empty() {
             return Err(LoadError::Describe("version is empty".into()));
         }
+        let declared = (info.config_keys.iter().map(|k| &k.name))
+            .chain(&info.fetch_host_config_keys)
+            .find(|name| name.starts_with(HOST_KEY_PREFIX));
+        if let Some(name) = declared {
+            return Err(LoadError::Describe(format!(
+                "configuration key {name:?} is in plugboard's own namespace ({HOST_KEY_PREFIX}*), \
+                 whose settings are never given to an element; name the element's keys after \
+                 the vendor (e.g. github.webhook.secret)"
+            )));
+        }
         let mut modes = Vec::new();
         if info.modes.contains(bindings::EventModes::WEBHOOKS) {
             modes.push("webhooks");
@@ -135,5 +151,53 @@ impl ElementDescription {
     /// Whether the element supports the given mode (`webhooks` or `polling`).
     pub fn supports(&self, mode: &str) -> bool {
         self.modes.contains(&mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{ConfigKey, EventModes};
+
+    fn info(config_key: &str, fetch_host_config_key: &str) -> ElementInfo {
+        ElementInfo {
+            key: "vendor".into(),
+            aliases: Vec::new(),
+            name: "Vendor".into(),
+            version: "1.0.0".into(),
+            modes: EventModes::WEBHOOKS,
+            config_keys: vec![ConfigKey {
+                name: config_key.into(),
+                required: false,
+                secret: true,
+                description: String::new(),
+            }],
+            fetch_hosts: Vec::new(),
+            fetch_host_config_keys: vec![fetch_host_config_key.into()],
+            default_poll_configuration: None,
+            stateless: true,
+        }
+    }
+
+    fn load(info: ElementInfo) -> Result<ElementDescription, LoadError> {
+        ElementDescription::from_wit(info, ContractVersion::V0_2, false)
+    }
+
+    #[test]
+    fn an_element_may_not_declare_plugboards_own_settings() {
+        let own = "event.notification.signature.key";
+        for refused in [info(own, "vendor.url"), info("vendor.secret", "event.x")] {
+            let error = load(refused).unwrap_err().to_string();
+            assert!(
+                error.contains("plugboard's own namespace (event.*)"),
+                "{error}"
+            );
+        }
+        let error = load(info(own, "vendor.url")).unwrap_err().to_string();
+        assert!(error.contains(own), "{error}");
+        let loaded = load(info("vendor.secret", "vendor.url")).unwrap();
+        assert_eq!(loaded.config_keys[0].name, "vendor.secret");
+        // A key that merely contains the word is the element's own.
+        assert!(load(info("vendor.event.secret", "vendor.events.url")).is_ok());
     }
 }

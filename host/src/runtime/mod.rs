@@ -226,7 +226,7 @@ pub use bindings::{
 };
 pub use compiler::run_child as run_compiler_child;
 pub use contract::ContractVersion;
-pub use description::ElementDescription;
+pub use description::{ElementDescription, HOST_KEY_PREFIX};
 pub use error::{CallError, LoadError};
 pub use fairness::FairnessConfig;
 pub use plugin::ElementPlugin;
