@@ -6,7 +6,8 @@
 //! in warm instances, and 50 hot swaps under load fail no call. A
 //! JavaScript element's answer may also be a promise, a thenable or a
 //! rejection, as componentize-js's bindings (rewritten by
-//! `componentize.mjs`) allow.
+//! `componentize.mjs`) allow, and requests and answers of any size cross
+//! those bindings byte for byte.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 use plugboard::registry::Registry;
 use plugboard::runtime::{
-    CallError, ElementError, ElementPlugin, Runtime, RuntimeConfig, WebhookOutcome,
+    CallError, CallLabel, ElementError, ElementPlugin, FetchScope, Header, HttpRequest, Runtime,
+    RuntimeConfig, WebhookOutcome,
 };
 use serde_json::Value;
 
@@ -158,6 +160,79 @@ async fn a_javascript_answer_may_be_a_promise_a_thenable_or_a_rejection() {
             }
             other => panic!("round {round}, reject: {other:?}"),
         }
+    }
+}
+
+/// The rewritten bindings read and write the component's memory through
+/// views they keep between calls, renewed only when an address lies past
+/// them. In one warm instance, requests of growing size (up to 1 MiB of
+/// body, a 64 KiB header and 16,384 headers, past the memory the earlier
+/// calls left) arrive
+/// in the element exactly as sent, and its answer, as large, comes back
+/// exactly; then a small request again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_element_gets_and_answers_exact_bytes_as_its_memory_grows() {
+    // The default memory cap: a megabyte of text takes many times that in
+    // the interpreter (decoded, parsed, stringified, encoded).
+    let runtime = Runtime::new(RuntimeConfig {
+        call_timeout_ms: DEADLINE.as_millis() as u64,
+        cache_dir: Some(CACHE.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let plugin = runtime.load(&plugin_bytes("probe-js")).await.unwrap();
+    let config = vec![("probe.note".to_string(), "growing".to_string())];
+    for (round, size) in [16, 4 << 10, 256 << 10, 1 << 20, 100]
+        .into_iter()
+        .enumerate()
+    {
+        // Multi-byte characters too, so that lengths in bytes and in
+        // characters differ.
+        let body = format!("{{\"text\":\"{}\"}}", "é€x".repeat(size / 6));
+        let big_header = "v".repeat(size.min(64 << 10));
+        // As many headers as 64-byte slices of the body: their list, too,
+        // lies past the memory of earlier calls.
+        let many = (0..size / 64).map(|n| (format!("x-h{n}"), n.to_string()));
+        let headers: Vec<Header> = [
+            ("x-probe-action".to_string(), "echo".to_string()),
+            ("x-probe-id".to_string(), format!("round-{round}")),
+            ("x-large".to_string(), big_header),
+            ("x-empty".to_string(), String::new()),
+        ]
+        .into_iter()
+        .chain(many)
+        .map(|(name, value)| Header { name, value })
+        .collect();
+        let request = HttpRequest {
+            method: "POST".into(),
+            url: format!("/events/probe-js/echo?round={round}"),
+            query: format!("round={round}"),
+            headers,
+            body: body.clone().into_bytes(),
+        };
+        let label = CallLabel {
+            element: "probe-js".into(),
+            instance: Some(1),
+        };
+        let answer = plugin
+            .webhook(label, FetchScope::default(), &config, &request)
+            .await;
+        let Ok(WebhookOutcome::Accepted(accepted)) = answer else {
+            panic!("round {round}: {answer:?}");
+        };
+        let echoed: Value = serde_json::from_str(accepted.raw.as_deref().unwrap()).unwrap();
+        let sent: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str()))
+            .collect();
+        assert_eq!(echoed["method"], "POST", "round {round}");
+        assert_eq!(echoed["url"], request.url, "round {round}");
+        assert_eq!(echoed["query"], request.query, "round {round}");
+        assert_eq!(echoed["headers"], serde_json::json!(sent), "round {round}");
+        assert!(echoed["body"] == body, "round {round}: the body differs");
+        assert_eq!(accepted.events[0].object_id, format!("round-{round}"));
+        assert_eq!(accepted.events[0].raw, accepted.raw.clone().unwrap());
     }
 }
 

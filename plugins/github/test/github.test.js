@@ -17,7 +17,14 @@ const SECRET = "It's a Secret to Everybody";
 const fakeHost = {
   hmacSha256: (key, message) => new Uint8Array(createHmac('sha256', key).update(message).digest()),
   constantTimeEq: (a, b) => a.length === b.length && timingSafeEqual(a, b),
-  hexDecode: (text) => new Uint8Array(Buffer.from(text, 'hex')),
+  // Like the host's `hex-decode`: an error (thrown by the bindings) unless
+  // the text is an even number of hex digits.
+  hexDecode: (text) => {
+    if (!/^(?:[0-9a-fA-F]{2})*$/.test(text)) {
+      throw new Error(`not hexadecimal: ${text}`);
+    }
+    return new Uint8Array(Buffer.from(text, 'hex'));
+  },
   log: () => {},
 };
 
@@ -145,7 +152,8 @@ test('a form-encoded delivery is read from its payload field', () => {
 
 test('missing, malformed or wrong signatures are unauthorized', () => {
   const payload = { action: 'opened', issue: { id: 1 } };
-  for (const signature of [null, '', 'sha1=abc', 'sha256=xyz', sign('other body')]) {
+  const notHex = `sha256=${'g'.repeat(64)}`;
+  for (const signature of [null, '', 'sha1=abc', 'sha256=xyz', notHex, sign('other body')]) {
     const error = errorTag(() => webhook(fakeHost, config, request('issues', payload, { signature })));
     assert.equal(error.tag, 'unauthorized', String(signature));
   }

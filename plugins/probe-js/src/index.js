@@ -15,6 +15,7 @@
  * | `promise`  | answers with a promise of an accepted event (raw `"promise"`)   |
  * | `thenable` | answers with a thenable of an accepted event (raw `"thenable"`) |
  * | `reject`   | answers with a promise rejected with an `unsupported` error     |
+ * | `echo`     | accepts one event whose raw JSON is the request as it arrived   |
  * | otherwise  | accepts one `created` event                                     |
  *
  * It declares itself `stateless` but, for `remember`, deliberately keeps the
@@ -74,6 +75,20 @@ function unsupported(message) {
   return error;
 }
 
+/**
+ * The request as the element received it, as JSON text: method, URL, query,
+ * every header, and the body as text (it is sent as UTF-8).
+ */
+function echo(request) {
+  return JSON.stringify({
+    method: request.method,
+    url: request.url,
+    query: request.query,
+    headers: request.headers.map((h) => [h.name, h.value]),
+    body: new TextDecoder().decode(request.body),
+  });
+}
+
 /** The exported `element` interface. */
 export const element = {
   describe() {
@@ -114,6 +129,8 @@ export const element = {
         return { then: (resolve) => resolve(accepted(request, '"thenable"')) };
       case 'reject':
         return Promise.reject(unsupported('probe-js rejected the call as asked'));
+      case 'echo':
+        return accepted(request, echo(request));
       default:
         return accepted(request, undefined);
     }
