@@ -167,9 +167,8 @@ async fn a_javascript_answer_may_be_a_promise_a_thenable_or_a_rejection() {
 /// views they keep between calls, renewed only when an address lies past
 /// them. In one warm instance, requests of growing size (up to 1 MiB of
 /// body, a 64 KiB header and 16,384 headers, past the memory the earlier
-/// calls left) arrive
-/// in the element exactly as sent, and its answer, as large, comes back
-/// exactly; then a small request again.
+/// calls left) arrive in the element exactly as sent, and its answer, as
+/// large, comes back exactly; then a small request again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_javascript_element_gets_and_answers_exact_bytes_as_its_memory_grows() {
     // The default memory cap: a megabyte of text takes many times that in

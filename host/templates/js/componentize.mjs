@@ -27,18 +27,18 @@
 //    each `_debugLog(...)` line, whose arguments (a message and an object of
 //    literals, built for nothing when the switch is off: about 7 % of a warm
 //    GitHub call's instructions) are then not evaluated; and an export with
-//    a result awaits the element's result only when
-//    it is a promise (or another thenable, as `await` would resolve it); a
-//    plain result is lowered without suspending the export for a turn of the
-//    job queue. The export still returns a promise, as the embedding expects.
-//    (`describe`, called once per load, keeps its `await`.)
+//    a result awaits the element's result only when it is a promise (or
+//    another thenable, as `await` would resolve it): a plain result is
+//    lowered without suspending the export for a turn of the job queue. The
+//    export still returns a promise, as the embedding expects. (`describe`,
+//    called once per load, keeps its `await`.)
 //
 // 3. The component's memory is read and written through views kept between
 //    accesses. The generated bindings get a fresh `DataView` check for every
 //    field they read or write (`dataView($memory).getUint32(...)`: a call,
 //    two native `buffer` getters, then the read), and a new `$memory.buffer`
-//    for every string; the lifting of one header took about 40,000 Wasm
-//    instructions, a third of them in these getters. componentize-js's
+//    for every string; the lifting of one header took about 42,000 Wasm
+//    instructions, half of them in these accesses. componentize-js's
 //    `$memory.buffer` is the memory below the current break (`sbrk(0)`) as
 //    an ArrayBuffer whose contents are the memory itself: a new one when the
 //    memory has grown, the old ones never detached. So a view stays valid
@@ -95,7 +95,7 @@ const BYTES_COPY = /new Uint8Array\(\$memory\.buffer\.slice\((ptr\d+), \1 \+ (le
 const ENCODER_VIEW = 'new Uint8Array(memory.buffer, ptr, len)';
 /** Bytes of each DataView access. */
 const WIDTH = { Int8: 1, Uint8: 1, Int16: 2, Uint16: 2, Int32: 4, Uint32: 4, Float32: 4, Float64: 8, BigInt64: 8, BigUint64: 8 };
-/** The names the memory rewrite declares. */
+/** The names the memory rewrite declares (as patterns). */
 const MEMORY_NAMES = ['\\$buffer', '\\$end', '\\$words', '\\$view', '\\$memoryTo'];
 /** Views of the memory kept between accesses, and the function that renews them. */
 const MEMORY_VIEWS = `let $buffer = new ArrayBuffer(0);
@@ -146,7 +146,7 @@ function declaresAny(bindings, names) {
 
 /** `bindings` with memory accessed through kept views, or unchanged with a warning. */
 function withKeptMemoryViews(bindings) {
-  if (!bindings.includes(DATA_VIEW_HELPER) || new RegExp(`(?:var|let|const|function) (?:${MEMORY_NAMES.join('|')})\\b`).test(bindings)) {
+  if (!bindings.includes(DATA_VIEW_HELPER) || declaresAny(bindings, MEMORY_NAMES)) {
     unknownShape('the memory accessors componentize-js generated have an unknown shape');
     return bindings;
   }
@@ -175,7 +175,9 @@ function withKeptMemoryViews(bindings) {
 /**
  * `body` with each `_debugLog(...)` line whose arguments have no effects
  * made `JCO_DEBUG && _debugLog(...)`, so that they are only built when the
- * switch is on.
+ * switch is on. The arguments end at the matching parenthesis, counted
+ * without regard to strings: arguments misread that way do not pass
+ * QUIET_ARGUMENTS, and their line is left as it is.
  */
 function withQuietDebugLog(body) {
   return body.replace(DEBUG_LINE, (line, indent, offset) => {
