@@ -184,16 +184,26 @@ async fn instances_accept_the_seed_forms_and_can_be_changed_and_deleted() {
 /// delivering to the receiver returned): the receiver, the host and the
 /// instance as created.
 pub(crate) async fn probe_host() -> (Receiver, TestHost, Value) {
+    probe_host_with(json!({})).await
+}
+
+/// [`probe_host`] with the probe instance's configuration extended by the
+/// keys of `more` (a JSON object).
+pub(crate) async fn probe_host_with(more: Value) -> (Receiver, TestHost, Value) {
     let receiver = Receiver::start().await;
     let host = TestHost::start(HostOptions {
         allow_private: Some("127.0.0.0/8".into()),
         ..HostOptions::default()
     })
     .await;
+    let mut configuration = json!({
+        "event.notification.enabled": true,
+        "event.notification.callback.url": receiver.url()});
+    for (key, value) in more.as_object().expect("an object of settings") {
+        configuration[key] = value.clone();
+    }
     let created = host
-        .create_instance(json!({"element": {"key": "probe"}, "configuration": {
-            "event.notification.enabled": true,
-            "event.notification.callback.url": receiver.url()}}))
+        .create_instance(json!({"element": {"key": "probe"}, "configuration": configuration}))
         .await;
     (receiver, host, created)
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::connectwise::FakeConnectWise;
-use crate::support::host::{webhook_path, HostOptions, TestHost};
+use crate::support::host::webhook_path;
 use crate::support::process::{Binary, AUTH};
 use crate::support::receiver::Receiver;
 use crate::support::tls::TestCa;
@@ -159,21 +159,12 @@ async fn no_secret_appears_in_logs_or_api_responses() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_element_is_given_its_own_configuration_never_plugboards_settings() {
     const HEADER_SECRET: &str = "Bearer header-secret-6c0d2a";
-    let receiver = Receiver::start().await;
-    let host = TestHost::start(HostOptions {
-        allow_private: Some("127.0.0.0/8".into()),
-        ..HostOptions::default()
-    })
+    let (receiver, host, created) = crate::instances_api::probe_host_with(json!({
+        "event.notification.signature.key": SIGNATURE_KEY,
+        "event.notification.headers": {"Authorization": HEADER_SECRET},
+        "probe.note": "declared",
+        "probe.extra": 7}))
     .await;
-    let created = host
-        .create_instance(json!({"element": {"key": "probe"}, "configuration": {
-            "event.notification.enabled": true,
-            "event.notification.callback.url": receiver.url(),
-            "event.notification.signature.key": SIGNATURE_KEY,
-            "event.notification.headers": {"Authorization": HEADER_SECRET},
-            "probe.note": "declared",
-            "probe.extra": 7}}))
-        .await;
     let id = created["id"].as_i64().unwrap();
     let (status, answer) = host
         .webhook(

@@ -30,10 +30,10 @@ const FORM_MESSAGE = 'X-Hub-Signature-256 must be "sha256=" and 64 hex digits';
  * @param {string | undefined} header the `X-Hub-Signature-256` value
  */
 export function verifySignature(host, secret, body, header) {
-  if (header === undefined || header.trim() === '') {
+  const value = header === undefined ? '' : header.trim();
+  if (value === '') {
     throw unauthorized('missing X-Hub-Signature-256 header');
   }
-  const value = header.trim();
   if (value.length !== PREFIX.length + 64 || !value.startsWith(PREFIX)) {
     throw unauthorized(FORM_MESSAGE);
   }
