@@ -429,3 +429,50 @@ fn failed_receipts(host: &TestHost, id: i64) -> Vec<(Vec<u8>, String)> {
         .unwrap();
     rows
 }
+
+/// An element sees the headers the vendor sent: the `x-request-id`
+/// plugboard adds to a request without one is answered and logged, but not
+/// handed to the element (or kept in the receipt as if the vendor had sent
+/// it); a vendor's own request id is.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_element_sees_a_request_id_only_when_the_vendor_sent_one() {
+    let (_receiver, host, created) = crate::instances_api::probe_host().await;
+    let id = created["id"].as_i64().unwrap();
+    let client = reqwest::Client::new();
+    for sent in [None, Some("vendor-req-7")] {
+        let mut request = client
+            .post(format!("{}{}", host.base, webhook_path("probe", id)))
+            .header("content-type", "application/json")
+            .header("x-probe-action", "remember")
+            .body("{}");
+        if let Some(sent) = sent {
+            request = request.header("x-request-id", sent);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{sent:?}");
+        let answered = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let answer: Value = response.json().await.unwrap();
+        let event = host.event(answer["eventIds"][0].as_str().unwrap()).await;
+        let seen: Vec<&str> = event["notification"]["message"]["raw"]["headers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{event}"))
+            .iter()
+            .map(|name| name.as_str().unwrap())
+            .collect();
+        assert!(seen.contains(&"x-probe-action"), "{seen:?}");
+        match sent {
+            None => {
+                assert!(!seen.contains(&"x-request-id"), "{seen:?}");
+                let made = uuid::Uuid::parse_str(&answered).unwrap();
+                assert_eq!(made.get_version_num(), 7, "{answered}");
+            }
+            Some(sent) => {
+                assert!(seen.contains(&"x-request-id"), "{seen:?}");
+                assert_eq!(answered, sent);
+            }
+        }
+    }
+}

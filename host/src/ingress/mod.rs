@@ -221,7 +221,8 @@ async fn handle(
     )
     .await?;
     seen.body = Some(body.clone());
-    let http_request = request::to_plugin(&parts, &body);
+    let headers = request::vendor_header_pairs(&parts);
+    let http_request = request::to_plugin(&parts, &headers, &body);
     let receipt = NewReceipt {
         instance_id: id,
         element_key: instance.configured.instance.element_key.clone(),
@@ -230,7 +231,7 @@ async fn handle(
         dedup_window: state.config.dedup_window,
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
-        headers: request::header_pairs(&parts.headers),
+        headers,
         body: body.clone(),
         outcome: ReceiptStatus::Failed {
             error: String::new(),

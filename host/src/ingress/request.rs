@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 
 use crate::api::ApiError;
 use crate::runtime::{Header, HttpRequest, HttpResponse};
+use crate::telemetry::request_id::{self, AssignedRequestId};
 
 /// The most bytes of a too-large body read and thrown away before the 413
 /// is sent: a vendor still sending would otherwise see its connection reset
@@ -88,15 +89,31 @@ pub(super) fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The plugin's view of an inbound request.
-pub(super) fn to_plugin(parts: &Parts, body: &Bytes) -> HttpRequest {
+/// The headers the caller sent, as [`header_pairs`]: without the
+/// `x-request-id` plugboard added when the caller sent none (which it
+/// marks [`AssignedRequestId`]). The element sees, and the receipt keeps,
+/// only what the vendor sent.
+pub(super) fn vendor_header_pairs(parts: &Parts) -> Vec<(String, String)> {
+    let mut pairs = header_pairs(&parts.headers);
+    if parts.extensions.get::<AssignedRequestId>().is_some() {
+        pairs.retain(|(name, _)| name != request_id::HEADER);
+    }
+    pairs
+}
+
+/// The plugin's view of an inbound request, with `headers` from
+/// [`vendor_header_pairs`].
+pub(super) fn to_plugin(parts: &Parts, headers: &[(String, String)], body: &Bytes) -> HttpRequest {
     HttpRequest {
         method: parts.method.to_string(),
         url: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or("").to_string(),
-        headers: header_pairs(&parts.headers)
-            .into_iter()
-            .map(|(name, value)| Header { name, value })
+        headers: headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.clone(),
+                value: value.clone(),
+            })
             .collect(),
         body: body.to_vec(),
     }

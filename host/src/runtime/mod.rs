@@ -183,7 +183,9 @@
 //! and 148–153 instead of 115–119 µs one at a time (two alternated runs
 //! each). So most of the gap is lifting arguments into JavaScript values,
 //! about 6 µs per header or configuration entry, and the rest is within the
-//! noise of these comparisons.
+//! noise of these comparisons. Since then the element is given neither the
+//! `event.*` entries nor the `x-request-id` plugboard makes: only what the
+//! instance's creator and the vendor sent.
 //!
 //! Lifting is the bindings' work, and `componentize.mjs` runs the
 //! generated bindings in one function scope (see `docs/plugins.md`), which

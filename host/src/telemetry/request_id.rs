@@ -7,6 +7,8 @@
 //! at debug, [`PropagateRequestIdLayer`] echoes the id. A caller's own
 //! `x-request-id` is kept when it is a short token of letters, digits, `-`,
 //! `_` or `.`; any other is dropped first, so it is replaced, never logged.
+//! A request whose id plugboard made carries [`AssignedRequestId`], so the
+//! ingress can tell the vendor's headers from the one it added.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -32,12 +34,21 @@ fn acceptable(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Drops a caller's request id that is not [`acceptable`].
+/// Marks a request whose `x-request-id` header plugboard made: the caller
+/// sent none, or one that was not [`acceptable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AssignedRequestId;
+
+/// Drops a caller's request id that is not [`acceptable`], and marks the
+/// request [`AssignedRequestId`] when it is left without one.
 fn drop_unacceptable(mut request: Request) -> Request {
-    if let Some(id) = request.headers().get(HEADER) {
-        if !acceptable(id.as_bytes()) {
-            request.headers_mut().remove(HEADER);
-        }
+    let kept = request
+        .headers()
+        .get(HEADER)
+        .is_some_and(|id| acceptable(id.as_bytes()));
+    if !kept {
+        request.headers_mut().remove(HEADER);
+        request.extensions_mut().insert(AssignedRequestId);
     }
     request
 }
@@ -108,8 +119,17 @@ mod tests {
         assert!(!acceptable(b"a\nb"));
     }
 
-    async fn echoed(given: Option<&str>) -> String {
-        let router = with_request_ids(Router::new().route("/", get(|| async { "ok" })));
+    /// Sends a request with the caller's id `given`: the id echoed in the
+    /// response, and whether the handler saw the request marked
+    /// [`AssignedRequestId`].
+    async fn send(given: Option<&str>) -> (String, bool) {
+        let router = with_request_ids(Router::new().route(
+            "/",
+            get(|request: Request| async move {
+                let marked = request.extensions().get::<AssignedRequestId>();
+                marked.is_some().to_string()
+            }),
+        ));
         let mut request = http::Request::get("/");
         if let Some(id) = given {
             request = request.header(HEADER, id);
@@ -118,14 +138,26 @@ mod tests {
             .oneshot(request.body(Body::empty()).unwrap())
             .await
             .unwrap();
-        response.headers()[HEADER].to_str().unwrap().to_string()
+        let echoed = response.headers()[HEADER].to_str().unwrap().to_string();
+        let body = axum::body::to_bytes(response.into_body(), 64)
+            .await
+            .unwrap();
+        (echoed, body == "true")
+    }
+
+    #[tokio::test]
+    async fn only_an_id_plugboard_made_is_marked_assigned() {
+        assert!(!send(Some("abc-1")).await.1);
+        for given in [None, Some("a b"), Some(&*"x".repeat(65))] {
+            assert!(send(given).await.1, "{given:?}");
+        }
     }
 
     #[tokio::test]
     async fn a_plain_caller_id_is_echoed_and_others_replaced() {
-        assert_eq!(echoed(Some("abc-1")).await, "abc-1");
+        assert_eq!(send(Some("abc-1")).await.0, "abc-1");
         for given in [None, Some("a b"), Some(&*"x".repeat(65))] {
-            let fresh = echoed(given).await;
+            let fresh = send(given).await.0;
             let uuid = uuid::Uuid::parse_str(&fresh).unwrap();
             assert_eq!(uuid.get_version_num(), 7, "{given:?} -> {fresh}");
         }

@@ -28,8 +28,9 @@
 //! hook) before the instance aborts, so the host shows it in the call's
 //! error.
 //!
-//! `/remember`'s event also names the configuration keys the call was
-//! given, so the host's tests can see which ones reach an element.
+//! `/remember`'s event also names the configuration keys and the headers
+//! the call was given, so the host's tests can see which ones reach an
+//! element.
 //!
 //! It does not poll: `prepare-poll` and `map-poll` answer `unsupported`.
 //!
@@ -249,8 +250,8 @@ thread_local! {
 /// The `created` event of a `/remember` call, whose raw (and the
 /// notification's) tells its own `probe.note`, the note of the previous
 /// `/remember` call this instance of the component served (null in a fresh
-/// one), how many it served before, and the configuration keys the call
-/// was given.
+/// one), how many it served before, and the configuration keys and the
+/// names of the headers the call was given.
 fn remember(config: &Config, request: &HttpRequest) -> WebhookEvents {
     let note = config
         .iter()
@@ -263,11 +264,13 @@ fn remember(config: &Config, request: &HttpRequest) -> WebhookEvents {
         before
     });
     let keys: Vec<&str> = config.iter().map(|(key, _)| key.as_str()).collect();
+    let headers: Vec<&str> = request.headers.iter().map(|h| h.name.as_str()).collect();
     let raw = serde_json::json!({
         "note": note,
         "previous": previous,
         "calls": calls,
         "keys": keys,
+        "headers": headers,
     });
     let mut events = accept(request);
     events.events[0].raw = raw.to_string();
