@@ -438,17 +438,12 @@ fn failed_receipts(host: &TestHost, id: i64) -> Vec<(Vec<u8>, String)> {
 async fn an_element_sees_a_request_id_only_when_the_vendor_sent_one() {
     let (_receiver, host, created) = crate::instances_api::probe_host().await;
     let id = created["id"].as_i64().unwrap();
-    let client = reqwest::Client::new();
     for sent in [None, Some("vendor-req-7")] {
-        let mut request = client
-            .post(format!("{}{}", host.base, webhook_path("probe", id)))
-            .header("content-type", "application/json")
-            .header("x-probe-action", "remember")
-            .body("{}");
-        if let Some(sent) = sent {
-            request = request.header("x-request-id", sent);
-        }
-        let response = request.send().await.unwrap();
+        let mut headers = vec![("x-probe-action", "remember".to_string())];
+        headers.extend(sent.map(|id| ("x-request-id", id.to_string())));
+        let response = host
+            .post_webhook(&webhook_path("probe", id), &headers, b"{}".to_vec())
+            .await;
         assert_eq!(response.status(), StatusCode::OK, "{sent:?}");
         let answered = response.headers()["x-request-id"]
             .to_str()

@@ -186,13 +186,14 @@ impl TestHost {
         json
     }
 
-    /// POSTs a webhook body to `path` with extra headers.
-    pub async fn webhook(
+    /// POSTs a webhook body (JSON) to `path` with extra headers; the
+    /// whole response, for its headers.
+    pub async fn post_webhook(
         &self,
         path: &str,
         headers: &[(&str, String)],
         body: Vec<u8>,
-    ) -> (StatusCode, Value) {
+    ) -> reqwest::Response {
         let mut req = self
             .client
             .post(format!("{}{path}", self.base))
@@ -202,7 +203,17 @@ impl TestHost {
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        let resp = req.send().await.unwrap();
+        req.send().await.unwrap()
+    }
+
+    /// POSTs a webhook body to `path` with extra headers.
+    pub async fn webhook(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let resp = self.post_webhook(path, headers, body).await;
         let status = resp.status();
         let text = resp.text().await.unwrap();
         (
