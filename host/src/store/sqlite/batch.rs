@@ -1,5 +1,14 @@
 //! The group-commit write path: a batch of receipts in one transaction,
-//! each receipt in its own savepoint, de-duplicated by vendor message id.
+//! de-duplicated by vendor message id.
+//!
+//! A batch is first written as it comes, without savepoints: inside a
+//! savepoint SQLite copies each page a receipt is first to change (every
+//! table and index it touches) into a journal of the savepoint, about a
+//! tenth of the store's work per webhook. If any receipt of the batch fails
+//! (one for an instance deleted meanwhile, say), that transaction is rolled
+//! back and the batch is written again with each receipt in its own
+//! savepoint, so the bad one fails alone and its neighbours are stored —
+//! as the PostgreSQL store writes a failed batch again receipt by receipt.
 
 use rusqlite::{params, Connection, TransactionBehavior};
 use uuid::Uuid;
@@ -10,13 +19,18 @@ use super::super::timestamp::to_millis;
 use super::error::missing_instance;
 
 /// Writes a batch in one transaction and commits it (one `fsync` under
-/// `synchronous = FULL`). An item that fails is rolled back to its savepoint
-/// and reported alone; if the transaction as a whole fails, every item fails.
+/// `synchronous = FULL`). A receipt that fails is reported alone; if the
+/// transaction as a whole fails, every receipt fails.
 pub(super) fn commit(conn: &mut Connection, batch: &[NewReceipt]) -> Vec<Result<ReceiptOutcome>> {
     if batch.is_empty() {
         return Vec::new();
     }
-    match write_batch(conn, batch) {
+    let written = match write_together(conn, batch) {
+        Ok(Some(results)) => Ok(results),
+        Ok(None) => write_apart(conn, batch),
+        Err(e) => Err(e),
+    };
+    match written {
         Ok(results) => results,
         Err(e) => {
             tracing::error!(error = %e, receipts = batch.len(), "receipt batch not committed");
@@ -25,9 +39,32 @@ pub(super) fn commit(conn: &mut Connection, batch: &[NewReceipt]) -> Vec<Result<
     }
 }
 
-/// The transaction behind [`commit`]; an error here means nothing of the
-/// batch is stored.
-fn write_batch(conn: &mut Connection, batch: &[NewReceipt]) -> Result<Vec<Result<ReceiptOutcome>>> {
+/// Writes and commits the batch without savepoints; `None` (with nothing
+/// stored) when a receipt failed, which [`write_apart`] then isolates.
+fn write_together(
+    conn: &mut Connection,
+    batch: &[NewReceipt],
+) -> Result<Option<Vec<Result<ReceiptOutcome>>>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(batch.len());
+    for receipt in batch {
+        match write_receipt(&tx, receipt) {
+            Ok(outcome) => results.push(Ok(outcome)),
+            // Dropping the transaction rolls it back.
+            Err(e) => {
+                tracing::debug!(error = %e, receipts = batch.len(), "receipt batch written again receipt by receipt");
+                return Ok(None);
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(Some(results))
+}
+
+/// Writes the batch with each receipt in its own savepoint: one that fails
+/// is rolled back to its savepoint and reported alone. An error here means
+/// nothing of the batch is stored.
+fn write_apart(conn: &mut Connection, batch: &[NewReceipt]) -> Result<Vec<Result<ReceiptOutcome>>> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(batch.len());
     for receipt in batch {

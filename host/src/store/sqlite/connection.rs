@@ -96,9 +96,9 @@ impl Conn {
 
     /// Settings every writable connection shares, then the schema.
     ///
-    /// Savepoints keep the pages they change in a sub-journal; in memory it
-    /// costs a copy, as a temporary file it costs several system calls per
-    /// receipt.
+    /// Savepoints (a batch written again receipt by receipt, a poll page)
+    /// keep the pages they change in a sub-journal; in memory it costs a
+    /// copy, as a temporary file several system calls per receipt.
     fn prepare(mut conn: Connection) -> anyhow::Result<Self> {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;

@@ -2,8 +2,9 @@
 //!
 //! How it runs the store's operations is its own business: one writer
 //! thread owns the write connection and group-commits every receipt queued
-//! at that moment in one transaction (one `fsync` for many webhooks, a
-//! savepoint per receipt so one failure stays alone); reads borrow a pooled
+//! at that moment in one transaction (one `fsync` for many webhooks; a
+//! batch with a failing receipt is written again with a savepoint per
+//! receipt, so that one fails alone); reads borrow a pooled
 //! read-only connection on a blocking thread and never wait for the writer;
 //! the log is checkpointed on a thread of its own. A store opened in memory
 //! (tests) has no separate readers, so its reads queue behind the writer.

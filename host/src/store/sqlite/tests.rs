@@ -170,6 +170,73 @@ async fn the_log_is_checkpointed_off_the_writer_and_stays_bounded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_receipt_fails_alone_and_its_batch_still_commits_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = open_file(&dir, SqliteOptions::default());
+    let store = Store::from_backend(sqlite.clone());
+    let kept = store
+        .create_instance(new_instance("kept"))
+        .await
+        .unwrap()
+        .id;
+    let gone = store
+        .create_instance(new_instance("gone"))
+        .await
+        .unwrap()
+        .id;
+    assert!(store.delete_instance(gone).await.unwrap());
+    let batches = store.stats().batches;
+
+    // All five in one batch: the one for the deleted instance fails the
+    // batch's first write, and the batch is written again.
+    let (release, held) = hold_writer(sqlite).await;
+    let tasks: Vec<_> = [kept, gone, kept, kept, kept]
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let store = store.clone();
+            // The last repeats the first's message id.
+            let r = receipt_with_message(id, &format!("m-{}", i % 4));
+            tokio::spawn(async move { store.record_receipt(r).await })
+        })
+        .collect();
+    wait_until("all receipts are queued", || store.stats().queued == 5).await;
+    release.send(()).unwrap();
+    held.await.unwrap().unwrap();
+
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    assert!(
+        matches!(outcomes[1], Err(ref e) if e.is_not_found()),
+        "{:?}",
+        outcomes[1]
+    );
+    for i in [0, 2, 3] {
+        assert!(
+            matches!(outcomes[i], Ok(ReceiptOutcome::Stored { .. })),
+            "{:?}",
+            outcomes[i]
+        );
+    }
+    let first = outcomes[0].as_ref().unwrap().receipt_id();
+    assert!(
+        matches!(outcomes[4], Ok(ReceiptOutcome::Duplicate { ref receipt_id }) if receipt_id == first),
+        "{:?}",
+        outcomes[4]
+    );
+    assert_eq!(notification_count(&store).await, 3);
+    let stats = store.stats();
+    assert_eq!(stats.batches, batches + 1, "the batch committed once");
+    assert_eq!(
+        (stats.receipts_failed, stats.receipts_duplicate),
+        (1, 1),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn while_receipts_arrive_together_a_small_batch_waits_for_company() {
     let dir = tempfile::tempdir().unwrap();
     let opts = SqliteOptions {
