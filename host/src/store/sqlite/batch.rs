@@ -3,12 +3,13 @@
 //!
 //! A batch is first written as it comes, without savepoints: inside a
 //! savepoint SQLite copies each page a receipt is first to change (every
-//! table and index it touches) into a journal of the savepoint, about a
-//! tenth of the store's work per webhook. If any receipt of the batch fails
-//! (one for an instance deleted meanwhile, say), that transaction is rolled
-//! back and the batch is written again with each receipt in its own
-//! savepoint, so the bad one fails alone and its neighbours are stored —
-//! as the PostgreSQL store writes a failed batch again receipt by receipt.
+//! table and index it touches) into a journal of the savepoint, in a
+//! profile about a seventh of the store's work per webhook. If any receipt
+//! of the batch fails (one for an instance deleted meanwhile, say), that
+//! transaction is rolled back and the batch is written again with each
+//! receipt in its own savepoint, so the bad one fails alone and its
+//! neighbours are stored, as the PostgreSQL store writes a failed batch
+//! again receipt by receipt.
 
 use rusqlite::{params, Connection, TransactionBehavior};
 use uuid::Uuid;
