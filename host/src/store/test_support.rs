@@ -28,6 +28,23 @@ pub(super) fn new_instance(name: &str) -> NewInstance {
     }
 }
 
+/// The ids of two instances made in `store`: one kept, one already deleted
+/// (receipts for it fail as not found).
+pub(super) async fn kept_and_deleted_instances(store: &super::Store) -> (i64, i64) {
+    let kept = store
+        .create_instance(new_instance("kept"))
+        .await
+        .unwrap()
+        .id;
+    let gone = store
+        .create_instance(new_instance("gone"))
+        .await
+        .unwrap()
+        .id;
+    assert!(store.delete_instance(gone).await.unwrap());
+    (kept, gone)
+}
+
 /// An accepted ConnectWise callback (about 1.5 KB of body) carrying one
 /// notification (with a fresh id) and no message id.
 pub(super) fn receipt(instance_id: i64) -> NewReceipt {

@@ -10,7 +10,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::super::conformance::{fresh_database, notifications_of};
-use super::super::test_support::{new_instance, receipt, receipt_notifying, receipt_with_message};
+use super::super::test_support::{
+    kept_and_deleted_instances, new_instance, receipt, receipt_notifying, receipt_with_message,
+};
 use super::super::timestamp;
 use super::super::{AttemptNext, AttemptRecord, ErrorKind, ReceiptOutcome, Store, StoreConfig};
 
@@ -162,17 +164,7 @@ async fn stores_opened_at_once_migrate_once() {
 async fn a_large_batch_with_a_bad_receipt_stores_the_rest() {
     let url = fresh_database().await;
     let store = open(&url).await;
-    let kept = store
-        .create_instance(new_instance("kept"))
-        .await
-        .unwrap()
-        .id;
-    let gone = store
-        .create_instance(new_instance("gone"))
-        .await
-        .unwrap()
-        .id;
-    assert!(store.delete_instance(gone).await.unwrap());
+    let (kept, gone) = kept_and_deleted_instances(&store).await;
     // Far more than 64 receipts queued at once: they share transactions.
     let tasks: Vec<_> = (0..300)
         .map(|i| {
